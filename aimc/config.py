@@ -1,0 +1,183 @@
+"""Tile configuration: the one description of a tile that the RTL, the model and the benches share.
+
+Every parameter is validated on construction; an invalid value raises ``ValueError`` (or
+``TypeError`` for a value of the wrong type) naming the parameter, the value and what is
+allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+
+__all__ = ["INPUT_MODES", "TileConfig"]
+
+#: Row-driver encodings selectable at generation time.
+INPUT_MODES = ("pwm", "bitserial")
+
+# (parameter, lowest, highest) of each integer parameter, checked in this order.
+_INT_RANGES = (
+    ("rows", 1, 1024),
+    ("cols", 1, 1024),
+    ("input_bits", 2, 12),
+    ("adc_bits", 2, 12),
+    ("cols_per_adc", 1, 1024),
+    ("lanes", 1, 64),
+)
+
+
+def _is_pow2(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
+@dataclass(frozen=True)
+class TileConfig:
+    """Generation-time parameters of one tile.
+
+    Parameters
+    ----------
+    rows : int
+        Crossbar rows (input vector length), 1..1024.
+    cols : int
+        Crossbar columns (output vector length), 1..1024.
+    input_bits : int
+        Signed input width including the sign, 2..12. Inputs are symmetric:
+        ``-(2**(input_bits-1) - 1) .. 2**(input_bits-1) - 1``.
+    adc_bits : int
+        Resolution of each column ADC, 2..12.
+    cols_per_adc : int
+        ADC sharing factor, a power of two dividing ``cols``.
+    input_mode : str
+        ``"pwm"`` (|x| cycles of pulse, sign selects polarity) or ``"bitserial"`` (one
+        evaluation and conversion per magnitude bit, summed by shift-and-add).
+    lanes : int
+        Vector elements per beat on both AXI4-Stream interfaces, a power of two 1..64.
+
+    Raises
+    ------
+    TypeError
+        A parameter is not of the type listed above.
+    ValueError
+        A parameter is outside its allowed range.
+    """
+
+    rows: int = 256
+    cols: int = 256
+    input_bits: int = 8
+    adc_bits: int = 8
+    cols_per_adc: int = 1
+    input_mode: str = "pwm"
+    lanes: int = 8
+
+    def __post_init__(self):
+        for name, lo, hi in _INT_RANGES:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"TileConfig.{name} must be an integer, not {value!r}")
+            if not lo <= value <= hi:
+                raise ValueError(
+                    f"TileConfig.{name} must be between {lo} and {hi}, not {value!r}")
+        if not isinstance(self.input_mode, str) or self.input_mode not in INPUT_MODES:
+            raise ValueError(
+                f"TileConfig.input_mode must be one of {', '.join(INPUT_MODES)}, "
+                f"not {self.input_mode!r}")
+        if not _is_pow2(self.cols_per_adc) or self.cols % self.cols_per_adc:
+            raise ValueError(
+                f"TileConfig.cols_per_adc must be a power of two that divides cols={self.cols}, "
+                f"not {self.cols_per_adc!r}")
+        if not _is_pow2(self.lanes):
+            raise ValueError(f"TileConfig.lanes must be a power of two, not {self.lanes!r}")
+
+    # -- serialisation -------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TileConfig:
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"TileConfig has no parameter(s) {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> TileConfig:
+        return cls.from_dict(json.loads(text))
+
+    @property
+    def key(self) -> str:
+        """Short unique name, used for build directories."""
+        return (f"r{self.rows}c{self.cols}i{self.input_bits}a{self.adc_bits}"
+                f"s{self.cols_per_adc}{self.input_mode}l{self.lanes}")
+
+    # -- derived quantities --------------------------------------------------------------
+
+    @property
+    def x_max(self) -> int:
+        """Largest input magnitude."""
+        return 2 ** (self.input_bits - 1) - 1
+
+    @property
+    def mag_bits(self) -> int:
+        """Width of an input magnitude."""
+        return self.input_bits - 1
+
+    @property
+    def in_lane_width(self) -> int:
+        """Bits per input element on the input stream (sign-extended two's complement)."""
+        return 8 if self.input_bits <= 8 else 16
+
+    @property
+    def n_adc(self) -> int:
+        return self.cols // self.cols_per_adc
+
+    @property
+    def sel_bits(self) -> int:
+        """Width of the ADC column-select port (at least 1)."""
+        return max(1, math.ceil(math.log2(self.cols_per_adc)))
+
+    @property
+    def planes(self) -> int:
+        """Analogue evaluations per MVM: 1 for PWM, one per magnitude bit for bit-serial."""
+        return 1 if self.input_mode == "pwm" else self.mag_bits
+
+    @property
+    def drive_cycles(self) -> int:
+        """Cycles the rows are driven per evaluation: the PWM window, or 1 per bit plane."""
+        return self.x_max if self.input_mode == "pwm" else 1
+
+    @property
+    def result_bits(self) -> int:
+        """Signed width of one result: the ADC code, plus the bit-plane weights if bit-serial."""
+        return self.adc_bits + (self.planes - 1)
+
+    @property
+    def out_lane_width(self) -> int:
+        """Bits per result element on the output stream (sign-extended two's complement)."""
+        return 8 if self.result_bits <= 8 else 16 if self.result_bits <= 16 else 32
+
+    @property
+    def in_beats(self) -> int:
+        return -(-self.rows // self.lanes)
+
+    @property
+    def out_beats(self) -> int:
+        return -(-self.cols // self.lanes)
+
+    @property
+    def in_data_width(self) -> int:
+        return self.lanes * self.in_lane_width
+
+    @property
+    def out_data_width(self) -> int:
+        return self.lanes * self.out_lane_width
+
+    @property
+    def analogue_min_cycles(self) -> int:
+        """Cycles the analogue half needs per MVM: drive window plus conversions, per plane."""
+        return self.planes * (self.drive_cycles + self.cols_per_adc * self.adc_bits)

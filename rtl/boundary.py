@@ -1,0 +1,87 @@
+"""The analogue boundary: the ports of the tile that face the analogue half.
+
+This table is the contract between ``aimc.rtl`` and ``aimc.model``. It builds the RTL
+signature, names the ports the cosimulation bridge reads and drives, and produces the table in
+docs/architecture.md. Directions are seen from the RTL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import TileConfig
+
+__all__ = ["BOUNDARY", "BoundaryPort", "PREFIX", "analogue_signature", "markdown_table"]
+
+#: Name of the boundary in the top level: Verilog ports are ``ana__<name>``.
+PREFIX = "ana"
+
+
+@dataclass(frozen=True)
+class BoundaryPort:
+    name: str
+    direction: str  # "out": RTL drives it; "in": the analogue half drives it
+    width: str      # expression over TileConfig attributes
+    timing: str
+    model: str
+
+    def width_for(self, cfg: TileConfig) -> int:
+        return int(eval(self.width, {}, {k: getattr(cfg, k) for k in dir(cfg)
+                                         if not k.startswith("_")}))
+
+    @property
+    def verilog_name(self) -> str:
+        return f"{PREFIX}__{self.name}"
+
+
+BOUNDARY = (
+    BoundaryPort(
+        "int_reset", "out", "1",
+        "registered; high for one cycle before each integration",
+        "clears every column integrator and starts a new integration event"),
+    BoundaryPort(
+        "row_en", "out", "rows",
+        "registered; bit i high while row i is driven. PWM: for the first |x_i| cycles of the "
+        "x_max-cycle window. Bit-serial: for one cycle per plane, if bit p of |x_i| is set",
+        "each cycle, adds the column currents of the driven rows to the integrators, then "
+        "clamps each integrator to +-integrator_limit"),
+    BoundaryPort(
+        "row_neg", "out", "rows",
+        "registered; bit i high when row i is driven with negative polarity (only with row_en)",
+        "the driven row contributes -w instead of +w"),
+    BoundaryPort(
+        "adc_sel", "out", "sel_bits",
+        "registered; constant during a conversion; ADC a converts column a*cols_per_adc + sel",
+        "selects which column of each group the ADCs compare"),
+    BoundaryPort(
+        "adc_sample", "out", "1",
+        "registered; high during each SAR step (adc_bits cycles per conversion)",
+        "a comparison is requested this cycle"),
+    BoundaryPort(
+        "adc_trial", "out", "n_adc * adc_bits",
+        "registered; offset-binary trial code of ADC a at bits [a*adc_bits, (a+1)*adc_bits)",
+        "the capacitive DAC level the comparator compares the column charge against"),
+    BoundaryPort(
+        "adc_cmp", "in", "n_adc",
+        "driven by the analogue half during a cycle with adc_sample high; sampled by the RTL "
+        "at the next rising edge",
+        "bit a: 1 if charge + noise >= (trial - 2**(adc_bits-1) - 1/2) * adc_lsb"),
+)
+
+
+def analogue_signature(cfg: TileConfig) -> wiring.Signature:
+    """Signature of the analogue boundary as seen from the RTL."""
+    return wiring.Signature({
+        p.name: (Out if p.direction == "out" else In)(p.width_for(cfg)) for p in BOUNDARY})
+
+
+def markdown_table() -> str:
+    lines = ["| port | dir | width | timing | what the model does |",
+             "| --- | --- | --- | --- | --- |"]
+    for p in BOUNDARY:
+        lines.append(f"| `{p.verilog_name}` | {p.direction} | {p.width} | {p.timing} | "
+                     f"{p.model} |")
+    return "\n".join(lines)
