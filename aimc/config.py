@@ -181,3 +181,12 @@ class TileConfig:
     def analogue_min_cycles(self) -> int:
         """Cycles the analogue half needs per MVM: drive window plus conversions, per plane."""
         return self.planes * (self.drive_cycles + self.cols_per_adc * self.adc_bits)
+
+    @property
+    def mvm_period_cycles(self) -> int:
+        """Cycles per MVM of the sequencer's schedule when nothing stalls: per plane the
+        drive, one cycle to start the SAR controllers and the conversions; per MVM one cycle
+        that hands the results over and takes the next vector. The integrator reset overlaps
+        the first drive step of the sequencer."""
+        return self.planes * (self.drive_cycles + 1 + self.cols_per_adc * self.adc_bits) + 1
+

@@ -47,7 +47,7 @@ class InputLoader(wiring.Component):
         cfg = self.cfg
         lw, lanes, beats = cfg.in_lane_width, cfg.lanes, cfg.in_beats
         buf = Signal(data.ArrayLayout(cfg.in_data_width, beats))
-        beat = Signal(range(beats))
+        beat = Signal(range(max(beats, 2)))  # no zero-width signal for one-beat vectors
         overlong = Signal()
         bad = Signal()
         s = self.stream
@@ -125,7 +125,7 @@ class ResultPacker(wiring.Component):
         cfg = self.cfg
         beats = cfg.out_beats
         buf = Signal(data.ArrayLayout(cfg.out_data_width, beats))
-        beat = Signal(range(beats))
+        beat = Signal(range(max(beats, 2)))  # no zero-width signal for one-beat vectors
         s = self.stream
         pad = beats * cfg.out_data_width - cfg.cols * cfg.out_lane_width
         sent = s.tvalid & s.tready & s.tlast

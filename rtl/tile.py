@@ -100,12 +100,16 @@ class Tile(wiring.Component):
         ]
 
         with m.FSM() as fsm:
-            with m.State("IDLE"):
+            def begin_if_ready():
+                # Take the waiting vector and reset the integrators for its first plane.
                 with m.If(csr.ctrl_enable & loader.valid):
                     m.d.comb += [start.eq(1), loader.take.eq(1), rowdrv.load.eq(1)]
                     m.d.sync += [ana.int_reset.eq(1), t.eq(0), plane.eq(cfg.planes - 1),
                                  rail_hit.eq(0)]
                     m.next = "DRIVE"
+
+            with m.State("IDLE"):
+                begin_if_ready()
             with m.State("DRIVE"):
                 m.d.comb += rowdrv.drive.eq(1)
                 m.d.sync += [ana.int_reset.eq(0), t.eq(t + 1)]
@@ -131,6 +135,7 @@ class Tile(wiring.Component):
                 with m.If(packer.ready):
                     m.d.comb += [emit.eq(1), packer.load.eq(1)]
                     m.next = "IDLE"
+                    begin_if_ready()
         busy = ~fsm.ongoing("IDLE") | packer.busy
 
         m.d.comb += packer.results.eq(Cat(*(_sign_extend(acc[c], cfg.out_lane_width)

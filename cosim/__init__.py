@@ -1,0 +1,1 @@
+"""cocotb cosimulation: runner helper, analogue bridge and test benches."""

@@ -1,0 +1,56 @@
+"""The cocotb bridge between the analogue-boundary ports of the Verilog top and the model."""
+
+from __future__ import annotations
+
+import cocotb
+from cocotb.triggers import FallingEdge
+
+from ..model.crossbar import CycleModel
+from ..rtl.boundary import PREFIX
+
+__all__ = ["AnalogueBridge"]
+
+
+class AnalogueBridge:
+    """Answers the RTL's analogue ports from a :class:`~aimc.model.crossbar.CycleModel`.
+
+    Once per clock, at the falling edge (the RTL's registered outputs are stable then), it
+    reads the ports, advances the model by one cycle and drives the comparator decisions,
+    which the RTL samples at the next rising edge.
+    """
+
+    def __init__(self, dut, model: CycleModel):
+        self.dut = dut
+        self.model = model
+        p = lambda name: getattr(dut, f"{PREFIX}__{name}")  # noqa: E731
+        self._int_reset, self._row_en, self._row_neg = p("int_reset"), p("row_en"), p("row_neg")
+        self._sel, self._sample, self._trial = p("adc_sel"), p("adc_sample"), p("adc_trial")
+        self._cmp = p("adc_cmp")
+        self._task = None
+
+    def start(self):
+        self._cmp.value = 0
+        self._task = cocotb.start_soon(self._run())
+
+    def stop(self):
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _run(self):
+        model = self.model
+        edge = FallingEdge(self.dut.clk)
+        while True:
+            await edge
+            row_en = self._row_en.value.to_unsigned()
+            sample = int(self._sample.value)
+            decision = model.cycle(
+                int_reset=int(self._int_reset.value),
+                row_en=row_en,
+                row_neg=self._row_neg.value.to_unsigned() if row_en else 0,
+                sample=sample,
+                sel=int(self._sel.value) if sample else 0,
+                trial=self._trial.value.to_unsigned() if sample else 0,
+            )
+            if decision is not None:
+                self._cmp.value = decision

