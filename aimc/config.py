@@ -153,8 +153,10 @@ class TileConfig:
 
     @property
     def result_bits(self) -> int:
-        """Signed width of one result: the ADC code, plus the bit-plane weights if bit-serial."""
-        return self.adc_bits + (self.planes - 1)
+        """Signed width of one result. PWM: the ADC code. Bit-serial: the sum of the plane
+        codes weighted 2**p reaches -2**(adc_bits-1) * (2**planes - 1), which needs
+        ``adc_bits + planes`` bits."""
+        return self.adc_bits if self.planes == 1 else self.adc_bits + self.planes
 
     @property
     def out_lane_width(self) -> int:

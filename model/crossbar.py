@@ -182,8 +182,9 @@ class Crossbar:
         return x.astype(np.int64)
 
     def integration_index(self, vector: int, plane: int) -> int:
-        """Event number of the integration of ``plane`` of the ``vector``-th MVM."""
-        return vector * self.tile.planes + plane
+        """Event number of the integration of ``plane`` of the ``vector``-th MVM. The RTL
+        evaluates bit planes most significant first, so integrations are numbered so."""
+        return vector * self.tile.planes + (self.tile.planes - 1 - plane)
 
     def read_noise(self, integration: int) -> np.ndarray:
         """Column read noise (charge units) added to an integration's result."""
