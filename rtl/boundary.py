@@ -44,8 +44,8 @@ BOUNDARY = (
         "clears every column integrator and starts a new integration event"),
     BoundaryPort(
         "row_en", "out", "rows",
-        "registered; bit i high while row i is driven. PWM: for the first |x_i| cycles of the "
-        "x_max-cycle window. Bit-serial: for one cycle per plane, if bit p of |x_i| is set",
+        "registered; bit i high while row i is driven. PWM: for the first abs(x_i) cycles of "
+        "the x_max-cycle window. Bit-serial: for one cycle per plane, if bit p of abs(x_i) is set",
         "each cycle, adds the column currents of the driven rows to the integrators, then "
         "clamps each integrator to +-integrator_limit"),
     BoundaryPort(

@@ -130,7 +130,11 @@ def markdown_table(regs) -> str:
     for r in regs:
         for i, f in enumerate(r.fields):
             bits = f"{f.lsb}" if f.width == 1 else f"{f.lsb + f.width - 1}:{f.lsb}"
-            doc = f.doc if f.const is None or r.name in ("ID",) else f"{f.doc} (generated)"
+            doc = f.doc
+            if f.const is not None and r.name not in ("ID", "VERSION"):
+                doc += " (set at generation)"
+            if i == 0:
+                doc = f"{r.doc} {doc}" if len(r.fields) > 1 or f.doc != f.name else r.doc
             lines.append(f"| {f'0x{r.offset:02X}' if i == 0 else ''} | "
                          f"{r.name if i == 0 else ''} | {bits} | {f.name} | {f.access} | {doc} |")
     return "\n".join(lines)
