@@ -13,28 +13,29 @@ from .config import INPUT_MODES, TileConfig
 __all__ = ["main"]
 
 
+#: TileConfig parameters exposed as options, with their help text.
+_TILE_OPTIONS = (
+    ("rows", "crossbar rows"),
+    ("cols", "crossbar columns"),
+    ("input_bits", "signed input width"),
+    ("adc_bits", "ADC resolution"),
+    ("cols_per_adc", "columns sharing one ADC"),
+    ("input_mode", "row encoding: " + " or ".join(INPUT_MODES)),
+    ("lanes", "vector elements per stream beat"),
+)
+
+
 def _add_tile_options(p: argparse.ArgumentParser, **defaults):
     d = TileConfig(**defaults)
     g = p.add_argument_group("tile configuration")
-    g.add_argument("--rows", type=int, default=d.rows, help="crossbar rows (default %(default)s)")
-    g.add_argument("--cols", type=int, default=d.cols,
-                   help="crossbar columns (default %(default)s)")
-    g.add_argument("--input-bits", type=int, default=d.input_bits,
-                   help="signed input width (default %(default)s)")
-    g.add_argument("--adc-bits", type=int, default=d.adc_bits,
-                   help="ADC resolution (default %(default)s)")
-    g.add_argument("--cols-per-adc", type=int, default=d.cols_per_adc,
-                   help="columns sharing one ADC (default %(default)s)")
-    g.add_argument("--input-mode", choices=INPUT_MODES, default=d.input_mode,
-                   help="row encoding (default %(default)s)")
-    g.add_argument("--lanes", type=int, default=d.lanes,
-                   help="vector elements per stream beat (default %(default)s)")
+    for name, text in _TILE_OPTIONS:
+        value = getattr(d, name)
+        g.add_argument("--" + name.replace("_", "-"), dest=name, type=type(value), default=value,
+                       help=f"{text} (default %(default)s)")
 
 
 def _tile(args) -> TileConfig:
-    return TileConfig(rows=args.rows, cols=args.cols, input_bits=args.input_bits,
-                      adc_bits=args.adc_bits, cols_per_adc=args.cols_per_adc,
-                      input_mode=args.input_mode, lanes=args.lanes)
+    return TileConfig(**{name: getattr(args, name) for name, _ in _TILE_OPTIONS})
 
 
 def cmd_verilog(args) -> int:
