@@ -30,6 +30,7 @@ def main() -> int:
     p.add_argument("--mode", default="pwm")
     args = p.parse_args()
 
+    OUT.parent.mkdir(parents=True, exist_ok=True)
     rows = []
     for size in args.sizes:
         cfg = TileConfig(rows=size, cols=size, input_mode=args.mode)

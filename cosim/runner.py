@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import json
 import os
 import shutil
 import sys
@@ -157,7 +156,3 @@ def run(cfg: TileConfig, sim: str, testcase=None, *, env: dict | None = None,
         raise AssertionError(f"{failed} of {total} cocotb test(s) failed on {sim} "
                              f"({cfg.key}); see {results}")
     return Path(results)
-
-
-def read_json(path) -> dict:
-    return json.loads(Path(path).read_text())
