@@ -67,7 +67,11 @@ def cmd_cosim(args) -> int:
     if stats_path.exists():
         _print_stats(json.loads(stats_path.read_text()), args.sim)
     if args.waves:
-        print(f"waveforms: {results.parent} (open the .fst/.vcd file with GTKWave or Surfer)")
+        build_dir = results.parents[2]  # <build_dir>/run/<test>/results.xml
+        dumps = sorted((p for ext in ("*.fst", "*.vcd") for p in build_dir.rglob(ext)),
+                       key=lambda p: p.stat().st_mtime)
+        where = dumps[-1] if dumps else build_dir
+        print(f"waveforms: {where} (open with GTKWave or Surfer)")
     return 0
 
 
