@@ -42,12 +42,11 @@ tools:
 	command -v iverilog >/dev/null || missing="$$missing iverilog"; \
 	for t in g++ make perl; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
-	  pkgs="$$missing"; \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing$$pkgs with apt-get"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; \
+	    echo "installing$$missing with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "error: missing$$missing. Install them (Debian/Ubuntu: sudo apt-get install$$pkgs) and run make again."; \
+	    echo "error: missing$$missing. Install them (Debian/Ubuntu: sudo apt-get install$$missing) and run make again."; \
 	    exit 1; \
 	  fi; \
 	fi

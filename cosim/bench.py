@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import warnings
 
@@ -18,7 +19,7 @@ from cocotbext.axi import (
 )
 
 from ..config import TileConfig
-from ..model.crossbar import Crossbar
+from ..model.crossbar import AnalogueParams, Crossbar
 from ..rtl.regmap import register_map
 from .bridge import AnalogueBridge
 
@@ -177,10 +178,6 @@ class TileBench:
 
 def chip_from_env(cfg: TileConfig, env) -> Crossbar:
     """The chip a cosimulation test runs against, described by ``AIMC_*`` variables."""
-    import json
-
-    from ..model.crossbar import AnalogueParams
-
     params = AnalogueParams(**json.loads(env.get("AIMC_ANALOGUE", "{}")))
     seed = int(env.get("AIMC_SEED", "1"))
     chip = Crossbar(cfg, params, seed=seed)

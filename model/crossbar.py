@@ -322,14 +322,11 @@ class CycleModel:
         self.chip = chip
         tile = chip.tile
         self.q = np.zeros(tile.cols)          # integrator state
-        self._drive = np.zeros(tile.rows)     # signed row drive of the last cycle
-        self._current = np.zeros(tile.cols)   # column current for that drive
+        self._current = np.zeros(tile.cols)   # column current of the last row drive
         self._row_en = self._row_neg = 0
         self.integration = -1                 # event number of the running integration
-        self._noise_key = None
-        self._read = self._cmp = None
-        self.cycles = 0
-        self.conversions = 0                  # SAR steps answered
+        self._noise_key = None                # (integration, sel) the noise below is for
+        self._cols = self._read = self._cmp = None
 
     def reset_integrators(self) -> None:
         self.q[:] = 0.0
@@ -341,8 +338,8 @@ class CycleModel:
             rows = self.chip.tile.rows
             en = unpack_bits(row_en, rows)
             neg = unpack_bits(row_neg, rows)
-            self._drive = np.where(en, np.where(neg, -1.0, 1.0), 0.0)
-            self._current = self._drive @ self.chip.weights
+            drive = np.where(en, np.where(neg, -1.0, 1.0), 0.0)
+            self._current = drive @ self.chip.weights
             self._row_en, self._row_neg = row_en, row_neg
         if row_en:
             limit = self.chip.params.integrator_limit
@@ -351,24 +348,30 @@ class CycleModel:
     def compare(self, sel: int, trial: int) -> int:
         """Comparator decisions for the packed trial codes; returns the packed decisions."""
         chip, tile = self.chip, self.chip.tile
+        if self.integration < 0:
+            raise RuntimeError("analogue boundary: a comparison was requested (adc_sample) "
+                               "before any integrator reset (int_reset)")
         if self._noise_key != (self.integration, sel):
             self._noise_key = (self.integration, sel)
-            cols = chip.columns(sel)
-            self._read = chip.read_noise(max(self.integration, 0))[cols]
-            self._cmp = chip.comparator_noise(max(self.integration, 0), sel)
-            self._cols = cols
+            self._cols = chip.columns(sel)
+            self._read = chip.read_noise(self.integration)[self._cols]
+            self._cmp = chip.comparator_noise(self.integration, sel)
         trials = unpack_fields(trial, tile.n_adc, tile.adc_bits)
         # The bit being decided is the lowest set bit of the trial code.
         bit = np.log2(np.maximum(trials & -trials, 1)).astype(np.int64)
         noise = self._cmp[np.arange(tile.n_adc), bit] * chip.params.adc_lsb
         decide = self.q[self._cols] + self._read + noise >= chip.threshold(trials)
-        self.conversions += 1
         return pack_bits(decide)
 
     def cycle(self, *, int_reset: int, row_en: int, row_neg: int, sample: int, sel: int,
               trial: int) -> int | None:
-        """Advance one clock cycle; returns the packed comparator decisions when sampled."""
-        self.cycles += 1
+        """Advance one clock cycle; returns the packed comparator decisions when sampled.
+
+        Raises
+        ------
+        RuntimeError
+            A comparison is requested before the first integrator reset.
+        """
         if int_reset:
             self.reset_integrators()
         self.drive(row_en, row_neg)

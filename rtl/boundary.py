@@ -7,6 +7,7 @@ docs/architecture.md. Directions are seen from the RTL.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from amaranth.lib import wiring
@@ -23,14 +24,17 @@ PREFIX = "ana"
 @dataclass(frozen=True)
 class BoundaryPort:
     name: str
-    direction: str  # "out": RTL drives it; "in": the analogue half drives it
-    width: str      # expression over TileConfig attributes
+    direction: str               # "out": RTL drives it; "in": the analogue half drives it
+    width: tuple[str, ...]       # product of these TileConfig attributes (empty: 1 bit)
     timing: str
     model: str
 
     def width_for(self, cfg: TileConfig) -> int:
-        return int(eval(self.width, {}, {k: getattr(cfg, k) for k in dir(cfg)
-                                         if not k.startswith("_")}))
+        return math.prod(getattr(cfg, name) for name in self.width)
+
+    @property
+    def width_doc(self) -> str:
+        return " * ".join(self.width) or "1"
 
     @property
     def verilog_name(self) -> str:
@@ -39,33 +43,33 @@ class BoundaryPort:
 
 BOUNDARY = (
     BoundaryPort(
-        "int_reset", "out", "1",
+        "int_reset", "out", (),
         "registered; high for one cycle before each integration",
         "clears every column integrator and starts a new integration event"),
     BoundaryPort(
-        "row_en", "out", "rows",
+        "row_en", "out", ("rows",),
         "registered; bit i high while row i is driven. PWM: for the first abs(x_i) cycles of "
         "the x_max-cycle window. Bit-serial: for one cycle per plane, if bit p of abs(x_i) is set",
         "each cycle, adds the column currents of the driven rows to the integrators, then "
         "clamps each integrator to +-integrator_limit"),
     BoundaryPort(
-        "row_neg", "out", "rows",
+        "row_neg", "out", ("rows",),
         "registered; bit i high when row i is driven with negative polarity (only with row_en)",
         "the driven row contributes -w instead of +w"),
     BoundaryPort(
-        "adc_sel", "out", "sel_bits",
+        "adc_sel", "out", ("sel_bits",),
         "registered; constant during a conversion; ADC a converts column a*cols_per_adc + sel",
         "selects which column of each group the ADCs compare"),
     BoundaryPort(
-        "adc_sample", "out", "1",
+        "adc_sample", "out", (),
         "registered; high during each SAR step (adc_bits cycles per conversion)",
         "a comparison is requested this cycle"),
     BoundaryPort(
-        "adc_trial", "out", "n_adc * adc_bits",
+        "adc_trial", "out", ("n_adc", "adc_bits"),
         "registered; offset-binary trial code of ADC a at bits [a*adc_bits, (a+1)*adc_bits)",
         "the capacitive DAC level the comparator compares the column charge against"),
     BoundaryPort(
-        "adc_cmp", "in", "n_adc",
+        "adc_cmp", "in", ("n_adc",),
         "driven by the analogue half during a cycle with adc_sample high; sampled by the RTL "
         "at the next rising edge",
         "bit a: 1 if charge + noise >= (trial - 2**(adc_bits-1) - 1/2) * adc_lsb"),
@@ -82,6 +86,6 @@ def markdown_table() -> str:
     lines = ["| port | dir | width | timing | what the model does |",
              "| --- | --- | --- | --- | --- |"]
     for p in BOUNDARY:
-        lines.append(f"| `{p.verilog_name}` | {p.direction} | {p.width} | {p.timing} | "
+        lines.append(f"| `{p.verilog_name}` | {p.direction} | {p.width_doc} | {p.timing} | "
                      f"{p.model} |")
     return "\n".join(lines)

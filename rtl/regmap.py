@@ -104,18 +104,18 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
             Field("dropped", 2, 1, "W1C", "an input vector was dropped (see DROP_*)"),
             Field("rail", 3, 1, "W1C", "a conversion ended at a rail code (see RAIL_COUNT)"))),
         Register("MVM_COUNT", 0x18, "MVMs completed since reset.", (
-            Field("count", 0, 32, R, "count"),)),
+            Field("count", 0, 32, R, ""),)),
         Register("DROP_FRAME", 0x1C, "Input vectors dropped for a wrong length (TLAST early "
-                 "or late).", (Field("count", 0, 32, R, "count"),)),
+                 "or late).", (Field("count", 0, 32, R, ""),)),
         Register("DROP_RANGE", 0x20, "Input vectors dropped for an element outside "
-                 "+-(2**(input_bits-1)-1).", (Field("count", 0, 32, R, "count"),)),
+                 "+-(2**(input_bits-1)-1).", (Field("count", 0, 32, R, ""),)),
         Register("RAIL_COUNT", 0x24, "MVMs in which at least one conversion ended at the "
                  "lowest or highest code (integrator or ADC saturation).", (
-            Field("count", 0, 32, R, "count"),)),
+            Field("count", 0, 32, R, ""),)),
         Register("LATENCY", 0x28, "Cycles from the start of the last MVM to its results "
-                 "being ready to stream.", (Field("cycles", 0, 32, R, "cycles"),)),
+                 "being ready to stream.", (Field("cycles", 0, 32, R, ""),)),
         Register("PERIOD", 0x2C, "Cycles between the starts of the last two MVMs.", (
-            Field("cycles", 0, 32, R, "cycles"),)),
+            Field("cycles", 0, 32, R, ""),)),
     )
     offsets = [r.offset for r in regs]
     if len(set(offsets)) != len(offsets) or any(o % 4 for o in offsets):
@@ -130,11 +130,7 @@ def markdown_table(regs) -> str:
     for r in regs:
         for i, f in enumerate(r.fields):
             bits = f"{f.lsb}" if f.width == 1 else f"{f.lsb + f.width - 1}:{f.lsb}"
-            doc = f.doc
-            if f.const is not None and r.name not in ("ID", "VERSION"):
-                doc += " (set at generation)"
-            if i == 0:
-                doc = f"{r.doc} {doc}" if len(r.fields) > 1 or f.doc != f.name else r.doc
+            doc = " ".join(filter(None, (r.doc if i == 0 else "", f.doc)))
             lines.append(f"| {f'0x{r.offset:02X}' if i == 0 else ''} | "
                          f"{r.name if i == 0 else ''} | {bits} | {f.name} | {f.access} | {doc} |")
     return "\n".join(lines)

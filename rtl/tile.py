@@ -113,8 +113,7 @@ class Tile(wiring.Component):
             with m.State("DRIVE"):
                 m.d.comb += rowdrv.drive.eq(1)
                 m.d.sync += [ana.int_reset.eq(0), t.eq(t + 1)]
-                last = t == cfg.drive_cycles - 1 if cfg.input_mode == "pwm" else True
-                with m.If(last):
+                with m.If(t == cfg.drive_cycles - 1):
                     m.next = "CONV_START"
             with m.State("CONV_START"):
                 m.d.comb += sar.start.eq(1)
@@ -151,13 +150,11 @@ class Tile(wiring.Component):
         with m.If(start):
             m.d.sync += [last_start.eq(cycle), period.eq(cycle - last_start)]
         with m.If(emit):
-            m.d.sync += [mvm_count.eq(mvm_count + 1), latency.eq(cycle - last_start)]
-            with m.If(rail_hit):
-                m.d.sync += rail_count.eq(rail_count + 1)
-        with m.If(loader.drop_frame):
-            m.d.sync += drop_frame.eq(drop_frame + 1)
-        with m.If(loader.drop_range):
-            m.d.sync += drop_range.eq(drop_range + 1)
+            m.d.sync += latency.eq(cycle - last_start)
+        for counter, event in ((mvm_count, emit), (rail_count, emit & rail_hit),
+                               (drop_frame, loader.drop_frame), (drop_range, loader.drop_range)):
+            with m.If(event):
+                m.d.sync += counter.eq(counter + 1)
 
         m.d.comb += [
             csr.status_busy.eq(busy),

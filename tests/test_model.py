@@ -111,6 +111,14 @@ def test_integrator_saturates_every_cycle():
     np.testing.assert_array_equal(run_cycle_model(chip, x), chip.mvm(x))
 
 
+def test_comparison_before_any_integration_is_a_contract_violation():
+    chip, _ = random_chip(TileConfig(rows=4, cols=4))
+    model = chip.cycle_model()
+    with pytest.raises(RuntimeError, match=r"^analogue boundary: a comparison was requested "
+                                           r"\(adc_sample\) before any integrator reset"):
+        model.cycle(int_reset=0, row_en=0, row_neg=0, sample=1, sel=0, trial=0x80)
+
+
 def test_event_normal_is_a_pure_function():
     a = event_normal(5, Stream.COMPARATOR, 17, (4, 3))
     np.testing.assert_array_equal(a, event_normal(5, Stream.COMPARATOR, 17, (4, 3)))
