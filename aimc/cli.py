@@ -1,4 +1,4 @@
-"""The ``aimc`` command: Verilog generation, cosimulation runs and the demo."""
+"""The ``aimc`` command: Verilog generation, cosimulation runs, the demo and the model."""
 
 from __future__ import annotations
 
@@ -50,10 +50,69 @@ def cmd_verilog(args) -> int:
     return 0
 
 
-def _cosim(cfg, sim, vectors, seed, testcase, waves, stats_path, log_file=None):
+def _model(spec: str):
+    """A model configuration: a preset name or a .toml/.json file."""
+    from .model import config as mc
+
+    if Path(spec).suffix in (".toml", ".json"):
+        if not Path(spec).exists():
+            raise ValueError(f"model configuration file {spec!r} does not exist")
+        return mc.load(spec)
+    return mc.preset(spec)
+
+
+def _model_env(spec: str) -> str:
+    return json.dumps(_model(spec).to_dict())
+
+
+def cmd_model_show(args) -> int:
+    import dataclasses
+
+    from .model import Chip
+    from .model import config as mc
+    from .model.energy import estimate
+
+    cfg, model = _tile(args), _model(args.model)
+    if args.save:
+        print(f"wrote {mc.save(model, args.save)}")
+    if args.json:
+        print(json.dumps(model.to_dict(), indent=2))
+        return 0
+    chip = Chip(cfg, model)
+    print(f"model {model.name!r} on a {cfg.rows}x{cfg.cols} {cfg.input_mode} tile "
+          f"({cfg.adc_bits}-bit ADCs, {cfg.cols_per_adc} column(s) per ADC)")
+    for key in mc._SECTIONS:
+        section = getattr(model, key)
+        print(f"\n[{key}]")
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            print(f"  {f.name:22} = {value!s:12} # {f.metadata.get('doc', '')}")
+    charge_fc = chip.g_lsb * model.array.v_read / model.energy.clock_ghz
+    print("\nderived")
+    print(f"  conductance LSB        = {chip.g_lsb:.4g} uS (weight 1 of {chip.w_max})")
+    print(f"  charge unit            = {charge_fc:.4g} fC (one input LSB x conductance LSB "
+          f"x cycle)")
+    print(f"  ADC LSB                = {chip.lsb:g} charge units ({chip.lsb * charge_fc:.4g} fC)")
+    print(f"  integrator limit       = {chip.limit:g} charge units")
+    e = estimate(cfg, model)
+    print("\nenergy and time per MVM (uniform random inputs and weights)")
+    for name in ("array", "drivers", "integrators", "adc", "digital"):
+        value = getattr(e, name + "_pj")
+        print(f"  {name:22} = {value:10.1f} pJ ({100 * value / e.total_pj:4.1f} %)")
+    print(f"  {'total':22} = {e.total_pj:10.1f} pJ")
+    print(f"  period                 = {e.period_cycles} cycles = {e.period_ns:.1f} ns at "
+          f"{model.energy.clock_ghz:g} GHz")
+    print(f"  throughput             = {e.tops:.3f} TOPS, {e.tops_per_watt:.2f} TOPS/W "
+          f"({e.ops} operations per MVM)")
+    return 0
+
+
+def _cosim(cfg, sim, vectors, seed, testcase, waves, stats_path, log_file=None,
+           model="ideal"):
     from .cosim import runner
 
-    env = {"AIMC_VECTORS": vectors, "AIMC_SEED": seed, "AIMC_STATS": stats_path}
+    env = {"AIMC_VECTORS": vectors, "AIMC_SEED": seed, "AIMC_STATS": stats_path,
+           "AIMC_MODEL": _model_env(model)}
     return runner.run(cfg, sim, testcase, env=env, waves=waves, log_file=log_file)
 
 
@@ -62,7 +121,8 @@ def cmd_cosim(args) -> int:
     stats_path = Path(args.stats).resolve()
     stats_path.parent.mkdir(parents=True, exist_ok=True)
     stats_path.unlink(missing_ok=True)
-    results = _cosim(cfg, args.sim, args.vectors, args.seed, args.test, args.waves, stats_path)
+    results = _cosim(cfg, args.sim, args.vectors, args.seed, args.test, args.waves, stats_path,
+                     model=args.model)
     print(f"cocotb results: {results}")
     if stats_path.exists():
         _print_stats(json.loads(stats_path.read_text()), args.sim)
@@ -103,12 +163,17 @@ def cmd_demo(args) -> int:
     print(f"[3/3] streaming {args.vectors} random vectors through cosimulation with the "
           f"crossbar model in the loop ...")
     log = (out / "cosim.log").resolve()
-    _cosim(cfg, args.sim, args.vectors, args.seed, "mvm_stream", False, stats_path, log)
+    _cosim(cfg, args.sim, args.vectors, args.seed, "mvm_stream", False, stats_path, log,
+           model=args.model)
     s = json.loads(stats_path.read_text())
     _print_stats(s, args.sim)
     print(f"total {time.perf_counter() - t0:.1f} s; Verilog, figures (stats.json) and the "
           f"cocotb log (cosim.log) in {out}")
     return 0 if s["matched"] == s["vectors"] else 1
+
+
+_MODEL_HELP = ("analogue model: a preset (ideal, pcm, rram, adc-only) or a .toml/.json "
+               "configuration file (default %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cocotb test(s), comma separated (default: all of aimc.cosim.test_tile)")
     c.add_argument("--vectors", type=int, default=24, help="random vectors (default %(default)s)")
     c.add_argument("--seed", type=int, default=1, help="chip seed (default %(default)s)")
+    c.add_argument("--model", default="ideal", help=_MODEL_HELP)
     c.add_argument("--waves", action="store_true", help="dump waveforms")
     c.add_argument("--stats", default="build/cosim/stats.json", help="speed figures (JSON)")
     c.set_defaults(func=cmd_cosim)
@@ -137,8 +203,19 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--sim", choices=("icarus", "verilator"), default="verilator")
     d.add_argument("--vectors", type=int, default=32, help="random vectors (default %(default)s)")
     d.add_argument("--seed", type=int, default=1, help="chip seed (default %(default)s)")
+    d.add_argument("--model", default="ideal", help=_MODEL_HELP)
     d.add_argument("--out", default="build/demo", help="output folder (default %(default)s)")
     d.set_defaults(func=cmd_demo)
+
+    m = sub.add_parser("model", help="the analogue model: show its configuration")
+    msub = m.add_subparsers(dest="model_command", required=True)
+    ms = msub.add_parser("show", help="print the effective configuration and the energy "
+                                      "and latency estimate")
+    ms.add_argument("model", nargs="?", default="ideal", help=_MODEL_HELP)
+    _add_tile_options(ms)
+    ms.add_argument("--save", metavar="FILE", help="also write the configuration (.toml/.json)")
+    ms.add_argument("--json", action="store_true", help="print the configuration as JSON")
+    ms.set_defaults(func=cmd_model_show)
     return p
 
 

@@ -19,7 +19,7 @@ from cocotbext.axi import (
 )
 
 from ..config import TileConfig
-from ..model.crossbar import AnalogueParams, Crossbar
+from ..model import Chip, CycleModel, ModelConfig
 from ..rtl.regmap import register_map
 from .bridge import AnalogueBridge
 
@@ -83,8 +83,9 @@ class Scoreboard:
 class TileBench:
     """Owns the clock, the bus models, the analogue bridge and the golden model."""
 
-    def __init__(self, dut, cfg: TileConfig, chip: Crossbar, seed: int = 1):
+    def __init__(self, dut, cfg: TileConfig, chip: Chip, seed: int = 1, time: float = 0.0):
         self.dut, self.cfg, self.chip = dut, cfg, chip
+        self.state = chip.state(time)  # the chip at the moment the test runs
         self.rng = random.Random(seed)
         self.regs = {r.name: r for r in register_map(cfg)}
         clk, rst = dut.clk, dut.rst
@@ -98,7 +99,7 @@ class TileBench:
         for log in (self.axil.write_if.log, self.axil.read_if.log, self.source.log,
                     self.sink.log):
             log.setLevel("WARNING")
-        self.model = chip.cycle_model()
+        self.model = CycleModel(self.state)
         self.bridge = AnalogueBridge(dut, self.model)
         self.scoreboard = Scoreboard()
         self.sent = 0
@@ -142,7 +143,7 @@ class TileBench:
     async def send(self, x: np.ndarray, expect: bool = True):
         """Queue one input vector; with ``expect``, its golden result joins the scoreboard."""
         if expect:
-            self.scoreboard.expect(self.chip.mvm(x[None, :], first_vector=self.sent)[0])
+            self.scoreboard.expect(self.state.mvm(x[None, :], first_vector=self.sent)[0])
             self.sent += 1
         await self.source.send(AxiStreamFrame(to_lanes(x, self.cfg)))
 
@@ -176,14 +177,17 @@ class TileBench:
         return cfg.analogue_min_cycles + 4 * cfg.planes + cfg.in_beats + cfg.out_beats + 16
 
 
-def chip_from_env(cfg: TileConfig, env) -> Crossbar:
-    """The chip a cosimulation test runs against, described by ``AIMC_*`` variables."""
-    params = AnalogueParams(**json.loads(env.get("AIMC_ANALOGUE", "{}")))
+def chip_from_env(cfg: TileConfig, env) -> Chip:
+    """The chip a cosimulation test runs against, described by ``AIMC_*`` variables:
+    ``AIMC_MODEL`` (a preset name, or JSON tables as in a model configuration file, which
+    may name a ``preset``), ``AIMC_SEED`` (chip seed, also of the random weights) and
+    ``AIMC_TIME`` (seconds since programming)."""
+    text = env.get("AIMC_MODEL", "ideal")
+    model = ModelConfig.from_dict(json.loads(text)) if text.lstrip().startswith("{") else text
     seed = int(env.get("AIMC_SEED", "1"))
-    chip = Crossbar(cfg, params, seed=seed)
+    chip = Chip(cfg, model, seed=seed)
     w_rng = np.random.default_rng(seed)
-    w_max = chip.params.w_max
-    chip.program(w_rng.integers(-w_max, w_max + 1, size=(cfg.rows, cfg.cols)))
+    chip.program(w_rng.integers(-chip.w_max, chip.w_max + 1, size=(cfg.rows, cfg.cols)))
     return chip
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import cocotb
 from cocotb.triggers import FallingEdge
 
-from ..model.crossbar import CycleModel
+from ..model.chip import CycleModel
 from ..rtl.boundary import PREFIX
 
 __all__ = ["AnalogueBridge"]
 
 
 class AnalogueBridge:
-    """Answers the RTL's analogue ports from a :class:`~aimc.model.crossbar.CycleModel`.
+    """Answers the RTL's analogue ports from a :class:`~aimc.model.chip.CycleModel`.
 
     Once per clock, at the falling edge (the RTL's registered outputs are stable then), it
     reads the ports, advances the model by one cycle and drives the comparator decisions,

@@ -1,7 +1,7 @@
 """cocotb tests of the generated tile with the crossbar model in the loop.
 
 Run through :func:`aimc.cosim.runner.run`; the configuration comes from ``AIMC_CONFIG`` and
-the chip from ``AIMC_ANALOGUE`` / ``AIMC_SEED``. ``AIMC_VECTORS`` sets how many random
+the chip from ``AIMC_MODEL`` / ``AIMC_SEED`` / ``AIMC_TIME``. ``AIMC_VECTORS`` sets how many random
 vectors stream through, ``AIMC_STATS`` names a JSON file to write speed figures to.
 """
 
@@ -27,8 +27,9 @@ def _setup(dut, full_scale_weights=False):
     cfg = TileConfig.from_json(os.environ["AIMC_CONFIG"])
     chip = chip_from_env(cfg, os.environ)
     if full_scale_weights:
-        chip.program(np.full((cfg.rows, cfg.cols), chip.params.w_max))
-    return TileBench(dut, cfg, chip, seed=int(os.environ.get("AIMC_SEED", "1")))
+        chip.program(np.full((cfg.rows, cfg.cols), chip.w_max))
+    return TileBench(dut, cfg, chip, seed=int(os.environ.get("AIMC_SEED", "1")),
+                     time=float(os.environ.get("AIMC_TIME", "0")))
 
 
 @cocotb.test()

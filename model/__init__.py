@@ -1,6 +1,12 @@
-"""Behavioural model of the analogue half of the tile (numpy only; no cocotb, no Amaranth)."""
+"""Behavioural model of the analogue half of the tile (numpy and scipy; no cocotb, no Amaranth).
 
-from .crossbar import AnalogueParams, Crossbar, CycleModel, quantise
-from .rng import Stream, event_normal
+:class:`Chip` is one chip; :class:`ModelConfig` and :data:`PRESETS` describe the analogue
+model (devices, array, drivers, integrators, ADCs, energy).
+"""
 
-__all__ = ["AnalogueParams", "Crossbar", "CycleModel", "Stream", "event_normal", "quantise"]
+from .chip import Chip, ChipState, CycleModel
+from .config import PRESETS, ModelConfig, load, preset, save
+from .rng import Stream, normals, uniforms
+
+__all__ = ["Chip", "ChipState", "CycleModel", "ModelConfig", "PRESETS", "Stream", "load",
+           "normals", "preset", "save", "uniforms"]

@@ -50,8 +50,9 @@ BOUNDARY = (
         "row_en", "out", ("rows",),
         "registered; bit i high while row i is driven. PWM: for the first abs(x_i) cycles of "
         "the x_max-cycle window. Bit-serial: for one cycle per plane, if bit p of abs(x_i) is set",
-        "each cycle, adds the column currents of the driven rows to the integrators, then "
-        "clamps each integrator to +-integrator_limit"),
+        "each cycle, adds the column currents of the driven rows (effective weights, IR drop "
+        "included, times the drive level of the cycle) to the integrators, then clamps each "
+        "integrator to +-limit"),
     BoundaryPort(
         "row_neg", "out", ("rows",),
         "registered; bit i high when row i is driven with negative polarity (only with row_en)",
@@ -72,7 +73,8 @@ BOUNDARY = (
         "adc_cmp", "in", ("n_adc",),
         "driven by the analogue half during a cycle with adc_sample high; sampled by the RTL "
         "at the next rising edge",
-        "bit a: 1 if charge + noise >= (trial - 2**(adc_bits-1) - 1/2) * adc_lsb"),
+        "bit a: 1 if charge + noise >= thresholds[c, trial], the static DAC, comparator and "
+        "integrator errors of column c; ideally (trial - 2**(adc_bits-1) - 1/2) * lsb"),
 )
 
 

@@ -29,12 +29,28 @@ def test_small_tiles(sim, name, tmp_path):
 
 
 def test_noisy_chip_matches_batch_prediction(sim, tmp_path):
-    """With comparator and read noise on, the cosimulation still equals the batch path bit
-    for bit: the noise is a function of chip seed and event, not of who draws it."""
+    """With every per-conversion noise on (comparator decisions, converter input, device
+    white noise), the cosimulation still equals the batch path bit for bit: the noise is a
+    function of chip seed and event, not of who draws it."""
     cfg = SMALL["16x16-bitserial-share2"]
-    noise = json.dumps({"comparator_noise": 0.7, "read_noise": 30.0})
-    runner.run(cfg, sim, "mvm_stream", env={"AIMC_VECTORS": 16, "AIMC_ANALOGUE": noise,
+    model = json.dumps({"preset": "adc-only", "adc": {"comparator_noise": 0.7},
+                        "device": {"white_noise": 0.05}})
+    runner.run(cfg, sim, "mvm_stream", env={"AIMC_VECTORS": 16, "AIMC_MODEL": model,
                                             "AIMC_SEED": 11})
+
+
+@pytest.mark.parametrize("name", ["8x8-pwm", "16x16-pwm-share4"])
+def test_pcm_chip_a_day_after_programming(sim, name, tmp_path):
+    """The pcm preset (programming noise, drift, 1/f read noise, converter errors) with IR
+    drop, one day after programming: the RTL's results equal the batch path bit for bit."""
+    model = json.dumps({"preset": "pcm", "array": {"r_row": 2.0, "r_col": 2.0},
+                        "driver": {"edge_loss": 0.1, "polarity_mismatch": 0.02}})
+    stats = tmp_path / "stats.json"
+    runner.run(SMALL[name], sim, "mvm_stream",
+               env={"AIMC_VECTORS": 16, "AIMC_MODEL": model, "AIMC_SEED": 5,
+                    "AIMC_TIME": 86400, "AIMC_STATS": stats})
+    result = json.loads(stats.read_text())
+    assert result["matched"] == result["vectors"] == 16
 
 
 @pytest.mark.slow

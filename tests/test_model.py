@@ -1,26 +1,32 @@
 """Model tier: the ideal model is integer arithmetic plus the documented quantisation, and the
-per-cycle path used in cosimulation agrees with the batch path bit for bit."""
+per-cycle path used in cosimulation agrees with the batch path bit for bit, every effect on."""
 
 import numpy as np
 import pytest
 
 from aimc import TileConfig
-from aimc.model import AnalogueParams, Crossbar, Stream, event_normal, quantise
-from aimc.model.crossbar import pack_bits, unpack_bits, unpack_fields
+from aimc.model import Chip, ModelConfig, Stream, normals, preset, uniforms
+from aimc.model.chip import pack_bits, unpack_bits, unpack_fields
 
 
-def random_chip(cfg, params=None, seed=3):
-    chip = Crossbar(cfg, params, seed=seed)
+def quantise(q, lsb, adc_bits):
+    """The documented ideal conversion: round half up to the LSB, clamp to the code range."""
+    half = 2 ** (adc_bits - 1)
+    return np.clip(np.floor(np.asarray(q, dtype=np.float64) / lsb + 0.5), -half, half - 1
+                   ).astype(np.int64)
+
+
+def random_chip(cfg, model="ideal", seed=3):
+    chip = Chip(cfg, model, seed=seed)
     rng = np.random.default_rng(seed)
-    w_max = chip.params.w_max
-    chip.program(rng.integers(-w_max, w_max + 1, size=(cfg.rows, cfg.cols)))
+    chip.program(rng.integers(-chip.w_max, chip.w_max + 1, size=(cfg.rows, cfg.cols)))
     return chip, rng
 
 
-def run_cycle_model(chip, x):
+def run_cycle_model(chip, x, time=0.0):
     """Drive the per-cycle model with exactly the port activity of the RTL's schedule."""
     cfg = chip.tile
-    model = chip.cycle_model()
+    model = chip.cycle_model(time)
     half = 2 ** (cfg.adc_bits - 1)
     out = np.zeros((len(x), cfg.cols), dtype=np.int64)
     for n, v in enumerate(x):
@@ -39,17 +45,28 @@ def run_cycle_model(chip, x):
                     d = unpack_bits(model.cycle(int_reset=0, row_en=0, row_neg=0, sample=1,
                                                 sel=sel, trial=packed), cfg.n_adc)
                     code = np.where(d, trial, code)
-                out[n, chip.columns(sel)] += (code - half) << plane
+                out[n, chip.adc.columns(sel)] += (code - half) << plane
     return out
+
+
+#: Every effect at once: devices, wires, drivers, converters with per-decision noise.
+EVERYTHING = preset("pcm").replace(
+    name="everything",
+    device={"white_noise": 0.05, "stuck_gmin_rate": 0.02, "stuck_gmax_rate": 0.02},
+    array={"r_row": 5.0, "r_col": 5.0},
+    driver={"edge_loss": 0.15, "polarity_mismatch": 0.03},
+    adc={"comparator_noise": 0.4, "cap_mismatch": 0.03},
+)
 
 
 @pytest.mark.parametrize("mode", ["pwm", "bitserial"])
 def test_ideal_model_is_integer_arithmetic_then_quantisation(mode):
     cfg = TileConfig(rows=32, cols=16, input_mode=mode)
-    chip, rng = random_chip(cfg, AnalogueParams(integrator_limit=1e12))
+    chip, rng = random_chip(cfg, ModelConfig(integrator={"swing": 1000.0}))
     x = rng.integers(-cfg.x_max, cfg.x_max + 1, size=(200, cfg.rows))
-    w = chip.weights.astype(np.int64)
-    lsb = chip.params.adc_lsb
+    w = chip.target_weights
+    np.testing.assert_array_equal(chip.state().weights, w)
+    lsb = chip.lsb
     if mode == "pwm":
         want = quantise(x @ w, lsb, cfg.adc_bits)
     else:
@@ -62,52 +79,51 @@ def test_ideal_model_is_integer_arithmetic_then_quantisation(mode):
     assert np.abs(got).max() >= 2 ** (cfg.adc_bits - 2)
 
 
-def test_quantisation_rounds_half_up_and_clamps():
-    q = np.array([-1e9, -3 * 10 - 5, -5, -4.99, 0, 4.99, 5, 1e9])
-    np.testing.assert_array_equal(quantise(q, 10, 4), [-8, -3, 0, 0, 0, 0, 1, 7])
-
-
 @pytest.mark.parametrize("cfg", [
     TileConfig(rows=16, cols=8),
     TileConfig(rows=16, cols=8, input_mode="bitserial", cols_per_adc=2),
     TileConfig(rows=8, cols=8, cols_per_adc=4, adc_bits=6),
 ])
-def test_cycle_path_equals_batch_path_with_noise(cfg):
-    params = AnalogueParams(comparator_noise=0.8, read_noise=40.0)
-    chip, rng = random_chip(cfg, params)
+@pytest.mark.parametrize("model", ["pcm", "rram", EVERYTHING])
+def test_cycle_path_equals_batch_path_on_noisy_chips(cfg, model):
+    chip, rng = random_chip(cfg, model)
     x = rng.integers(-cfg.x_max, cfg.x_max + 1, size=(12, cfg.rows))
-    batch = chip.mvm(x)
-    np.testing.assert_array_equal(run_cycle_model(chip, x), batch)
-    # The noise is real: without it the results differ.
-    quiet, _ = random_chip(cfg, AnalogueParams())
-    assert not np.array_equal(quiet.mvm(x), batch)
+    for time in (0.0, 3600.0):
+        batch = chip.mvm(x, time=time)
+        np.testing.assert_array_equal(run_cycle_model(chip, x, time), batch)
+    # The effects are real: the ideal chip with the same weights gives other results.
+    ideal = Chip(cfg, "ideal", seed=3)
+    ideal.program(chip.target_weights)
+    assert not np.array_equal(ideal.mvm(x), batch)
 
 
 def test_noise_is_keyed_by_event_not_by_order():
     cfg = TileConfig(rows=16, cols=8)
-    chip, rng = random_chip(cfg, AnalogueParams(comparator_noise=1.0))
+    chip, rng = random_chip(cfg, EVERYTHING)
     x = rng.integers(-cfg.x_max, cfg.x_max + 1, size=(6, cfg.rows))
     whole = chip.mvm(x)
     np.testing.assert_array_equal(chip.mvm(x[3:], first_vector=3), whole[3:])
-    other_seed, _ = random_chip(cfg, AnalogueParams(comparator_noise=1.0), seed=4)
-    other_seed.program(chip.weights.astype(int))
+    other_seed, _ = random_chip(cfg, EVERYTHING, seed=4)
+    other_seed.program(chip.target_weights)
     assert not np.array_equal(other_seed.mvm(x), whole)
 
 
 def test_integrator_saturates_every_cycle():
     cfg = TileConfig(rows=2, cols=1, input_bits=4)  # x_max 7, window 7 cycles
-    params = AnalogueParams(adc_lsb=1.0, integrator_limit=10.0, weight_bits=4)
-    chip = Crossbar(cfg, params)
+    model = ModelConfig(array={"weight_bits": 4}, adc={"lsb": 1.0},
+                        integrator={"swing": 10 / 128})  # limit 10 charge units
+    chip = Chip(cfg, model)
+    assert chip.limit == 10.0
     chip.program(np.array([[7], [-7]]))
     # Row 0 (+7 per cycle) runs 7 cycles, row 1 (-7 per cycle) 3 cycles: the running sum
     # would be 0,0,0,7,14,... but clamps at 10 -> final 10, while the unclamped sum is 28.
     x = np.array([[7, 3]])
-    assert chip.charges(x, 0)[0, 0] == 10.0
+    assert chip.state().charges(x, 0)[0, 0] == 10.0
     np.testing.assert_array_equal(run_cycle_model(chip, x), chip.mvm(x))
     # Partial sums that exceed the limit and come back: row 1 negative first.
     chip.program(np.array([[-7], [7]]))
     x = np.array([[2, 7]])  # -0 net for 2 cycles, then +7 for 5: 35 -> clamps to 10
-    assert chip.charges(x, 0)[0, 0] == 10.0
+    assert chip.state().charges(x, 0)[0, 0] == 10.0
     np.testing.assert_array_equal(run_cycle_model(chip, x), chip.mvm(x))
 
 
@@ -119,14 +135,23 @@ def test_comparison_before_any_integration_is_a_contract_violation():
         model.cycle(int_reset=0, row_en=0, row_neg=0, sample=1, sel=0, trial=0x80)
 
 
-def test_event_normal_is_a_pure_function():
-    a = event_normal(5, Stream.COMPARATOR, 17, (4, 3))
-    np.testing.assert_array_equal(a, event_normal(5, Stream.COMPARATOR, 17, (4, 3)))
-    assert not np.array_equal(a, event_normal(5, Stream.COMPARATOR, 18, (4, 3)))
-    assert not np.array_equal(a, event_normal(5, Stream.READ, 17, (4, 3)))
-    assert not np.array_equal(a, event_normal(6, Stream.COMPARATOR, 17, (4, 3)))
-    big = event_normal(1, Stream.READ, 0, 200_000)
-    assert abs(big.mean()) < 0.01 and abs(big.std() - 1) < 0.01
+def test_event_draws_are_pure_functions_of_seed_source_and_event():
+    a = normals(5, Stream.COMPARATOR, 17, 4, 3)
+    np.testing.assert_array_equal(a, normals(5, Stream.COMPARATOR, 17, 4, 3))
+    # Event by event equals a block of consecutive events.
+    np.testing.assert_array_equal(
+        np.concatenate([normals(5, Stream.COMPARATOR, 17 + i, 1, 3) for i in range(4)]), a)
+    assert not np.array_equal(a, normals(5, Stream.COMPARATOR, 18, 4, 3))
+    assert not np.array_equal(a, normals(5, Stream.READ, 17, 4, 3))
+    assert not np.array_equal(a, normals(6, Stream.COMPARATOR, 17, 4, 3))
+    assert not np.array_equal(a, normals(5, Stream.COMPARATOR, 17, 4, 3, context=1))
+    big = normals(1, Stream.READ, 0, 1, 400_000)[0]
+    assert abs(big.mean()) < 0.005 and abs(big.std() - 1) < 0.005
+    # Tails: 2.5 and 4 sigma frequencies within their sampling error.
+    assert abs((np.abs(big) > 2.5).mean() - 0.012419) < 0.0008
+    assert (np.abs(big) > 4).sum() <= 80 and np.abs(big).max() < 6.34
+    u = uniforms(1, Stream.STATIC, 0, 1, 100_000)[0]
+    assert 0 < u.min() and u.max() < 1 and abs(u.mean() - 0.5) < 0.005
 
 
 def test_packing_helpers_round_trip():
@@ -136,21 +161,9 @@ def test_packing_helpers_round_trip():
     np.testing.assert_array_equal(unpack_fields(0x3A5, 3, 4), [5, 10, 3])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"weight_bits": 1}, r"^AnalogueParams\.weight_bits must be an integer between 2 and 16, "
-                         r"not 1$"),
-    ({"adc_lsb": 0}, r"^AnalogueParams\.adc_lsb must be a positive number or None, not 0$"),
-    ({"comparator_noise": -1}, r"^AnalogueParams\.comparator_noise must be a finite number "
-                               r">= 0, not -1$"),
-])
-def test_bad_analogue_parameter_is_named(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        AnalogueParams(**kwargs)
-
-
 def test_bad_weights_inputs_and_seed():
     cfg = TileConfig(rows=4, cols=4)
-    chip = Crossbar(cfg)
+    chip = Chip(cfg)
     with pytest.raises(ValueError, match=r"^weights must have shape \(4, 4\), not \(4, 3\)$"):
         chip.program(np.zeros((4, 3)))
     with pytest.raises(ValueError, match=r"^weights must lie in -127\.\.127 \(weight_bits=8\), "
@@ -165,4 +178,4 @@ def test_bad_weights_inputs_and_seed():
         chip.mvm(np.zeros((1, 5), dtype=int))
     with pytest.raises(ValueError, match=r"^chip seed must be an integer in \[0, 2\*\*64\), "
                                          r"not -1$"):
-        Crossbar(cfg, seed=-1)
+        Chip(cfg, seed=-1)

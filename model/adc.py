@@ -1,0 +1,136 @@
+"""Column integrators and successive-approximation ADCs at comparator level.
+
+Every conversion of column ``c`` is a binary search: for trial code ``t`` (offset binary, the
+bit being decided set) the comparator answers ``q + r >= thresholds[c, t]``, where ``q`` is
+the integrated charge and ``r`` the noise of that conversion (all referred to the column
+charge). The thresholds hold every static error of the chain:
+
+* the capacitive DAC: bit ``k`` weighs ``2^k (1 + e)``, ``e ~ N(0, cap_mismatch / sqrt(2^k))``
+  per ADC (``2^k`` unit capacitors), so level ``L(t) = sum_k t_k 2^k (1 + e_k) - 2^(N-1)``;
+* the comparator offset ``o_a`` per ADC, and the integrator gain ``g_c`` and offset ``b_c``
+  per column: ``thresholds[c, t] = ((L(t) - 1/2 + o_a) / g_c - b_c) lsb``.
+
+With no errors the thresholds are ``(t - 2^(N-1) - 1/2) lsb``: the conversion rounds half up.
+
+The SAR result is a non-decreasing function of ``q + r`` (two values first decided apart go
+the same way ever after), constant between consecutive thresholds. :class:`AdcBank` tabulates
+it once per chip, so the batch path converts by table lookup and reaches the same code as
+the comparator-level search of the per-cycle path, comparison for comparison.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import TileConfig
+from .config import ModelConfig
+from .rng import Static, Stream, normals
+
+__all__ = ["AdcBank"]
+
+
+class AdcBank:
+    """The static part of all column converters of one chip.
+
+    Attributes
+    ----------
+    thresholds : array (cols, 2**adc_bits)
+        Comparator threshold (charge) of each column for each trial code; column 0 of the
+        code axis is unused.
+    lsb : float
+        Nominal charge per code.
+    reference : array (cols,)
+        Charge the calibration reference injects into each column.
+    """
+
+    def __init__(self, tile: TileConfig, config: ModelConfig, lsb: float, seed: int):
+        self.tile, self.lsb = tile, float(lsb)
+        adc, integ = config.adc, config.integrator
+        n, n_adc, cols = tile.adc_bits, tile.n_adc, tile.cols
+        half = 2 ** (n - 1)
+
+        def static(kind, size):
+            return normals(seed, Stream.STATIC, 0, 1, size, context=int(kind))[0]
+
+        weights = 2.0 ** np.arange(n)
+        cap = static(Static.CAP, n_adc * n).reshape(n_adc, n)
+        cap_w = weights * (1 + adc.cap_mismatch * cap / np.sqrt(weights))      # (n_adc, n)
+        codes = np.arange(2**n)
+        bits = (codes[:, None] >> np.arange(n)) & 1                           # (2^n, n)
+        level = bits @ cap_w.T - half                                         # (2^n, n_adc)
+        cmp_off = adc.comparator_offset * static(Static.COMPARATOR_OFFSET, n_adc)
+        gain = 1 + integ.gain_error * static(Static.INTEGRATOR_GAIN, cols)
+        int_off = integ.offset * static(Static.INTEGRATOR_OFFSET, cols)
+        adc_of = self.adc_of_column()
+        t_lsb = (level[:, adc_of].T - 0.5 + cmp_off[adc_of, None]) / gain[:, None] \
+            - int_off[:, None]
+        self.thresholds = t_lsb * self.lsb
+        self.gain, self.offset = gain, int_off + cmp_off[adc_of]
+        self.reference = (adc.ref_level * half * self.lsb
+                          * (1 + adc.ref_error * static(Static.REFERENCE, cols)))
+        self._tabulate()
+
+    def adc_of_column(self) -> np.ndarray:
+        """ADC index of each column: column ``c = a * cols_per_adc + sel``."""
+        return np.arange(self.tile.cols) // self.tile.cols_per_adc
+
+    def columns(self, sel: int) -> np.ndarray:
+        """Columns connected to the ADCs when the column select is ``sel``."""
+        return np.arange(self.tile.n_adc) * self.tile.cols_per_adc + sel
+
+    # -- comparator level ---------------------------------------------------------------
+
+    def search(self, v: np.ndarray, cols: np.ndarray, step_noise=None) -> np.ndarray:
+        """Binary search of values ``v`` (..., len(cols)) on columns ``cols``; ``step_noise``
+        (..., len(cols), adc_bits), indexed by the bit decided, is added at each step.
+        Returns offset-binary codes."""
+        n = self.tile.adc_bits
+        code = np.zeros(np.shape(v), dtype=np.int64)
+        cols = np.broadcast_to(cols, code.shape)
+        for bit in range(n - 1, -1, -1):
+            trial = code | (1 << bit)
+            t = self.thresholds[cols, trial]
+            noisy = v if step_noise is None else v + step_noise[..., bit]
+            code = np.where(noisy >= t, trial, code)
+        return code
+
+    def decide(self, v: np.ndarray, cols: np.ndarray, trials: np.ndarray) -> np.ndarray:
+        """One comparator decision per ADC: ``v >= thresholds[cols, trials]``."""
+        return v >= self.thresholds[cols, trials]
+
+    # -- batch ----------------------------------------------------------------------------
+
+    def _tabulate(self):
+        """Breakpoints (sorted thresholds) and the code between each pair, per column."""
+        cols = self.tile.cols
+        bp = np.sort(self.thresholds[:, 1:], axis=1)                       # (cols, M)
+        m = bp.shape[1]
+        codes = np.zeros((cols, m + 1), dtype=np.int64)
+        for c in range(cols):
+            codes[c, 1:] = self.search(bp[c], np.full(m, c))
+        ext = np.empty((cols, m + 2))
+        ext[:, 0], ext[:, -1], ext[:, 1:-1] = -np.inf, np.inf, bp
+        self._bp = ext.ravel()
+        self._codes = codes.ravel()
+        self._row = np.arange(cols) * (m + 2)
+        self._code_row = np.arange(cols) * (m + 1)
+        self._m = m
+        # Linear fit of the breakpoints: a starting guess for the lookup.
+        self._start = bp[:, 0]
+        self._inv_step = (m - 1) / np.maximum(bp[:, -1] - bp[:, 0], 1e-300)
+
+    def convert(self, v: np.ndarray) -> np.ndarray:
+        """Offset-binary codes of values ``v`` (batch, cols), noise already added."""
+        m = self._m
+        j = np.floor((v - self._start) * self._inv_step) + 1
+        np.clip(j, 0, m, out=j)
+        j = j.astype(np.intp)
+        row = self._row
+        while True:
+            up = v >= np.take(self._bp, row + j + 1)
+            j += up
+            down = v < np.take(self._bp, row + j)
+            j -= down
+            if not (up.any() or down.any()):
+                break
+        return np.take(self._codes, self._code_row + j)

@@ -1,0 +1,528 @@
+"""One chip of the analogue half: programmed devices, wires, drivers, integrators, ADCs.
+
+:class:`Chip` draws every static mismatch once, from its seed. Programming draws the
+programming noise and the drift exponents (keyed by the programming number). Time since
+programming and temperature are explicit: :meth:`Chip.state` gives the :class:`ChipState` at
+one ``(time, temperature)``, which holds the effective weight matrix of that moment, IR drop
+included, and has the two faces that compute the same thing:
+
+* :meth:`ChipState.mvm`, the batch path: the golden prediction of the results the RTL emits;
+* :class:`CycleModel`, the per-cycle path: the analogue half that answers the RTL's ports.
+
+Units. Charge counts one input LSB times one conductance LSB (``(g_max - g_min) / w_max``)
+for one clock cycle, so ideal devices integrate exactly the integer dot product.
+
+Exact agreement of the two paths. The effective weights are rounded to a binary grid
+(``2^-k``, ``k`` as fine as the array allows, typically ``2^-14`` of a conductance LSB) and the
+drive levels to ``2^-16``, chosen so that every product and partial sum of an integration
+is exactly representable in float64. Summing cycle by cycle (per-cycle path) and one matrix
+product (batch path) then give the same charge to the last bit, in any order of summation.
+Noise is drawn per event (see :mod:`.rng`) and added by the same operations in both paths.
+
+Column noise. Independent Gaussian errors that add up in a column are drawn as one
+column-level Gaussian of the same variance: per conversion, the input noise of the
+converter (``input_noise`` LSB) and, when ``white_noise`` is on, the per-cycle white noise
+of every device driven, ``var = input_noise^2 lsb^2 + sum_i n_i S_ij`` where ``n_i`` counts
+the cycles row ``i`` was driven and ``S_ij`` is the per-cycle variance of the device pair. A
+sum of independent normal variables is normal with the summed variance, so the conversion
+sees exactly the distribution of the per-device model, at the cost of one draw per column.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..config import TileConfig
+from .adc import AdcBank
+from .config import ModelConfig, preset
+from .rng import Static, Stream, normals, uniforms
+
+__all__ = ["Chip", "ChipState", "CycleModel", "BOLTZMANN_EV"]
+
+BOLTZMANN_EV = 8.617333262e-5  #: Boltzmann constant, eV/K
+DRIVE_GRID = 2.0**-16          #: resolution of the drive levels
+_PROGRAM_NOISE, _PROGRAM_NU = 0, 1
+
+
+class Chip:
+    """One chip: static mismatch drawn from ``seed``, weights set by :meth:`program`.
+
+    Parameters
+    ----------
+    tile : TileConfig
+        The tile the chip belongs to.
+    config : ModelConfig or str
+        The analogue model, or the name of a preset. Default: ``"ideal"``.
+    seed : int
+        Chip seed, ``0 <= seed < 2**64``: all randomness is a function of it and of the event.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A parameter has the wrong type or value.
+    """
+
+    def __init__(self, tile: TileConfig, config: ModelConfig | str = "ideal", seed: int = 0):
+        if not isinstance(tile, TileConfig):
+            raise TypeError(f"tile must be a TileConfig, not {tile!r}")
+        if isinstance(config, str):
+            config = preset(config)
+        if not isinstance(config, ModelConfig):
+            raise TypeError(f"config must be a ModelConfig or a preset name, not {config!r}")
+        self.tile, self.config, self.seed = tile, config, seed
+        self.w_max = config.array.w_max
+        dev = config.device
+        self.g_lsb = (dev.g_max - dev.g_min) / self.w_max
+        self.lsb = default_lsb(tile, self.w_max) if config.adc.lsb is None else config.adc.lsb
+        self.limit = config.integrator.swing * 2 ** (tile.adc_bits - 1) * self.lsb
+        normals(seed, Stream.STATIC, 0, 1, 1)  # validates the seed
+        self.adc = AdcBank(tile, config, self.lsb, seed)
+        u = uniforms(seed, Stream.STATIC, 0, 1, tile.rows * tile.cols * 2,
+                     context=int(Static.STUCK))[0].reshape(tile.rows, tile.cols, 2)
+        #: Stuck devices, ``(rows, cols, 2)`` for G+ and G-: -1 at g_min, +1 at g_max, else 0.
+        self.stuck = np.where(u < dev.stuck_gmin_rate, -1,
+                              np.where(u >= 1 - dev.stuck_gmax_rate, 1, 0)).astype(np.int8)
+        self.programs = 0
+        self._states: dict = {}
+        self.program(np.zeros((tile.rows, tile.cols), dtype=np.int64))
+        self.programs = 0
+
+    # -- programming ---------------------------------------------------------------------
+
+    def program(self, weights) -> None:
+        """Program integer weights as differential conductance pairs (one programming event).
+
+        Raises
+        ------
+        ValueError
+            ``weights`` has the wrong shape, is not integral, or is outside ``-w_max..w_max``.
+        """
+        w = np.asarray(weights)
+        shape = (self.tile.rows, self.tile.cols)
+        if w.shape != shape:
+            raise ValueError(f"weights must have shape {shape}, not {w.shape}")
+        if not (np.issubdtype(w.dtype, np.number) and np.array_equal(w, np.round(w))):
+            raise ValueError("weights must be integers")
+        if w.size and np.abs(w).max() > self.w_max:
+            raise ValueError(
+                f"weights must lie in -{self.w_max}..{self.w_max} (weight_bits="
+                f"{self.config.array.weight_bits}), found {int(np.abs(w).max())}")
+        self.programs += 1
+        dev = self.config.device
+        self.target_weights = w.astype(np.int64)
+        pair = np.stack([np.maximum(w, 0), np.maximum(-w, 0)], axis=-1).astype(np.float64)
+        #: Target conductances, uS, ``(rows, cols, 2)``.
+        self.g_target = dev.g_min + self.g_lsb * pair
+        g_rel = self.g_target / dev.g_max
+        size = self.g_target.size
+        ctx = self.programs * 2
+        sigma = np.polynomial.polynomial.polyval(g_rel, dev.prog_coeffs)
+        if np.any(dev.prog_coeffs):
+            z = normals(self.seed, Stream.PROGRAM, 0, 1, size, context=ctx + _PROGRAM_NOISE)
+            g = np.maximum(self.g_target + sigma * z[0].reshape(self.g_target.shape), 0.0)
+        else:
+            g = self.g_target.copy()
+        g = np.where(self.stuck < 0, dev.g_min, np.where(self.stuck > 0, dev.g_max, g))
+        #: Conductances right after programming, uS.
+        self.g_prog = g
+        ln_g = np.log(np.maximum(g_rel, 1e-7))
+        mu = np.clip(dev.nu_mean_a * ln_g + dev.nu_mean_b, dev.nu_mean_lo, dev.nu_mean_hi)
+        s = np.clip(dev.nu_std_a * ln_g + dev.nu_std_b, dev.nu_std_lo, dev.nu_std_hi)
+        if np.any(s):
+            z = normals(self.seed, Stream.PROGRAM, 0, 1, size, context=ctx + _PROGRAM_NU)
+            mu = mu + s * z[0].reshape(g.shape)
+        #: Drift exponent of each device.
+        self.nu = np.abs(mu)
+        self._states.clear()
+
+    # -- conductance at a moment ---------------------------------------------------------
+
+    def conductances(self, time: float = 0.0, temperature: float | None = None) -> np.ndarray:
+        """Conductances (uS, ``(rows, cols, 2)``) read ``time`` seconds after programming
+        at ``temperature`` kelvin (``None``: the characterisation temperature)."""
+        time, temperature = self._moment(time, temperature)
+        dev = self.config.device
+        t = time + dev.drift_t0
+        g = self.g_prog * (t / dev.drift_t0) ** -self.nu if np.any(self.nu) else self.g_prog
+        if dev.read_q:
+            q = np.minimum(dev.read_q / np.maximum((self.g_prog / dev.g_max) ** dev.read_q_exp,
+                                                   1e-3), dev.read_q_max)
+            spread = q * math.sqrt(max(math.log((t + dev.read_t) / (2 * dev.read_t)), 0.0))
+            z = normals(self.seed, Stream.FLICKER, _time_event(time), 1, g.size,
+                        context=self.programs)[0].reshape(g.shape)
+            g = np.maximum(g + np.abs(g) * spread * z, 0.0)
+        if dev.temp_activation and temperature != dev.temp_ref:
+            g = g * math.exp(-dev.temp_activation / BOLTZMANN_EV
+                             * (1 / temperature - 1 / dev.temp_ref))
+        stuck = self.stuck != 0
+        if stuck.any():
+            g = np.where(stuck, self.g_prog, g)
+        return g
+
+    def _moment(self, time, temperature):
+        if not (isinstance(time, (int, float)) and math.isfinite(time) and time >= 0):
+            raise ValueError(f"time must be a finite number of seconds >= 0, not {time!r}")
+        if temperature is None:
+            temperature = self.config.device.temp_ref
+        if not (isinstance(temperature, (int, float)) and 0 < temperature < 1000):
+            raise ValueError(f"temperature must be in kelvin, between 0 and 1000, "
+                             f"not {temperature!r}")
+        return float(time), float(temperature)
+
+    def state(self, time: float = 0.0, temperature: float | None = None) -> ChipState:
+        """The chip at one moment (cached per programming, time and temperature)."""
+        key = self._moment(time, temperature)
+        if key not in self._states:
+            self._states[key] = ChipState(self, self.conductances(*key))
+        return self._states[key]
+
+    # -- shortcuts -----------------------------------------------------------------------
+
+    def mvm(self, x, first_vector: int = 0, time: float = 0.0,
+            temperature: float | None = None) -> np.ndarray:
+        """:meth:`ChipState.mvm` at ``(time, temperature)``."""
+        return self.state(time, temperature).mvm(x, first_vector)
+
+    def cycle_model(self, time: float = 0.0, temperature: float | None = None) -> CycleModel:
+        """A fresh per-cycle model of the chip at ``(time, temperature)``, as after reset."""
+        return CycleModel(self.state(time, temperature))
+
+    def integration_index(self, vector: int, plane: int) -> int:
+        """Event number of the integration of ``plane`` of the ``vector``-th MVM. The RTL
+        evaluates bit planes most significant first, so integrations are numbered so."""
+        return vector * self.tile.planes + (self.tile.planes - 1 - plane)
+
+    def check_inputs(self, x) -> np.ndarray:
+        """Validate an input batch ``(batch, rows)`` of integers within ``+-x_max``."""
+        x = np.asarray(x)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != self.tile.rows:
+            raise ValueError(f"inputs must have shape (batch, {self.tile.rows}), not {x.shape}")
+        if not np.issubdtype(x.dtype, np.integer):
+            raise ValueError(f"inputs must be integers, not {x.dtype}")
+        x_max = self.tile.x_max
+        if x.size and np.abs(x).max() > x_max:
+            raise ValueError(
+                f"inputs must lie in -{x_max}..{x_max} (input_bits={self.tile.input_bits}), "
+                f"found {int(np.abs(x).max())}")
+        return x.astype(np.int64)
+
+
+def default_lsb(tile: TileConfig, w_max: int) -> float:
+    """ADC LSB (charge) for which four standard deviations of the column charge of uniform
+    random inputs and weights span half the converter range."""
+    if tile.input_mode == "pwm":
+        # Uniform x in [-x_max, x_max] and w in [-w_max, w_max]: var = x_max^2 w_max^2 / 9.
+        sigma = math.sqrt(tile.rows) * tile.x_max * w_max / 3
+    else:
+        # One bit plane: the driven value is 0 or +-1 with probability 1/2 each.
+        sigma = math.sqrt(tile.rows / 2) * w_max / math.sqrt(3)
+    return float(math.ceil(4 * sigma / 2 ** (tile.adc_bits - 1)))
+
+
+def _time_event(time: float) -> int:
+    """Event number of a read time: microseconds since programming."""
+    return int(round(time * 1e6)) % 2**62
+
+
+def _grid(a: np.ndarray, bound: float) -> tuple[np.ndarray, float]:
+    """Round ``a`` to the finest binary grid ``2^-k`` for which sums of drive-weighted
+    products up to ``bound`` (in units of ``a``) stay exact in float64."""
+    k = 52 - 16 - math.ceil(math.log2(max(bound, 1.0)))
+    scale = 2.0 ** min(k, 40)
+    return np.round(a * scale) / scale, scale
+
+
+class ChipState:
+    """A chip at one moment: effective weights and noise, and the batch MVM.
+
+    Attributes
+    ----------
+    weights : array (rows, cols)
+        Effective weight matrix (charge per cycle of unit drive), IR drop included.
+    """
+
+    def __init__(self, chip: Chip, g: np.ndarray):
+        self.chip, self.tile, self.adc = chip, chip.tile, chip.adc
+        tile, cfg = chip.tile, chip.config
+        rows, cols = tile.rows, tile.cols
+        arr = cfg.array
+        if arr.r_row or arr.r_col:
+            from .irdrop import effective_matrix
+
+            m = effective_matrix(g.reshape(rows, 2 * cols) * 1e-6, arr.r_row, arr.r_col) * 1e6
+            w_us = m[:, 0::2] - m[:, 1::2]
+        else:
+            w_us = g[..., 0] - g[..., 1]
+        drv = cfg.driver
+        levels = {}
+        for s in (1, -1):
+            amp = 1 + drv.polarity_mismatch * s
+            levels[s] = (_on_grid(amp * (1 - drv.edge_loss)), _on_grid(amp))
+        self._first = {s: v[0] for s, v in levels.items()}
+        self._on = {s: v[1] for s, v in levels.items()}
+        amp_max = max(max(v) for v in levels.values())
+        self._drive = [self._drive_table(p) for p in range(tile.planes)]
+        self._drive_abs32 = [np.abs(d).astype(np.float32) for d in self._drive]
+        w = w_us / chip.g_lsb
+        drive_bound = rows * max(tile.x_max, 1) * amp_max
+        self.weights, _ = _grid(w, drive_bound * np.abs(w).max(initial=0.0))
+        self._abs_w32 = np.abs(self.weights).astype(np.float32)
+        dev = cfg.device
+        if dev.white_noise:
+            s = dev.white_noise**2 * dev.g_max * (g[..., 0] + g[..., 1]) / chip.g_lsb**2
+            self._white, _ = _grid(s, rows * tile.x_max * s.max(initial=0.0))
+        else:
+            self._white = None
+        self._base_var = (cfg.adc.input_noise * chip.lsb) ** 2
+        self.noisy = bool(self._base_var or self._white is not None)
+        self._cmp = cfg.adc.comparator_noise * chip.lsb
+
+    # -- drive ---------------------------------------------------------------------------
+
+    def _level(self, s: np.ndarray, first) -> np.ndarray:
+        """Drive per cycle of signs ``s``; ``first`` marks the rising-edge cycle."""
+        pos = np.where(first, self._first[1], self._on[1])
+        neg = np.where(first, self._first[-1], self._on[-1])
+        return np.where(s > 0, pos, np.where(s < 0, -neg, 0.0))
+
+    def _drive_table(self, plane: int) -> np.ndarray:
+        """Total drive over the integration of ``plane`` for each input ``-x_max..x_max``."""
+        x = np.arange(-self.tile.x_max, self.tile.x_max + 1)
+        s, mag = np.sign(x), np.abs(x)
+        if self.tile.input_mode == "bitserial":
+            return self._level(s * ((mag >> plane) & 1), True)
+        return self._level(s, True) + (mag - 1).clip(0) * self._level(s, False)
+
+    def drive(self, x: np.ndarray, plane: int) -> np.ndarray:
+        """Total drive of each row over the integration of ``plane`` (exact on the grid)."""
+        return np.take(self._drive[plane], x + self.tile.x_max)
+
+    def driven_cycles(self, x: np.ndarray, plane: int) -> np.ndarray:
+        mag = np.abs(x)
+        return mag if self.tile.input_mode == "pwm" else (mag >> plane) & 1
+
+    def charges(self, x: np.ndarray, plane: int) -> np.ndarray:
+        """Integrated column charge of each vector of ``x`` on ``plane``, with saturation."""
+        w, limit = self.weights, self.chip.limit
+        index = x + self.tile.x_max
+        q = np.take(self._drive[plane], index) @ w
+        if self.tile.input_mode == "bitserial":
+            return np.clip(q, -limit, limit)
+        # The integrator clamps after every cycle. Every partial sum lies between minus the
+        # sum of the negative products and the sum of the positive ones; where both stay
+        # within the limit the clamp never acts and the one product above is exact. This
+        # bound is computed in float32 with a margin far above its rounding error: it only
+        # picks the vectors whose exact trajectory is then examined.
+        spread = np.take(self._drive_abs32[plane], index) @ self._abs_w32
+        spread += np.abs(q).astype(np.float32)
+        candidates = np.nonzero((spread > np.float32(2 * limit / (1 + 1e-3))).any(axis=1))[0]
+        for start in range(0, candidates.size, 64):
+            chunk = candidates[start:start + 64]
+            q[chunk] = self._saturating(x[chunk])
+        return q
+
+    def _saturating(self, x: np.ndarray) -> np.ndarray:
+        """Exact PWM integration of vectors ``x`` with the clamp after every cycle.
+
+        The increment of cycle ``t >= 1`` is ``c_t = sum_{m > t} V_m``, where ``V_m`` sums
+        the per-cycle drive times weights of the rows whose pulse lasts ``m`` cycles (one
+        sparse product for all); cycle 0 adds ``F``, the rising-edge drive times weights.
+        Every sum is exact on the grid, so ``c_t`` equals the per-cycle path's current to
+        the bit. Only vectors whose unclamped trajectory leaves the range are then clamped
+        cycle by cycle, by the same operations as the per-cycle path.
+        """
+        from scipy.sparse import csr_matrix
+
+        n, rows = x.shape
+        t_max, limit, w = self.tile.drive_cycles, self.chip.limit, self.weights
+        s, mag = np.sign(x), np.abs(x)
+        f = self._level(s, True) @ w                                  # cycle 0
+        nz = mag > 0
+        b, i = np.nonzero(nz)
+        a = csr_matrix((self._level(s, False)[nz], (b * t_max + mag[nz] - 1, i)),
+                       shape=(n * t_max, rows))
+        v = (a @ w).reshape(n, t_max, -1)
+        c = np.cumsum(v[:, ::-1], axis=1)[:, ::-1]                  # c[:, t] = sum_{m>t} V_m
+        q = f[:, None] + np.cumsum(c[:, 1:], axis=1)                  # unclamped, t = 1..
+        over = (np.abs(q) > limit).any(axis=(1, 2)) | (np.abs(f) > limit).any(axis=1)
+        out = q[:, -1] if t_max > 1 else f.copy()
+        k = np.nonzero(over)[0]
+        if k.size:
+            qk = np.clip(f[k], -limit, limit)
+            for t in range(1, t_max):
+                qk = np.clip(qk + c[k, t], -limit, limit)
+            out[k] = qk
+        return out
+
+    def sigma(self, counts: np.ndarray) -> np.ndarray | float:
+        """Column noise RMS (charge) for rows driven ``counts`` cycles."""
+        if self._white is None:
+            return math.sqrt(self._base_var)
+        return np.sqrt(self._base_var + counts @ self._white)
+
+    # -- batch path ----------------------------------------------------------------------
+
+    def mvm(self, x, first_vector: int = 0) -> np.ndarray:
+        """Golden prediction of the results the RTL emits for input batch ``x``.
+
+        Parameters
+        ----------
+        x : array of int, shape (batch, rows)
+            Signed inputs.
+        first_vector : int
+            MVM number (since the model's reset) of ``x[0]``: it keys the noise events.
+
+        Returns
+        -------
+        array of int64, shape (batch, cols)
+            Signed results: the ADC code for PWM, the shift-and-add sum of the plane codes
+            for bit-serial.
+        """
+        chip, tile = self.chip, self.tile
+        x = chip.check_inputs(x)
+        b, p, cpa = x.shape[0], tile.planes, tile.cols_per_adc
+        half = 2 ** (tile.adc_bits - 1)
+        out = np.zeros((b, tile.cols), dtype=np.int64)
+        if self.noisy:
+            z = normals(chip.seed, Stream.READ, first_vector * p, b * p, tile.cols
+                        ).reshape(b, p, tile.cols)
+        if self._cmp:
+            zc = normals(chip.seed, Stream.COMPARATOR, first_vector * p * cpa, b * p * cpa,
+                         tile.n_adc * tile.adc_bits
+                         ).reshape(b, p, cpa, tile.n_adc, tile.adc_bits)
+        for plane in range(p):
+            v = self.charges(x, plane)
+            k = p - 1 - plane  # position of this plane's integration within the vector
+            if self.noisy:
+                v += self.sigma(self.driven_cycles(x, plane)) * z[:, k]
+            if self._cmp:
+                codes = np.empty_like(out)
+                for sel in range(cpa):
+                    cols = self.adc.columns(sel)
+                    codes[:, cols] = self.adc.search(v[:, cols], cols,
+                                                     self._cmp * zc[:, k, sel])
+            else:
+                codes = self.adc.convert(v)
+            out += (codes - half) << plane
+        return out
+
+
+def _on_grid(value: float) -> float:
+    return round(value / DRIVE_GRID) * DRIVE_GRID
+
+
+def unpack_bits(value: int, n: int) -> np.ndarray:
+    """Bits 0..n-1 of a packed port value, as a bool array (bit i is element i)."""
+    raw = np.frombuffer(int(value).to_bytes(-(-n // 8) or 1, "little"), dtype=np.uint8)
+    return np.unpackbits(raw, bitorder="little")[:n].astype(bool)
+
+
+def unpack_fields(value: int, n: int, width: int) -> np.ndarray:
+    """``n`` unsigned fields of ``width`` bits from a packed port value (field i at bit i*width)."""
+    bits = unpack_bits(value, n * width).reshape(n, width).astype(np.int64)
+    return bits @ (1 << np.arange(width, dtype=np.int64))
+
+
+def pack_bits(bits: np.ndarray) -> int:
+    """Inverse of :func:`unpack_bits`."""
+    return int.from_bytes(np.packbits(np.asarray(bits, dtype=np.uint8), bitorder="little")
+                          .tobytes(), "little")
+
+
+class CycleModel:
+    """The analogue half as the RTL sees it, one clock cycle at a time.
+
+    The cosimulation bridge calls :meth:`cycle` once per clock with the values of the
+    analogue-boundary ports; it returns the comparator decisions to drive back.
+    """
+
+    def __init__(self, state: ChipState):
+        self.state, self.chip = state, state.chip
+        tile = state.tile
+        self.q = np.zeros(tile.cols)          # integrator state
+        self.counts = np.zeros(tile.rows)     # cycles each row was driven this integration
+        self.integration = -1                 # event number of the running integration
+        self._prev_en = 0
+        self._key = None                      # (row_en, row_neg, previous row_en) of _current
+        self._current = None
+        self._noise_key = None                # (integration, sel) the noise below is for
+        self._cols = self._read = self._cmp = None
+
+    def reset_integrators(self) -> None:
+        self.q[:] = 0.0
+        self.counts[:] = 0
+        self.integration += 1
+        self._prev_en = 0
+
+    def inject_reference(self) -> None:
+        """Add the calibration reference charge to every column's integrator."""
+        limit = self.chip.limit
+        np.clip(self.q + self.chip.adc.reference, -limit, limit, out=self.q)
+
+    def drive(self, row_en: int, row_neg: int) -> None:
+        """Integrate one cycle of row drive (packed port values)."""
+        if row_en:
+            key = (row_en, row_neg, self._prev_en)
+            if key != self._key:
+                rows = self.state.tile.rows
+                en = unpack_bits(row_en, rows)
+                neg = unpack_bits(row_neg, rows)
+                first = en & ~unpack_bits(self._prev_en, rows)
+                s = np.where(en, np.where(neg, -1, 1), 0)
+                self._current = self.state._level(s, first) @ self.state.weights
+                self._en = en
+                self._key = key
+            limit = self.chip.limit
+            np.clip(self.q + self._current, -limit, limit, out=self.q)
+            if self.state._white is not None:
+                self.counts += self._en
+        self._prev_en = row_en
+
+    def compare(self, sel: int, trial: int) -> int:
+        """Comparator decisions for the packed trial codes; returns the packed decisions."""
+        state, tile, chip = self.state, self.state.tile, self.chip
+        if self.integration < 0:
+            raise RuntimeError("analogue boundary: a comparison was requested (adc_sample) "
+                               "before any integrator reset (int_reset)")
+        if self._noise_key != (self.integration, sel):
+            self._noise_key = (self.integration, sel)
+            self._cols = state.adc.columns(sel)
+            if state.noisy:
+                z = normals(chip.seed, Stream.READ, self.integration, 1, tile.cols)[0]
+                self._read = (state.sigma(self.counts) * z)[self._cols]
+            else:
+                self._read = None
+            if state._cmp:
+                index = self.integration * tile.cols_per_adc + sel
+                self._cmp = state._cmp * normals(chip.seed, Stream.COMPARATOR, index, 1,
+                                                 tile.n_adc * tile.adc_bits
+                                                 )[0].reshape(tile.n_adc, tile.adc_bits)
+        trials = unpack_fields(trial, tile.n_adc, tile.adc_bits)
+        v = self.q[self._cols]
+        if self._read is not None:
+            v = v + self._read
+        if state._cmp:
+            # The bit being decided is the lowest set bit of the trial code.
+            bit = np.log2(np.maximum(trials & -trials, 1)).astype(np.int64)
+            v = v + self._cmp[np.arange(tile.n_adc), bit]
+        return pack_bits(state.adc.decide(v, self._cols, trials))
+
+    def cycle(self, *, int_reset: int, row_en: int, row_neg: int, sample: int, sel: int,
+              trial: int) -> int | None:
+        """Advance one clock cycle; returns the packed comparator decisions when sampled.
+
+        Raises
+        ------
+        RuntimeError
+            A comparison is requested before the first integrator reset.
+        """
+        if int_reset:
+            self.reset_integrators()
+        self.drive(row_en, row_neg)
+        if sample:
+            return self.compare(sel, trial)
+        return None
