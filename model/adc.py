@@ -121,16 +121,29 @@ class AdcBank:
 
     def convert(self, v: np.ndarray) -> np.ndarray:
         """Offset-binary codes of values ``v`` (batch, cols), noise already added."""
-        m = self._m
-        j = np.floor((v - self._start) * self._inv_step) + 1
-        np.clip(j, 0, m, out=j)
-        j = j.astype(np.intp)
-        row = self._row
-        while True:
-            up = v >= np.take(self._bp, row + j + 1)
-            j += up
-            down = v < np.take(self._bp, row + j)
-            j -= down
-            if not (up.any() or down.any()):
-                break
-        return np.take(self._codes, self._code_row + j)
+        return self.convert_t(np.ascontiguousarray(v.T)).T
+
+    def convert_t(self, vt: np.ndarray) -> np.ndarray:
+        """:meth:`convert` of values laid out ``(cols, batch)``; codes in that layout.
+
+        Column by column, so that the lookups of one column stay within its own table: a
+        linear guess of the breakpoint count, then steps up or down until
+        ``breakpoints[j] <= v < breakpoints[j + 1]``, only where a step was taken."""
+        cols = np.arange(self.tile.cols)[:, None]
+        j = np.floor((vt - self._start[:, None]) * self._inv_step[:, None])
+        j += 1
+        np.clip(j, 0, self._m, out=j)
+        idx = j.astype(np.intp)
+        idx += self._row[:, None]                    # flat index into the breakpoint table
+        bp = self._bp
+        step = (vt >= np.take(bp, idx + 1)).view(np.int8) - (vt < np.take(bp, idx)).view(np.int8)
+        idx += step
+        moved = np.flatnonzero(step)
+        flat_v, flat_idx = vt.ravel(), idx.reshape(-1)
+        while moved.size:
+            vv, ii = flat_v[moved], flat_idx[moved]
+            step = (vv >= bp[ii + 1]).view(np.int8) - (vv < bp[ii]).view(np.int8)
+            flat_idx[moved] = ii + step
+            moved = moved[step != 0]
+        # Row c of the code table is one entry shorter than its row of breakpoints.
+        return np.take(self._codes, idx - cols)

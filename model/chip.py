@@ -43,6 +43,7 @@ __all__ = ["Chip", "ChipState", "CycleModel", "BOLTZMANN_EV"]
 
 BOLTZMANN_EV = 8.617333262e-5  #: Boltzmann constant, eV/K
 DRIVE_GRID = 2.0**-16          #: resolution of the drive levels
+_CHUNK = 256                  # vectors per batch-path pass
 _PROGRAM_NOISE, _PROGRAM_NU = 0, 1
 
 
@@ -270,7 +271,12 @@ class ChipState:
         w = w_us / chip.g_lsb
         drive_bound = rows * max(tile.x_max, 1) * amp_max
         self.weights, _ = _grid(w, drive_bound * np.abs(w).max(initial=0.0))
-        self._abs_w32 = np.abs(self.weights).astype(np.float32)
+        self._w32 = self.weights.astype(np.float32)
+        self._abs_w32 = np.abs(self._w32)
+        if tile.input_mode == "pwm":
+            # Drive over the first and the second half of the PWM window, per input value.
+            self._halves = [self._drive_window(0, tile.drive_cycles // 2),
+                            self._drive_window(tile.drive_cycles // 2, tile.drive_cycles)]
         dev = cfg.device
         if dev.white_noise:
             s = dev.white_noise**2 * dev.g_max * (g[..., 0] + g[..., 1]) / chip.g_lsb**2
@@ -297,6 +303,15 @@ class ChipState:
             return self._level(s * ((mag >> plane) & 1), True)
         return self._level(s, True) + (mag - 1).clip(0) * self._level(s, False)
 
+    def _drive_window(self, start: int, stop: int) -> np.ndarray:
+        """PWM drive over cycles ``start .. stop-1`` for each input value, float32."""
+        x = np.arange(-self.tile.x_max, self.tile.x_max + 1)
+        s, mag = np.sign(x), np.abs(x)
+        on = (np.minimum(mag, stop) - np.maximum(start, 1)).clip(0) * self._level(s, False)
+        if start == 0:
+            on = on + self._level(s, True) * (mag > 0)
+        return on.astype(np.float32)
+
     def drive(self, x: np.ndarray, plane: int) -> np.ndarray:
         """Total drive of each row over the integration of ``plane`` (exact on the grid)."""
         return np.take(self._drive[plane], x + self.tile.x_max)
@@ -306,57 +321,69 @@ class ChipState:
         return mag if self.tile.input_mode == "pwm" else (mag >> plane) & 1
 
     def charges(self, x: np.ndarray, plane: int) -> np.ndarray:
-        """Integrated column charge of each vector of ``x`` on ``plane``, with saturation."""
+        """Integrated column charge of each vector of ``x`` on ``plane``, with saturation,
+        shape ``(batch, cols)``."""
+        return self._charges(x, plane).T
+
+    def _charges(self, x: np.ndarray, plane: int) -> np.ndarray:
+        """:meth:`charges`, transposed: ``(cols, batch)``, C-contiguous."""
         w, limit = self.weights, self.chip.limit
         index = x + self.tile.x_max
-        q = np.take(self._drive[plane], index) @ w
+        q = w.T @ np.take(self._drive[plane], index).T
         if self.tile.input_mode == "bitserial":
-            return np.clip(q, -limit, limit)
+            return np.clip(q, -limit, limit, out=q)
         # The integrator clamps after every cycle. Every partial sum lies between minus the
         # sum of the negative products and the sum of the positive ones; where both stay
-        # within the limit the clamp never acts and the one product above is exact. This
-        # bound is computed in float32 with a margin far above its rounding error: it only
-        # picks the vectors whose exact trajectory is then examined.
-        spread = np.take(self._drive_abs32[plane], index) @ self._abs_w32
-        spread += np.abs(q).astype(np.float32)
-        candidates = np.nonzero((spread > np.float32(2 * limit / (1 + 1e-3))).any(axis=1))[0]
+        # within the limit the clamp never acts and the one product above is exact. The
+        # same bound over each half of the window, from the charge at the half, refines it.
+        # The bounds only pick the vectors that are integrated cycle by cycle (both ways
+        # give the same charge when the clamp is idle), so they are computed in float32,
+        # with a margin of 1e-4 of the absolute sum (float32 errs by under 2e-5 of it).
+        aw = self._abs_w32.T
+        spread = aw @ np.take(self._drive_abs32[plane], index).T
+        candidates = np.nonzero(_over(spread, q, limit).any(axis=0))[0]
+        if candidates.size:
+            first, rest = (np.take(t, index[candidates]).T for t in self._halves)
+            q1, spread1 = self._w32.T @ first, aw @ np.abs(first)
+            over = _over(spread1, q1, limit)
+            headroom = limit - np.abs(q1) - np.float32(1e-4) * spread1
+            over |= _over(aw @ np.abs(rest), self._w32.T @ rest, headroom)
+            candidates = candidates[over.any(axis=0)]
         for start in range(0, candidates.size, 64):
             chunk = candidates[start:start + 64]
-            q[chunk] = self._saturating(x[chunk])
+            q[:, chunk] = self._saturating(x[chunk]).T
         return q
 
     def _saturating(self, x: np.ndarray) -> np.ndarray:
         """Exact PWM integration of vectors ``x`` with the clamp after every cycle.
 
-        The increment of cycle ``t >= 1`` is ``c_t = sum_{m > t} V_m``, where ``V_m`` sums
-        the per-cycle drive times weights of the rows whose pulse lasts ``m`` cycles (one
-        sparse product for all); cycle 0 adds ``F``, the rising-edge drive times weights.
+        Cycle 0 adds ``F``, the rising-edge drive times the weights; cycle ``t >= 1`` adds
+        ``c_t = sum_{m > t} V_m``, where ``V_m`` sums the per-cycle drive times the weights
+        of the rows whose pulse lasts ``m`` cycles (one sparse product for all vectors).
         Every sum is exact on the grid, so ``c_t`` equals the per-cycle path's current to
-        the bit. Only vectors whose unclamped trajectory leaves the range are then clamped
-        cycle by cycle, by the same operations as the per-cycle path.
+        the bit, and the clamped accumulation below is the per-cycle path's, operation for
+        operation.
         """
         from scipy.sparse import csr_matrix
 
         n, rows = x.shape
-        t_max, limit, w = self.tile.drive_cycles, self.chip.limit, self.weights
+        limit, w = self.chip.limit, self.weights
         s, mag = np.sign(x), np.abs(x)
-        f = self._level(s, True) @ w                                  # cycle 0
-        nz = mag > 0
-        b, i = np.nonzero(nz)
-        a = csr_matrix((self._level(s, False)[nz], (b * t_max + mag[nz] - 1, i)),
+        t_max = int(mag.max(initial=0))
+        q = np.clip(self._level(s, True) @ w, -limit, limit)          # cycle 0
+        if t_max <= 1:
+            return q
+        b, i = np.nonzero(mag > 1)
+        a = csr_matrix((self._level(s, False)[b, i], (b * t_max + mag[b, i] - 1, i)),
                        shape=(n * t_max, rows))
         v = (a @ w).reshape(n, t_max, -1)
-        c = np.cumsum(v[:, ::-1], axis=1)[:, ::-1]                  # c[:, t] = sum_{m>t} V_m
-        q = f[:, None] + np.cumsum(c[:, 1:], axis=1)                  # unclamped, t = 1..
-        over = (np.abs(q) > limit).any(axis=(1, 2)) | (np.abs(f) > limit).any(axis=1)
-        out = q[:, -1] if t_max > 1 else f.copy()
-        k = np.nonzero(over)[0]
-        if k.size:
-            qk = np.clip(f[k], -limit, limit)
-            for t in range(1, t_max):
-                qk = np.clip(qk + c[k, t], -limit, limit)
-            out[k] = qk
-        return out
+        c = v.sum(axis=1)                                             # c_1 = sum_{m > 1} V_m
+        for t in range(1, t_max):
+            if t > 1:
+                c -= v[:, t - 1]
+            q += c
+            np.clip(q, -limit, limit, out=q)
+        return q
 
     def sigma(self, counts: np.ndarray) -> np.ndarray | float:
         """Column noise RMS (charge) for rows driven ``counts`` cycles."""
@@ -382,11 +409,17 @@ class ChipState:
             Signed results: the ADC code for PWM, the shift-and-add sum of the plane codes
             for bit-serial.
         """
+        x = self.chip.check_inputs(x)
+        if x.shape[0] <= _CHUNK:
+            return self._mvm(x, first_vector)
+        # Chunks keep the temporaries in cache and out of the allocator's page-fault path.
+        return np.concatenate([self._mvm(x[s:s + _CHUNK], first_vector + s)
+                               for s in range(0, x.shape[0], _CHUNK)])
+
+    def _mvm(self, x: np.ndarray, first_vector: int) -> np.ndarray:
         chip, tile = self.chip, self.tile
-        x = chip.check_inputs(x)
         b, p, cpa = x.shape[0], tile.planes, tile.cols_per_adc
         half = 2 ** (tile.adc_bits - 1)
-        out = np.zeros((b, tile.cols), dtype=np.int64)
         if self.noisy:
             z = normals(chip.seed, Stream.READ, first_vector * p, b * p, tile.cols
                         ).reshape(b, p, tile.cols)
@@ -394,21 +427,30 @@ class ChipState:
             zc = normals(chip.seed, Stream.COMPARATOR, first_vector * p * cpa, b * p * cpa,
                          tile.n_adc * tile.adc_bits
                          ).reshape(b, p, cpa, tile.n_adc, tile.adc_bits)
+        out = np.zeros((tile.cols, b), dtype=np.int64)  # transposed: columns first
         for plane in range(p):
-            v = self.charges(x, plane)
+            v = self._charges(x, plane)
             k = p - 1 - plane  # position of this plane's integration within the vector
             if self.noisy:
-                v += self.sigma(self.driven_cycles(x, plane)) * z[:, k]
+                v += (self.sigma(self.driven_cycles(x, plane)) * z[:, k]).T
             if self._cmp:
                 codes = np.empty_like(out)
                 for sel in range(cpa):
                     cols = self.adc.columns(sel)
-                    codes[:, cols] = self.adc.search(v[:, cols], cols,
-                                                     self._cmp * zc[:, k, sel])
+                    codes[cols] = self.adc.search(v[cols].T, cols,
+                                                  self._cmp * zc[:, k, sel]).T
             else:
-                codes = self.adc.convert(v)
-            out += (codes - half) << plane
-        return out
+                codes = self.adc.convert_t(v)
+            codes -= half
+            codes <<= plane
+            out += codes
+        return np.ascontiguousarray(out.T)
+
+
+def _over(spread: np.ndarray, q: np.ndarray, limit) -> np.ndarray:
+    """Whether a partial sum can exceed ``limit``: ``(spread + |q|) / 2`` bounds the sum of
+    the positive and of the negative products, ``1e-4 spread`` covers float32 rounding."""
+    return (spread + np.abs(q)) * np.float32(0.5) + np.float32(1e-4) * spread > limit
 
 
 def _on_grid(value: float) -> float:
