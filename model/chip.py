@@ -141,8 +141,9 @@ class Chip:
     # -- conductance at a moment ---------------------------------------------------------
 
     def conductances(self, time: float = 0.0, temperature: float | None = None) -> np.ndarray:
-        """Conductances (uS, ``(rows, cols, 2)``) read ``time`` seconds after programming
-        at ``temperature`` kelvin (``None``: the characterisation temperature)."""
+        """Conductances (uS, ``(rows, cols, 2)``) read ``time`` seconds after the reference
+        read (which is ``drift_t0`` after programming) at ``temperature`` kelvin (``None``:
+        the characterisation temperature)."""
         time, temperature = self._moment(time, temperature)
         dev = self.config.device
         t = time + dev.drift_t0
