@@ -108,11 +108,13 @@ def cmd_model_show(args) -> int:
 
 
 def _cosim(cfg, sim, vectors, seed, testcase, waves, stats_path, log_file=None,
-           model="ideal"):
+           model="ideal", time_s=0.0):
     from .cosim import runner
 
+    if not time_s >= 0:
+        raise ValueError(f"--time must be a number of seconds >= 0, not {time_s!r}")
     env = {"AIMC_VECTORS": vectors, "AIMC_SEED": seed, "AIMC_STATS": stats_path,
-           "AIMC_MODEL": _model_env(model)}
+           "AIMC_MODEL": _model_env(model), "AIMC_TIME": time_s}
     return runner.run(cfg, sim, testcase, env=env, waves=waves, log_file=log_file)
 
 
@@ -122,7 +124,7 @@ def cmd_cosim(args) -> int:
     stats_path.parent.mkdir(parents=True, exist_ok=True)
     stats_path.unlink(missing_ok=True)
     results = _cosim(cfg, args.sim, args.vectors, args.seed, args.test, args.waves, stats_path,
-                     model=args.model)
+                     model=args.model, time_s=args.time)
     print(f"cocotb results: {results}")
     if stats_path.exists():
         _print_stats(json.loads(stats_path.read_text()), args.sim)
@@ -164,7 +166,7 @@ def cmd_demo(args) -> int:
           f"crossbar model in the loop ...")
     log = (out / "cosim.log").resolve()
     _cosim(cfg, args.sim, args.vectors, args.seed, "mvm_stream", False, stats_path, log,
-           model=args.model)
+           model=args.model, time_s=args.time)
     s = json.loads(stats_path.read_text())
     _print_stats(s, args.sim)
     print(f"total {time.perf_counter() - t0:.1f} s; Verilog, figures (stats.json) and the "
@@ -174,6 +176,9 @@ def cmd_demo(args) -> int:
 
 _MODEL_HELP = ("analogue model: a preset (ideal, pcm, rram, adc-only) or a .toml/.json "
                "configuration file (default %(default)s)")
+
+
+_TIME_HELP = "seconds after the reference read, for drift (default %(default)s)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--vectors", type=int, default=24, help="random vectors (default %(default)s)")
     c.add_argument("--seed", type=int, default=1, help="chip seed (default %(default)s)")
     c.add_argument("--model", default="ideal", help=_MODEL_HELP)
+    c.add_argument("--time", type=float, default=0.0, help=_TIME_HELP)
     c.add_argument("--waves", action="store_true", help="dump waveforms")
     c.add_argument("--stats", default="build/cosim/stats.json", help="speed figures (JSON)")
     c.set_defaults(func=cmd_cosim)
@@ -204,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--vectors", type=int, default=32, help="random vectors (default %(default)s)")
     d.add_argument("--seed", type=int, default=1, help="chip seed (default %(default)s)")
     d.add_argument("--model", default="ideal", help=_MODEL_HELP)
+    d.add_argument("--time", type=float, default=0.0, help=_TIME_HELP)
     d.add_argument("--out", default="build/demo", help="output folder (default %(default)s)")
     d.set_defaults(func=cmd_demo)
 

@@ -85,10 +85,21 @@ class Chip:
         #: Stuck devices, ``(rows, cols, 2)`` for G+ and G-: -1 at g_min, +1 at g_max, else 0.
         self.stuck = np.where(u < dev.stuck_gmin_rate, -1,
                               np.where(u >= 1 - dev.stuck_gmax_rate, 1, 0)).astype(np.int8)
+        #: Number of programming events so far (each keys its own noise).
         self.programs = 0
         self._states: dict = {}
-        self.program(np.zeros((tile.rows, tile.cols), dtype=np.int64))
-        self.programs = 0
+        self._erase()
+
+    def _erase(self) -> None:
+        """A new chip: every device at g_min (stuck devices at their rail), no drift."""
+        shape = (self.tile.rows, self.tile.cols)
+        dev = self.config.device
+        self.target_weights = np.zeros(shape, dtype=np.int64)
+        self.g_target = np.full(shape + (2,), dev.g_min)
+        self.g_prog = np.where(self.stuck < 0, dev.g_min,
+                               np.where(self.stuck > 0, dev.g_max, self.g_target))
+        self.nu = np.zeros(shape + (2,))
+        self._states.clear()
 
     # -- programming ---------------------------------------------------------------------
 

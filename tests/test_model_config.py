@@ -116,3 +116,15 @@ def test_energy_estimate_counts_operations():
     full = estimate(tile, model, x=np.full((1, 256), 127), g=chip.conductances())
     assert full.array_pj == pytest.approx(256 * 127 * 256 * 25.0 * model.array.v_read**2
                                           * 1e-3, rel=1e-12)
+
+
+def test_cosim_command_rejects_a_negative_time(capsys):
+    assert main(["cosim", "--rows", "8", "--cols", "8", "--time", "-1"]) == 2
+    assert "--time must be a number of seconds >= 0, not -1.0" in capsys.readouterr().err
+
+
+def test_a_new_chip_is_erased():
+    chip = Chip(TileConfig(rows=8, cols=4), "pcm", seed=3)
+    assert chip.programs == 0
+    np.testing.assert_array_equal(chip.state().weights, 0)
+    np.testing.assert_array_equal(chip.g_prog, 0.0)
