@@ -101,23 +101,27 @@ class AdcBank:
     # -- batch ----------------------------------------------------------------------------
 
     def _tabulate(self):
-        """Breakpoints (sorted thresholds) and the code between each pair, per column."""
+        """Breakpoints (sorted thresholds) and the code between each pair, per column, in
+        flat tables with one row of ``M + 2`` entries per column (``-inf``, the breakpoints,
+        ``+inf``): breakpoint count ``j`` of column ``c`` is at ``c (M + 2) + j``."""
         cols = self.tile.cols
         bp = np.sort(self.thresholds[:, 1:], axis=1)                       # (cols, M)
         m = bp.shape[1]
-        codes = np.zeros((cols, m + 1), dtype=np.int64)
+        codes = np.zeros((cols, m + 2), dtype=np.int64)                    # last: unused
         for c in range(cols):
-            codes[c, 1:] = self.search(bp[c], np.full(m, c))
+            codes[c, 1:-1] = self.search(bp[c], np.full(m, c))
         ext = np.empty((cols, m + 2))
         ext[:, 0], ext[:, -1], ext[:, 1:-1] = -np.inf, np.inf, bp
         self._bp = ext.ravel()
+        self._bp_next = np.append(self._bp[1:], np.inf)
         self._codes = codes.ravel()
-        self._row = np.arange(cols) * (m + 2)
-        self._code_row = np.arange(cols) * (m + 1)
+        self._row = np.arange(cols)[:, None] * (m + 2)
         self._m = m
-        # Linear fit of the breakpoints: a starting guess for the lookup.
-        self._start = bp[:, 0]
-        self._inv_step = (m - 1) / np.maximum(bp[:, -1] - bp[:, 0], 1e-300)
+        # Linear fit of the breakpoints, a starting guess for the count:
+        # j ~ v * inv_step + offset.
+        inv = (m - 1) / np.maximum(bp[:, -1] - bp[:, 0], 1e-300)
+        self._inv_step = inv[:, None]
+        self._offset = (1 - bp[:, 0] * inv)[:, None]
 
     def convert(self, v: np.ndarray) -> np.ndarray:
         """Offset-binary codes of values ``v`` (batch, cols), noise already added."""
@@ -127,23 +131,22 @@ class AdcBank:
         """:meth:`convert` of values laid out ``(cols, batch)``; codes in that layout.
 
         Column by column, so that the lookups of one column stay within its own table: a
-        linear guess of the breakpoint count, then steps up or down until
+        linear guess of the breakpoint count ``j``, then steps up or down until
         ``breakpoints[j] <= v < breakpoints[j + 1]``, only where a step was taken."""
-        cols = np.arange(self.tile.cols)[:, None]
-        j = np.floor((vt - self._start[:, None]) * self._inv_step[:, None])
-        j += 1
+        j = vt * self._inv_step
+        j += self._offset
+        np.floor(j, out=j)
         np.clip(j, 0, self._m, out=j)
         idx = j.astype(np.intp)
-        idx += self._row[:, None]                    # flat index into the breakpoint table
-        bp = self._bp
-        step = (vt >= np.take(bp, idx + 1)).view(np.int8) - (vt < np.take(bp, idx)).view(np.int8)
+        idx += self._row                             # flat index into the tables
+        step = (vt >= np.take(self._bp_next, idx)).view(np.int8)
+        step -= (vt < np.take(self._bp, idx)).view(np.int8)
         idx += step
         moved = np.flatnonzero(step)
-        flat_v, flat_idx = vt.ravel(), idx.reshape(-1)
+        flat_v, flat_idx, bp = vt.ravel(), idx.reshape(-1), self._bp
         while moved.size:
             vv, ii = flat_v[moved], flat_idx[moved]
             step = (vv >= bp[ii + 1]).view(np.int8) - (vv < bp[ii]).view(np.int8)
             flat_idx[moved] = ii + step
             moved = moved[step != 0]
-        # Row c of the code table is one entry shorter than its row of breakpoints.
-        return np.take(self._codes, idx - cols)
+        return np.take(self._codes, idx)

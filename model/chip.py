@@ -217,11 +217,11 @@ class Chip:
         if not np.issubdtype(x.dtype, np.integer):
             raise ValueError(f"inputs must be integers, not {x.dtype}")
         x_max = self.tile.x_max
-        if x.size and np.abs(x).max() > x_max:
+        if x.size and max(-int(x.min()), int(x.max())) > x_max:
             raise ValueError(
                 f"inputs must lie in -{x_max}..{x_max} (input_bits={self.tile.input_bits}), "
-                f"found {int(np.abs(x).max())}")
-        return x.astype(np.int64)
+                f"found {max(-int(x.min()), int(x.max()))}")
+        return x.astype(np.int64, copy=False)
 
 
 def default_lsb(tile: TileConfig, w_max: int) -> float:
@@ -284,7 +284,7 @@ class ChipState:
         drive_bound = rows * max(tile.x_max, 1) * amp_max
         self.weights, _ = _grid(w, drive_bound * np.abs(w).max(initial=0.0))
         self._w32 = self.weights.astype(np.float32)
-        self._abs_w32 = np.abs(self._w32)
+        self._abs_w32m = np.abs(self._w32) * np.float32(1 + 2e-4)  # see _charges
         if tile.input_mode == "pwm":
             # Drive over the first and the second half of the PWM window, per input value.
             self._halves = [self._drive_window(0, tile.drive_cycles // 2),
@@ -345,20 +345,21 @@ class ChipState:
         if self.tile.input_mode == "bitserial":
             return np.clip(q, -limit, limit, out=q)
         # The integrator clamps after every cycle. Every partial sum lies between minus the
-        # sum of the negative products and the sum of the positive ones; where both stay
-        # within the limit the clamp never acts and the one product above is exact. The
-        # same bound over each half of the window, from the charge at the half, refines it.
-        # The bounds only pick the vectors that are integrated cycle by cycle (both ways
-        # give the same charge when the clamp is idle), so they are computed in float32,
-        # with a margin of 1e-4 of the absolute sum (float32 errs by under 2e-5 of it).
-        aw = self._abs_w32.T
+        # sum of the negative products and the sum of the positive ones, each at most
+        # (spread + |q|) / 2 with spread = |d| @ |w|; where that stays within the limit the
+        # clamp never acts and the one product above is exact. The same bound over each
+        # half of the window, from the charge at the half, refines it. The bounds only pick
+        # the vectors that are integrated cycle by cycle (both ways give the same charge
+        # when the clamp is idle), so they are computed in float32, with the spread
+        # enlarged by 2e-4 of itself (float32 errs by under 2e-5 of it).
+        aw, two_limit = self._abs_w32m.T, 2 * limit
         spread = aw @ np.take(self._drive_abs32[plane], index).T
-        candidates = np.nonzero(_over(spread, q, limit).any(axis=0))[0]
+        candidates = np.nonzero(_over(spread, q, two_limit).any(axis=0))[0]
         if candidates.size:
             first, rest = (np.take(t, index[candidates]).T for t in self._halves)
             q1, spread1 = self._w32.T @ first, aw @ np.abs(first)
-            over = _over(spread1, q1, limit)
-            headroom = limit - np.abs(q1) - np.float32(1e-4) * spread1
+            over = _over(spread1, q1, two_limit)
+            headroom = two_limit - 2 * np.abs(q1) - np.float32(2e-4) * spread1
             over |= _over(aw @ np.abs(rest), self._w32.T @ rest, headroom)
             candidates = candidates[over.any(axis=0)]
         for start in range(0, candidates.size, 64):
@@ -444,7 +445,8 @@ class ChipState:
             v = self._charges(x, plane)
             k = p - 1 - plane  # position of this plane's integration within the vector
             if self.noisy:
-                v += (self.sigma(self.driven_cycles(x, plane)) * z[:, k]).T
+                counts = self.driven_cycles(x, plane) if self._white is not None else None
+                v += (self.sigma(counts) * z[:, k]).T
             if self._cmp:
                 codes = np.empty_like(out)
                 for sel in range(cpa):
@@ -459,10 +461,13 @@ class ChipState:
         return np.ascontiguousarray(out.T)
 
 
-def _over(spread: np.ndarray, q: np.ndarray, limit) -> np.ndarray:
-    """Whether a partial sum can exceed ``limit``: ``(spread + |q|) / 2`` bounds the sum of
-    the positive and of the negative products, ``1e-4 spread`` covers float32 rounding."""
-    return (spread + np.abs(q)) * np.float32(0.5) + np.float32(1e-4) * spread > limit
+def _over(spread: np.ndarray, q: np.ndarray, two_limit) -> np.ndarray:
+    """Whether a partial sum can exceed half of ``two_limit``: ``(spread + |q|) / 2`` bounds
+    the sums of the positive and of the negative products (``spread`` already enlarged to
+    cover float32 rounding)."""
+    t = np.abs(q, dtype=np.float32)
+    t += spread
+    return t > two_limit
 
 
 def _on_grid(value: float) -> float:

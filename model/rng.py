@@ -53,13 +53,15 @@ class Static(enum.IntEnum):
 
 @functools.cache
 def _table() -> tuple[np.ndarray, np.ndarray]:
-    """Bin ``i`` maps its low bits ``l`` to ``nodes[i] + (l + 1/2) slope[i]``."""
+    """Bin ``i`` maps its low bits ``l`` to ``start[i] + l slope[i]`` (the value at the
+    middle of the low-bit step, ``node + (l + 1/2) slope``)."""
     from scipy.special import ndtri
 
     n = 1 << _TABLE_BITS
     nodes = ndtri(np.arange(1, n) / n)
     nodes = np.concatenate([[0.0], nodes, [0.0]])  # the two tail bins are computed exactly
-    return nodes[:-1].copy(), np.diff(nodes) / (1 << (32 - _TABLE_BITS))
+    slope = np.diff(nodes) / (1 << (32 - _TABLE_BITS))
+    return nodes[:-1] + 0.5 * slope, slope
 
 
 def _check(seed, first, count, size, context):
@@ -100,13 +102,14 @@ def normals(seed: int, stream: Stream, first: int, count: int, size: int,
         The seed, an event number, the size or the context is out of range.
     """
     raw = _raw32(seed, stream, first, count, size, context)
-    nodes, slope = _table()
-    hi = (raw >> np.uint32(32 - _TABLE_BITS)).astype(np.intp)
-    z = (raw & np.uint32((1 << (32 - _TABLE_BITS)) - 1)).astype(np.float64)
-    z += 0.5
+    start, slope = _table()
+    low_bits = 32 - _TABLE_BITS
+    hi = (raw >> np.uint32(low_bits)).astype(np.intp)
+    z = (raw & np.uint32((1 << low_bits) - 1)).astype(np.float64)
     z *= np.take(slope, hi)
-    z += np.take(nodes, hi)
-    tails = np.nonzero((hi == 0) | (hi == (1 << _TABLE_BITS) - 1))
+    z += np.take(start, hi)
+    # The two outermost bins: raw < 2^low_bits or raw >= 2^32 - 2^low_bits (uint32 wraps).
+    tails = np.nonzero(raw + np.uint32(1 << low_bits) < np.uint32(2 << low_bits))
     if tails[0].size:
         from scipy.special import ndtri
 
