@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 __all__ = ["INPUT_MODES", "TileConfig"]
 
+#: Fractional bits of every result on the output stream (see ``TileConfig.result_frac``).
+RESULT_FRAC = 2
+
 #: Row-driver encodings selectable at generation time.
 INPUT_MODES = ("pwm", "bitserial")
 
@@ -159,9 +162,21 @@ class TileConfig:
         return self.adc_bits if self.planes == 1 else self.adc_bits + self.planes
 
     @property
+    def result_frac(self) -> int:
+        """Fractional bits of a result on the output stream: corrected results keep
+        resolution below one ADC step (raw results have zeros there)."""
+        return RESULT_FRAC
+
+    @property
+    def out_value_bits(self) -> int:
+        """Signed width of a result on the output stream, fractional bits included."""
+        return self.result_bits + RESULT_FRAC
+
+    @property
     def out_lane_width(self) -> int:
         """Bits per result element on the output stream (sign-extended two's complement)."""
-        return 8 if self.result_bits <= 8 else 16 if self.result_bits <= 16 else 32
+        bits = self.out_value_bits
+        return 8 if bits <= 8 else 16 if bits <= 16 else 32
 
     @property
     def in_beats(self) -> int:

@@ -6,9 +6,10 @@ import json
 import random
 import warnings
 
+import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.axi import (
     AxiLiteBus,
     AxiLiteMaster,
@@ -19,8 +20,11 @@ from cocotbext.axi import (
 )
 
 from ..config import TileConfig
+from ..fixedpoint import CalFormat
 from ..model import Chip, CycleModel, ModelConfig
-from ..rtl.regmap import register_map
+from ..model.calibration import Calibration
+from ..rtl.calib import PHASE_BITS
+from ..rtl.regmap import register_map, windows
 from .bridge import AnalogueBridge
 
 __all__ = ["Scoreboard", "TileBench", "random_pauses"]
@@ -88,6 +92,10 @@ class TileBench:
         self.state = chip.state(time)  # the chip at the moment the test runs
         self.rng = random.Random(seed)
         self.regs = {r.name: r for r in register_map(cfg)}
+        self.windows = {w.name: w for w in windows(cfg)}
+        self.fmt = CalFormat(cfg)
+        #: Coefficients the RTL applies to results (None: correction off).
+        self.correction: Calibration | None = None
         clk, rst = dut.clk, dut.rst
         self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil", bus_separator="__"),
                                   clk, rst)
@@ -103,6 +111,7 @@ class TileBench:
         self.bridge = AnalogueBridge(dut, self.model)
         self.scoreboard = Scoreboard()
         self.sent = 0
+        self.received: list[np.ndarray] = []  # every result vector collected, in order
 
     async def start(self):
         Clock(self.dut.clk, CLOCK_NS, unit="ns").start()
@@ -140,12 +149,74 @@ class TileBench:
         if p_sink:
             self.sink.set_pause_generator(random_pauses(self.rng, p_sink))
 
+    def golden(self, x: np.ndarray) -> np.ndarray:
+        """The result the RTL must emit for the next vector ``x``, in the output format."""
+        raw = self.state.mvm(x[None, :], first_vector=self.sent)[0]
+        c = self.correction
+        if c is None:
+            return self.fmt.uncorrected(raw)
+        return self.fmt.correct(raw, c.offset, c.gain, c.drift_scale)[0]
+
     async def send(self, x: np.ndarray, expect: bool = True):
         """Queue one input vector; with ``expect``, its golden result joins the scoreboard."""
         if expect:
-            self.scoreboard.expect(self.state.mvm(x[None, :], first_vector=self.sent)[0])
+            self.scoreboard.expect(self.golden(x))
             self.sent += 1
         await self.source.send(AxiStreamFrame(to_lanes(x, self.cfg)))
+
+    # -- calibration -------------------------------------------------------------------
+
+    async def set_correction(self, cal: Calibration | None, irq: bool = False):
+        """Turn result correction on with the coefficients ``cal`` holds (the RTL's own),
+        or off."""
+        ctrl = self.regs["CTRL"]
+        value = (1 << ctrl.field("enable").lsb) | (int(irq) << ctrl.field("irq_en").lsb)
+        if cal is not None:
+            value |= 1 << ctrl.field("correct").lsb
+        await self.write("CTRL", value)
+        self.correction = cal
+
+    async def calibrate(self, phases, k: int, timeout_cycles: int = 10_000_000) -> int:
+        """Start the engine on ``phases`` with ``2**k`` MVMs per measurement and wait for it;
+        returns CAL_STATUS. The MVM count of the golden model follows the engine's MVMs."""
+        ctrl = self.regs["CAL_CTRL"]
+        value = 1 | (k << ctrl.field("avg_log2").lsb)
+        for p in phases:
+            value |= 1 << (1 + PHASE_BITS[p])
+        await self.write("CAL_CTRL", value)
+        waited = 0
+        while True:
+            await ClockCycles(self.dut.clk, 100)
+            waited += 100
+            status = await self.read("CAL_STATUS")
+            if not status & 1:
+                break
+            assert waited < timeout_cycles, "calibration engine did not finish"
+        self.sent = (self.model.integration + 1) // self.cfg.planes
+        return status
+
+    async def read_window(self, name: str) -> np.ndarray:
+        w = self.windows[name]
+        out = []
+        for c in range(self.cfg.cols):
+            word = int.from_bytes((await self.axil.read(w.address(c), 4)).data, "little")
+            out.append(word - (1 << 32) if w.signed and word >= 1 << 31 else word)
+        return np.array(out, dtype=np.int64)
+
+    async def read_calibration(self) -> Calibration:
+        """The coefficients and registers the RTL holds."""
+        cal = Calibration(await self.read_window("OFFSET"), await self.read_window("GAIN"),
+                          await self.read_window("COL_STATUS"))
+        cal.drift_ref = await self.read("DRIFT_REF")
+        cal.drift_scale = await self.read("DRIFT_SCALE")
+        return cal
+
+    async def write_coefficients(self, offset, gain):
+        """Load per-column coefficients from the host (for example an affine fit)."""
+        for c in range(self.cfg.cols):
+            for name, value in (("OFFSET", offset[c]), ("GAIN", gain[c])):
+                await self.axil.write(self.windows[name].address(c),
+                                      (int(value) & 0xFFFFFFFF).to_bytes(4, "little"))
 
     async def send_words(self, words: list[int]):
         """Send raw lane words as one frame (for malformed vectors)."""
@@ -160,7 +231,24 @@ class TileBench:
 
     async def collect(self, count: int):
         for _ in range(count):
-            self.scoreboard.check(await self.receive())
+            got = await self.receive()
+            self.received.append(got)
+            self.scoreboard.check(got)
+
+    async def stream(self, x: np.ndarray) -> np.ndarray:
+        """Send the vectors ``x`` and return their results (also checked bit for bit)."""
+        first = len(self.received)
+        collector = cocotb.start_soon(self.collect(len(x)))
+        for v in x:
+            await self.send(v)
+        await with_timeout(collector, len(x) * self.cycles_per_mvm_bound() * 4 + 1000, "ns")
+        return np.array(self.received[first:])
+
+    def at_time(self, time: float):
+        """Move the chip to ``time`` seconds after the reference read (drift): the
+        analogue half and the golden model continue from there."""
+        self.state = self.chip.state(time)
+        self.model.set_state(self.state)
 
     async def drain(self, cycles: int):
         """Wait ``cycles`` and count any result that should not exist."""

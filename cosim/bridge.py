@@ -24,6 +24,7 @@ class AnalogueBridge:
         self.model = model
         p = lambda name: getattr(dut, f"{PREFIX}__{name}")  # noqa: E731
         self._int_reset, self._row_en, self._row_neg = p("int_reset"), p("row_en"), p("row_neg")
+        self._ref_en = p("ref_en")
         self._sel, self._sample, self._trial = p("adc_sel"), p("adc_sample"), p("adc_trial")
         self._cmp = p("adc_cmp")
         self._task = None
@@ -44,8 +45,10 @@ class AnalogueBridge:
             await edge
             row_en = self._row_en.value.to_unsigned()
             sample = int(self._sample.value)
+            int_reset = int(self._int_reset.value)
             decision = model.cycle(
-                int_reset=int(self._int_reset.value),
+                int_reset=int_reset,
+                ref_en=int(self._ref_en.value) if int_reset else 0,
                 row_en=row_en,
                 row_neg=self._row_neg.value.to_unsigned() if row_en else 0,
                 sample=sample,

@@ -1,8 +1,9 @@
 """cocotb tests of the generated tile with the crossbar model in the loop.
 
 Run through :func:`aimc.cosim.runner.run`; the configuration comes from ``AIMC_CONFIG`` and
-the chip from ``AIMC_MODEL`` / ``AIMC_SEED`` / ``AIMC_TIME``. ``AIMC_VECTORS`` sets how many random
-vectors stream through, ``AIMC_STATS`` names a JSON file to write speed figures to.
+the chip from ``AIMC_MODEL`` / ``AIMC_SEED`` / ``AIMC_TIME`` / ``AIMC_FAULTS`` (JSON: fault
+kind to column list). ``AIMC_VECTORS`` sets how many random vectors stream through,
+``AIMC_CAL_K`` the calibration averaging, ``AIMC_STATS`` names a JSON file to write figures to.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from cocotb.triggers import with_timeout
 from cocotb.utils import get_sim_time
 
 from ..config import TileConfig
+from ..model.calibration import Calibration, calibrate
 from ..rtl.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
 from ..rtl.regmap import ID_MAGIC
 from .bench import TileBench, chip_from_env, to_lanes
@@ -26,6 +28,9 @@ def _setup(dut, full_scale_weights=False):
     """The bench for this run's configuration, with random weights or all at +w_max."""
     cfg = TileConfig.from_json(os.environ["AIMC_CONFIG"])
     chip = chip_from_env(cfg, os.environ)
+    for kind, columns in json.loads(os.environ.get("AIMC_FAULTS", "{}")).items():
+        for c in columns:
+            chip.set_column_fault(c, kind)
     if full_scale_weights:
         chip.program(np.full((cfg.rows, cfg.cols), chip.w_max))
     return TileBench(dut, cfg, chip, seed=int(os.environ.get("AIMC_SEED", "1")),
@@ -82,11 +87,16 @@ async def mvm_stream(dut):
 @cocotb.test()
 async def back_to_back_timing(dut):
     """Without stalls, MVMs run back to back: the period and latency the RTL measures equal
-    the sequencer's documented schedule (TileConfig.mvm_period_cycles)."""
+    the sequencer's documented schedule (TileConfig.mvm_period_cycles), with the correction
+    datapath on (it adds latency on the stream, never period)."""
     tb = _setup(dut)
     cfg = tb.cfg
     await tb.start()
-    await tb.enable()
+    cal = Calibration.reset(cfg.cols)
+    cal.offset[:] = np.arange(cfg.cols) * 8 - 40  # a real correction, not the identity
+    cal.gain[:] = 12000 + 300 * np.arange(cfg.cols) % 9000
+    await tb.write_coefficients(cal.offset, cal.gain)
+    await tb.set_correction(cal)
     x = tb.random_vectors(4, np.random.default_rng(3))
     collector = cocotb.start_soon(tb.collect(4))
     for v in x:
@@ -173,3 +183,118 @@ async def saturation_flagged(dut):
     assert tb.scoreboard.matched == 2 and not tb.scoreboard.mismatches
     assert await tb.read("RAIL_COUNT") == 1
     assert await tb.field("STATUS", "rail") == 1
+
+
+def _errors(tb, x, results, good):
+    """Result minus ideal arithmetic (x @ w / lsb), in LSB, over the good columns and the
+    samples where neither the ideal value nor the raw conversion is at the converter's
+    limits; RMS and worst case in percent of full scale (the half range)."""
+    cfg, chip = tb.cfg, tb.chip
+    exact = (x @ chip.target_weights) / chip.lsb
+    value = results / 2**cfg.result_frac
+    lo, hi = tb.fmt.rails
+    raw = tb.state.mvm(x)  # only to mask rail conversions; not compared
+    use = (np.abs(exact) < hi - 1) & (raw > lo) & (raw < hi) & good[None, :]
+    e = (value - exact)[use]
+    full = 2 ** (cfg.adc_bits - 1) * (2**cfg.planes - 1)
+    rounding = (np.floor(exact + 0.5) - exact)[use]
+    return {"rms_percent": float(np.sqrt(np.mean(e**2)) / full * 100),
+            "worst_percent": float(np.abs(e).max() / full * 100),
+            "rounding_rms_percent": float(np.sqrt(np.mean(rounding**2)) / full * 100),
+            "samples": int(use.sum())}
+
+
+def _write_stats(stats):
+    if os.environ.get("AIMC_STATS"):
+        with open(os.environ["AIMC_STATS"], "w") as f:
+            json.dump(stats, f, indent=2)
+
+
+def _compare(got, want, what):
+    for name in ("offset", "gain", "status"):
+        a, b = getattr(got, name), getattr(want, name)
+        bad = np.nonzero(a != b)[0]
+        assert not bad.size, (f"{what}: {name} of columns {bad[:8].tolist()} differ from "
+                              f"the golden algorithm: RTL {a[bad[:8]].tolist()}, golden "
+                              f"{b[bad[:8]].tolist()}")
+
+
+@cocotb.test()
+async def calibration(dut):
+    """The engine calibrates a chip it knows nothing about: offsets, gains and column flags
+    equal the golden algorithm's bit for bit, and the MVM error falls."""
+    tb = _setup(dut)
+    cfg = tb.cfg
+    k = int(os.environ.get("AIMC_CAL_K", "6"))
+    n = int(os.environ.get("AIMC_VECTORS", "16"))
+    await tb.start()
+    await tb.set_correction(None)
+    x = tb.random_vectors(n, np.random.default_rng(int(os.environ.get("AIMC_SEED", "1")) + 99))
+    before = await tb.stream(x)
+    start = tb.sent
+    status = await tb.calibrate(("offset", "gain"), k)
+    golden = calibrate(tb.state, ("offset", "gain"), start, k)
+    got = await tb.read_calibration()
+    _compare(got, golden, "calibration")
+    assert tb.sent - start == golden.mvms, "MVMs the engine used"
+    assert status & 2 and not status & 4, f"CAL_STATUS {status:#x}: done without error"
+    assert await tb.read("BAD_COLS") == int(golden.bad.sum())
+    assert bool(status & 8) == bool(golden.bad.any())
+    await tb.set_correction(got)
+    after = await tb.stream(x)
+    assert tb.scoreboard.matched == 2 * n and not tb.scoreboard.mismatches
+    good = ~golden.bad
+    stats = {"config": cfg.to_dict(), "vectors": n, "avg_log2": k,
+             "offset": got.offset.tolist(), "gain": got.gain.tolist(),
+             "status": got.status.tolist(), "bad_columns": np.nonzero(golden.bad)[0].tolist(),
+             "coefficients_match": True, "calibration_mvms": golden.mvms,
+             "before": _errors(tb, x, before, good), "after": _errors(tb, x, after, good)}
+    _write_stats(stats)
+    dut._log.info("error before %.2f %% RMS (worst %.2f %%), after %.2f %% RMS (worst %.2f %%) "
+                  "of full scale", stats["before"]["rms_percent"],
+                  stats["before"]["worst_percent"], stats["after"]["rms_percent"],
+                  stats["after"]["worst_percent"])
+
+
+@cocotb.test()
+async def drift_compensation(dut):
+    """Calibrate and capture the drift reference after programming; one day and one month
+    later, the error without and with the engine's drift compensation (DRIFT_SCALE equal to
+    the golden algorithm's)."""
+    tb = _setup(dut)
+    k = int(os.environ.get("AIMC_CAL_K", "6"))
+    n = int(os.environ.get("AIMC_VECTORS", "16"))
+    await tb.start()
+    await tb.set_correction(None)
+    start = tb.sent
+    await tb.calibrate(("offset", "gain", "capture"), k)
+    golden = calibrate(tb.state, ("offset", "gain", "capture"), start, k)
+    got = await tb.read_calibration()
+    _compare(got, golden, "calibration")
+    assert got.drift_ref == golden.drift_ref and got.drift_scale == golden.drift_scale
+    x = tb.random_vectors(n, np.random.default_rng(7))
+    good = ~golden.bad
+    await tb.set_correction(got)
+    stats = {"config": tb.cfg.to_dict(), "vectors": n, "drift_ref": got.drift_ref,
+             "at_programming": _errors(tb, x, await tb.stream(x), good)}
+    for label, seconds in (("one_day", 86400.0), ("one_month", 30 * 86400.0)):
+        tb.at_time(seconds)
+        await tb.write("DRIFT_SCALE", 1 << 14)
+        got.drift_scale = 1 << 14
+        await tb.set_correction(got)
+        without = _errors(tb, x, await tb.stream(x), good)
+        start = tb.sent
+        status = await tb.calibrate(("drift",), k)
+        want = calibrate(tb.state, ("drift",), start, k, start=got)
+        got.drift_scale = await tb.read("DRIFT_SCALE")
+        assert not status & 4 and got.drift_scale == want.drift_scale, (
+            f"{label}: DRIFT_SCALE {got.drift_scale:#x}, golden {want.drift_scale:#x}")
+        await tb.set_correction(got)
+        with_comp = _errors(tb, x, await tb.stream(x), good)
+        stats[label] = {"without": without, "with": with_comp,
+                        "drift_scale": got.drift_scale / 2**14}
+        dut._log.info("%s: error %.2f %% RMS without drift compensation, %.2f %% with "
+                      "(scale %.4f)", label, without["rms_percent"], with_comp["rms_percent"],
+                      got.drift_scale / 2**14)
+    assert tb.scoreboard.matched == 5 * n and not tb.scoreboard.mismatches
+    _write_stats(stats)

@@ -70,6 +70,32 @@ class AdcBank:
                           * (1 + adc.ref_error * static(Static.REFERENCE, cols)))
         self._tabulate()
 
+    #: Column faults :meth:`set_fault` knows.
+    FAULTS = ("dead", "stuck-high", "stuck-low")
+
+    def set_fault(self, column: int, kind: str) -> None:
+        """Break one column's chain: ``dead`` (the integrator passes no charge: every
+        conversion gives the column's offset code), ``stuck-high`` or ``stuck-low`` (the
+        comparator always answers 1 or 0: the highest or lowest code).
+
+        Raises
+        ------
+        ValueError
+            Unknown column or fault.
+        """
+        if not (isinstance(column, (int, np.integer)) and 0 <= column < self.tile.cols):
+            raise ValueError(f"column must be in 0..{self.tile.cols - 1}, not {column!r}")
+        if kind not in self.FAULTS:
+            raise ValueError(f"column fault must be one of {', '.join(self.FAULTS)}, "
+                             f"not {kind!r}")
+        thr = self.thresholds[column]
+        if kind == "dead":
+            # Zero gain: each threshold goes to -inf or +inf by the sign of its level.
+            thr[:] = np.where(thr > 0, np.inf, -np.inf)
+        else:
+            thr[:] = -np.inf if kind == "stuck-high" else np.inf
+        self._tabulate()
+
     def adc_of_column(self) -> np.ndarray:
         """ADC index of each column: column ``c = a * cols_per_adc + sel``."""
         return np.arange(self.tile.cols) // self.tile.cols_per_adc
@@ -117,11 +143,18 @@ class AdcBank:
         self._codes = codes.ravel()
         self._row = np.arange(cols)[:, None] * (m + 2)
         self._m = m
-        # Linear fit of the breakpoints, a starting guess for the count:
-        # j ~ v * inv_step + offset.
-        inv = (m - 1) / np.maximum(bp[:, -1] - bp[:, 0], 1e-300)
+        # Linear fit of the finite breakpoints (a broken column may have infinite ones), a
+        # starting guess for the count: j ~ v * inv_step + offset.
+        below = (bp == -np.inf).sum(axis=1)
+        finite = np.isfinite(bp).sum(axis=1)
+        rows = np.arange(cols)
+        first = np.where(finite > 0, bp[rows, np.minimum(below, m - 1)], 0.0)
+        last = np.where(finite > 0, bp[rows, np.minimum(below + finite - 1, m - 1)], 0.0)
+        span = last - first
+        inv = np.where((finite > 1) & (span > 0), (finite - 1) / np.where(span > 0, span, 1),
+                       0.0)
         self._inv_step = inv[:, None]
-        self._offset = (1 - bp[:, 0] * inv)[:, None]
+        self._offset = (1 + below - first * inv)[:, None]
 
     def convert(self, v: np.ndarray) -> np.ndarray:
         """Offset-binary codes of values ``v`` (batch, cols), noise already added."""

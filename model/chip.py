@@ -101,6 +101,10 @@ class Chip:
         self.nu = np.zeros(shape + (2,))
         self._states.clear()
 
+    def set_column_fault(self, column: int, kind: str) -> None:
+        """Break column ``column``'s converter chain (see :meth:`AdcBank.set_fault`)."""
+        self.adc.set_fault(column, kind)
+
     # -- programming ---------------------------------------------------------------------
 
     def program(self, weights) -> None:
@@ -337,9 +341,11 @@ class ChipState:
         shape ``(batch, cols)``."""
         return self._charges(x, plane).T
 
-    def _charges(self, x: np.ndarray, plane: int) -> np.ndarray:
+    def _charges(self, x: np.ndarray, plane: int, reference: bool = False) -> np.ndarray:
         """:meth:`charges`, transposed: ``(cols, batch)``, C-contiguous."""
         w, limit = self.weights, self.chip.limit
+        if reference:
+            return self._referenced(x, plane)
         index = x + self.tile.x_max
         q = w.T @ np.take(self._drive[plane], index).T
         if self.tile.input_mode == "bitserial":
@@ -365,6 +371,22 @@ class ChipState:
         for start in range(0, candidates.size, 64):
             chunk = candidates[start:start + 64]
             q[:, chunk] = self._saturating(x[chunk]).T
+        return q
+
+    def _referenced(self, x: np.ndarray, plane: int) -> np.ndarray:
+        """Charges of integrations that start from the reference charge: cycle by cycle,
+        by the per-cycle path's operations."""
+        limit = self.chip.limit
+        ref = np.clip(self.adc.reference, -limit, limit)[:, None]
+        s, mag = np.sign(x), np.abs(x)
+        q = np.repeat(ref, x.shape[0], axis=1)
+        for t in range(self.tile.drive_cycles):
+            if self.tile.input_mode == "pwm":
+                level = np.where(mag > t, self._level(s, t == 0), 0.0)
+            else:
+                level = self._level(s * ((mag >> plane) & 1), True)
+            if level.any():
+                q = np.clip(q + self.weights.T @ level.T, -limit, limit)
         return q
 
     def _saturating(self, x: np.ndarray) -> np.ndarray:
@@ -406,7 +428,7 @@ class ChipState:
 
     # -- batch path ----------------------------------------------------------------------
 
-    def mvm(self, x, first_vector: int = 0) -> np.ndarray:
+    def mvm(self, x, first_vector: int = 0, reference: bool = False) -> np.ndarray:
         """Golden prediction of the results the RTL emits for input batch ``x``.
 
         Parameters
@@ -415,6 +437,8 @@ class ChipState:
             Signed inputs.
         first_vector : int
             MVM number (since the model's reset) of ``x[0]``: it keys the noise events.
+        reference : bool
+            Every integration starts with the calibration reference charge (``ref_en``).
 
         Returns
         -------
@@ -424,12 +448,12 @@ class ChipState:
         """
         x = self.chip.check_inputs(x)
         if x.shape[0] <= _CHUNK:
-            return self._mvm(x, first_vector)
+            return self._mvm(x, first_vector, reference)
         # Chunks keep the temporaries in cache and out of the allocator's page-fault path.
-        return np.concatenate([self._mvm(x[s:s + _CHUNK], first_vector + s)
+        return np.concatenate([self._mvm(x[s:s + _CHUNK], first_vector + s, reference)
                                for s in range(0, x.shape[0], _CHUNK)])
 
-    def _mvm(self, x: np.ndarray, first_vector: int) -> np.ndarray:
+    def _mvm(self, x: np.ndarray, first_vector: int, reference: bool) -> np.ndarray:
         chip, tile = self.chip, self.tile
         b, p, cpa = x.shape[0], tile.planes, tile.cols_per_adc
         half = 2 ** (tile.adc_bits - 1)
@@ -442,7 +466,7 @@ class ChipState:
                          ).reshape(b, p, cpa, tile.n_adc, tile.adc_bits)
         out = np.zeros((tile.cols, b), dtype=np.int64)  # transposed: columns first
         for plane in range(p):
-            v = self._charges(x, plane)
+            v = self._charges(x, plane, reference)
             k = p - 1 - plane  # position of this plane's integration within the vector
             if self.noisy:
                 counts = self.driven_cycles(x, plane) if self._white is not None else None
@@ -511,6 +535,14 @@ class CycleModel:
         self._noise_key = None                # (integration, sel) the noise below is for
         self._cols = self._read = self._cmp = None
 
+    def set_state(self, state: ChipState) -> None:
+        """Continue with the chip at another moment (same chip, for example later in its
+        drift); the event numbering goes on."""
+        if state.chip is not self.chip:
+            raise ValueError("set_state needs a state of the same chip")
+        self.state = state
+        self._key = self._noise_key = None
+
     def reset_integrators(self) -> None:
         self.q[:] = 0.0
         self.counts[:] = 0
@@ -571,16 +603,21 @@ class CycleModel:
         return pack_bits(state.adc.decide(v, self._cols, trials))
 
     def cycle(self, *, int_reset: int, row_en: int, row_neg: int, sample: int, sel: int,
-              trial: int) -> int | None:
+              trial: int, ref_en: int = 0) -> int | None:
         """Advance one clock cycle; returns the packed comparator decisions when sampled.
 
         Raises
         ------
         RuntimeError
-            A comparison is requested before the first integrator reset.
+            A comparison is requested before the first integrator reset, or a reference
+            injection without an integrator reset.
         """
         if int_reset:
             self.reset_integrators()
+            if ref_en:
+                self.inject_reference()
+        elif ref_en:
+            raise RuntimeError("analogue boundary: ref_en without int_reset")
         self.drive(row_en, row_neg)
         if sample:
             return self.compare(sel, trial)

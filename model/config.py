@@ -337,15 +337,17 @@ _REAL_CONVERTERS = dict(
         # Comparator offset after sizing: a few mV against a ~0.5 V reference at 8 bits
         # (2 mV per LSB), i.e. about one LSB.
         comparator_offset=1.0,
-        # Sampling (kT/C) and integrator noise: 0.5 LSB RMS, the level that leaves the
-        # 7-7.5 effective bits of 8-bit converters in the Murmann ADC survey.
-        input_noise=0.5,
+        # Sampling (kT/C) and integrator noise: a 50 fF sampling capacitor gives
+        # sqrt(kT/C) = 0.29 mV RMS, 0.07 LSB of a 1 V, 8-bit range; 0.15 LSB allows about
+        # as much again for the integrator and the reference buffers.
+        input_noise=0.15,
         # Per-decision comparator noise (0.3-1 mV, a fraction of an LSB) is dominated by
         # the input noise above; 0 keeps the batch path free of per-step draws.
         comparator_noise=0.0,
-        # Reference charge from a trimmed source: 0.5 % RMS, an order of magnitude better
-        # than the gain spread it calibrates (a design assumption of this project).
-        ref_error=0.005,
+        # Reference charge from a trimmed source (bandgap-referenced charge pump): 0.1 %
+        # RMS, well below the 0.4 % of one LSB at the reference level, so that it does not
+        # limit the gain calibration (a design assumption of this project).
+        ref_error=0.001,
     ),
 )
 

@@ -47,6 +47,12 @@ BOUNDARY = (
         "registered; high for one cycle before each integration",
         "clears every column integrator and starts a new integration event"),
     BoundaryPort(
+        "ref_en", "out", (),
+        "registered; high with int_reset when the integration is a reference measurement "
+        "(calibration engine, gain phase)",
+        "after clearing the integrators, injects the calibration reference charge into every "
+        "column integrator (then clamps)"),
+    BoundaryPort(
         "row_en", "out", ("rows",),
         "registered; bit i high while row i is driven. PWM: for the first abs(x_i) cycles of "
         "the x_max-cycle window. Bit-serial: for one cycle per plane, if bit p of abs(x_i) is set",

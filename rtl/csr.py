@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -27,29 +27,57 @@ class RegisterFile(wiring.Component):
     Ports, for each field ``f`` of register ``r`` (named ``r_f`` in lower case):
 
     * ``R`` fields without a constant: ``In(width)``, the value read.
-    * ``RW`` fields: ``Out(width)``, the register (reset value 0).
+    * ``RW`` fields: ``Out(width)``, the register (its reset value from the map).
+    * ``RWH`` fields: as ``RW``, plus ``In(1)`` ``r_f_we`` and ``In(width)`` ``r_f_in``: the
+      hardware writes ``r_f_in`` when ``r_f_we`` is high, winning over a bus write.
     * ``W1C`` fields: ``Out(1)`` the sticky bit, and ``In(1)`` named ``r_f_set`` that sets
       it; a set in the same cycle as a clear wins, so no event is lost.
+    * ``W1P`` fields: ``Out(1)``, high for the one cycle after a bus write of 1.
+
+    For each window ``w`` (a per-column array, one word per column), ports ``w_addr``
+    (word index), ``w_re`` (read strobe; the data is expected on ``w_rdata`` the next
+    cycle, as from a synchronous memory), ``w_we`` and ``w_wdata`` (write strobe and word),
+    and ``In(1)`` ``w_lock``: while high, writes are refused with SLVERR. A window write
+    must be a whole word (WSTRB 0xF), others are refused with SLVERR; a read-only window
+    refuses every write.
 
     Parameters
     ----------
     registers : tuple of Register
         The register map.
+    windows : tuple of Window
+        The per-column arrays, with the number of columns ``cols``.
+    cols : int
+        Number of columns (words) of each window.
     """
 
-    def __init__(self, registers):
+    def __init__(self, registers, windows=(), cols=0):
         self.registers = tuple(registers)
+        self.windows = tuple(windows)
+        self.cols = cols
         members = {"bus": In(AxiLiteSignature(REG_ADDR_WIDTH))}
         for r in self.registers:
             for f in r.fields:
                 name = port_name(r, f)
                 if f.access == "R" and f.const is None:
                     members[name] = In(f.width)
-                elif f.access == "RW":
-                    members[name] = Out(f.width)
-                elif f.access == "W1C":
+                elif f.access in ("RW", "RWH"):
+                    members[name] = Out(f.width, init=f.reset)
+                    if f.access == "RWH":
+                        members[name + "_we"] = In(1)
+                        members[name + "_in"] = In(f.width)
+                elif f.access in ("W1C", "W1P"):
                     members[name] = Out(1)
-                    members[name + "_set"] = In(1)
+                    if f.access == "W1C":
+                        members[name + "_set"] = In(1)
+        for w in self.windows:
+            name = w.name.lower()
+            members[name + "_addr"] = Out(range(max(cols, 2)))
+            members[name + "_re"] = Out(1)
+            members[name + "_rdata"] = In(32)
+            members[name + "_we"] = Out(1)
+            members[name + "_wdata"] = Out(32)
+            members[name + "_lock"] = In(1)
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -58,18 +86,35 @@ class RegisterFile(wiring.Component):
 
         # -- read channel ------------------------------------------------------------------
         rindex = bus.araddr[2:]
-        m.d.comb += bus.arready.eq(~bus.rvalid)
+        pending = Signal(len(self.windows) + 1)  # one-hot: window read waiting for data
+        wen = Signal()
+        # A write takes the window ports first: a read waits while one is accepted.
+        m.d.comb += bus.arready.eq(~bus.rvalid & ~pending.any() & ~wen)
         with m.If(bus.rvalid & bus.rready):
             m.d.sync += bus.rvalid.eq(0)
+        m.d.sync += pending.eq(0)
+        for i, w in enumerate(self.windows):
+            with m.If(pending[i]):
+                m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(RESP_OKAY),
+                             bus.rdata.eq(self._window_value(w))]
         with m.If(bus.arvalid & bus.arready):
             m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(RESP_DECERR), bus.rdata.eq(0)]
             with m.Switch(rindex):
                 for r in self.registers:
                     with m.Case(r.offset >> 2):
                         m.d.sync += [bus.rresp.eq(RESP_OKAY), bus.rdata.eq(self._value(r))]
+            for i, w in enumerate(self.windows):
+                hit, word = self._decode(w, bus.araddr)
+                m.d.comb += getattr(self, w.name.lower() + "_addr").eq(word)
+                with m.If(hit):
+                    m.d.comb += getattr(self, w.name.lower() + "_re").eq(1)
+                    m.d.sync += [bus.rvalid.eq(0), pending[i].eq(1)]
 
         # -- write channel -----------------------------------------------------------------
-        wen = Signal()
+        for r in self.registers:
+            for f in r.fields:
+                if f.access == "W1P":  # back to 0 unless a bus write below sets it
+                    m.d.sync += getattr(self, port_name(r, f)).eq(0)
         m.d.comb += [
             wen.eq(bus.awvalid & bus.wvalid & ~bus.bvalid),
             bus.awready.eq(wen),
@@ -81,6 +126,18 @@ class RegisterFile(wiring.Component):
         clear = {}
         with m.If(wen):
             m.d.sync += [bus.bvalid.eq(1), bus.bresp.eq(RESP_DECERR)]
+            for w in self.windows:
+                name = w.name.lower()
+                hit, word = self._decode(w, bus.awaddr)
+                with m.If(hit):
+                    ok = (bus.wstrb == 0xF) & ~getattr(self, name + "_lock")
+                    if w.access == "R":
+                        ok = Const(0)
+                    m.d.sync += bus.bresp.eq(Mux(ok, RESP_OKAY, RESP_SLVERR))
+                    with m.If(ok):
+                        m.d.comb += [getattr(self, name + "_we").eq(1),
+                                     getattr(self, name + "_addr").eq(word),
+                                     getattr(self, name + "_wdata").eq(bus.wdata)]
             with m.Switch(bus.awaddr[2:]):
                 for r in self.registers:
                     with m.Case(r.offset >> 2):
@@ -90,10 +147,12 @@ class RegisterFile(wiring.Component):
                                 continue
                             port = getattr(self, port_name(r, f))
                             bits = slice(f.lsb, f.lsb + f.width)
-                            if f.access == "RW":
+                            if f.access in ("RW", "RWH"):
                                 merged = (port & ~strobe_mask[bits]) | (
                                     bus.wdata[bits] & strobe_mask[bits])
                                 m.d.sync += port.eq(merged)
+                            elif f.access == "W1P":
+                                m.d.sync += port.eq(bus.wdata[f.lsb] & strobe_mask[f.lsb])
                             elif f.access == "W1C":
                                 clr = Signal(name=f"{port_name(r, f)}_clr")
                                 m.d.comb += clr.eq(bus.wdata[f.lsb] & strobe_mask[f.lsb])
@@ -101,6 +160,10 @@ class RegisterFile(wiring.Component):
 
         for r in self.registers:
             for f in r.fields:
+                name = port_name(r, f)
+                if f.access == "RWH":
+                    with m.If(getattr(self, name + "_we")):
+                        m.d.sync += getattr(self, name).eq(getattr(self, name + "_in"))
                 if f.access != "W1C":
                     continue
                 name = port_name(r, f)
@@ -112,14 +175,31 @@ class RegisterFile(wiring.Component):
                     m.d.sync += sticky.eq(0)
         return m
 
+    def _decode(self, w, addr):
+        """Whether ``addr`` falls in window ``w``, and its word index there."""
+        word_bits = max(self.cols - 1, 1).bit_length()
+        base = w.base >> 2
+        index = addr[2:]
+        hit = (index >= base) & (index < base + self.cols)
+        return hit, (index - base)[:word_bits]
+
+    def _window_value(self, w):
+        data = getattr(self, w.name.lower() + "_rdata")
+        if w.signed:
+            return Cat(data[:w.width], data[w.width - 1].replicate(32 - w.width))
+        return Cat(data[:w.width], Const(0, 32 - w.width))
+
     def _value(self, reg):
         parts = []
         pos = 0
         for f in sorted(reg.fields, key=lambda f: f.lsb):
             if f.lsb > pos:
                 parts.append(Const(0, f.lsb - pos))
-            parts.append(Const(f.const, f.width) if f.const is not None
-                         else getattr(self, port_name(reg, f)))
+            if f.access == "W1P":
+                parts.append(Const(0, f.width))
+            else:
+                parts.append(Const(f.const, f.width) if f.const is not None
+                             else getattr(self, port_name(reg, f)))
             pos = f.lsb + f.width
         if pos < 32:
             parts.append(Const(0, 32 - pos))

@@ -16,7 +16,8 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "architecture.md"
 
 #: Marker name -> function producing the table.
 TABLES = {
-    "regmap": lambda: regmap.markdown_table(regmap.register_map(TileConfig())),
+    "regmap": lambda: regmap.markdown_table(regmap.register_map(TileConfig()),
+                                            regmap.windows(TileConfig())),
     "boundary": boundary.markdown_table,
 }
 

@@ -6,15 +6,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import TileConfig
+from ..fixedpoint import DRIFT_FRAC, GAIN_BITS, GAIN_FRAC, MAX_AVG_LOG2, OFF_FRAC, ONE, CalFormat
 
-__all__ = ["ACCESS", "Field", "Register", "REG_ADDR_WIDTH", "markdown_table", "register_map"]
+__all__ = ["ACCESS", "Field", "Register", "REG_ADDR_WIDTH", "Window", "markdown_table",
+           "register_map", "windows"]
 
-#: Field access modes. R: read-only (hardware value); RW: read/write;
-#: W1C: sticky, set by hardware, cleared by writing 1.
-ACCESS = ("R", "RW", "W1C")
+#: Field access modes. R: read-only (hardware value); RW: read/write; RWH: read/write, and
+#: also written by hardware (hardware wins in the same cycle); W1C: sticky, set by
+#: hardware, cleared by writing 1; W1P: writing 1 pulses the field for one cycle, reads 0.
+ACCESS = ("R", "RW", "RWH", "W1C", "W1P")
 
-#: Width of the AXI4-Lite address (a 256-byte window).
-REG_ADDR_WIDTH = 8
+#: Width of the AXI4-Lite address: registers in the first 256 bytes, per-column windows
+#: from 0x1000 (a 64 KiB space).
+REG_ADDR_WIDTH = 16
 
 ID_MAGIC = 0x41494D43  # "AIMC"
 
@@ -27,14 +31,16 @@ class Field:
     access: str
     doc: str
     const: int | None = None  # value of a read-only constant field
+    reset: int = 0            # reset value of a RW or RWH field
 
     def __post_init__(self):
         if self.access not in ACCESS:
             raise ValueError(f"Field {self.name}: access must be one of {ACCESS}, "
                              f"not {self.access!r}")
-        if self.const is not None and not 0 <= self.const < 2 ** self.width:
-            raise ValueError(f"Field {self.name}: constant {self.const} does not fit "
-                             f"{self.width} bits")
+        for what, value in (("constant", self.const), ("reset value", self.reset)):
+            if value is not None and not 0 <= value < 2 ** self.width:
+                raise ValueError(f"Field {self.name}: {what} {value} does not fit "
+                                 f"{self.width} bits")
 
     @property
     def mask(self) -> int:
@@ -62,7 +68,7 @@ class Register:
 
     @property
     def reset_value(self) -> int:
-        return sum((f.const or 0) << f.lsb for f in self.fields)
+        return sum(((f.const or 0) | f.reset) << f.lsb for f in self.fields)
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -76,6 +82,7 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
     from .. import VERSION
 
     major, minor, patch = VERSION
+    fmt = CalFormat(cfg)
     R = "R"
     regs = (
         Register("ID", 0x00, "Identification, ASCII 'AIMC'.", (
@@ -97,12 +104,16 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
                   int(cfg.input_mode == "bitserial")))),
         Register("CTRL", 0x10, "Control.", (
             Field("enable", 0, 1, "RW", "1: start an MVM whenever an input vector is ready"),
-            Field("irq_en", 1, 1, "RW", "1: drive the interrupt line while STATUS.done is set"))),
+            Field("irq_en", 1, 1, "RW", "1: drive the interrupt line while STATUS.done or "
+                  "CAL_STATUS.done is set"),
+            Field("correct", 2, 1, "RW", "1: results leave corrected (offset, gain, drift "
+                  "scale); 0: raw"))),
         Register("STATUS", 0x14, "Status.", (
             Field("busy", 0, 1, R, "an MVM is in progress or results are waiting to stream"),
             Field("done", 1, 1, "W1C", "an MVM completed"),
             Field("dropped", 2, 1, "W1C", "an input vector was dropped (see DROP_*)"),
-            Field("rail", 3, 1, "W1C", "a conversion ended at a rail code (see RAIL_COUNT)"))),
+            Field("rail", 3, 1, "W1C", "a conversion ended at a rail code (see RAIL_COUNT)"),
+            Field("sat", 4, 1, "W1C", "a corrected result was clamped (see CORR_SAT)"))),
         Register("MVM_COUNT", 0x18, "MVMs completed since reset.", (
             Field("count", 0, 32, R, ""),)),
         Register("DROP_FRAME", 0x1C, "Input vectors dropped for a wrong length (TLAST early "
@@ -116,6 +127,36 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
                  "being ready to stream.", (Field("cycles", 0, 32, R, ""),)),
         Register("PERIOD", 0x2C, "Cycles between the starts of the last two MVMs.", (
             Field("cycles", 0, 32, R, ""),)),
+        Register("CORR_SAT", 0x30, "Corrected results clamped to the result range since "
+                 "reset.", (Field("count", 0, 32, R, ""),)),
+        Register("CAL_CTRL", 0x40, "Calibration engine control (see docs: calibration).", (
+            Field("start", 0, 1, "W1P", "1: run the selected phases"),
+            Field("offset", 1, 1, "RW", "phase: measure column offsets (zero input)"),
+            Field("gain", 2, 1, "RW", "phase: measure column gains (reference charge)"),
+            Field("drift", 3, 1, "RW", "phase: set DRIFT_SCALE from the reference vector"),
+            Field("capture", 4, 1, "RW", "phase: store the reference vector's response in "
+                  "DRIFT_REF (right after programming)"),
+            Field("avg_log2", 8, 4, "RW", f"each measurement averages 2**avg_log2 MVMs "
+                  f"(at most {MAX_AVG_LOG2})", reset=6))),
+        Register("CAL_STATUS", 0x44, "Calibration engine status.", (
+            Field("busy", 0, 1, R, "the engine is running"),
+            Field("done", 1, 1, "W1C", "a run finished"),
+            Field("error", 2, 1, "W1C", "a run finished with an error: DRIFT_SCALE out of "
+                  "range, a zero reference response, or avg_log2 too large"),
+            Field("bad", 3, 1, R, "at least one column is flagged bad (see COL_STATUS)"))),
+        Register("CAL_REF", 0x48, "Expected response to the reference charge, fixed point "
+                 f"with {OFF_FRAC} fractional bits.", (
+            Field("value", 0, fmt.ref_bits, "RW", "", reset=fmt.ref_default),)),
+        Register("DRIFT_X", 0x4C, "Input applied to every row for the drift reference "
+                 "vector (two's complement).", (
+            Field("value", 0, 16, "RW", "", reset=(cfg.x_max // 2)),)),
+        Register("DRIFT_REF", 0x50, "Sum over columns of abs(corrected result) for the drift "
+                 "reference vector, stored by a capture or by the host.", (
+            Field("value", 0, 32, "RWH", ""),)),
+        Register("DRIFT_SCALE", 0x54, f"Global drift scale, unsigned Q2.{DRIFT_FRAC}.", (
+            Field("value", 0, 16, "RWH", "", reset=ONE),)),
+        Register("BAD_COLS", 0x58, "Number of columns flagged bad by the last calibration.", (
+            Field("count", 0, 16, R, ""),)),
     )
     offsets = [r.offset for r in regs]
     if len(set(offsets)) != len(offsets) or any(o % 4 for o in offsets):
@@ -123,14 +164,48 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
     return regs
 
 
-def markdown_table(regs) -> str:
+@dataclass(frozen=True)
+class Window:
+    """A per-column array in the address space: column ``c`` at ``base + 4 c``."""
+
+    name: str
+    base: int
+    width: int
+    signed: bool
+    access: str
+    doc: str
+
+    def address(self, column: int) -> int:
+        return self.base + 4 * column
+
+
+def windows(cfg: TileConfig) -> tuple[Window, ...]:
+    """The per-column coefficient and status arrays (one 32-bit word per column; signed
+    values read sign-extended). Writes must be whole words (WSTRB 0xF) and are refused
+    with SLVERR while the calibration engine runs."""
+    fmt = CalFormat(cfg)
+    return (
+        Window("OFFSET", 0x1000, fmt.off_bits, True, "RW",
+               f"column offset, raw-result LSB with {OFF_FRAC} fractional bits"),
+        Window("GAIN", 0x2000, GAIN_BITS, False, "RW", f"column gain, unsigned Q2.{GAIN_FRAC}"),
+        Window("COL_STATUS", 0x3000, 2, False, "R",
+               "bit 0: a conversion at a rail during the offset phase (stuck column); "
+               "bit 1: gain outside [0.5, 2) or no response to the reference (dead column)"),
+    )
+
+
+def markdown_table(regs, wins=()) -> str:
     """The register map as a Markdown table (used in docs/architecture.md)."""
     lines = ["| offset | register | bits | field | access | description |",
              "| --- | --- | --- | --- | --- | --- |"]
     for r in regs:
         for i, f in enumerate(r.fields):
             bits = f"{f.lsb}" if f.width == 1 else f"{f.lsb + f.width - 1}:{f.lsb}"
-            doc = " ".join(filter(None, (r.doc if i == 0 else "", f.doc)))
+            reset = f" Reset {f.reset:#x}." if f.reset else ""
+            doc = " ".join(filter(None, (r.doc if i == 0 else "", f.doc))) + reset
             lines.append(f"| {f'0x{r.offset:02X}' if i == 0 else ''} | "
                          f"{r.name if i == 0 else ''} | {bits} | {f.name} | {f.access} | {doc} |")
+    for w in wins:
+        lines.append(f"| 0x{w.base:04X} + 4c | {w.name}[c] | {w.width - 1}:0 | value | "
+                     f"{w.access} | {w.doc}{' (sign-extended)' if w.signed else ''} |")
     return "\n".join(lines)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..config import TileConfig
+from ..fixedpoint import GAIN_BITS, ONE, CalFormat
 from .axi import AxiLiteSignature, AxiStreamSignature
 from .boundary import PREFIX, analogue_signature
+from .calib import CalibrationEngine
+from .correct import MODE_CORRECT, MODE_RAW, Corrector
 from .csr import RegisterFile
-from .regmap import REG_ADDR_WIDTH, register_map
+from .regmap import REG_ADDR_WIDTH, register_map, windows
 from .rowdrv import RowDriver
 from .sar import SarController
 from .stream import InputLoader, ResultPacker
@@ -25,8 +29,10 @@ class Tile(wiring.Component):
     ``s_axis``. The sequencer resets the column integrators, drives the rows (PWM window,
     or one cycle per bit plane), converts every column with the SAR controllers (one
     conversion per column group member when ADCs are shared), accumulates bit planes by
-    shift-and-add, and hands the results to ``m_axis``. The next vector loads while the
-    current one is in the analogue phase.
+    shift-and-add, and hands the results through the corrector (per-column offset and
+    gain, global drift scale; or raw) to ``m_axis``. The next vector loads while the
+    current one is in the analogue phase. The calibration engine, once started, takes the
+    sequencer for its own MVMs and the corrector's output for their results.
 
     Attributes
     ----------
@@ -52,6 +58,7 @@ class Tile(wiring.Component):
             raise TypeError(f"cfg must be a TileConfig, not {cfg!r}")
         self.cfg = cfg
         self.registers = register_map(cfg)
+        self.windows = windows(cfg)
         super().__init__({
             "s_axil": In(AxiLiteSignature(REG_ADDR_WIDTH)),
             "s_axis": In(AxiStreamSignature(cfg.in_data_width)),
@@ -65,18 +72,43 @@ class Tile(wiring.Component):
         cfg = self.cfg
         ana = getattr(self, PREFIX)
 
-        m.submodules.csr = csr = RegisterFile(self.registers)
+        m.submodules.csr = csr = RegisterFile(self.registers, self.windows, cfg.cols)
         m.submodules.loader = loader = InputLoader(cfg)
         m.submodules.rowdrv = rowdrv = RowDriver(cfg)
         m.submodules.sar = sar = SarController(cfg.n_adc, cfg.adc_bits)
         m.submodules.packer = packer = ResultPacker(cfg)
+        m.submodules.corr = corr = Corrector(cfg)
+        m.submodules.cal = cal = CalibrationEngine(cfg)
 
         wiring.connect(m, wiring.flipped(self.s_axil), csr.bus)
         wiring.connect(m, wiring.flipped(self.s_axis), loader.stream)
-        wiring.connect(m, packer.stream, wiring.flipped(self.m_axis))
+        wiring.connect(m, packer.stream, corr.sink)
+        self._coefficients(m, csr, corr, cal)
+
+        # Results leave through m_axis, or go to the calibration engine while it runs.
+        out, src, eng = self.m_axis, corr.source, cal.results
+        m.d.comb += [
+            out.tdata.eq(src.tdata), out.tlast.eq(src.tlast),
+            out.tvalid.eq(src.tvalid & ~cal.busy),
+            eng.tdata.eq(src.tdata), eng.tlast.eq(src.tlast),
+            eng.tvalid.eq(src.tvalid & cal.busy),
+            src.tready.eq(Mux(cal.busy, eng.tready, out.tready)),
+        ]
+        m.d.comb += [
+            corr.mode.eq(Mux(cal.busy, cal.mode,
+                             Mux(csr.ctrl_correct, MODE_CORRECT, MODE_RAW))),
+            corr.drift.eq(csr.drift_scale_value),
+        ]
+
+        # The engine's MVMs: zero input, or DRIFT_X on every row.
+        lw = cfg.in_lane_width
+        drift_x = csr.drift_x_value[:lw]
+        x = drift_x.as_signed()
+        m.d.comb += cal.vector_ok.eq((x >= -cfg.x_max) & (x <= cfg.x_max))
+        cal_vector = Mux(cal.zero_input, 0, Cat(*([drift_x] * cfg.rows)))
 
         m.d.comb += [
-            rowdrv.vector.eq(loader.vector),
+            rowdrv.vector.eq(Mux(cal.busy, cal_vector, loader.vector)),
             ana.row_en.eq(rowdrv.row_en),
             ana.row_neg.eq(rowdrv.row_neg),
             ana.adc_trial.eq(sar.trial),
@@ -99,20 +131,28 @@ class Tile(wiring.Component):
             rowdrv.step.eq(t if cfg.input_mode == "pwm" else plane),
         ]
 
+        inject = Signal()  # this MVM injects the reference charge in every integration
+        host_mvm = Signal()  # this MVM is the host's (not the calibration engine's)
+
         with m.FSM() as fsm:
             def begin_if_ready():
-                # Take the waiting vector and reset the integrators for its first plane.
-                with m.If(csr.ctrl_enable & loader.valid):
-                    m.d.comb += [start.eq(1), loader.take.eq(1), rowdrv.load.eq(1)]
+                # Take the waiting vector (or the engine's request) and reset the
+                # integrators for its first plane.
+                host_go = csr.ctrl_enable & loader.valid & ~cal.busy
+                with m.If(host_go | cal.request):
+                    m.d.comb += [start.eq(1), loader.take.eq(host_go), rowdrv.load.eq(1),
+                                 cal.accepted.eq(~host_go)]
                     m.d.sync += [ana.int_reset.eq(1), t.eq(0), plane.eq(cfg.planes - 1),
-                                 rail_hit.eq(0)]
+                                 rail_hit.eq(0), host_mvm.eq(host_go),
+                                 inject.eq(~host_go & cal.inject),
+                                 ana.ref_en.eq(~host_go & cal.inject)]
                     m.next = "DRIVE"
 
             with m.State("IDLE"):
                 begin_if_ready()
             with m.State("DRIVE"):
                 m.d.comb += rowdrv.drive.eq(1)
-                m.d.sync += [ana.int_reset.eq(0), t.eq(t + 1)]
+                m.d.sync += [ana.int_reset.eq(0), ana.ref_en.eq(0), t.eq(t + 1)]
                 with m.If(t == cfg.drive_cycles - 1):
                     m.next = "CONV_START"
             with m.State("CONV_START"):
@@ -126,7 +166,8 @@ class Tile(wiring.Component):
                         m.d.comb += sar.start.eq(1)
                         m.d.sync += sel.eq(sel + 1)
                     with m.Elif(plane != 0):
-                        m.d.sync += [ana.int_reset.eq(1), t.eq(0), plane.eq(plane - 1)]
+                        m.d.sync += [ana.int_reset.eq(1), ana.ref_en.eq(inject), t.eq(0),
+                                     plane.eq(plane - 1)]
                         m.next = "DRIVE"
                     with m.Else():
                         m.next = "EMIT"
@@ -135,7 +176,8 @@ class Tile(wiring.Component):
                     m.d.comb += [emit.eq(1), packer.load.eq(1)]
                     m.next = "IDLE"
                     begin_if_ready()
-        busy = ~fsm.ongoing("IDLE") | packer.busy
+        busy = ~fsm.ongoing("IDLE") | packer.busy | ~corr.idle
+        m.d.comb += cal.pipeline_idle.eq(fsm.ongoing("IDLE") & ~packer.busy & corr.idle)
 
         m.d.comb += packer.results.eq(Cat(*(_sign_extend(acc[c], cfg.out_lane_width)
                                             for c in range(cfg.cols))))
@@ -143,33 +185,99 @@ class Tile(wiring.Component):
         # -- counters and status -----------------------------------------------------------
         cycle = Signal(32)
         last_start = Signal(32)
-        mvm_count, drop_frame, drop_range, rail_count = (Signal(32, name=n) for n in (
-            "mvm_count", "drop_frame_count", "drop_range_count", "rail_count"))
+        mvm_count, drop_frame, drop_range, rail_count, sat_count = (
+            Signal(32, name=n) for n in ("mvm_count", "drop_frame_count", "drop_range_count",
+                                         "rail_count", "corr_sat_count"))
+        host_emit = emit & host_mvm
+        host_sat = Mux(cal.busy, 0, corr.saturated)
         latency, period = Signal(32), Signal(32)
         m.d.sync += cycle.eq(cycle + 1)
         with m.If(start):
             m.d.sync += [last_start.eq(cycle), period.eq(cycle - last_start)]
         with m.If(emit):
             m.d.sync += latency.eq(cycle - last_start)
-        for counter, event in ((mvm_count, emit), (rail_count, emit & rail_hit),
+        for counter, event in ((mvm_count, host_emit), (rail_count, host_emit & rail_hit),
                                (drop_frame, loader.drop_frame), (drop_range, loader.drop_range)):
             with m.If(event):
                 m.d.sync += counter.eq(counter + 1)
+        m.d.sync += sat_count.eq(sat_count + host_sat)
 
         m.d.comb += [
             csr.status_busy.eq(busy),
-            csr.status_done_set.eq(emit),
+            csr.status_done_set.eq(host_emit),
             csr.status_dropped_set.eq(loader.drop_frame | loader.drop_range),
-            csr.status_rail_set.eq(emit & rail_hit),
+            csr.status_rail_set.eq(host_emit & rail_hit),
+            csr.status_sat_set.eq(host_sat != 0),
+            csr.corr_sat_count.eq(sat_count),
+            cal.start.eq(csr.cal_ctrl_start),
+            cal.phases.eq(Cat(csr.cal_ctrl_offset, csr.cal_ctrl_gain, csr.cal_ctrl_drift,
+                              csr.cal_ctrl_capture)),
+            cal.avg_log2.eq(csr.cal_ctrl_avg_log2),
+            cal.ref.eq(csr.cal_ref_value),
+            cal.drift_ref.eq(csr.drift_ref_value),
+            csr.cal_status_busy.eq(cal.busy),
+            csr.cal_status_done_set.eq(cal.done),
+            csr.cal_status_error_set.eq(cal.error),
+            csr.cal_status_bad.eq(cal.bad_count != 0),
+            csr.bad_cols_count.eq(cal.bad_count),
+            csr.drift_ref_value_we.eq(cal.drift_ref_we),
+            csr.drift_ref_value_in.eq(cal.drift_ref_out),
+            csr.drift_scale_value_we.eq(cal.drift_scale_we),
+            csr.drift_scale_value_in.eq(cal.drift_scale_out),
             csr.mvm_count_count.eq(mvm_count),
             csr.drop_frame_count.eq(drop_frame),
             csr.drop_range_count.eq(drop_range),
             csr.rail_count_count.eq(rail_count),
             csr.latency_cycles.eq(latency),
             csr.period_cycles.eq(period),
-            self.irq.eq(csr.ctrl_irq_en & csr.status_done),
+            self.irq.eq(csr.ctrl_irq_en & (csr.status_done | csr.cal_status_done)),
         ]
         return m
+
+    def _coefficients(self, m, csr, corr, cal):
+        """Offset and gain memories (one word of ``lanes`` entries per result beat) with
+        their ports: corrector, engine, and the host's windows; and the column flags."""
+        cfg, fmt = self.cfg, CalFormat(self.cfg)
+        lanes, depth = cfg.lanes, max(cfg.out_beats, 2)
+        lane_bits = lanes.bit_length() - 1
+        mems = {
+            "offset": Memory(shape=data.ArrayLayout(signed(fmt.off_bits), lanes), depth=depth,
+                             init=[]),
+            "gain": Memory(shape=data.ArrayLayout(unsigned(GAIN_BITS), lanes), depth=depth,
+                           init=[[ONE] * lanes] * depth),
+        }
+        for name, mem in mems.items():
+            m.submodules[name + "_mem"] = mem
+            to_corr, host, write = mem.read_port(), mem.read_port(), mem.write_port(granularity=1)
+            m.d.comb += [to_corr.addr.eq(corr.coef_addr), to_corr.en.eq(corr.coef_en),
+                         getattr(corr, name).eq(to_corr.data)]
+            if name == "offset":
+                engine = mem.read_port()
+                m.d.comb += [engine.addr.eq(cal.off_raddr), cal.off_rdata.eq(engine.data)]
+            # Host window: column c is lane c % lanes of word c // lanes.
+            addr = getattr(csr, name + "_addr")
+            word, lane = addr >> lane_bits, addr[:lane_bits] if lane_bits else Const(0, 1)
+            lane_q = Signal.like(lane)
+            m.d.comb += [host.addr.eq(word), host.en.eq(getattr(csr, name + "_re"))]
+            with m.If(getattr(csr, name + "_re")):
+                m.d.sync += lane_q.eq(lane)
+            m.d.comb += [getattr(csr, name + "_rdata").eq(host.data[lane_q]),
+                         getattr(csr, name + "_lock").eq(cal.busy)]
+            value = getattr(csr, name + "_wdata")[:len(write.data[0])]
+            port = {"offset": "off", "gain": "gain"}[name]  # the engine's port prefix
+            with m.If(cal.busy):
+                m.d.comb += [write.addr.eq(getattr(cal, port + "_waddr")),
+                             write.en.eq(getattr(cal, port + "_wen")),
+                             write.data.eq(getattr(cal, port + "_wdata"))]
+            with m.Else():
+                m.d.comb += [write.addr.eq(word),
+                             write.en.eq(Mux(getattr(csr, name + "_we"), 1 << lane, 0))]
+                m.d.comb += [write.data[j].eq(value) for j in range(lanes)]
+        # Column flags, read through the COL_STATUS window.
+        flags = Signal(2)
+        with m.If(csr.col_status_re):
+            m.d.sync += flags.eq(cal.status.word_select(csr.col_status_addr, 2))
+        m.d.comb += [csr.col_status_rdata.eq(flags), csr.col_status_lock.eq(cal.busy)]
 
     def _capture(self, m, sar, acc, sel, plane, rail_hit):
         """Accumulate the codes of the conversion that ends this cycle (MSB plane first)."""

@@ -1,0 +1,337 @@
+"""On-chip calibration engine: column offsets, column gains and the global drift scale.
+
+It runs the algorithm of :mod:`aimc.model.calibration` (the golden reference) on MVMs it
+requests from the sequencer, without the host, once started by ``CAL_CTRL.start``.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..config import TileConfig
+from ..fixedpoint import (
+    DRIFT_BITS,
+    DRIFT_FRAC,
+    GAIN_BITS,
+    GAIN_FRAC,
+    GAIN_MAX,
+    GAIN_MIN,
+    MAX_AVG_LOG2,
+    OFF_FRAC,
+    ONE,
+    RESULT_FRAC,
+    CalFormat,
+)
+from .axi import AxiStreamSignature
+from .correct import MODE_NO_DRIFT, MODE_RAW
+from .divider import SequentialDivider
+
+__all__ = ["CalibrationEngine", "PHASE_BITS"]
+
+#: Bits of the ``phases`` input (and of CAL_CTRL above its start bit).
+PHASE_BITS = {"offset": 0, "gain": 1, "drift": 2, "capture": 3}
+
+
+class CalibrationEngine(wiring.Component):
+    """Calibration engine.
+
+    A run executes the selected phases in the order offset, gain, capture or drift. Each
+    phase requests ``2**avg_log2`` MVMs from the sequencer (zero input; with the reference
+    charge in the gain phase; every row at ``drift_x`` for capture and drift), takes their
+    result beats from the corrector (raw, or corrected without the drift scale for
+    capture and drift) and accumulates them per column in a memory of ``lanes``-wide
+    words, one word per result beat. Then it computes the coefficients word by word,
+    dividing with one :class:`SequentialDivider` column by column for the gains.
+
+    Attributes
+    ----------
+    start : In(1)
+        Begin a run (ignored while busy).
+    phases : In(4)
+        Selected phases, see :data:`PHASE_BITS`.
+    avg_log2, ref, drift_ref : In
+        ``CAL_CTRL.avg_log2``, ``CAL_REF``, ``DRIFT_REF``.
+    pipeline_idle : In(1)
+        No MVM running and no result in flight: the engine waits for it before its first
+        request.
+    vector_ok : In(1)
+        ``DRIFT_X`` is a valid input; a capture or drift run without it ends in an error.
+    busy, done, error : Out(1)
+        ``done`` (and ``error`` with it) pulse for one cycle at the end of a run.
+    request, accepted, inject, zero_input : Out, In, Out, Out
+        MVM request to the sequencer, held until ``accepted``; the MVM injects the
+        reference (``inject``) and uses zero input or ``drift_x`` on every row.
+    mode : Out(2)
+        Corrector mode while the engine runs.
+    results : In(AxiStreamSignature)
+        Result beats of the requested MVMs.
+    off_*, gain_* : memory ports
+        Read port (engine side) of the offset memory and write ports of both memories.
+    status : Out(2 * cols)
+        Column flags, two bits per column (``aimc.model.calibration.COL_RAIL``,
+        ``COL_GAIN``).
+    bad_count : Out(16)
+        Columns with a flag set.
+    drift_ref_we, drift_ref_out, drift_scale_we, drift_scale_out : Out
+        Register updates (capture stores DRIFT_REF and resets DRIFT_SCALE to 1.0; drift
+        writes DRIFT_SCALE).
+    """
+
+    def __init__(self, cfg: TileConfig):
+        if not isinstance(cfg, TileConfig):
+            raise TypeError(f"cfg must be a TileConfig, not {cfg!r}")
+        self.cfg, self.fmt = cfg, CalFormat(cfg)
+        fmt, lanes, beats = self.fmt, cfg.lanes, max(cfg.out_beats, 2)
+        super().__init__({
+            "start": In(1),
+            "phases": In(4),
+            "avg_log2": In(4),
+            "ref": In(fmt.ref_bits),
+            "drift_ref": In(32),
+            "pipeline_idle": In(1),
+            "vector_ok": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "error": Out(1),
+            "request": Out(1),
+            "accepted": In(1),
+            "inject": Out(1),
+            "zero_input": Out(1),
+            "mode": Out(2),
+            "results": In(AxiStreamSignature(cfg.out_data_width)),
+            "off_raddr": Out(range(beats)),
+            "off_rdata": In(data.ArrayLayout(signed(fmt.off_bits), lanes)),
+            "off_waddr": Out(range(beats)),
+            "off_wen": Out(lanes),
+            "off_wdata": Out(data.ArrayLayout(signed(fmt.off_bits), lanes)),
+            "gain_waddr": Out(range(beats)),
+            "gain_wen": Out(lanes),
+            "gain_wdata": Out(data.ArrayLayout(unsigned(GAIN_BITS), lanes)),
+            "status": Out(2 * cfg.cols),
+            "bad_count": Out(16),
+            "drift_ref_we": Out(1),
+            "drift_ref_out": Out(32),
+            "drift_scale_we": Out(1),
+            "drift_scale_out": Out(DRIFT_BITS),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, fmt = self.cfg, self.fmt
+        lanes, lw, cols = cfg.lanes, cfg.out_lane_width, cfg.cols
+        beats = cfg.out_beats
+        rail_lo, rail_hi = fmt.rails
+
+        m.submodules.acc = acc = Memory(shape=data.ArrayLayout(signed(fmt.sum_bits), lanes),
+                                        depth=max(beats, 2), init=[])
+        acc_rd, acc_wr = acc.read_port(), acc.write_port()
+        div_n = max(fmt.ref_bits + GAIN_FRAC + 1, 32 + DRIFT_FRAC + 1)
+        div_d = max(fmt.diff_bits, fmt.abs_sum_bits)
+        m.submodules.div = div = SequentialDivider(div_n, div_d, GAIN_BITS)
+
+        k = Signal(4)
+        remaining = Signal(4)
+        phase = Signal(4)        # one-hot, PHASE_BITS order
+        rep = Signal(MAX_AVG_LOG2 + 1)
+        beat = Signal(range(max(beats, 2)))
+        lane = Signal(range(max(lanes, 2)))
+        total = Signal(fmt.abs_sum_bits + MAX_AVG_LOG2)
+        failed = Signal()
+        d = Signal(data.ArrayLayout(signed(fmt.diff_bits + 1), lanes))
+        status = self.status
+
+        is_offset, is_gain = phase[PHASE_BITS["offset"]], phase[PHASE_BITS["gain"]]
+        is_sum = phase[PHASE_BITS["drift"]] | phase[PHASE_BITS["capture"]]
+        round_k = (Const(1, MAX_AVG_LOG2 + 1) << k) >> 1
+
+        def average(value):
+            return ((value << OFF_FRAC) + round_k) >> k
+
+        def column(j):
+            return beat * lanes + j
+
+        m.d.comb += [
+            self.zero_input.eq(~is_sum),
+            self.inject.eq(is_gain),
+            self.mode.eq(Mux(is_sum, MODE_NO_DRIFT, MODE_RAW)),
+            self.off_raddr.eq(beat),
+            self.off_waddr.eq(beat),
+            self.gain_waddr.eq(beat),
+            acc_rd.addr.eq(beat),
+            acc_wr.addr.eq(beat),
+            self.drift_ref_out.eq(total >> k),
+        ]
+        # Bad columns: recounted every cycle from the flags.
+        m.d.sync += self.bad_count.eq(sum(status.word_select(c, 2).any() for c in range(cols)))
+
+        # Lane values in the output format; the raw phases take the integer part (exact:
+        # raw results have zero fractional bits).
+        ob = fmt.out_bits
+        outs = [self.results.tdata[j * lw:j * lw + ob].as_signed() for j in range(lanes)]
+        values = [v >> RESULT_FRAC for v in outs]
+
+        with m.FSM() as fsm:
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    # A capture takes precedence over a drift measurement in the same run.
+                    capture = self.phases[PHASE_BITS["capture"]]
+                    drop = Mux(capture, Const(1 << PHASE_BITS["drift"], 4), Const(0, 4))
+                    m.d.sync += [k.eq(self.avg_log2), remaining.eq(self.phases & ~drop),
+                                 failed.eq(0)]
+                    sums = self.phases[PHASE_BITS["drift"]] | self.phases[PHASE_BITS["capture"]]
+                    with m.If((self.avg_log2 > MAX_AVG_LOG2) | (sums & ~self.vector_ok)):
+                        m.d.sync += failed.eq(1)
+                        m.next = "DONE"
+                    with m.Elif(self.phases == 0):
+                        m.next = "DONE"
+                    with m.Else():
+                        m.next = "WAIT_IDLE"
+            with m.State("WAIT_IDLE"):
+                with m.If(self.pipeline_idle):
+                    m.next = "PHASE"
+            with m.State("PHASE"):
+                # The next phase: the lowest remaining bit (capture before drift).
+                order = [PHASE_BITS[p] for p in ("offset", "gain", "capture", "drift")]
+                with m.If(remaining[order[0]]):
+                    m.d.sync += [phase.eq(1 << order[0]), status.eq(status & ~_every(cols, 1))]
+                for i, bit in enumerate(order[1:], start=1):
+                    earlier = Cat(*(remaining[b] for b in order[:i])).any()
+                    with m.If(remaining[bit] & ~earlier):
+                        m.d.sync += phase.eq(1 << bit)
+                        if bit == PHASE_BITS["gain"]:
+                            m.d.sync += status.eq(status & ~_every(cols, 2))
+                m.d.sync += [rep.eq(0), beat.eq(0), total.eq(0)]
+                m.next = "REQUEST"
+            with m.State("REQUEST"):
+                with m.If(self.accepted):
+                    m.d.sync += beat.eq(0)
+                    m.next = "READ"
+            with m.State("READ"):
+                # The accumulator word of this beat is read; the beat is taken next cycle.
+                m.next = "COLLECT"
+            with m.State("COLLECT"):
+                with m.If(self.results.tvalid):
+                    first = rep == 0
+                    for j in range(lanes):
+                        m.d.comb += acc_wr.data[j].eq(Mux(first, 0, acc_rd.data[j]) + values[j])
+                    m.d.comb += acc_wr.en.eq(~is_sum)
+                    with m.If(is_offset):
+                        for j in range(lanes):
+                            at_rail = (values[j] == rail_lo) | (values[j] == rail_hi)
+                            with m.If((column(j) < cols) & at_rail):
+                                m.d.sync += status.word_select(column(j), 2)[0].eq(1)
+                    with m.If(is_sum):
+                        terms = []
+                        for j in range(lanes):
+                            good = (column(j) < cols) & ~status.word_select(column(j), 2).any()
+                            magnitude = Mux(outs[j] < 0, -outs[j], outs[j])
+                            terms.append(Mux(good, magnitude, 0))
+                        m.d.sync += total.eq(total + sum(terms))
+                    m.d.sync += beat.eq(beat + 1)
+                    m.next = "READ"
+                    with m.If(self.results.tlast):
+                        m.d.sync += [beat.eq(0), rep.eq(rep + 1)]
+                        m.next = "REQUEST"
+                        with m.If(rep == (Const(1, MAX_AVG_LOG2 + 1) << k) - 1):
+                            m.next = "FINISH"
+            with m.State("FINISH"):
+                with m.If(is_sum):
+                    m.next = "DRIFT"
+                with m.Else():
+                    m.next = "WORD_READ"
+            with m.State("WORD_READ"):
+                # Accumulator and offset words of ``beat`` arrive next cycle.
+                m.next = "WORD"
+            with m.State("WORD"):
+                with m.If(is_offset):
+                    for j in range(lanes):
+                        m.d.comb += self.off_wdata[j].eq(average(acc_rd.data[j]))
+                    m.d.comb += self.off_wen.eq((1 << lanes) - 1)
+                    m.next = "NEXT_WORD"
+                with m.Else():
+                    for j in range(lanes):
+                        m.d.sync += d[j].eq(average(acc_rd.data[j]) - self.off_rdata[j])
+                    m.d.sync += lane.eq(0)
+                    m.next = "GAIN_LANE"
+            with m.State("GAIN_LANE"):
+                dj = d[lane]
+                with m.If(column(lane) >= cols):
+                    m.next = "GAIN_NEXT"
+                with m.Elif(dj <= 0):
+                    m.d.comb += self._gain_write(lane, ONE)
+                    m.d.sync += status.word_select(column(lane), 2)[1].eq(1)
+                    m.next = "GAIN_NEXT"
+                with m.Else():
+                    m.d.comb += [div.start.eq(1), div.divisor.eq(dj),
+                                 div.dividend.eq((self.ref << GAIN_FRAC) + (dj >> 1))]
+                    m.next = "GAIN_WAIT"
+            with m.State("GAIN_WAIT"):
+                with m.If(div.done):
+                    q = div.quotient
+                    bad = div.overflow | (q < GAIN_MIN) | (q >= GAIN_MAX)
+                    m.d.comb += self._gain_write(lane, Mux(bad, ONE, q))
+                    with m.If(bad):
+                        m.d.sync += status.word_select(column(lane), 2)[1].eq(1)
+                    m.next = "GAIN_NEXT"
+            with m.State("GAIN_NEXT"):
+                m.d.sync += lane.eq(lane + 1)
+                with m.If(lane == lanes - 1):
+                    m.next = "NEXT_WORD"
+                with m.Else():
+                    m.next = "GAIN_LANE"
+            with m.State("NEXT_WORD"):
+                m.d.sync += beat.eq(beat + 1)
+                m.next = "WORD_READ"
+                with m.If(beat == beats - 1):
+                    m.next = "NEXT_PHASE"
+            with m.State("DRIFT"):
+                s_avg = total >> k
+                with m.If(phase[PHASE_BITS["capture"]]):
+                    m.d.comb += [self.drift_ref_we.eq(1), self.drift_scale_we.eq(1),
+                                 self.drift_scale_out.eq(ONE)]
+                    m.next = "NEXT_PHASE"
+                with m.Elif(s_avg == 0):
+                    m.d.sync += failed.eq(1)
+                    m.next = "NEXT_PHASE"
+                with m.Else():
+                    m.d.comb += [div.start.eq(1), div.divisor.eq(s_avg),
+                                 div.dividend.eq((self.drift_ref << DRIFT_FRAC) + (s_avg >> 1))]
+                    m.next = "DRIFT_WAIT"
+            with m.State("DRIFT_WAIT"):
+                with m.If(div.done):
+                    with m.If(div.overflow):
+                        m.d.sync += failed.eq(1)
+                    with m.Else():
+                        m.d.comb += [self.drift_scale_we.eq(1),
+                                     self.drift_scale_out.eq(div.quotient)]
+                    m.next = "NEXT_PHASE"
+            with m.State("NEXT_PHASE"):
+                m.d.sync += [remaining.eq(remaining & ~phase), beat.eq(0)]
+                with m.If((remaining & ~phase) == 0):
+                    m.next = "DONE"
+                with m.Else():
+                    m.next = "PHASE"
+            with m.State("DONE"):
+                m.next = "IDLE"
+        # Continuous assignments: these are valid from time zero in every simulator (a
+        # combinational process of the IDLE state alone may never be evaluated).
+        m.d.comb += [
+            self.busy.eq(~fsm.ongoing("IDLE") & ~fsm.ongoing("DONE")),
+            self.done.eq(fsm.ongoing("DONE")),
+            self.error.eq(fsm.ongoing("DONE") & failed),
+            self.request.eq(fsm.ongoing("REQUEST")),
+            self.results.tready.eq(fsm.ongoing("COLLECT")),
+        ]
+        return m
+
+    def _gain_write(self, lane, value):
+        return [self.gain_wen.eq(Const(1, self.cfg.lanes) << lane)] + [
+            self.gain_wdata[j].eq(value) for j in range(self.cfg.lanes)]
+
+
+def _every(cols: int, bits: int) -> int:
+    """A mask with ``bits`` set in every column's two-bit status field."""
+    return sum(bits << (2 * c) for c in range(cols))

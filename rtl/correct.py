@@ -1,0 +1,145 @@
+"""Per-column correction of result beats: offset, gain and global drift scale in fixed point."""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import TileConfig
+from ..fixedpoint import (
+    DRIFT_BITS,
+    DRIFT_FRAC,
+    GAIN_BITS,
+    GAIN_FRAC,
+    OFF_FRAC,
+    RESULT_FRAC,
+    CalFormat,
+)
+from .axi import AxiStreamSignature
+
+__all__ = ["Corrector", "MODE_CORRECT", "MODE_NO_DRIFT", "MODE_RAW"]
+
+MODE_RAW, MODE_NO_DRIFT, MODE_CORRECT = 0, 1, 2
+
+
+class Corrector(wiring.Component):
+    """Applies ``aimc.fixedpoint.CalFormat.correct`` to every lane of a result stream.
+
+    A three-stage pipeline that takes one beat (``lanes`` results) per cycle, so it adds
+    three cycles of latency and never slows the stream. Stage 1 holds the raw beat while
+    the coefficient memories (synchronous read ports driven by ``coef_addr``/``coef_en``)
+    return that beat's offsets and gains; stage 2 forms ``diff`` and ``g_eff``; stage 3
+    multiplies, rounds and clamps. All stages advance together when the output is free.
+
+    Attributes
+    ----------
+    sink : In(AxiStreamSignature)
+        Raw result beats (integers, sign-extended lanes, TLAST on the last beat of a vector).
+    source : Out(AxiStreamSignature)
+        The same beats with ``RESULT_FRAC`` fractional bits, corrected or raw as ``mode``
+        says; padding lanes stay zero.
+    mode : In(2)
+        ``MODE_RAW``, ``MODE_NO_DRIFT`` (offset and gain) or ``MODE_CORRECT`` (and drift).
+    drift : In(16)
+        Global drift scale, unsigned Q2.14.
+    coef_addr, coef_en : Out
+        Word address (the beat index within the vector) and enable of the coefficient
+        read ports; ``offset`` and ``gain`` are their data, one cycle later.
+    saturated : Out
+        Number of lanes clamped in the beat leaving this cycle.
+    idle : Out(1)
+        No beat inside the pipeline.
+    """
+
+    def __init__(self, cfg: TileConfig):
+        if not isinstance(cfg, TileConfig):
+            raise TypeError(f"cfg must be a TileConfig, not {cfg!r}")
+        self.cfg, self.fmt = cfg, CalFormat(cfg)
+        super().__init__({
+            "sink": In(AxiStreamSignature(cfg.out_data_width)),
+            "source": Out(AxiStreamSignature(cfg.out_data_width)),
+            "mode": In(2),
+            "drift": In(DRIFT_BITS),
+            "coef_addr": Out(range(max(cfg.out_beats, 2))),
+            "coef_en": Out(1),
+            "offset": In(data.ArrayLayout(signed(self.fmt.off_bits), cfg.lanes)),
+            "gain": In(data.ArrayLayout(unsigned(GAIN_BITS), cfg.lanes)),
+            "saturated": Out(range(cfg.lanes + 1)),
+            "idle": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, fmt = self.cfg, self.fmt
+        lanes, lw, rb, ob = cfg.lanes, cfg.out_lane_width, fmt.raw_bits, fmt.out_bits
+        sink, source = self.sink, self.source
+        shift = OFF_FRAC + GAIN_FRAC - RESULT_FRAC
+        lo, hi = -(1 << (ob - 1)), (1 << (ob - 1)) - 1
+
+        valid = Signal(3)
+        last = Signal(3)
+        advance = Signal()
+        beat = Signal(range(max(cfg.out_beats, 2)))
+        m.d.comb += [
+            advance.eq(~valid[2] | source.tready),
+            sink.tready.eq(advance),
+            self.coef_addr.eq(beat),
+            self.coef_en.eq(advance),
+            self.idle.eq(~valid.any()),
+        ]
+        with m.If(sink.tvalid & sink.tready):
+            m.d.sync += beat.eq(Mux(sink.tlast, 0, beat + 1))
+
+        # Which lanes of each beat hold a column (the last beat may be padded).
+        lane_ok1 = Signal(lanes)
+        beat1 = Signal.like(beat)
+        raw1 = Signal(data.ArrayLayout(signed(rb), lanes))
+        diff2 = Signal(data.ArrayLayout(signed(fmt.diff_bits), lanes))
+        geff2 = Signal(data.ArrayLayout(unsigned(fmt.geff_bits), lanes))
+        raw2 = Signal(data.ArrayLayout(signed(rb), lanes))
+        ok2 = Signal(lanes)
+        mode2 = Signal(2)
+        out3 = Signal(cfg.out_data_width)
+        sat3 = Signal(range(lanes + 1))
+
+        with m.If(advance):
+            m.d.sync += [valid.eq(Cat(sink.tvalid, valid[:2])), last.eq(Cat(sink.tlast, last[:2]))]
+            # Stage 1: the raw beat; its coefficients arrive from the memories meanwhile.
+            m.d.sync += [beat1.eq(beat)]
+            for j in range(lanes):
+                m.d.sync += raw1[j].eq(sink.tdata[j * lw:j * lw + rb].as_signed())
+            # Stage 2: diff = (raw << OFF_FRAC) - offset; g_eff = gain * drift, rounded.
+            drift = Mux(self.mode == 2, self.drift, Const(1 << DRIFT_FRAC, DRIFT_BITS))
+            for j in range(lanes):
+                m.d.sync += [
+                    diff2[j].eq((raw1[j] << OFF_FRAC) - self.offset[j]),
+                    geff2[j].eq((self.gain[j] * drift + (1 << (DRIFT_FRAC - 1))) >> DRIFT_FRAC),
+                    raw2[j].eq(raw1[j]),
+                ]
+            m.d.sync += [ok2.eq(lane_ok1), mode2.eq(self.mode)]
+            # Stage 3: round, clamp, sign-extend; count clamped lanes.
+            lanes_out, sat_bits = [], []
+            for j in range(lanes):
+                full = (diff2[j] * geff2[j] + (1 << (shift - 1))) >> shift
+                clamped = Mux(full < lo, lo, Mux(full > hi, hi, full))
+                value = Mux(mode2 == 0, raw2[j] << RESULT_FRAC, clamped)
+                value = Mux(ok2[j], value, 0)
+                lanes_out.append(_sign_extend(value[:ob], lw))
+                sat_bits.append(ok2[j] & (mode2 != 0) & ((full < lo) | (full > hi)))
+            m.d.sync += [out3.eq(Cat(*lanes_out)), sat3.eq(sum(sat_bits))]
+        for j in range(lanes):
+            m.d.comb += lane_ok1[j].eq(beat1 * lanes + j < cfg.cols)
+        m.d.comb += [
+            source.tvalid.eq(valid[2]),
+            source.tlast.eq(last[2]),
+            source.tdata.eq(out3),
+            self.saturated.eq(Mux(source.tvalid & source.tready, sat3, 0)),
+        ]
+        return m
+
+
+def _sign_extend(value, width):
+    if width == len(value):
+        return value
+    return Cat(value, value[-1].replicate(width - len(value)))
