@@ -137,6 +137,55 @@ def cmd_cosim(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    import numpy as np
+
+    from .cosim import runner
+    from .fixedpoint import GAIN_FRAC, OFF_FRAC
+
+    cfg = _tile(args)
+    stats_path = Path(args.stats).resolve()
+    stats_path.parent.mkdir(parents=True, exist_ok=True)
+    stats_path.unlink(missing_ok=True)
+    test = "drift_compensation" if args.drift else "calibration"
+    env = {"AIMC_VECTORS": args.vectors, "AIMC_SEED": args.seed, "AIMC_STATS": stats_path,
+           "AIMC_MODEL": _model_env(args.model), "AIMC_CAL_K": args.avg_log2}
+    log = stats_path.with_suffix(".log")
+    runner.run(cfg, args.sim, test, env=env, log_file=log)
+    s = json.loads(stats_path.read_text())
+    print(f"calibrated a {cfg.rows}x{cfg.cols} {args.model} chip (seed {args.seed}) in "
+          f"cosimulation on {args.sim}, 2**{args.avg_log2} MVMs per measurement")
+
+    def pct(e):
+        return f"{e['rms_percent']:.2f} RMS, {e['worst_percent']:.2f} worst"
+
+    if args.drift:
+        print(f"after programming: {pct(s['at_programming'])} (% of full scale); "
+              f"DRIFT_REF {s['drift_ref']}")
+        for label in ("one_day", "one_month"):
+            d = s[label]
+            print(f"{label.replace('_', ' ')} later: without drift compensation "
+                  f"{pct(d['without'])}; with it {pct(d['with'])} (DRIFT_SCALE "
+                  f"{d['drift_scale']:.4f})")
+        print(f"cocotb log: {log}")
+        return 0
+    offset = np.array(s["offset"]) / 2**OFF_FRAC
+    gain = np.array(s["gain"]) / 2**GAIN_FRAC
+    good = np.ones(len(offset), bool)
+    good[s["bad_columns"]] = False
+    print(f"offsets (LSB): mean {offset[good].mean():+.2f}, spread {offset[good].std():.2f} "
+          f"RMS, range {offset[good].min():+.2f} .. {offset[good].max():+.2f}")
+    print(f"gains: mean {gain[good].mean():.4f}, spread {100 * gain[good].std():.2f} % RMS, "
+          f"range {gain[good].min():.4f} .. {gain[good].max():.4f}")
+    print(f"bad columns: {s['bad_columns'] or 'none'}; {s['calibration_mvms']} calibration MVMs")
+    print("coefficients equal the golden algorithm's bit for bit")
+    b, a = s["before"], s["after"]
+    print(f"MVM error against ideal arithmetic, % of full scale, {a['samples']} results: "
+          f"before {pct(b)}; after {pct(a)}; rounding alone {a['rounding_rms_percent']:.2f} RMS")
+    print(f"cocotb log: {log}")
+    return 0
+
+
 def _print_stats(s, sim):
     print(f"{s['matched']}/{s['vectors']} result vectors matched the golden model bit for bit")
     print(f"{sim}: {s['mvm_per_second']:.1f} MVM/s, {s['cycles_per_second']:.0f} cycles/s "
@@ -213,6 +262,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--time", type=float, default=0.0, help=_TIME_HELP)
     d.add_argument("--out", default="build/demo", help="output folder (default %(default)s)")
     d.set_defaults(func=cmd_demo)
+
+    k = sub.add_parser("calibrate", help="run the on-chip calibration in cosimulation and "
+                                         "report coefficients and MVM error before and after")
+    _add_tile_options(k, rows=16, cols=16)
+    k.add_argument("--model", default="adc-only", help=_MODEL_HELP)
+    k.add_argument("--sim", choices=("icarus", "verilator"), default="icarus")
+    k.add_argument("--seed", type=int, default=1, help="chip seed (default %(default)s)")
+    k.add_argument("--vectors", type=int, default=24,
+                   help="random vectors for the error before and after (default %(default)s)")
+    k.add_argument("--avg-log2", type=int, default=6,
+                   help="each measurement averages 2**N MVMs (default %(default)s)")
+    k.add_argument("--drift", action="store_true",
+                   help="also capture the drift reference and compensate one day and one "
+                        "month later (use with a drifting model such as pcm)")
+    k.add_argument("--stats", default="build/cosim/calibration.json", help="figures (JSON)")
+    k.set_defaults(func=cmd_calibrate)
 
     m = sub.add_parser("model", help="the analogue model: show its configuration")
     msub = m.add_subparsers(dest="model_command", required=True)

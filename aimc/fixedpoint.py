@@ -27,7 +27,8 @@ import numpy as np
 
 from .config import RESULT_FRAC, TileConfig
 
-__all__ = ["CalFormat", "DRIFT_FRAC", "GAIN_FRAC", "MAX_AVG_LOG2", "OFF_FRAC", "RESULT_FRAC"]
+__all__ = ["CalFormat", "DRIFT_FRAC", "GAIN_FRAC", "MAX_AVG_LOG2", "OFF_FRAC", "RESULT_FRAC",
+           "markdown_table"]
 
 OFF_FRAC = 4        #: fractional bits of offsets and averages
 GAIN_FRAC = 14      #: fractional bits of gains (unsigned Q2.14)
@@ -131,3 +132,25 @@ class CalFormat:
         if q >= 1 << width:
             return (1 << width) - 1, True
         return q, False
+
+
+def markdown_table(cfg: TileConfig) -> str:
+    """The calibration formats of ``cfg`` as a Markdown table (docs/architecture.md)."""
+    f = CalFormat(cfg)
+    rows = [
+        ("raw result", f"signed, {f.raw_bits} bits, integer"),
+        ("corrected result", f"signed, {f.out_bits} bits, {RESULT_FRAC} fractional"),
+        ("offset (OFFSET[c])", f"signed, {f.off_bits} bits, {OFF_FRAC} fractional"),
+        ("gain (GAIN[c])", f"unsigned Q2.{GAIN_FRAC}, {GAIN_BITS} bits; calibrated range "
+                           f"[0.5, 2)"),
+        ("drift scale (DRIFT_SCALE)", f"unsigned Q2.{DRIFT_FRAC}, {DRIFT_BITS} bits"),
+        ("g_eff = gain x drift", f"unsigned, {f.geff_bits} bits, {GAIN_FRAC} fractional"),
+        ("average of 2**k results", f"{OFF_FRAC} fractional bits, k <= {MAX_AVG_LOG2}"),
+        ("CAL_REF", f"unsigned, {f.ref_bits} bits, {OFF_FRAC} fractional; reset "
+                    f"{f.ref_default / 2**OFF_FRAC:g} (3/4 of the half range per conversion)"),
+        ("DRIFT_REF", "unsigned, 32 bits, units of the corrected result"),
+    ]
+    lines = [f"Formats at the default tile ({cfg.rows}x{cfg.cols}, {cfg.adc_bits}-bit ADCs, "
+             f"{cfg.input_mode}):", "", "| quantity | format |", "| --- | --- |"]
+    lines += [f"| {a} | {b} |" for a, b in rows]
+    return "\n".join(lines)

@@ -14,7 +14,7 @@ import time
 
 import cocotb
 import numpy as np
-from cocotb.triggers import with_timeout
+from cocotb.triggers import ClockCycles, with_timeout
 from cocotb.utils import get_sim_time
 
 from ..config import TileConfig
@@ -298,3 +298,49 @@ async def drift_compensation(dut):
                       got.drift_scale / 2**14)
     assert tb.scoreboard.matched == 5 * n and not tb.scoreboard.mismatches
     _write_stats(stats)
+
+
+@cocotb.test()
+async def calibration_errors(dut):
+    """Bad calibration settings end the run with CAL_STATUS.error and change nothing; the
+    coefficient windows refuse writes while the engine runs, partial writes, and writes to
+    the read-only flags."""
+    tb = _setup(dut)
+    cfg = tb.cfg
+    await tb.start()
+    await tb.set_correction(None)
+    before = await tb.read_calibration()
+    done, error = 1 << 1, 1 << 2
+    # avg_log2 above the maximum.
+    ctrl = tb.regs["CAL_CTRL"]
+    await tb.write("CAL_CTRL", 1 | 0b10 | (9 << ctrl.field("avg_log2").lsb))
+    await ClockCycles(dut.clk, 20)
+    status = await tb.read("CAL_STATUS")
+    assert status & done and status & error and not status & 1, f"CAL_STATUS {status:#x}"
+    await tb.write("CAL_STATUS", done | error)
+    # A drift reference input outside the input range (not truncated to the lane width).
+    await tb.write("DRIFT_X", cfg.x_max + 1 + 256)
+    status = await tb.calibrate(("capture",), 2)
+    assert status & error, f"CAL_STATUS {status:#x}"
+    after = await tb.read_calibration()
+    assert after.drift_ref == before.drift_ref and after.drift_scale == before.drift_scale
+    np.testing.assert_array_equal(after.offset, before.offset)
+    await tb.write("CAL_STATUS", done | error)
+    # Window writes: whole words only, not while the engine runs, never to the flags.
+    w = tb.windows["OFFSET"]
+    assert (await tb.axil.write(w.address(1), b"\x05\x00")).resp == RESP_SLVERR
+    assert (await tb.axil.write(tb.windows["COL_STATUS"].address(1), bytes(4))).resp == \
+        RESP_SLVERR
+    assert (await tb.axil.write(w.address(cfg.cols), bytes(4))).resp == RESP_DECERR
+    await tb.write("CAL_CTRL", 1 | 0b10 | (8 << ctrl.field("avg_log2").lsb))
+    await ClockCycles(dut.clk, 10)
+    assert await tb.field("CAL_STATUS", "busy") == 1
+    assert (await tb.axil.write(w.address(1), (7).to_bytes(4, "little"))).resp == RESP_SLVERR
+    assert (await tb.axil.write(w.address(1), (7).to_bytes(4, "little"))).resp == RESP_SLVERR
+    assert (await tb.read_window("OFFSET"))[1] == before.offset[1]
+    # After the run, a whole-word write lands and reads back sign-extended.
+    while await tb.field("CAL_STATUS", "busy"):
+        await ClockCycles(dut.clk, 200)
+    assert (await tb.axil.write(w.address(1), (-3 & 0xFFFFFFFF).to_bytes(4, "little"))).resp \
+        == RESP_OKAY
+    assert (await tb.read_window("OFFSET"))[1] == -3

@@ -7,6 +7,7 @@ import re
 import sys
 from pathlib import Path
 
+from .. import fixedpoint
 from ..config import TileConfig
 from . import boundary, regmap
 
@@ -19,6 +20,7 @@ TABLES = {
     "regmap": lambda: regmap.markdown_table(regmap.register_map(TileConfig()),
                                             regmap.windows(TileConfig())),
     "boundary": boundary.markdown_table,
+    "formats": lambda: fixedpoint.markdown_table(TileConfig()),
 }
 
 

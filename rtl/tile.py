@@ -103,7 +103,7 @@ class Tile(wiring.Component):
         # The engine's MVMs: zero input, or DRIFT_X on every row.
         lw = cfg.in_lane_width
         drift_x = csr.drift_x_value[:lw]
-        x = drift_x.as_signed()
+        x = csr.drift_x_value.as_signed()  # the whole register: no silent truncation
         m.d.comb += cal.vector_ok.eq((x >= -cfg.x_max) & (x <= cfg.x_max))
         cal_vector = Mux(cal.zero_input, 0, Cat(*([drift_x] * cfg.rows)))
 

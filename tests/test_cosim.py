@@ -106,6 +106,10 @@ def test_dead_and_stuck_columns_are_flagged(sim, tmp_path):
     _calibrated_well(result)
 
 
+def test_calibration_errors_are_reported(sim, tmp_path):
+    runner.run(SMALL["8x8-pwm"], sim, "calibration_errors", env={"AIMC_MODEL": "adc-only"})
+
+
 def test_drift_compensation_after_a_day_and_a_month(sim, tmp_path):
     """pcm preset: DRIFT_SCALE from the engine equals the golden algorithm's, and it takes
     most of the drift error away."""
