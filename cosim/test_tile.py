@@ -308,16 +308,20 @@ async def calibration_errors(dut):
     tb = _setup(dut)
     cfg = tb.cfg
     await tb.start()
-    await tb.set_correction(None)
+    await tb.set_correction(None, irq=True)
     before = await tb.read_calibration()
     done, error = 1 << 1, 1 << 2
-    # avg_log2 above the maximum.
+    # avg_log2 above the maximum; the end of the run raises the interrupt.
     ctrl = tb.regs["CAL_CTRL"]
+    assert int(dut.irq.value) == 0
     await tb.write("CAL_CTRL", 1 | 0b10 | (9 << ctrl.field("avg_log2").lsb))
     await ClockCycles(dut.clk, 20)
     status = await tb.read("CAL_STATUS")
     assert status & done and status & error and not status & 1, f"CAL_STATUS {status:#x}"
+    assert int(dut.irq.value) == 1
     await tb.write("CAL_STATUS", done | error)
+    await ClockCycles(dut.clk, 2)
+    assert int(dut.irq.value) == 0
     # A drift reference input outside the input range (not truncated to the lane width).
     await tb.write("DRIFT_X", cfg.x_max + 1 + 256)
     status = await tb.calibrate(("capture",), 2)
