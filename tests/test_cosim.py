@@ -128,6 +128,16 @@ def test_full_size_tile():
                env={"AIMC_VECTORS": 12})
 
 
+@pytest.mark.slow
+def test_full_size_calibration(tmp_path):
+    """The engine on the specification's 256x256 tile: coefficients of all 256 columns equal
+    the golden algorithm's, and the error falls to the rounding floor."""
+    result = _stats(tmp_path, TileConfig(), "verilator", "calibration",
+                    AIMC_MODEL="adc-only", AIMC_SEED=8, AIMC_VECTORS=8)
+    assert result["coefficients_match"] and len(result["gain"]) == 256
+    assert result["after"]["rms_percent"] <= 1.5 * result["after"]["rounding_rms_percent"]
+
+
 def test_unknown_simulator_is_named():
     with pytest.raises(ValueError, match=r"^simulator must be one of icarus, verilator, "
                                          r"not 'questa'$"):
