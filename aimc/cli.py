@@ -177,7 +177,8 @@ def cmd_calibrate(args) -> int:
           f"RMS, range {offset[good].min():+.2f} .. {offset[good].max():+.2f}")
     print(f"gains: mean {gain[good].mean():.4f}, spread {100 * gain[good].std():.2f} % RMS, "
           f"range {gain[good].min():.4f} .. {gain[good].max():.4f}")
-    print(f"bad columns: {s['bad_columns'] or 'none'}; {s['calibration_mvms']} calibration MVMs")
+    print(f"bad columns: {s['bad_columns'] or 'none'}; {s['calibration_mvms']} calibration MVMs "
+          f"in {s['calibration_cycles']} cycles (to the 100-cycle polling step)")
     print("coefficients equal the golden algorithm's bit for bit")
     b, a = s["before"], s["after"]
     print(f"MVM error against ideal arithmetic, % of full scale, {a['samples']} results: "

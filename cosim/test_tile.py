@@ -21,7 +21,7 @@ from ..config import TileConfig
 from ..model.calibration import Calibration, calibrate
 from ..rtl.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
 from ..rtl.regmap import ID_MAGIC
-from .bench import TileBench, chip_from_env, to_lanes
+from .bench import CLOCK_NS, TileBench, chip_from_env, to_lanes
 
 
 def _setup(dut, full_scale_weights=False):
@@ -231,8 +231,9 @@ async def calibration(dut):
     await tb.set_correction(None)
     x = tb.random_vectors(n, np.random.default_rng(int(os.environ.get("AIMC_SEED", "1")) + 99))
     before = await tb.stream(x)
-    start = tb.sent
+    start, t0 = tb.sent, get_sim_time("ns")
     status = await tb.calibrate(("offset", "gain"), k)
+    cycles = int((get_sim_time("ns") - t0) / CLOCK_NS)
     golden = calibrate(tb.state, ("offset", "gain"), start, k)
     got = await tb.read_calibration()
     _compare(got, golden, "calibration")
@@ -248,6 +249,7 @@ async def calibration(dut):
              "offset": got.offset.tolist(), "gain": got.gain.tolist(),
              "status": got.status.tolist(), "bad_columns": np.nonzero(golden.bad)[0].tolist(),
              "coefficients_match": True, "calibration_mvms": golden.mvms,
+             "calibration_cycles": cycles,
              "before": _errors(tb, x, before, good), "after": _errors(tb, x, after, good)}
     _write_stats(stats)
     dut._log.info("error before %.2f %% RMS (worst %.2f %%), after %.2f %% RMS (worst %.2f %%) "
