@@ -74,7 +74,7 @@ class CalibrationEngine(wiring.Component):
         Column flags, two bits per column (``aimc.model.calibration.COL_RAIL``,
         ``COL_GAIN``).
     bad_count : Out(16)
-        Columns with a flag set.
+        Columns with a flag set, recounted at the end of each run.
     drift_ref_we, drift_ref_out, drift_scale_we, drift_scale_out : Out
         Register updates (capture stores DRIFT_REF and resets DRIFT_SCALE to 1.0; drift
         writes DRIFT_SCALE).
@@ -141,7 +141,12 @@ class CalibrationEngine(wiring.Component):
         total = Signal(fmt.abs_sum_bits + MAX_AVG_LOG2)
         failed = Signal()
         d = Signal(data.ArrayLayout(signed(fmt.diff_bits + 1), lanes))
-        status = self.status
+        # Column flags, one word of ``lanes`` two-bit fields per result beat: the engine
+        # touches the word of the beat it works on (a small mux, not a per-column decoder).
+        words = Signal(data.ArrayLayout(2 * lanes, max(beats, 2)))
+        status = words.as_value()
+        m.d.comb += self.status.eq(status[:2 * cols])
+        word = words[beat]
 
         is_offset, is_gain = phase[PHASE_BITS["offset"]], phase[PHASE_BITS["gain"]]
         is_sum = phase[PHASE_BITS["drift"]] | phase[PHASE_BITS["capture"]]
@@ -164,8 +169,7 @@ class CalibrationEngine(wiring.Component):
             acc_wr.addr.eq(beat),
             self.drift_ref_out.eq(total >> k),
         ]
-        # Bad columns: recounted every cycle from the flags.
-        m.d.sync += self.bad_count.eq(sum(status.word_select(c, 2).any() for c in range(cols)))
+        count = Signal(16)
 
         # Lane values in the output format; the raw phases take the integer part (exact:
         # raw results have zero fractional bits).
@@ -196,13 +200,14 @@ class CalibrationEngine(wiring.Component):
                 # The next phase: the lowest remaining bit (capture before drift).
                 order = [PHASE_BITS[p] for p in ("offset", "gain", "capture", "drift")]
                 with m.If(remaining[order[0]]):
-                    m.d.sync += [phase.eq(1 << order[0]), status.eq(status & ~_every(cols, 1))]
+                    m.d.sync += [phase.eq(1 << order[0]),
+                                 status.eq(status & ~_every(len(status) // 2, 1))]
                 for i, bit in enumerate(order[1:], start=1):
                     earlier = Cat(*(remaining[b] for b in order[:i])).any()
                     with m.If(remaining[bit] & ~earlier):
                         m.d.sync += phase.eq(1 << bit)
                         if bit == PHASE_BITS["gain"]:
-                            m.d.sync += status.eq(status & ~_every(cols, 2))
+                            m.d.sync += status.eq(status & ~_every(len(status) // 2, 2))
                 m.d.sync += [rep.eq(0), beat.eq(0), total.eq(0)]
                 m.next = "REQUEST"
             with m.State("REQUEST"):
@@ -219,14 +224,14 @@ class CalibrationEngine(wiring.Component):
                         m.d.comb += acc_wr.data[j].eq(Mux(first, 0, acc_rd.data[j]) + values[j])
                     m.d.comb += acc_wr.en.eq(~is_sum)
                     with m.If(is_offset):
-                        for j in range(lanes):
-                            at_rail = (values[j] == rail_lo) | (values[j] == rail_hi)
-                            with m.If((column(j) < cols) & at_rail):
-                                m.d.sync += status.word_select(column(j), 2)[0].eq(1)
+                        rails = Cat(*(Cat((column(j) < cols)
+                                          & ((values[j] == rail_lo) | (values[j] == rail_hi)),
+                                          Const(0, 1)) for j in range(lanes)))
+                        m.d.sync += word.eq(word | rails)
                     with m.If(is_sum):
                         terms = []
                         for j in range(lanes):
-                            good = (column(j) < cols) & ~status.word_select(column(j), 2).any()
+                            good = (column(j) < cols) & ~word[2 * j:2 * j + 2].any()
                             magnitude = Mux(outs[j] < 0, -outs[j], outs[j])
                             terms.append(Mux(good, magnitude, 0))
                         m.d.sync += total.eq(total + sum(terms))
@@ -262,7 +267,7 @@ class CalibrationEngine(wiring.Component):
                     m.next = "GAIN_NEXT"
                 with m.Elif(dj <= 0):
                     m.d.comb += self._gain_write(lane, ONE)
-                    m.d.sync += status.word_select(column(lane), 2)[1].eq(1)
+                    m.d.sync += word.bit_select(2 * lane + 1, 1).eq(1)
                     m.next = "GAIN_NEXT"
                 with m.Else():
                     m.d.comb += [div.start.eq(1), div.divisor.eq(dj),
@@ -274,7 +279,7 @@ class CalibrationEngine(wiring.Component):
                     bad = div.overflow | (q < GAIN_MIN) | (q >= GAIN_MAX)
                     m.d.comb += self._gain_write(lane, Mux(bad, ONE, q))
                     with m.If(bad):
-                        m.d.sync += status.word_select(column(lane), 2)[1].eq(1)
+                        m.d.sync += word.bit_select(2 * lane + 1, 1).eq(1)
                     m.next = "GAIN_NEXT"
             with m.State("GAIN_NEXT"):
                 m.d.sync += lane.eq(lane + 1)
@@ -309,11 +314,19 @@ class CalibrationEngine(wiring.Component):
                                      self.drift_scale_out.eq(div.quotient)]
                     m.next = "NEXT_PHASE"
             with m.State("NEXT_PHASE"):
-                m.d.sync += [remaining.eq(remaining & ~phase), beat.eq(0)]
+                m.d.sync += [remaining.eq(remaining & ~phase), beat.eq(0), count.eq(0)]
                 with m.If((remaining & ~phase) == 0):
-                    m.next = "DONE"
+                    m.next = "COUNT"
                 with m.Else():
                     m.next = "PHASE"
+            with m.State("COUNT"):
+                # Recount the flagged columns, one word of lanes per cycle.
+                flagged = sum((column(j) < cols) & word[2 * j:2 * j + 2].any()
+                              for j in range(lanes))
+                m.d.sync += [count.eq(count + flagged), beat.eq(beat + 1)]
+                with m.If(beat == beats - 1):
+                    m.d.sync += [self.bad_count.eq(count + flagged), beat.eq(0)]
+                    m.next = "DONE"
             with m.State("DONE"):
                 m.next = "IDLE"
         # Continuous assignments: these are valid from time zero in every simulator (a
