@@ -10,7 +10,7 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
+from simulation import simulate
 
 from aimc import TileConfig
 from aimc.fixedpoint import GAIN_BITS, ONE, CalFormat
@@ -29,14 +29,6 @@ CORRECTOR_CONFIGS = [
 ]
 MODES = [MODE_RAW, MODE_NO_DRIFT, MODE_CORRECT]
 
-
-def simulate(dut, testbench, *background):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    for process in background:
-        sim.add_process(process)
-    sim.add_testbench(testbench)
-    sim.run()
 
 
 def signed_range(bits):

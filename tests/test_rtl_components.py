@@ -2,21 +2,12 @@
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
+from simulation import simulate
 
 from aimc import TileConfig
 from aimc.rtl.rowdrv import RowDriver
 from aimc.rtl.sar import SarController
 from aimc.rtl.tile import Tile
-
-
-def simulate(dut, testbench, *background):
-    sim = Simulator(dut)
-    sim.add_clock(1e-9)
-    for process in background:
-        sim.add_process(process)
-    sim.add_testbench(testbench)
-    sim.run()
 
 
 def pack_vector(x, width):
