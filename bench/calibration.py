@@ -25,22 +25,10 @@ import numpy as np
 from aimc import TileConfig
 from aimc.fixedpoint import CalFormat
 from aimc.model import Chip
-from aimc.model.calibration import calibrate
+from aimc.model.calibration import calibrate, mvm_error
 
 OUT = Path(__file__).resolve().parents[1] / "build" / "bench" / "calibration.json"
 DAY = 86400.0
-
-
-def errors(chip, state, fmt, x, results, good):
-    """RMS and worst error (% of full scale) of ``results`` (output format)."""
-    cfg = chip.tile
-    exact = (x @ chip.target_weights) / chip.lsb
-    lo, hi = fmt.rails
-    raw = state.mvm(x)
-    use = (np.abs(exact) < hi - 1) & (raw > lo) & (raw < hi) & good[None, :]
-    e = (results / 2**cfg.result_frac - exact)[use]
-    full = 2 ** (cfg.adc_bits - 1) * (2**cfg.planes - 1)
-    return float(np.sqrt(np.mean(e**2)) / full * 100), float(np.abs(e).max() / full * 100)
 
 
 def one_chip(tile, model, seed, vectors, k):
@@ -54,21 +42,21 @@ def one_chip(tile, model, seed, vectors, k):
     raw = state.mvm(x)
     cal = calibrate(state, ("offset", "gain", "capture"), vectors, k)
     good = ~cal.bad
-    out["before"] = errors(chip, state, fmt, x, fmt.uncorrected(raw), good)
+    out["before"] = mvm_error(state, x, fmt.uncorrected(raw), good)
     v = vectors + cal.mvms
     corrected = fmt.correct(state.mvm(x, v), cal.offset, cal.gain, cal.drift_scale)[0]
-    out["after"] = errors(chip, state, fmt, x, corrected, good)
+    out["after"] = mvm_error(state, x, corrected, good)
     out["bad_columns"] = int(cal.bad.sum())
     if model != "adc-only":
         for label, t in (("one_day", DAY), ("one_month", 30 * DAY)):
             later = chip.state(t)
             v += vectors
             stale = fmt.correct(later.mvm(x, v), cal.offset, cal.gain, cal.drift_scale)[0]
-            out[label + "_without"] = errors(chip, later, fmt, x, stale, good)
+            out[label + "_without"] = mvm_error(later, x, stale, good)
             comp = calibrate(later, ("drift",), v, k, start=cal)
             v += comp.mvms
             fixed = fmt.correct(later.mvm(x, v), comp.offset, comp.gain, comp.drift_scale)[0]
-            out[label + "_with"] = errors(chip, later, fmt, x, fixed, good)
+            out[label + "_with"] = mvm_error(later, x, fixed, good)
     return out
 
 
@@ -93,8 +81,9 @@ def main() -> int:
             if key == "bad_columns":
                 summary[key] = int(sum(r[key] for r in runs))
                 continue
-            rms = np.array([r[key][0] for r in runs])
-            worst = np.array([r[key][1] for r in runs])
+            rms = np.array([r[key]["rms_percent"] for r in runs])
+            worst = np.array([r[key]["worst_percent"] for r in runs])
+            rounding = np.array([r[key]["rounding_rms_percent"] for r in runs])
             summary[key] = {
                 "rms_median": round(float(np.median(rms)), 3),
                 "rms_p90": round(float(np.percentile(rms, 90)), 3),
@@ -102,6 +91,8 @@ def main() -> int:
                 "worst_median": round(float(np.median(worst)), 3),
                 "worst_max": round(float(worst.max()), 3),
                 "worst_under_1_percent": round(float((worst < 1.0).mean()), 3),
+                "rounding_rms_median": round(float(np.median(rounding)), 3),
+                "rms_over_rounding_median": round(float(np.median(rms / rounding)), 3),
             }
         report["models"][model] = summary
         print(f"{model}: {args.chips} chips of {args.size}x{args.size} in "
@@ -112,7 +103,9 @@ def main() -> int:
             print(f"  {key:18s} RMS median {s['rms_median']:6.3f} % (90th {s['rms_p90']:6.3f}, "
                   f"max {s['rms_max']:6.3f});  worst median {s['worst_median']:6.2f} %, "
                   f"max {s['worst_max']:6.2f} %, under 1 % on "
-                  f"{100 * s['worst_under_1_percent']:.0f} % of chips", flush=True)
+                  f"{100 * s['worst_under_1_percent']:.0f} % of chips; rounding alone "
+                  f"{s['rounding_rms_median']:.3f} % RMS ({s['rms_over_rounding_median']:.2f}x)",
+                  flush=True)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {OUT}")

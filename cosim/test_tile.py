@@ -18,7 +18,7 @@ from cocotb.triggers import ClockCycles, with_timeout
 from cocotb.utils import get_sim_time
 
 from ..config import TileConfig
-from ..model.calibration import Calibration, calibrate
+from ..model.calibration import Calibration, calibrate, mvm_error
 from ..rtl.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
 from ..rtl.regmap import ID_MAGIC
 from .bench import CLOCK_NS, TileBench, chip_from_env, to_lanes
@@ -186,22 +186,7 @@ async def saturation_flagged(dut):
 
 
 def _errors(tb, x, results, good):
-    """Result minus ideal arithmetic (x @ w / lsb), in LSB, over the good columns and the
-    samples where neither the ideal value nor the raw conversion is at the converter's
-    limits; RMS and worst case in percent of full scale (the half range)."""
-    cfg, chip = tb.cfg, tb.chip
-    exact = (x @ chip.target_weights) / chip.lsb
-    value = results / 2**cfg.result_frac
-    lo, hi = tb.fmt.rails
-    raw = tb.state.mvm(x)  # only to mask rail conversions; not compared
-    use = (np.abs(exact) < hi - 1) & (raw > lo) & (raw < hi) & good[None, :]
-    e = (value - exact)[use]
-    full = 2 ** (cfg.adc_bits - 1) * (2**cfg.planes - 1)
-    rounding = (np.floor(exact + 0.5) - exact)[use]
-    return {"rms_percent": float(np.sqrt(np.mean(e**2)) / full * 100),
-            "worst_percent": float(np.abs(e).max() / full * 100),
-            "rounding_rms_percent": float(np.sqrt(np.mean(rounding**2)) / full * 100),
-            "samples": int(use.sum())}
+    return mvm_error(tb.state, x, results, good)
 
 
 def _write_stats(stats):

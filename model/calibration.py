@@ -37,7 +37,7 @@ from ..fixedpoint import (
 )
 from .chip import ChipState
 
-__all__ = ["COL_GAIN", "COL_RAIL", "Calibration", "PHASES", "calibrate"]
+__all__ = ["COL_GAIN", "COL_RAIL", "Calibration", "PHASES", "calibrate", "mvm_error"]
 
 COL_RAIL = 1  #: column status bit: a result at a rail during the offset phase
 COL_GAIN = 2  #: column status bit: no usable reference response or gain out of range
@@ -144,3 +144,25 @@ def calibrate(state: ChipState, phases, first_vector: int, k: int = 6, ref: int 
                 cal.drift_scale = q
     cal.mvms = v - first_vector
     return cal
+
+
+def mvm_error(state: ChipState, x, results, good) -> dict:
+    """Error of ``results`` (output format, RESULT_FRAC fractional bits) against ideal
+    arithmetic ``x @ w / lsb``, in percent of full scale (the converter's half range times
+    the bit-plane weights): RMS, worst case, and the RMS that rounding to the converter's
+    resolution alone leaves. Only the columns ``good`` and the results whose ideal value
+    and raw conversion are inside the converter's range count."""
+    chip, tile = state.chip, state.tile
+    fmt = CalFormat(tile)
+    x = np.asarray(x)
+    exact = (x @ chip.target_weights) / chip.lsb
+    lo, hi = fmt.rails
+    raw = state.mvm(x)  # only to mask conversions at a rail
+    use = (np.abs(exact) < hi - 1) & (raw > lo) & (raw < hi) & np.asarray(good)[None, :]
+    e = (np.asarray(results) / 2**tile.result_frac - exact)[use]
+    rounding = (np.floor(exact + 0.5) - exact)[use]
+    full = 2 ** (tile.adc_bits - 1) * (2**tile.planes - 1)
+    return {"rms_percent": float(np.sqrt(np.mean(e**2)) / full * 100),
+            "worst_percent": float(np.abs(e).max() / full * 100),
+            "rounding_rms_percent": float(np.sqrt(np.mean(rounding**2)) / full * 100),
+            "samples": int(use.sum())}
