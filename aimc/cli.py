@@ -224,6 +224,60 @@ def cmd_demo(args) -> int:
     return 0 if s["matched"] == s["vectors"] else 1
 
 
+def cmd_program(args) -> int:
+    import numpy as np
+
+    from .cosim import runner
+    from .model import Chip
+    from .model.program import ProgramParams, targets_from_weights
+
+    path = Path(args.weights)
+    if path.suffix != ".npy" or not path.exists():
+        raise ValueError(f"weights must be an existing .npy file, not {args.weights!r}")
+    w = np.load(path, allow_pickle=False)
+    if w.ndim != 2:
+        raise ValueError(f"weights must be a 2-D matrix, not an array of shape {w.shape}")
+    for name, n in (("rows", w.shape[0]), ("cols", w.shape[1])):
+        if getattr(args, name) is None:
+            setattr(args, name, n)
+    cfg = _tile(args)
+    if w.shape != (cfg.rows, cfg.cols):
+        raise ValueError(f"weights of shape {w.shape} do not fit a {cfg.rows}x{cfg.cols} tile")
+    model = _model(args.model)
+    targets, scale = targets_from_weights(w, Chip(cfg, model))
+    params = ProgramParams(tol=args.tol, max_iter=args.iterations, width=args.width,
+                           parallel=not args.serial, correct=False)
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "targets.npy", targets)
+    stats_path = out / "program.json"
+    stats_path.unlink(missing_ok=True)
+    env = {"AIMC_SEED": args.seed, "AIMC_STATS": stats_path, "AIMC_MODEL": _model_env(args.model),
+           "AIMC_TARGETS": out / "targets.npy", "AIMC_VECTORS": 2,
+           "AIMC_PROG": json.dumps({k: getattr(params, k) for k in (
+               "tol", "max_iter", "width", "parallel")})}
+    log = out / "program.log"
+    t0 = time.perf_counter()
+    runner.run(cfg, args.sim, "program_verify", env=env, log_file=log)
+    s = json.loads(stats_path.read_text())
+    devices = s["devices"]
+    print(f"programmed {path} ({cfg.rows}x{cfg.cols}, {scale:g} counts per unit of weight) "
+          f"into a {args.model} chip (seed {args.seed}) in cosimulation on {args.sim}, "
+          f"{'row-parallel' if params.parallel else 'one device at a time'}")
+    print(f"yield: {s['passed']}/{devices} devices within {params.tol} counts "
+          f"({100 * s['yield']:.2f} %); failed {s['failed']}, of which stuck {s['stuck']}")
+    print(f"weight error: {s['weight_error_sigma']:.2f} % of w_max RMS, mean "
+          f"{s['weight_error_mean']:+.2f} %, worst {s['weight_error_worst']:.2f} %")
+    print(f"pulses: {s['pulses']} ({s['pulses_per_device']:.2f} per device) in {s['steps']} "
+          f"pulse steps; {s['reads']} row reads; at most {s['iterations_max']} steps for a "
+          f"device")
+    print(f"time: {s['cycles']} cycles ({s['cycles'] / 1e3:.1f} us at 1 GHz); counters, "
+          f"status and conductances equal the golden algorithm's bit for bit")
+    print(f"cosimulation {time.perf_counter() - t0:.1f} s; figures in {stats_path}, cocotb log "
+          f"{log}")
+    return 0
+
+
 _MODEL_HELP = ("analogue model: a preset (ideal, pcm, rram, adc-only) or a .toml/.json "
                "configuration file (default %(default)s)")
 
@@ -279,6 +333,25 @@ def build_parser() -> argparse.ArgumentParser:
                         "month later (use with a drifting model such as pcm)")
     k.add_argument("--stats", default="build/cosim/calibration.json", help="figures (JSON)")
     k.set_defaults(func=cmd_calibrate)
+
+    g = sub.add_parser("program", help="write a weight matrix (.npy) into a chip with the "
+                       "program-and-verify engine, in cosimulation")
+    g.add_argument("weights", help="weight matrix, .npy: integers are read counts, floating "
+                   "point is scaled to the full count range")
+    _add_tile_options(g)
+    g.set_defaults(rows=None, cols=None)
+    g.add_argument("--sim", choices=("icarus", "verilator"), default="verilator")
+    g.add_argument("--model", default="pcm", help=_MODEL_HELP)
+    g.add_argument("--seed", type=int, default=1, help="chip seed (default %(default)s)")
+    g.add_argument("--tol", type=int, default=5, help="tolerance, counts (default %(default)s)")
+    g.add_argument("--iterations", type=int, default=30,
+                   help="pulse steps per device before it fails (default %(default)s)")
+    g.add_argument("--width", type=int, default=8, help="pulse width, cycles (default "
+                   "%(default)s)")
+    g.add_argument("--serial", action="store_true", help="one device per pulse step instead "
+                   "of a whole row")
+    g.add_argument("--out", default="build/program", help="output folder (default %(default)s)")
+    g.set_defaults(func=cmd_program)
 
     m = sub.add_parser("model", help="the analogue model: show its configuration")
     msub = m.add_subparsers(dest="model_command", required=True)

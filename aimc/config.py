@@ -179,6 +179,21 @@ class TileConfig:
         return 8 if bits <= 8 else 16 if bits <= 16 else 32
 
     @property
+    def tgt_lane_width(self) -> int:
+        """Bits per target on the program-and-verify target stream: signed read counts,
+        ``adc_bits`` wide, in whole bytes."""
+        return 8 * -(-self.adc_bits // 8)
+
+    @property
+    def tgt_data_width(self) -> int:
+        return self.lanes * self.tgt_lane_width
+
+    @property
+    def row_bits(self) -> int:
+        """Width of a row index."""
+        return max(self.rows - 1, 1).bit_length()
+
+    @property
     def in_beats(self) -> int:
         return -(-self.rows // self.lanes)
 

@@ -23,6 +23,7 @@ from ..config import TileConfig
 from ..fixedpoint import CalFormat
 from ..model import Chip, CycleModel, ModelConfig
 from ..model.calibration import Calibration
+from ..model.program import ProgramParams
 from ..rtl.calib import PHASE_BITS
 from ..rtl.regmap import register_map, windows
 from .bridge import AnalogueBridge
@@ -104,8 +105,11 @@ class TileBench:
                                       clk, rst, byte_size=cfg.in_lane_width)
         self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis", bus_separator="__"),
                                   clk, rst, byte_size=cfg.out_lane_width)
+        self.target_source = AxiStreamSource(
+            AxiStreamBus.from_prefix(dut, "t_axis", bus_separator="__"), clk, rst,
+            byte_size=cfg.tgt_lane_width)
         for log in (self.axil.write_if.log, self.axil.read_if.log, self.source.log,
-                    self.sink.log):
+                    self.sink.log, self.target_source.log):
             log.setLevel("WARNING")
         self.model = CycleModel(self.state)
         self.bridge = AnalogueBridge(dut, self.model)
@@ -195,6 +199,44 @@ class TileBench:
         self.sent = (self.model.integration + 1) // self.cfg.planes
         return status
 
+    # -- program and verify ------------------------------------------------------------
+
+    async def program(self, targets: np.ndarray, params: ProgramParams,
+                      timeout_cycles: int = 50_000_000) -> tuple[dict, np.ndarray]:
+        """Program signed read-count ``targets`` with the engine: set the registers, stream
+        one target packet per row, collect the per-row status packets. Returns the
+        counters (``PROG_*`` registers, and ``cycles``) and the status flags
+        ``(rows, cols)``."""
+        cfg = self.cfg
+        limits, gain, ctrl = (self.regs[n] for n in ("PROG_LIMITS", "PROG_GAIN", "PROG_CTRL"))
+        await self.write("PROG_LIMITS", (params.tol << limits.field("tol").lsb)
+                         | (params.max_iter << limits.field("iterations").lsb)
+                         | (params.width << limits.field("width").lsb))
+        await self.write("PROG_GAIN", (params.set_gain << gain.field("set").lsb)
+                         | (params.reset_gain << gain.field("reset").lsb))
+        await self.write("PROG_CTRL", 1 | (int(params.parallel) << ctrl.field("parallel").lsb)
+                         | (int(params.correct) << ctrl.field("correct").lsb))
+        mask = (1 << cfg.tgt_lane_width) - 1
+        pad = [0] * (cfg.out_beats * cfg.lanes - cfg.cols)
+        for r in range(cfg.rows):
+            await self.target_source.send(AxiStreamFrame([int(v) & mask for v in targets[r]]
+                                                         + pad))
+        status = np.zeros((cfg.rows, cfg.cols), dtype=np.int64)
+        waited = 0
+        for r in range(cfg.rows):
+            frame = await with_timeout(self.sink.recv(), timeout_cycles * CLOCK_NS, "ns")
+            status[r] = np.array(list(frame.tdata)[:cfg.cols], dtype=np.int64)
+        while await self.field("PROG_STATUS", "busy"):
+            await ClockCycles(self.dut.clk, 10)
+            waited += 10
+            assert waited < 10_000, "program-and-verify engine did not finish"
+        counters = {name.lower()[5:]: await self.read(name) for name in (
+            "PROG_PULSES", "PROG_PASSED", "PROG_FAILED", "PROG_STUCK", "PROG_READS",
+            "PROG_STEPS", "PROG_CYCLES")}
+        counters["status"] = await self.read("PROG_STATUS")
+        self.state = self.chip.state(self.state.moment[0])
+        return counters, status
+
     async def read_window(self, name: str) -> np.ndarray:
         w = self.windows[name]
         out = []
@@ -269,13 +311,18 @@ def chip_from_env(cfg: TileConfig, env) -> Chip:
     """The chip a cosimulation test runs against, described by ``AIMC_*`` variables:
     ``AIMC_MODEL`` (a preset name, or JSON tables as in a model configuration file, which
     may name a ``preset``), ``AIMC_SEED`` (chip seed, also of the random weights) and
-    ``AIMC_TIME`` (seconds since programming)."""
+    ``AIMC_TIME`` (seconds since programming). ``AIMC_ERASED=1`` leaves every device at
+    g_min (for the program-and-verify engine); ``AIMC_STUCK`` (JSON list of ``[row, col,
+    side, level]``) makes devices stuck at g_min (level -1) or g_max (+1)."""
     text = env.get("AIMC_MODEL", "ideal")
     model = ModelConfig.from_dict(json.loads(text)) if text.lstrip().startswith("{") else text
     seed = int(env.get("AIMC_SEED", "1"))
     chip = Chip(cfg, model, seed=seed)
-    w_rng = np.random.default_rng(seed)
-    chip.program(w_rng.integers(-chip.w_max, chip.w_max + 1, size=(cfg.rows, cfg.cols)))
+    for row, col, side, level in json.loads(env.get("AIMC_STUCK", "[]")):
+        chip.set_stuck(row, col, side, level)
+    if env.get("AIMC_ERASED", "0") != "1":
+        w_rng = np.random.default_rng(seed)
+        chip.program(w_rng.integers(-chip.w_max, chip.w_max + 1, size=(cfg.rows, cfg.cols)))
     return chip
 
 

@@ -8,6 +8,7 @@ kind to column list). ``AIMC_VECTORS`` sets how many random vectors stream throu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -16,9 +17,11 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, with_timeout
 from cocotb.utils import get_sim_time
+from cocotbext.axi import AxiStreamFrame
 
 from ..config import TileConfig
 from ..model.calibration import Calibration, calibrate, mvm_error
+from ..model.program import ProgramParams, program_and_verify, report
 from ..rtl.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
 from ..rtl.regmap import ID_MAGIC
 from .bench import CLOCK_NS, TileBench, chip_from_env, to_lanes
@@ -335,3 +338,111 @@ async def calibration_errors(dut):
     assert (await tb.axil.write(w.address(1), (-3 & 0xFFFFFFFF).to_bytes(4, "little"))).resp \
         == RESP_OKAY
     assert (await tb.read_window("OFFSET"))[1] == -3
+
+
+def _program_params() -> ProgramParams:
+    return ProgramParams(**json.loads(os.environ.get("AIMC_PROG", "{}")))
+
+
+def _program_targets(chip, rng) -> np.ndarray:
+    """Random signed read-count targets over the whole range; a device stuck at one rail
+    gets a target far from it, so that it cannot pass."""
+    t_max = 2 ** (chip.tile.adc_bits - 1) - 1
+    t = rng.integers(-t_max, t_max + 1, size=(chip.tile.rows, chip.tile.cols))
+    for r, c, side in np.argwhere(chip.stuck):
+        far = t_max if chip.stuck[r, c, side] < 0 else 0
+        t[r, c] = far if side == 0 else -far
+    return t
+
+
+@cocotb.test()
+async def program_verify(dut):
+    """The engine programs random targets into an erased chip. Its counters, every
+    device's status and every conductance equal the golden algorithm's bit for bit; every
+    device it passes is within tolerance in the model; stuck devices fail; the MVMs that
+    follow use the programmed weights."""
+    cfg = TileConfig.from_json(os.environ["AIMC_CONFIG"])
+    env = dict(os.environ, AIMC_ERASED="1")
+    tb = TileBench(dut, cfg, chip_from_env(cfg, env), seed=int(env.get("AIMC_SEED", "1")))
+    twin = chip_from_env(cfg, env)
+    params = _program_params()
+    if "AIMC_TARGETS" in env:
+        targets = np.load(env["AIMC_TARGETS"])
+    else:
+        targets = _program_targets(tb.chip, np.random.default_rng(int(env.get("AIMC_SEED",
+                                                                               "1"))))
+    await tb.start()
+    wall0 = time.perf_counter()
+    got, status = await tb.program(targets, params)
+    wall = time.perf_counter() - wall0
+    want = program_and_verify(twin, targets, params)
+    for name, value in want.counters().items():
+        assert got[name] == value, (f"PROG_{name.upper()}: RTL {got[name]}, golden {value} "
+                                    f"(RTL {got}, golden {want.counters()})")
+    bad = np.argwhere(status != want.status)
+    assert not bad.size, f"status of devices {bad[:8].tolist()} differs from the golden run"
+    assert np.array_equal(tb.chip.g_prog, twin.g_prog), "conductances differ from golden"
+    assert got["status"] & 2 and not got["status"] & 4, f"PROG_STATUS {got['status']:#x}"
+    devices = 2 * cfg.rows * cfg.cols
+    assert got["passed"] + got["failed"] == devices
+    fig = report(tb.chip, targets, status, params.tol)
+    assert fig["passed_outside_tol"] == 0, f"{fig['passed_outside_tol']} passed devices " \
+        "are outside the tolerance in the model"
+    for r, c, side in np.argwhere(tb.chip.stuck):
+        flags = status[r, c] >> (2 * side)
+        assert not flags & 1 and flags & 2, f"stuck device {(r, c, side)} status {flags:#x}"
+    assert got["stuck"] >= int(np.count_nonzero(tb.chip.stuck))
+    # MVMs now see the programmed conductances.
+    n = int(os.environ.get("AIMC_VECTORS", "4"))
+    await tb.enable()
+    await tb.stream(tb.random_vectors(n, np.random.default_rng(5)))
+    assert tb.scoreboard.matched == n and not tb.scoreboard.mismatches
+    fig.update(got, config=cfg.to_dict(), params=dataclasses.asdict(params),
+               pulses_per_device=got["pulses"] / devices, wall_seconds=wall,
+               iterations_max=int(want.iterations.max(initial=0)))
+    _write_stats(fig)
+    dut._log.info("programmed %d devices: yield %.2f %%, weight error %.2f %% of w_max RMS, "
+                  "%.2f pulses per device, %d cycles (%.1f s)", devices, 100 * fig["yield"],
+                  fig["weight_error_sigma"], fig["pulses_per_device"], got["cycles"], wall)
+
+
+@cocotb.test()
+async def program_errors(dut):
+    """Runs that cannot proceed end at once with PROG_STATUS.error and the interrupt: zero
+    iterations, zero pulse width, a target packet shorter than a row; a calibration
+    started while the engine runs is refused with CAL_STATUS.error."""
+    cfg = TileConfig.from_json(os.environ["AIMC_CONFIG"])
+    env = dict(os.environ, AIMC_ERASED="1")
+    tb = TileBench(dut, cfg, chip_from_env(cfg, env))
+    await tb.start()
+    await tb.enable(irq=True)
+    done, error = 1 << 1, 1 << 2
+    limits = tb.regs["PROG_LIMITS"]
+    assert await tb.read("PROG_LIMITS") == tb.regs["PROG_LIMITS"].reset_value
+    for bad in ({"iterations": 0}, {"width": 0}):
+        fields = {"tol": 5, "iterations": 30, "width": 8, **bad}
+        await tb.write("PROG_LIMITS", sum(v << limits.field(k).lsb for k, v in fields.items()))
+        await tb.write("PROG_CTRL", 1)
+        await ClockCycles(dut.clk, 5)
+        status = await tb.read("PROG_STATUS")
+        assert status == done | error, f"{bad}: PROG_STATUS {status:#x}"
+        assert int(dut.irq.value) == 1
+        await tb.write("PROG_STATUS", done | error)
+        await ClockCycles(dut.clk, 2)
+        assert int(dut.irq.value) == 0
+    await tb.write("PROG_LIMITS", limits.reset_value)
+    await tb.write("PROG_CTRL", 1)
+    await ClockCycles(dut.clk, 10)
+    assert await tb.field("PROG_STATUS", "busy") == 1
+    await tb.write("CAL_CTRL", 0b11)
+    await ClockCycles(dut.clk, 5)
+    assert await tb.read("CAL_STATUS") & error, "calibration start during programming"
+    assert await tb.field("CAL_STATUS", "busy") == 0
+    assert cfg.out_beats >= 2, "this test needs rows of at least two beats"
+    short = (cfg.out_beats - 1) * cfg.lanes
+    await tb.target_source.send(AxiStreamFrame([1] * short))
+    await ClockCycles(dut.clk, 4 * short + 20)
+    status = await tb.read("PROG_STATUS")
+    assert status == done | error, f"short target packet: PROG_STATUS {status:#x}"
+    assert tb.sink.empty(), "no status packet for an aborted row"
+    assert tb.chip.pulse_steps == 0 and await tb.read("PROG_READS") == 0

@@ -9,6 +9,16 @@ included, and has the two faces that compute the same thing:
 * :meth:`ChipState.mvm`, the batch path: the golden prediction of the results the RTL emits;
 * :class:`CycleModel`, the per-cycle path: the analogue half that answers the RTL's ports.
 
+Program-and-verify. :meth:`Chip.pulse` applies one SET or RESET pulse step to devices of one
+row and side (the response is :class:`~.config.PulseConfig`'s, noise keyed by the pulse step
+number). A single-device read integrates one row for :data:`~aimc.programming.READ_CYCLES`
+cycles with each column seeing one device of the selected side, scaled so that ``g_max``
+reads ``2^(adc_bits-1) - 1`` counts: :meth:`Chip.read_row` is its batch path, a
+:class:`CycleModel` integration started with ``read_dev`` its per-cycle path. Reads see the
+programming-time conductances (no drift, 1/f noise or IR drop). After pulses the next
+:meth:`Chip.state` counts as a programming: it draws the drift exponents of the new
+conductances.
+
 Units. Charge counts one input LSB times one conductance LSB (``(g_max - g_min) / w_max``)
 for one clock cycle, so ideal devices integrate exactly the integer dot product.
 
@@ -35,20 +45,24 @@ import math
 import numpy as np
 
 from ..config import TileConfig
+from ..programming import AMP_BITS, AMP_MAX, READ_CYCLES, WIDTH_REF
 from .adc import AdcBank
 from .config import ModelConfig, preset
 from .rng import Static, Stream, normals, uniforms
 
-__all__ = ["Chip", "ChipState", "CycleModel", "BOLTZMANN_EV"]
+__all__ = ["Chip", "ChipState", "CycleModel", "BOLTZMANN_EV", "PULSE_WIDTH_MAX"]
 
 BOLTZMANN_EV = 8.617333262e-5  #: Boltzmann constant, eV/K
 DRIVE_GRID = 2.0**-16          #: resolution of the drive levels
+PULSE_WIDTH_MAX = 255          #: longest programming pulse, cycles
+READ_CONTEXT = 1               #: noise context of device reads (MVM integrations: 0)
 _CHUNK = 256                  # vectors per batch-path pass
 _PROGRAM_NOISE, _PROGRAM_NU = 0, 1
 
 
 class Chip:
-    """One chip: static mismatch drawn from ``seed``, weights set by :meth:`program`.
+    """One chip: static mismatch drawn from ``seed``, weights set by :meth:`program` or by
+    programming pulses (:meth:`pulse`, verified with :meth:`read_row`).
 
     Parameters
     ----------
@@ -78,6 +92,9 @@ class Chip:
         self.g_lsb = (dev.g_max - dev.g_min) / self.w_max
         self.lsb = default_lsb(tile, self.w_max) if config.adc.lsb is None else config.adc.lsb
         self.limit = config.integrator.swing * 2 ** (tile.adc_bits - 1) * self.lsb
+        self._levels = _drive_levels(config.driver)
+        self._base_var = (config.adc.input_noise * self.lsb) ** 2
+        self._cmp = config.adc.comparator_noise * self.lsb
         normals(seed, Stream.STATIC, 0, 1, 1)  # validates the seed
         self.adc = AdcBank(tile, config, self.lsb, seed)
         u = uniforms(seed, Stream.STATIC, 0, 1, tile.rows * tile.cols * 2,
@@ -85,9 +102,20 @@ class Chip:
         #: Stuck devices, ``(rows, cols, 2)`` for G+ and G-: -1 at g_min, +1 at g_max, else 0.
         self.stuck = np.where(u < dev.stuck_gmin_rate, -1,
                               np.where(u >= 1 - dev.stuck_gmax_rate, 1, 0)).astype(np.int8)
-        #: Number of programming events so far (each keys its own noise).
+        #: Number of programming events so far (each keys its own noise); the first state
+        #: after programming pulses counts as one.
         self.programs = 0
+        #: Pulse steps so far (each keys its own noise) and device pulses applied (stuck
+        #: devices included).
+        self.pulse_steps = 0
+        self.device_pulses = 0
+        #: Changes whenever the conductances do (pulse, program, erase): a
+        #: :class:`ChipState` of an older generation is stale.
+        self.generation = 0
         self._states: dict = {}
+        self._reads: dict = {}         # read_weights per side
+        self._pulse_dtod = None        # device-to-device factor of the SET step, drawn lazily
+        self._pulsed = False           # pulses applied since the last state
         self._erase()
 
     def _erase(self) -> None:
@@ -99,7 +127,29 @@ class Chip:
         self.g_prog = np.where(self.stuck < 0, dev.g_min,
                                np.where(self.stuck > 0, dev.g_max, self.g_target))
         self.nu = np.zeros(shape + (2,))
+        self._changed()
+        self._pulsed = False
+
+    def _changed(self) -> None:
+        """The conductances changed: drop everything derived from them."""
+        self.generation += 1
         self._states.clear()
+        self._reads.clear()
+
+    def set_stuck(self, row: int, col: int, side: int, level: int) -> None:
+        """Make one device stuck at g_min (``level`` -1) or g_max (+1), or free it (0)."""
+        tile = self.tile
+        for name, value, n in (("row", row, tile.rows), ("col", col, tile.cols),
+                               ("side", side, 2)):
+            if not (isinstance(value, (int, np.integer)) and 0 <= value < n):
+                raise ValueError(f"{name} must be an integer in 0..{n - 1}, not {value!r}")
+        if level not in (-1, 0, 1):
+            raise ValueError(f"level must be -1 (g_min), 0 (free) or 1 (g_max), not {level!r}")
+        dev = self.config.device
+        self.stuck[row, col, side] = level
+        if level:
+            self.g_prog[row, col, side] = dev.g_max if level > 0 else dev.g_min
+        self._changed()
 
     def set_column_fault(self, column: int, kind: str) -> None:
         """Break column ``column``'s converter chain (see :meth:`AdcBank.set_fault`)."""
@@ -143,15 +193,251 @@ class Chip:
         g = np.where(self.stuck < 0, dev.g_min, np.where(self.stuck > 0, dev.g_max, g))
         #: Conductances right after programming, uS.
         self.g_prog = g
+        #: Drift exponent of each device.
+        self.nu = self._drift_exponents(g_rel)
+        self._changed()
+        self._pulsed = False
+
+    def _drift_exponents(self, g_rel: np.ndarray) -> np.ndarray:
+        """Drift exponents ``|mu + s z|`` of devices at relative conductances ``g_rel``,
+        drawn in the context of the current programming (:attr:`programs`)."""
+        dev = self.config.device
         ln_g = np.log(np.maximum(g_rel, 1e-7))
         mu = np.clip(dev.nu_mean_a * ln_g + dev.nu_mean_b, dev.nu_mean_lo, dev.nu_mean_hi)
         s = np.clip(dev.nu_std_a * ln_g + dev.nu_std_b, dev.nu_std_lo, dev.nu_std_hi)
         if np.any(s):
-            z = normals(self.seed, Stream.PROGRAM, 0, 1, size, context=ctx + _PROGRAM_NU)
-            mu = mu + s * z[0].reshape(g.shape)
-        #: Drift exponent of each device.
-        self.nu = np.abs(mu)
+            z = normals(self.seed, Stream.PROGRAM, 0, 1, g_rel.size,
+                        context=self.programs * 2 + _PROGRAM_NU)
+            mu = mu + s * z[0].reshape(g_rel.shape)
+        return np.abs(mu)
+
+    # -- programming pulses --------------------------------------------------------------
+
+    def pulse(self, row: int, side: int, set_mask, reset_mask, amplitude, width: int) -> None:
+        """One pulse step: SET or RESET pulses on devices of one row and side.
+
+        The response is that of :class:`~.config.PulseConfig` with strength ``s = amplitude /
+        AMP_MAX * width / WIDTH_REF``; the cycle-to-cycle noise is one normal deviate per
+        column, keyed by the pulse step number (:attr:`pulse_steps`). Stuck devices do not
+        change. The next :meth:`state` counts as a programming (see :meth:`state`).
+
+        Parameters
+        ----------
+        row : int
+            Row of the devices, ``0 .. rows-1``.
+        side : int
+            0 for the G+ devices of the pairs, 1 for G-.
+        set_mask, reset_mask : array of bool, shape (cols,)
+            Columns that get a SET or a RESET pulse; never both on one column.
+        amplitude : array of int, shape (cols,), or int
+            Amplitude code of each column's pulse, ``0 .. AMP_MAX``.
+        width : int
+            Pulse width, cycles, ``1 .. PULSE_WIDTH_MAX``.
+
+        Raises
+        ------
+        ValueError
+            A parameter is out of range or has the wrong shape, or a column is in both masks.
+        """
+        tile, dev, cfg = self.tile, self.config.device, self.config.pulse
+        cols = tile.cols
+        row = _check_index("row", row, tile.rows)
+        side = _check_side(side)
+        set_mask = self._check_mask("set_mask", set_mask)
+        reset_mask = self._check_mask("reset_mask", reset_mask)
+        both = np.flatnonzero(set_mask & reset_mask)
+        if both.size:
+            raise ValueError("set_mask and reset_mask must not select the same column, "
+                             f"both select column(s) {', '.join(map(str, both[:8]))}"
+                             + (" ..." if both.size > 8 else ""))
+        amp = np.asarray(amplitude)
+        if amp.shape not in ((), (cols,)):
+            raise ValueError(f"amplitude must have shape ({cols},), not {amp.shape}")
+        if not np.issubdtype(amp.dtype, np.integer):
+            raise ValueError(f"amplitude must be integer codes, not {amp.dtype}")
+        if amp.size and (amp.min() < 0 or amp.max() > AMP_MAX):
+            bad = amp.min() if amp.min() < 0 else amp.max()
+            raise ValueError(f"amplitude must lie in 0..{AMP_MAX} (AMP_BITS={AMP_BITS}), "
+                             f"found {int(bad)}")
+        if not (isinstance(width, (int, np.integer)) and not isinstance(width, bool)
+                and 1 <= width <= PULSE_WIDTH_MAX):
+            raise ValueError(f"width must be an integer number of cycles in "
+                             f"1..{PULSE_WIDTH_MAX}, not {width!r}")
+        strength = np.broadcast_to(amp, (cols,)).astype(np.int64) / AMP_MAX * int(width) \
+            / WIDTH_REF
+        if cfg.set_cv or cfg.reset_cv:
+            z = normals(self.seed, Stream.PULSE, self.pulse_steps, 1, cols)[0]
+        else:
+            z = np.zeros(cols)
+        g = self.g_prog[row, :, side]
+        live = self.stuck[row, :, side] == 0
+        on = set_mask & live
+        if on.any():
+            ceil = cfg.set_ceiling * dev.g_max
+            d = self._set_factor()[row, :, side]
+            dg = np.maximum(cfg.set_step * d * strength * (ceil - g) / (ceil - dev.g_min)
+                            * (1 + cfg.set_cv * z), 0.0)
+            g = np.where(on, np.minimum(g + dg, dev.g_max), g)
+        on = reset_mask & live
+        if on.any():
+            r = np.clip(cfg.reset_frac * strength * (1 + cfg.reset_cv * z), 0.0, 1.0)
+            g = np.where(on, g - r * (g - dev.g_min), g)
+        self.g_prog[row, :, side] = g
+        self.pulse_steps += 1
+        self.device_pulses += int(np.count_nonzero(set_mask | reset_mask))
+        self._changed()
+        self._pulsed = True
+
+    def _check_mask(self, name: str, mask) -> np.ndarray:
+        m = np.asarray(mask)
+        cols = self.tile.cols
+        if m.shape != (cols,):
+            raise ValueError(f"{name} must be a bool array of shape ({cols},), not shape "
+                             f"{m.shape}")
+        if m.dtype != bool:
+            if not np.issubdtype(m.dtype, np.integer) or (m.size and not np.isin(m, (0, 1)).all()):
+                raise ValueError(f"{name} must hold booleans (or 0 and 1), not {m.dtype} "
+                                 f"values {np.unique(m)[:4].tolist()}")
+            m = m.astype(bool)
+        return m
+
+    def _set_factor(self) -> np.ndarray:
+        """Device-to-device factor of the SET step, ``max(1 + set_dtod z_d, 0)``, ``(rows,
+        cols, 2)``, drawn once."""
+        if self._pulse_dtod is None:
+            tile, dtod = self.tile, self.config.pulse.set_dtod
+            shape = (tile.rows, tile.cols, 2)
+            if dtod:
+                zd = normals(self.seed, Stream.STATIC, 0, 1, tile.rows * tile.cols * 2,
+                             context=int(Static.PULSE_DTOD))[0].reshape(shape)
+                self._pulse_dtod = np.maximum(1 + dtod * zd, 0.0)
+            else:
+                self._pulse_dtod = np.ones(shape)
+        return self._pulse_dtod
+
+    def _settle_pulses(self) -> None:
+        """After programming pulses: a new programming with the conductances the pulses
+        left, its drift exponents drawn for them and its weights read off them."""
+        if not self._pulsed:
+            return
+        self._pulsed = False
+        self.programs += 1
+        dev = self.config.device
+        self.nu = self._drift_exponents(self.g_prog / dev.g_max)
+        w = np.round((self.g_prog[..., 0] - self.g_prog[..., 1]) / self.g_lsb)
+        self.target_weights = np.clip(w, -self.w_max, self.w_max).astype(np.int64)
+        pair = np.stack([np.maximum(self.target_weights, 0), np.maximum(-self.target_weights, 0)],
+                        axis=-1).astype(np.float64)
+        self.g_target = dev.g_min + self.g_lsb * pair
         self._states.clear()
+
+    # -- single-device reads -------------------------------------------------------------
+
+    @property
+    def read_counts_per_lsb(self) -> float:
+        """Read result (ADC counts) per conductance LSB above ``g_min``: ``g_max`` reads the
+        largest code, ``2^(adc_bits-1) - 1``."""
+        return (2 ** (self.tile.adc_bits - 1) - 1) / self.w_max
+
+    def read_weights(self, side: int) -> np.ndarray:
+        """Charge per cycle of unit drive of each device of ``side`` in a single-device read,
+        ``(rows, cols)``: ``(G - g_min) / g_lsb * read_counts_per_lsb * lsb / READ_CYCLES``,
+        on a binary grid on which sums of up to ``READ_CYCLES`` drive-weighted terms are
+        exact.
+
+        ``G`` is the programming-time conductance (:attr:`g_prog`): a read does not see
+        drift, 1/f noise or temperature, nor IR drop (it drives one row; the drop on its
+        wires is left out). Cached until the conductances change (read-only).
+
+        Raises
+        ------
+        ValueError
+            ``side`` is not 0 or 1.
+        """
+        side = _check_side(side)
+        if side not in self._reads:
+            dev = self.config.device
+            w = ((self.g_prog[..., side] - dev.g_min) / self.g_lsb * self.read_counts_per_lsb
+                 * self.lsb / READ_CYCLES)
+            amp_max = max(abs(v) for pair in self._levels.values() for v in pair)
+            w, _ = _grid(w, READ_CYCLES * amp_max * np.abs(w).max(initial=0.0))
+            w.flags.writeable = False
+            self._reads[side] = w
+        return self._reads[side]
+
+    def _read_charges(self, w: np.ndarray) -> np.ndarray:
+        """Integrated charge of a read of devices with read weights ``w`` (any shape): the
+        per-cycle path's operations, cycle by cycle."""
+        first, on = self._levels[1]
+        limit = self.limit
+        q = np.zeros_like(w)
+        for t in range(READ_CYCLES):
+            q = np.clip(q + (first if t == 0 else on) * w, -limit, limit)
+        return q
+
+    def read_row(self, row: int, side: int, index: int, time: float = 0.0,
+                 temperature: float | None = None) -> np.ndarray:
+        """Golden single-device read of the devices of ``side`` on ``row``: the signed codes
+        the per-cycle path gives when row ``row`` is driven positively for ``READ_CYCLES``
+        cycles after an integrator reset with ``read_dev`` (the ``index``-th device read of
+        the per-cycle model), every column group converted.
+
+        Parameters
+        ----------
+        row : int
+            Row read, ``0 .. rows-1``.
+        side : int
+            0 for the G+ devices of the pairs, 1 for G-.
+        index : int
+            Number of the device read. Device reads have their own event numbers (context
+            :data:`READ_CONTEXT` of the noise sources), so they never shift the numbering
+            of the MVM integrations.
+        time, temperature
+            The moment of the read, checked as for :meth:`state`. A read sees the
+            programming-time conductances (see :meth:`read_weights`) and noise that does not
+            depend on the moment, so they do not change the result; the read does not
+            count as a state after pulses either.
+
+        Returns
+        -------
+        array of int64, shape (cols,)
+            Signed codes, ``code - 2^(adc_bits-1)``.
+
+        Raises
+        ------
+        ValueError
+            A parameter is out of range.
+        """
+        tile = self.tile
+        row = _check_index("row", row, tile.rows)
+        if not (isinstance(index, (int, np.integer)) and not isinstance(index, bool)
+                and index >= 0):
+            raise ValueError(f"index must be an integer >= 0, not {index!r}")
+        self._moment(time, temperature)
+        v = self._read_charges(self.read_weights(side)[row])
+        # Conversion noise as CycleModel.compare draws it: no white-noise counts in a read.
+        if self._base_var or self.config.device.white_noise:
+            z = normals(self.seed, Stream.READ, index, 1, tile.cols, context=READ_CONTEXT)[0]
+            v = v + math.sqrt(self._base_var) * z
+        if self._cmp:
+            codes = np.empty(tile.cols, dtype=np.int64)
+            for sel in range(tile.cols_per_adc):
+                cols = self.adc.columns(sel)
+                step = self._cmp * normals(self.seed, Stream.COMPARATOR,
+                                           index * tile.cols_per_adc + sel, 1,
+                                           tile.n_adc * tile.adc_bits, context=READ_CONTEXT
+                                           )[0].reshape(tile.n_adc, tile.adc_bits)
+                codes[cols] = self.adc.search(v[cols], cols, step)
+        else:
+            codes = self.adc.convert(v[None, :])[0]
+        return codes - 2 ** (tile.adc_bits - 1)
+
+    def ideal_reads(self, side: int) -> np.ndarray:
+        """Noise-free signed read codes of every device of ``side``, ``(rows, cols)``: the
+        integration of :meth:`read_row` through the chip's converters, without conversion
+        noise."""
+        v = self._read_charges(self.read_weights(side))
+        return self.adc.convert(v) - 2 ** (self.tile.adc_bits - 1)
 
     # -- conductance at a moment ---------------------------------------------------------
 
@@ -160,9 +446,11 @@ class Chip:
         read (which is ``drift_t0`` after programming) at ``temperature`` kelvin (``None``:
         the characterisation temperature)."""
         time, temperature = self._moment(time, temperature)
+        self._settle_pulses()
         dev = self.config.device
         t = time + dev.drift_t0
-        g = self.g_prog * (t / dev.drift_t0) ** -self.nu if np.any(self.nu) else self.g_prog
+        g = (self.g_prog * (t / dev.drift_t0) ** -self.nu if np.any(self.nu)
+             else self.g_prog.copy())
         if dev.read_q:
             q = np.minimum(dev.read_q / np.maximum((self.g_prog / dev.g_max) ** dev.read_q_exp,
                                                    1e-3), dev.read_q_max)
@@ -189,10 +477,18 @@ class Chip:
         return float(time), float(temperature)
 
     def state(self, time: float = 0.0, temperature: float | None = None) -> ChipState:
-        """The chip at one moment (cached per programming, time and temperature)."""
+        """The chip at one moment (cached per programming, time and temperature).
+
+        The first state after programming pulses (:meth:`pulse`) starts a new programming
+        (:attr:`programs` goes up): drift exponents are drawn for the conductances the
+        pulses left, as :meth:`program` draws them, and :attr:`target_weights` becomes the
+        weights those conductances stand for, ``round((G+ - G-) / g_lsb)`` within
+        ``+-w_max``.
+        """
         key = self._moment(time, temperature)
+        self._settle_pulses()
         if key not in self._states:
-            self._states[key] = ChipState(self, self.conductances(*key))
+            self._states[key] = ChipState(self, self.conductances(*key), moment=key)
         return self._states[key]
 
     # -- shortcuts -----------------------------------------------------------------------
@@ -245,6 +541,30 @@ def _time_event(time: float) -> int:
     return int(round(time * 1e6)) % 2**62
 
 
+def _check_index(name: str, value, n: int) -> int:
+    if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+            and 0 <= value < n):
+        raise ValueError(f"{name} must be an integer in 0..{n - 1}, not {value!r}")
+    return int(value)
+
+
+def _check_side(side) -> int:
+    if not (isinstance(side, (int, np.integer)) and not isinstance(side, bool)
+            and side in (0, 1)):
+        raise ValueError(f"side must be 0 (G+) or 1 (G-), not {side!r}")
+    return int(side)
+
+
+def _drive_levels(driver) -> dict[int, tuple[float, float]]:
+    """Drive per cycle of each polarity (+1, -1): (rising-edge cycle, later cycles), on the
+    drive grid."""
+    levels = {}
+    for s in (1, -1):
+        amp = 1 + driver.polarity_mismatch * s
+        levels[s] = (_on_grid(amp * (1 - driver.edge_loss)), _on_grid(amp))
+    return levels
+
+
 def _grid(a: np.ndarray, bound: float) -> tuple[np.ndarray, float]:
     """Round ``a`` to the finest binary grid ``2^-k`` for which sums of drive-weighted
     products up to ``bound`` (in units of ``a``) stay exact in float64."""
@@ -260,10 +580,16 @@ class ChipState:
     ----------
     weights : array (rows, cols)
         Effective weight matrix (charge per cycle of unit drive), IR drop included.
+    moment : tuple (time, temperature)
+        The moment the state describes.
+    generation : int
+        The chip's :attr:`Chip.generation` the state was built from.
     """
 
-    def __init__(self, chip: Chip, g: np.ndarray):
+    def __init__(self, chip: Chip, g: np.ndarray, moment: tuple[float, float] | None = None):
         self.chip, self.tile, self.adc = chip, chip.tile, chip.adc
+        self.moment = chip._moment(0.0, None) if moment is None else moment
+        self.generation = chip.generation
         tile, cfg = chip.tile, chip.config
         rows, cols = tile.rows, tile.cols
         arr = cfg.array
@@ -274,11 +600,7 @@ class ChipState:
             w_us = m[:, 0::2] - m[:, 1::2]
         else:
             w_us = g[..., 0] - g[..., 1]
-        drv = cfg.driver
-        levels = {}
-        for s in (1, -1):
-            amp = 1 + drv.polarity_mismatch * s
-            levels[s] = (_on_grid(amp * (1 - drv.edge_loss)), _on_grid(amp))
+        levels = chip._levels
         self._first = {s: v[0] for s, v in levels.items()}
         self._on = {s: v[1] for s, v in levels.items()}
         amp_max = max(max(v) for v in levels.values())
@@ -299,9 +621,9 @@ class ChipState:
             self._white, _ = _grid(s, rows * tile.x_max * s.max(initial=0.0))
         else:
             self._white = None
-        self._base_var = (cfg.adc.input_noise * chip.lsb) ** 2
+        self._base_var = chip._base_var
         self.noisy = bool(self._base_var or self._white is not None)
-        self._cmp = cfg.adc.comparator_noise * chip.lsb
+        self._cmp = chip._cmp
 
     # -- drive ---------------------------------------------------------------------------
 
@@ -520,7 +842,14 @@ class CycleModel:
     """The analogue half as the RTL sees it, one clock cycle at a time.
 
     The cosimulation bridge calls :meth:`cycle` once per clock with the values of the
-    analogue-boundary ports; it returns the comparator decisions to drive back.
+    analogue-boundary ports; it returns the comparator decisions to drive back, and
+    :meth:`pulse` for each programming pulse step the RTL issues.
+
+    An integration is an MVM integration (the differential weights of :attr:`state`) or, when
+    started with ``read_dev``, a single-device read (:meth:`Chip.read_weights` of the side
+    ``read_neg`` selects). At the start of an MVM integration a stale state (the chip's
+    conductances changed since it was built) is replaced by the chip's state at the same
+    moment.
     """
 
     def __init__(self, state: ChipState):
@@ -528,12 +857,14 @@ class CycleModel:
         tile = state.tile
         self.q = np.zeros(tile.cols)          # integrator state
         self.counts = np.zeros(tile.rows)     # cycles each row was driven this integration
-        self.integration = -1                 # event number of the running integration
+        self.integration = -1                 # event number of the last MVM integration
+        self.reads = 0                        # device reads started
         self._prev_en = 0
         self._key = None                      # (row_en, row_neg, previous row_en) of _current
         self._current = None
         self._noise_key = None                # (integration, sel) the noise below is for
         self._cols = self._read = self._cmp = None
+        self._read_side = None                # side of the running device read; None: MVM
 
     def set_state(self, state: ChipState) -> None:
         """Continue with the chip at another moment (same chip, for example later in its
@@ -543,11 +874,22 @@ class CycleModel:
         self.state = state
         self._key = self._noise_key = None
 
-    def reset_integrators(self) -> None:
+    def reset_integrators(self, read: bool = False) -> None:
+        """Clear the integrators and start the next MVM integration, or with ``read`` the
+        next device read (numbered apart, see :meth:`Chip.read_row`)."""
         self.q[:] = 0.0
         self.counts[:] = 0
-        self.integration += 1
+        if read:
+            self.reads += 1
+        else:
+            self.integration += 1
         self._prev_en = 0
+
+    def _event(self) -> tuple[int, int]:
+        """(event number, noise context) of the running integration."""
+        if self._read_side is not None:
+            return self.reads - 1, READ_CONTEXT
+        return self.integration, 0
 
     def inject_reference(self) -> None:
         """Add the calibration reference charge to every column's integrator."""
@@ -564,33 +906,60 @@ class CycleModel:
                 neg = unpack_bits(row_neg, rows)
                 first = en & ~unpack_bits(self._prev_en, rows)
                 s = np.where(en, np.where(neg, -1, 1), 0)
-                self._current = self.state._level(s, first) @ self.state.weights
+                if self._read_side is None:
+                    weights = self.state.weights
+                else:
+                    weights = self.chip.read_weights(self._read_side)
+                self._current = self.state._level(s, first) @ weights
                 self._en = en
                 self._key = key
             limit = self.chip.limit
             np.clip(self.q + self._current, -limit, limit, out=self.q)
-            if self.state._white is not None:
+            if self.state._white is not None and self._read_side is None:
                 self.counts += self._en
         self._prev_en = row_en
+
+    def pulse(self, row: int, side: int, set_mask: int, reset_mask: int, amplitude: int,
+              width: int) -> None:
+        """One programming pulse step (:meth:`Chip.pulse`) from packed port values: bit ``c``
+        of ``set_mask`` and ``reset_mask`` is column ``c``; ``amplitude`` holds one
+        ``AMP_BITS``-bit field per column, column ``c`` at bits ``c*AMP_BITS ..
+        c*AMP_BITS + AMP_BITS - 1``.
+
+        Raises
+        ------
+        ValueError
+            A packed value is out of range, or :meth:`Chip.pulse` rejects the pulse.
+        """
+        cols = self.state.tile.cols
+        for name, value, bits in (("set_mask", set_mask, cols), ("reset_mask", reset_mask, cols),
+                                  ("amplitude", amplitude, cols * AMP_BITS)):
+            if not (isinstance(value, (int, np.integer)) and 0 <= value < 1 << bits):
+                raise ValueError(f"{name} must be a packed port value in 0..2**{bits}-1, "
+                                 f"not {value!r}")
+        self.chip.pulse(row, side, unpack_bits(set_mask, cols), unpack_bits(reset_mask, cols),
+                        unpack_fields(amplitude, cols, AMP_BITS), width)
+        self._key = None
 
     def compare(self, sel: int, trial: int) -> int:
         """Comparator decisions for the packed trial codes; returns the packed decisions."""
         state, tile, chip = self.state, self.state.tile, self.chip
-        if self.integration < 0:
+        event, context = self._event()
+        if event < 0:
             raise RuntimeError("analogue boundary: a comparison was requested (adc_sample) "
                                "before any integrator reset (int_reset)")
-        if self._noise_key != (self.integration, sel):
-            self._noise_key = (self.integration, sel)
+        if self._noise_key != (event, context, sel):
+            self._noise_key = (event, context, sel)
             self._cols = state.adc.columns(sel)
             if state.noisy:
-                z = normals(chip.seed, Stream.READ, self.integration, 1, tile.cols)[0]
+                z = normals(chip.seed, Stream.READ, event, 1, tile.cols, context=context)[0]
                 self._read = (state.sigma(self.counts) * z)[self._cols]
             else:
                 self._read = None
             if state._cmp:
-                index = self.integration * tile.cols_per_adc + sel
+                index = event * tile.cols_per_adc + sel
                 self._cmp = state._cmp * normals(chip.seed, Stream.COMPARATOR, index, 1,
-                                                 tile.n_adc * tile.adc_bits
+                                                 tile.n_adc * tile.adc_bits, context=context
                                                  )[0].reshape(tile.n_adc, tile.adc_bits)
         trials = unpack_fields(trial, tile.n_adc, tile.adc_bits)
         v = self.q[self._cols]
@@ -603,21 +972,38 @@ class CycleModel:
         return pack_bits(state.adc.decide(v, self._cols, trials))
 
     def cycle(self, *, int_reset: int, row_en: int, row_neg: int, sample: int, sel: int,
-              trial: int, ref_en: int = 0) -> int | None:
+              trial: int, ref_en: int = 0, read_dev: int = 0, read_neg: int = 0) -> int | None:
         """Advance one clock cycle; returns the packed comparator decisions when sampled.
+
+        ``read_dev`` with ``int_reset`` starts a single-device read of the G+ devices
+        (``read_neg`` 0) or the G- devices (``read_neg`` 1) instead of an MVM integration.
 
         Raises
         ------
         RuntimeError
-            A comparison is requested before the first integrator reset, or a reference
-            injection without an integrator reset.
+            A comparison is requested before the first integrator reset, a reference
+            injection or a device read without an integrator reset, or both together.
         """
         if int_reset:
-            self.reset_integrators()
+            if read_dev:
+                if ref_en:
+                    raise RuntimeError("analogue boundary: ref_en and read_dev together (a "
+                                       "device read starts from an empty integrator)")
+                self._read_side = 1 if read_neg else 0
+                self._key = None
+            else:
+                if self._read_side is not None:
+                    self._read_side = None
+                    self._key = None
+                if self.state.generation != self.chip.generation:
+                    self.set_state(self.chip.state(*self.state.moment))
+            self.reset_integrators(read=bool(read_dev))
             if ref_en:
                 self.inject_reference()
         elif ref_en:
             raise RuntimeError("analogue boundary: ref_en without int_reset")
+        elif read_dev:
+            raise RuntimeError("analogue boundary: read_dev without int_reset")
         self.drive(row_en, row_neg)
         if sample:
             return self.compare(sel, trial)

@@ -1,4 +1,5 @@
-"""Configuration of the analogue model: devices, array, row drivers, integrators, ADCs, energy.
+"""Configuration of the analogue model: devices, programming pulses, array, row drivers,
+integrators, ADCs, energy.
 
 Every parameter is a field of a frozen dataclass, checked on construction against the range
 in its metadata. :data:`PRESETS` holds the named configurations (``ideal``, ``pcm``,
@@ -26,7 +27,7 @@ from pathlib import Path
 
 __all__ = [
     "AdcConfig", "ArrayConfig", "DeviceConfig", "DriverConfig", "EnergyConfig",
-    "IntegratorConfig", "ModelConfig", "PRESETS", "load", "preset", "save",
+    "IntegratorConfig", "ModelConfig", "PRESETS", "PulseConfig", "load", "preset", "save",
 ]
 
 
@@ -139,6 +140,45 @@ class DeviceConfig:
 
 
 @dataclass(frozen=True)
+class PulseConfig:
+    """The devices' response to programming pulses (program-and-verify).
+
+    A pulse of amplitude code ``a`` (``0 .. AMP_MAX``) lasting ``width`` cycles has the
+    strength ``s = a / AMP_MAX * width / WIDTH_REF`` (:mod:`aimc.programming`). With ``G`` the
+    device's conductance before the pulse, ``z`` a standard normal deviate per column and
+    pulse step, and ``z_d`` one per device, drawn once:
+
+    * SET (soft bound): ``dG = max(set_step d s (c - G) / (c - g_min) (1 + set_cv z), 0)``,
+      ``c = set_ceiling g_max``, ``d = max(1 + set_dtod z_d, 0)``; then
+      ``G = min(G + dG, g_max)``. One full-strength SET from ``g_min`` adds ``set_step d``
+      on average, less as ``G`` approaches the ceiling;
+    * RESET: ``r = clip(reset_frac s (1 + reset_cv z), 0, 1)``, ``G = G - r (G - g_min)``:
+      a fraction of the conductance above ``g_min`` is removed.
+
+    Stuck devices do not respond. ``g_min`` and ``g_max`` are those of :class:`DeviceConfig`.
+    """
+
+    # A full-amplitude partial-SET pulse moves a device by a fifth of g_max from g_min, so
+    # that a handful of pulses spans the range (a design assumption of this project).
+    set_step: float = _p(5.0, 0.0, doc="mean SET increment at g_min, full amplitude and "
+                         "reference width, uS", lo_open=True)
+    # Twice g_max: the ceiling of aihwkit's PCMPresetDevice (w_max 2.0), see the pcm preset.
+    set_ceiling: float = _p(2.0, 1.0, 10.0, doc="soft-bound ceiling of SET, relative to g_max",
+                            lo_open=True)
+    # Deterministic pulses by default (ideal, adc-only); the device presets set the spreads.
+    set_cv: float = _p(0.0, 0.0, 3.0, doc="cycle-to-cycle relative RMS of a SET increment")
+    set_dtod: float = _p(0.0, 0.0, 1.0, doc="device-to-device relative RMS of set_step")
+    # A full-strength RESET returns the device to g_min (a design assumption: the pulse
+    # re-amorphises the whole cell).
+    reset_frac: float = _p(1.0, 0.0, 1.0, doc="fraction of G - g_min removed by a full-strength "
+                           "RESET")
+    reset_cv: float = _p(0.0, 0.0, 3.0, doc="cycle-to-cycle relative RMS of the RESET fraction")
+
+    def __post_init__(self):
+        _check_fields(self)
+
+
+@dataclass(frozen=True)
 class ArrayConfig:
     """The crossbar: weight resolution, read voltage and wire resistance.
 
@@ -237,7 +277,7 @@ class EnergyConfig:
 
 
 _SECTIONS = {
-    "device": DeviceConfig, "array": ArrayConfig, "driver": DriverConfig,
+    "device": DeviceConfig, "pulse": PulseConfig, "array": ArrayConfig, "driver": DriverConfig,
     "integrator": IntegratorConfig, "adc": AdcConfig, "energy": EnergyConfig,
 }
 
@@ -249,6 +289,7 @@ class ModelConfig:
 
     name: str = "custom"
     device: DeviceConfig = field(default_factory=DeviceConfig)
+    pulse: PulseConfig = field(default_factory=PulseConfig)
     array: ArrayConfig = field(default_factory=ArrayConfig)
     driver: DriverConfig = field(default_factory=DriverConfig)
     integrator: IntegratorConfig = field(default_factory=IntegratorConfig)
@@ -380,11 +421,35 @@ _RRAM_DEVICE = dict(
     # Oxide RRAM in its low-resistance states is near metallic: temperature left out.
 )
 
+_PCM_PULSE = dict(
+    # Cycle-to-cycle and device-to-device spread of the SET increment, and the soft-bound
+    # ceiling, of IBM aihwkit's PCMPresetDevice (src/aihwkit/simulator/presets/devices.py,
+    # after Nandakumar et al., Front. Neurosci. 2020): dw_min_std 0.6, dw_min_dtod 0.2,
+    # w_max 2.0 against a weight range of 1, i.e. a ceiling of twice g_max.
+    set_cv=0.6, set_dtod=0.2, set_ceiling=2.0,
+    # A design assumption: a partial-SET pulse of full amplitude moves 20 % of g_max.
+    # aihwkit's training-size increment (dw_min, 0.5 % of its range) is the small-amplitude
+    # end of the same pulse.
+    set_step=5.0,
+    # A full-amplitude RESET re-amorphises the cell back to g_min; the 30 % spread of the
+    # fraction it removes is an assumption.
+    reset_frac=1.0, reset_cv=0.3,
+)
+
+_RRAM_PULSE = dict(
+    # Assumptions, in the absence of a pulse-level fit of the NeuRRAM devices: 20 % of the
+    # 40 uS g_max per full-amplitude SET pulse (as for pcm), 30 % cycle-to-cycle spread of
+    # SET and RESET, 20 % device-to-device spread of the SET step.
+    set_step=8.0, set_cv=0.3, set_dtod=0.2, reset_cv=0.3,
+)
+
 PRESETS: dict[str, ModelConfig] = {
     "ideal": _IDEAL,
     "adc-only": _IDEAL.replace(name="adc-only", **_REAL_CONVERTERS),
-    "pcm": _IDEAL.replace(name="pcm", device=_PCM_DEVICE, **_REAL_CONVERTERS),
-    "rram": _IDEAL.replace(name="rram", device=_RRAM_DEVICE, **_REAL_CONVERTERS),
+    "pcm": _IDEAL.replace(name="pcm", device=_PCM_DEVICE, pulse=_PCM_PULSE,
+                          **_REAL_CONVERTERS),
+    "rram": _IDEAL.replace(name="rram", device=_RRAM_DEVICE, pulse=_RRAM_PULSE,
+                           **_REAL_CONVERTERS),
 }
 
 

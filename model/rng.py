@@ -3,9 +3,13 @@
 A counter-based generator (Philox-4x64, numpy's implementation, whose output stream numpy
 keeps stable across releases) is keyed by the chip seed and the noise source. The counter
 holds the position: event ``e`` of a source owns the words from ``e * K`` on (``K`` fixed per
-source and draw size) in the context ``context`` (a programming or read epoch). So the
-per-cycle path of cosimulation, which draws one event at a time, and the batch path, which
-draws thousands of consecutive events in one call, get the same numbers.
+source and draw size) in the context ``context`` (a programming or read epoch). Events are
+integrations (:attr:`Stream.READ`), conversions (:attr:`Stream.COMPARATOR`), read times
+(:attr:`Stream.FLICKER`) and pulse steps (:attr:`Stream.PULSE`); :attr:`Stream.PROGRAM`
+keys each programming by its context, :attr:`Stream.STATIC` each kind of static mismatch
+(:class:`Static`) likewise. So the per-cycle path of cosimulation, which draws one event at
+a time, and the batch path, which draws thousands of consecutive events in one call, get
+the same numbers.
 
 Normal deviates are the inverse normal distribution of 32-bit uniforms ``(k + 1/2) / 2**32``.
 In the body it is interpolated linearly in a table at ``i / 2**12`` (small enough to stay in
@@ -34,10 +38,12 @@ class Stream(enum.IntEnum):
     """Noise sources; each has its own key."""
 
     READ = 1        #: per-conversion column noise, one draw per column per integration
+    #: (context 0: MVM integrations; context 1: device reads, numbered apart)
     COMPARATOR = 2  #: comparator noise, one draw per ADC per SAR step
     STATIC = 3      #: chip mismatch, drawn once per chip
     PROGRAM = 4     #: programming noise and drift exponents, once per programming
     FLICKER = 5     #: 1/f read noise, once per device per read time
+    PULSE = 6       #: programming-pulse response, one draw per column per pulse step
 
 
 class Static(enum.IntEnum):
@@ -49,6 +55,7 @@ class Static(enum.IntEnum):
     INTEGRATOR_OFFSET = 3
     REFERENCE = 4
     STUCK = 5
+    PULSE_DTOD = 6  #: device-to-device factor of the SET step, one per device
 
 
 @functools.cache

@@ -14,6 +14,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import TileConfig
+from ..programming import AMP_BITS, AMP_MAX, WIDTH_REF
 
 __all__ = ["BOUNDARY", "BoundaryPort", "PREFIX", "analogue_signature", "markdown_table"]
 
@@ -25,16 +26,16 @@ PREFIX = "ana"
 class BoundaryPort:
     name: str
     direction: str               # "out": RTL drives it; "in": the analogue half drives it
-    width: tuple[str, ...]       # product of these TileConfig attributes (empty: 1 bit)
+    width: tuple                 # product of these TileConfig attributes or numbers (empty: 1)
     timing: str
     model: str
 
     def width_for(self, cfg: TileConfig) -> int:
-        return math.prod(getattr(cfg, name) for name in self.width)
+        return math.prod(getattr(cfg, n) if isinstance(n, str) else n for n in self.width)
 
     @property
     def width_doc(self) -> str:
-        return " * ".join(self.width) or "1"
+        return " * ".join(map(str, self.width)) or "1"
 
     @property
     def verilog_name(self) -> str:
@@ -52,6 +53,17 @@ BOUNDARY = (
         "(calibration engine, gain phase)",
         "after clearing the integrators, injects the calibration reference charge into every "
         "column integrator (then clamps)"),
+    BoundaryPort(
+        "read_dev", "out", (),
+        "registered; high with int_reset when the integration is a single-device read "
+        "(program-and-verify engine)",
+        "the integration that follows reads single devices: each column integrates the "
+        "device of side read_neg of the driven row alone, at the read gain "
+        "(see the program-and-verify section)"),
+    BoundaryPort(
+        "read_neg", "out", (),
+        "registered; valid with read_dev: 0 reads the G+ devices, 1 the G- devices",
+        "selects the side of the pairs a device read sees"),
     BoundaryPort(
         "row_en", "out", ("rows",),
         "registered; bit i high while row i is driven. PWM: for the first abs(x_i) cycles of "
@@ -81,6 +93,32 @@ BOUNDARY = (
         "at the next rising edge",
         "bit a: 1 if charge + noise >= thresholds[c, trial], the static DAC, comparator and "
         "integrator errors of column c; ideally (trial - 2**(adc_bits-1) - 1/2) * lsb"),
+    BoundaryPort(
+        "prog_pulse", "out", (),
+        "high for one cycle per pulse step; the step lasts prog_width cycles, during which "
+        "the RTL holds every prog_* port and starts nothing else",
+        "applies the step: the devices of row prog_row, side prog_neg, marked in prog_set "
+        "or prog_reset receive one SET or RESET pulse of their amplitude and prog_width"),
+    BoundaryPort(
+        "prog_row", "out", ("row_bits",),
+        "registered; stable while prog_pulse and during the step", "row of the pulse step"),
+    BoundaryPort(
+        "prog_neg", "out", (),
+        "registered; stable during the step", "0: G+ devices, 1: G- devices"),
+    BoundaryPort(
+        "prog_set", "out", ("cols",),
+        "registered; bit c: column c's device gets a SET pulse", "mask of SET pulses"),
+    BoundaryPort(
+        "prog_reset", "out", ("cols",),
+        "registered; bit c: column c's device gets a RESET pulse (never with prog_set)",
+        "mask of RESET pulses"),
+    BoundaryPort(
+        "prog_amp", "out", ("cols", AMP_BITS),
+        f"registered; amplitude code of column c at bits [c*{AMP_BITS}, (c+1)*{AMP_BITS})",
+        f"pulse strength amp/{AMP_MAX} * prog_width/{WIDTH_REF}"),
+    BoundaryPort(
+        "prog_width", "out", (8,),
+        "registered; pulse width in cycles, 1..255", "scales the pulse strength"),
 )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..config import TileConfig
 from ..fixedpoint import DRIFT_FRAC, GAIN_BITS, GAIN_FRAC, MAX_AVG_LOG2, OFF_FRAC, ONE, CalFormat
+from ..programming import AMP_MAX, PROG_RESET_GAIN, PROG_SET_GAIN, PULSE_GAIN_FRAC, WIDTH_REF
 
 __all__ = ["ACCESS", "Field", "Register", "REG_ADDR_WIDTH", "Window", "markdown_table",
            "register_map", "windows"]
@@ -157,6 +158,41 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
             Field("value", 0, 16, "RWH", "", reset=ONE),)),
         Register("BAD_COLS", 0x58, "Number of columns flagged bad by the last calibration.", (
             Field("count", 0, 16, R, ""),)),
+        Register("PROG_CTRL", 0x60, "Program-and-verify engine control (see docs: "
+                 "program and verify).", (
+            Field("start", 0, 1, "W1P", "1: program the matrix streamed on t_axis"),
+            Field("parallel", 1, 1, "RW", "1: all devices of a row in each pulse step; 0: "
+                  "one device at a time", reset=1),
+            Field("correct", 2, 1, "RW", "1: device reads corrected for column offset and "
+                  "gain (PWM tiles; bit-serial reads are raw)"))),
+        Register("PROG_STATUS", 0x64, "Program-and-verify engine status.", (
+            Field("busy", 0, 1, R, "the engine is running"),
+            Field("done", 1, 1, "W1C", "a run finished"),
+            Field("error", 2, 1, "W1C", "a run ended early: a target packet of the wrong "
+                  "length, PROG_LIMITS.iterations or width 0, or the calibration engine "
+                  "running"))),
+        Register("PROG_LIMITS", 0x68, "Program-and-verify limits.", (
+            Field("tol", 0, 8, "RW", "a device passes within tol counts of its target",
+                  reset=5),
+            Field("iterations", 8, 8, "RW", "pulse steps per device before it fails, 1..255",
+                  reset=30),
+            Field("width", 16, 8, "RW", f"pulse width, cycles, 1..255 (strength scales with "
+                  f"width/{WIDTH_REF})", reset=WIDTH_REF))),
+        Register("PROG_GAIN", 0x6C, f"Pulse amplitude per count of read error, unsigned "
+                 f"Q4.{PULSE_GAIN_FRAC}: amplitude = clamp(|error| * gain, 1, {AMP_MAX}).", (
+            Field("set", 0, 8, "RW", "SET pulses (read below target)", reset=PROG_SET_GAIN),
+            Field("reset", 8, 8, "RW", "RESET pulses (read above target)",
+                  reset=PROG_RESET_GAIN))),
+        *(Register(name, offset, doc, (Field("count", 0, 32, R, ""),)) for name, offset, doc in (
+            ("PROG_PULSES", 0x70, "Device pulses issued in the last run."),
+            ("PROG_PASSED", 0x74, "Devices within tolerance in the last run."),
+            ("PROG_FAILED", 0x78, "Devices still off target after PROG_LIMITS.iterations "
+                                  "pulse steps in the last run."),
+            ("PROG_STUCK", 0x7C, "Failed devices whose reads never moved by more than the "
+                                 "tolerance (counted in PROG_FAILED too)."),
+            ("PROG_READS", 0x80, "Device reads (row reads) in the last run."),
+            ("PROG_STEPS", 0x84, "Pulse steps in the last run."),
+            ("PROG_CYCLES", 0x88, "Clock cycles of the last run."))),
     )
     offsets = [r.offset for r in regs]
     if len(set(offsets)) != len(offsets) or any(o % 4 for o in offsets):

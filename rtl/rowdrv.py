@@ -22,6 +22,8 @@ class RowDriver(wiring.Component):
     step : In
         PWM: the cycle within the window (row i is on while ``|x_i| > step``).
         Bit-serial: the bit plane (row i is on if bit ``step`` of ``|x_i|`` is set).
+    hold : In(1)
+        Device reads: row i is on while ``x_i != 0``, whatever ``step``.
     row_en, row_neg : Out(rows)
         Registered row drive; ``row_neg`` only with ``row_en``.
     """
@@ -35,6 +37,7 @@ class RowDriver(wiring.Component):
             "vector": In(cfg.rows * cfg.in_lane_width),
             "drive": In(1),
             "step": In(range(max(cfg.drive_cycles, cfg.planes))),
+            "hold": In(1),
             "row_en": Out(cfg.rows),
             "row_neg": Out(cfg.rows),
         })
@@ -55,6 +58,7 @@ class RowDriver(wiring.Component):
             on = [mag[i] > self.step for i in range(cfg.rows)]
         else:
             on = [mag[i].bit_select(self.step, 1) for i in range(cfg.rows)]
+        on = [Mux(self.hold, mag[i] != 0, o) for i, o in enumerate(on)]
         en = Cat(*on) & self.drive.replicate(cfg.rows)
         m.d.sync += [self.row_en.eq(en), self.row_neg.eq(en & neg)]
         return m

@@ -9,11 +9,13 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import TileConfig
 from ..fixedpoint import GAIN_BITS, ONE, CalFormat
+from ..programming import READ_CYCLES
 from .axi import AxiLiteSignature, AxiStreamSignature
 from .boundary import PREFIX, analogue_signature
 from .calib import CalibrationEngine
 from .correct import MODE_CORRECT, MODE_RAW, Corrector
 from .csr import RegisterFile
+from .program import ProgramEngine
 from .regmap import REG_ADDR_WIDTH, register_map, windows
 from .rowdrv import RowDriver
 from .sar import SarController
@@ -63,6 +65,7 @@ class Tile(wiring.Component):
             "s_axil": In(AxiLiteSignature(REG_ADDR_WIDTH)),
             "s_axis": In(AxiStreamSignature(cfg.in_data_width)),
             "m_axis": Out(AxiStreamSignature(cfg.out_data_width)),
+            "t_axis": In(AxiStreamSignature(cfg.tgt_data_width)),
             "irq": Out(1),
             PREFIX: Out(analogue_signature(cfg)),
         })
@@ -79,24 +82,31 @@ class Tile(wiring.Component):
         m.submodules.packer = packer = ResultPacker(cfg)
         m.submodules.corr = corr = Corrector(cfg)
         m.submodules.cal = cal = CalibrationEngine(cfg)
+        m.submodules.prog = prog = ProgramEngine(cfg)
 
         wiring.connect(m, wiring.flipped(self.s_axil), csr.bus)
         wiring.connect(m, wiring.flipped(self.s_axis), loader.stream)
         wiring.connect(m, packer.stream, corr.sink)
+        wiring.connect(m, wiring.flipped(self.t_axis), prog.targets)
         self._coefficients(m, csr, corr, cal)
 
-        # Results leave through m_axis, or go to the calibration engine while it runs.
-        out, src, eng = self.m_axis, corr.source, cal.results
+        # Results leave through m_axis, or go to the calibration or the program-and-verify
+        # engine while it runs; the latter's per-row status packets leave through m_axis.
+        out, src, eng, pv, st = self.m_axis, corr.source, cal.results, prog.results, prog.status
         m.d.comb += [
-            out.tdata.eq(src.tdata), out.tlast.eq(src.tlast),
-            out.tvalid.eq(src.tvalid & ~cal.busy),
+            out.tdata.eq(Mux(prog.busy, st.tdata, src.tdata)),
+            out.tlast.eq(Mux(prog.busy, st.tlast, src.tlast)),
+            out.tvalid.eq(Mux(prog.busy, st.tvalid, src.tvalid & ~cal.busy)),
+            st.tready.eq(prog.busy & out.tready),
             eng.tdata.eq(src.tdata), eng.tlast.eq(src.tlast),
             eng.tvalid.eq(src.tvalid & cal.busy),
-            src.tready.eq(Mux(cal.busy, eng.tready, out.tready)),
+            pv.tdata.eq(src.tdata), pv.tlast.eq(src.tlast),
+            pv.tvalid.eq(src.tvalid & prog.busy),
+            src.tready.eq(Mux(cal.busy, eng.tready, Mux(prog.busy, pv.tready, out.tready))),
         ]
         m.d.comb += [
-            corr.mode.eq(Mux(cal.busy, cal.mode,
-                             Mux(csr.ctrl_correct, MODE_CORRECT, MODE_RAW))),
+            corr.mode.eq(Mux(cal.busy, cal.mode, Mux(prog.busy, prog.mode,
+                             Mux(csr.ctrl_correct, MODE_CORRECT, MODE_RAW)))),
             corr.drift.eq(csr.drift_scale_value),
         ]
 
@@ -106,9 +116,12 @@ class Tile(wiring.Component):
         x = csr.drift_x_value.as_signed()  # the whole register: no silent truncation
         m.d.comb += cal.vector_ok.eq((x >= -cfg.x_max) & (x <= cfg.x_max))
         cal_vector = Mux(cal.zero_input, 0, Cat(*([drift_x] * cfg.rows)))
+        # Device reads: the selected row at 1 (held on for the read window), the others 0.
+        read_vector = Cat(*(Cat(prog.read_row == i, Const(0, lw - 1)) for i in range(cfg.rows)))
 
         m.d.comb += [
-            rowdrv.vector.eq(Mux(cal.busy, cal_vector, loader.vector)),
+            rowdrv.vector.eq(Mux(prog.busy, read_vector,
+                                 Mux(cal.busy, cal_vector, loader.vector))),
             ana.row_en.eq(rowdrv.row_en),
             ana.row_neg.eq(rowdrv.row_neg),
             ana.adc_trial.eq(sar.trial),
@@ -118,7 +131,7 @@ class Tile(wiring.Component):
 
         # -- sequencer ---------------------------------------------------------------------
         k = cfg.cols_per_adc
-        t = Signal(range(max(cfg.drive_cycles, 2)))
+        t = Signal(range(max(cfg.drive_cycles, READ_CYCLES, 2)))
         plane = Signal(range(max(cfg.planes, 2)))
         sel = Signal(cfg.sel_bits)
         acc = Signal(data.ArrayLayout(cfg.result_bits, cfg.cols))  # two's complement
@@ -132,28 +145,36 @@ class Tile(wiring.Component):
         ]
 
         inject = Signal()  # this MVM injects the reference charge in every integration
-        host_mvm = Signal()  # this MVM is the host's (not the calibration engine's)
+        host_mvm = Signal()  # this MVM is the host's (not an engine's)
+        reading = Signal()   # this operation is a device read (one integration, one row)
+        m.d.comb += rowdrv.hold.eq(reading)
 
         with m.FSM() as fsm:
             def begin_if_ready():
                 # Take the waiting vector (or the engine's request) and reset the
                 # integrators for its first plane.
-                host_go = csr.ctrl_enable & loader.valid & ~cal.busy
-                with m.If(host_go | cal.request):
+                host_go = csr.ctrl_enable & loader.valid & ~cal.busy & ~prog.busy
+                cal_go = ~host_go & cal.request
+                read_go = ~host_go & ~cal.request & prog.request
+                with m.If(host_go | cal.request | prog.request):
                     m.d.comb += [start.eq(1), loader.take.eq(host_go), rowdrv.load.eq(1),
-                                 cal.accepted.eq(~host_go)]
-                    m.d.sync += [ana.int_reset.eq(1), t.eq(0), plane.eq(cfg.planes - 1),
-                                 rail_hit.eq(0), host_mvm.eq(host_go),
-                                 inject.eq(~host_go & cal.inject),
-                                 ana.ref_en.eq(~host_go & cal.inject)]
+                                 cal.accepted.eq(cal_go), prog.accepted.eq(read_go)]
+                    m.d.sync += [ana.int_reset.eq(1), t.eq(0),
+                                 plane.eq(Mux(read_go, 0, cfg.planes - 1)),
+                                 rail_hit.eq(0), host_mvm.eq(host_go), reading.eq(read_go),
+                                 inject.eq(cal_go & cal.inject),
+                                 ana.ref_en.eq(cal_go & cal.inject),
+                                 ana.read_dev.eq(read_go),
+                                 ana.read_neg.eq(read_go & prog.read_neg)]
                     m.next = "DRIVE"
 
             with m.State("IDLE"):
                 begin_if_ready()
             with m.State("DRIVE"):
                 m.d.comb += rowdrv.drive.eq(1)
-                m.d.sync += [ana.int_reset.eq(0), ana.ref_en.eq(0), t.eq(t + 1)]
-                with m.If(t == cfg.drive_cycles - 1):
+                m.d.sync += [ana.int_reset.eq(0), ana.ref_en.eq(0), ana.read_dev.eq(0),
+                             ana.read_neg.eq(0), t.eq(t + 1)]
+                with m.If(t == Mux(reading, READ_CYCLES - 1, cfg.drive_cycles - 1)):
                     m.next = "CONV_START"
             with m.State("CONV_START"):
                 m.d.comb += sar.start.eq(1)
@@ -161,7 +182,7 @@ class Tile(wiring.Component):
                 m.next = "CONVERT"
             with m.State("CONVERT"):
                 with m.If(sar.done):
-                    self._capture(m, sar, acc, sel, plane, rail_hit)
+                    self._capture(m, sar, acc, sel, plane, rail_hit, reading)
                     with m.If(sel != k - 1):
                         m.d.comb += sar.start.eq(1)
                         m.d.sync += sel.eq(sel + 1)
@@ -177,7 +198,8 @@ class Tile(wiring.Component):
                     m.next = "IDLE"
                     begin_if_ready()
         busy = ~fsm.ongoing("IDLE") | packer.busy | ~corr.idle
-        m.d.comb += cal.pipeline_idle.eq(fsm.ongoing("IDLE") & ~packer.busy & corr.idle)
+        idle = fsm.ongoing("IDLE") & ~packer.busy & corr.idle
+        m.d.comb += [cal.pipeline_idle.eq(idle), prog.pipeline_idle.eq(idle)]
 
         m.d.comb += packer.results.eq(Cat(*(_sign_extend(acc[c], cfg.out_lane_width)
                                             for c in range(cfg.cols))))
@@ -209,7 +231,7 @@ class Tile(wiring.Component):
             csr.status_rail_set.eq(host_emit & rail_hit),
             csr.status_sat_set.eq(host_sat != 0),
             csr.corr_sat_count.eq(sat_count),
-            cal.start.eq(csr.cal_ctrl_start),
+            cal.start.eq(csr.cal_ctrl_start & ~prog.busy),
             cal.phases.eq(Cat(csr.cal_ctrl_offset, csr.cal_ctrl_gain, csr.cal_ctrl_drift,
                               csr.cal_ctrl_capture)),
             cal.avg_log2.eq(csr.cal_ctrl_avg_log2),
@@ -217,7 +239,7 @@ class Tile(wiring.Component):
             cal.drift_ref.eq(csr.drift_ref_value),
             csr.cal_status_busy.eq(cal.busy),
             csr.cal_status_done_set.eq(cal.done),
-            csr.cal_status_error_set.eq(cal.error),
+            csr.cal_status_error_set.eq(cal.error | (csr.cal_ctrl_start & prog.busy)),
             csr.cal_status_bad.eq(cal.bad_count != 0),
             csr.bad_cols_count.eq(cal.bad_count),
             csr.drift_ref_value_we.eq(cal.drift_ref_we),
@@ -230,9 +252,37 @@ class Tile(wiring.Component):
             csr.rail_count_count.eq(rail_count),
             csr.latency_cycles.eq(latency),
             csr.period_cycles.eq(period),
-            self.irq.eq(csr.ctrl_irq_en & (csr.status_done | csr.cal_status_done)),
+            self.irq.eq(csr.ctrl_irq_en & (csr.status_done | csr.cal_status_done
+                                           | csr.prog_status_done)),
         ]
+        self._program(m, csr, prog, cal, ana)
         return m
+
+    def _program(self, m, csr, prog, cal, ana):
+        """Registers and boundary ports of the program-and-verify engine."""
+        m.d.comb += [
+            prog.start.eq(csr.prog_ctrl_start),
+            prog.parallel.eq(csr.prog_ctrl_parallel),
+            prog.correct.eq(csr.prog_ctrl_correct),
+            prog.tol.eq(csr.prog_limits_tol),
+            prog.max_iter.eq(csr.prog_limits_iterations),
+            prog.width.eq(csr.prog_limits_width),
+            prog.set_gain.eq(csr.prog_gain_set),
+            prog.reset_gain.eq(csr.prog_gain_reset),
+            prog.inhibit.eq(cal.busy),
+            csr.prog_status_busy.eq(prog.busy),
+            csr.prog_status_done_set.eq(prog.done),
+            csr.prog_status_error_set.eq(prog.error),
+            ana.prog_pulse.eq(prog.pulse),
+            ana.prog_row.eq(prog.pulse_row),
+            ana.prog_neg.eq(prog.pulse_neg),
+            ana.prog_set.eq(prog.pulse_set),
+            ana.prog_reset.eq(prog.pulse_reset),
+            ana.prog_amp.eq(prog.pulse_amp),
+            ana.prog_width.eq(prog.pulse_width),
+        ]
+        for name in ("pulses", "passed", "failed", "stuck", "reads", "steps", "cycles"):
+            m.d.comb += getattr(csr, f"prog_{name}_count").eq(getattr(prog, name))
 
     def _coefficients(self, m, csr, corr, cal):
         """Offset and gain memories (one word of ``lanes`` entries per result beat) with
@@ -279,11 +329,12 @@ class Tile(wiring.Component):
             m.d.sync += flags.eq(cal.status.word_select(csr.col_status_addr, 2))
         m.d.comb += [csr.col_status_rdata.eq(flags), csr.col_status_lock.eq(cal.busy)]
 
-    def _capture(self, m, sar, acc, sel, plane, rail_hit):
-        """Accumulate the codes of the conversion that ends this cycle (MSB plane first)."""
+    def _capture(self, m, sar, acc, sel, plane, rail_hit, reading):
+        """Accumulate the codes of the conversion that ends this cycle (MSB plane first;
+        a device read has one integration)."""
         cfg = self.cfg
         bits, k = cfg.adc_bits, cfg.cols_per_adc
-        first = plane == cfg.planes - 1
+        first = (plane == cfg.planes - 1) | reading
         codes = [sar.result[a * bits:(a + 1) * bits] for a in range(cfg.n_adc)]
         at_rail = Cat(*((c == 0) | (c == (1 << bits) - 1) for c in codes)).any()
         with m.If(at_rail):

@@ -121,6 +121,72 @@ def test_drift_compensation_after_a_day_and_a_month(sim, tmp_path):
         assert result[label]["drift_scale"] > 1.1
 
 
+PROG_TILE = SMALL["16x16-pwm-share4"]
+#: Devices made stuck for the program-and-verify tests: [row, col, side, level].
+STUCK = [[0, 3, 0, -1], [5, 7, 1, 1], [9, 0, 0, 1], [15, 15, 1, -1]]
+
+
+def _programmed(result, tol=5):
+    """What every program-and-verify run must show (the testcase itself compares counters,
+    status and conductances with the golden algorithm bit for bit)."""
+    assert result["passed"] + result["failed"] == result["devices"]
+    assert result["passed_outside_tol"] == 0
+    assert result["params"]["tol"] == tol
+
+
+def test_program_and_verify_16x16(sim, tmp_path):
+    """pcm chip with four stuck devices: counters, status and conductances equal the golden
+    algorithm; the stuck devices fail; everything else passes."""
+    r = _stats(tmp_path, PROG_TILE, sim, "program_verify", AIMC_MODEL="pcm", AIMC_SEED=3,
+               AIMC_STUCK=json.dumps(STUCK))
+    _programmed(r)
+    assert r["stuck"] == len(STUCK) and r["failed"] == len(STUCK), r
+
+
+def test_program_and_verify_errors(sim):
+    runner.run(PROG_TILE, sim, "program_errors")
+
+
+@pytest.mark.parametrize("name", ["8x8-bitserial", "12x10-pwm-share2-lanes4"])
+def test_program_and_verify_other_tiles(name, tmp_path):
+    """Bit-serial reads (one integration) and padded beats, on Icarus."""
+    r = _stats(tmp_path, SMALL[name], "icarus", "program_verify", AIMC_MODEL="adc-only",
+               AIMC_SEED=4)
+    _programmed(r)
+
+
+def test_row_parallel_programming_is_faster(tmp_path):
+    """Row-parallel and one-device-at-a-time runs both equal their golden runs; the
+    row-parallel one takes several times fewer cycles."""
+    runs = {}
+    for parallel in (True, False):
+        runs[parallel] = _stats(tmp_path, PROG_TILE, "icarus", "program_verify",
+                                AIMC_MODEL="pcm", AIMC_SEED=6,
+                                AIMC_PROG=json.dumps({"parallel": parallel}))
+        _programmed(runs[parallel])
+    assert runs[False]["cycles"] > 3 * runs[True]["cycles"], (runs[False]["cycles"],
+                                                              runs[True]["cycles"])
+
+
+def test_program_and_verify_64x64_correct_reads(tmp_path):
+    """64x64 on Verilator, with calibrated (corrected) device reads."""
+    r = _stats(tmp_path, TileConfig(rows=64, cols=64), "verilator", "program_verify",
+               AIMC_MODEL="pcm", AIMC_SEED=8)
+    _programmed(r)
+    assert r["yield"] > 0.99, r["yield"]
+
+
+@pytest.mark.slow
+def test_program_and_verify_full_size(tmp_path):
+    """256x256 pcm chip on Verilator: the published yield, over 99 % of the devices within 5
+    counts after at most 30 pulse steps."""
+    r = _stats(tmp_path, TileConfig(), "verilator", "program_verify", AIMC_MODEL="pcm",
+               AIMC_SEED=1)
+    _programmed(r)
+    assert r["yield"] > 0.99, r["yield"]
+    assert r["params"]["max_iter"] == 30
+
+
 @pytest.mark.slow
 def test_full_size_tile():
     """The specification's 256x256 tile, on Verilator."""

@@ -1,0 +1,312 @@
+"""Program-and-verify engine: writes a weight matrix into the crossbar, device by device,
+reading every device back through the ADC path.
+
+It runs the algorithm of :func:`aimc.model.program.program_and_verify` (the golden
+reference) once started by ``PROG_CTRL.start``. The rules it applies are in
+:mod:`aimc.programming`.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..config import TileConfig
+from ..fixedpoint import RESULT_FRAC, CalFormat
+from ..programming import AMP_BITS, AMP_MAX, PULSE_GAIN_FRAC
+from .axi import AxiStreamSignature
+from .correct import MODE_NO_DRIFT, MODE_RAW
+
+__all__ = ["ProgramEngine", "STATUS_BITS"]
+
+#: Bits of a column's field in the per-row status packet.
+STATUS_BITS = {"pos_pass": 0, "pos_stuck": 1, "neg_pass": 2, "neg_stuck": 3}
+
+
+class ProgramEngine(wiring.Component):
+    """Program-and-verify engine.
+
+    For each row in turn the engine takes one packet of signed targets (counts) from
+    ``targets``, then programs the G+ devices of the row (targets ``max(t, 0)``) and then the
+    G- devices (``max(-t, 0)``). A group of devices (the whole row with ``parallel``, else one
+    column at a time) iterates: one device read of the row (requested from the sequencer,
+    results through the corrector), a decision per device, and one pulse step in which every
+    device still off target gets its SET or RESET pulse, all at once. A device passes when
+    its read is within ``tol`` counts of its target; it fails when it is still off target
+    after ``max_iter`` pulse steps, and counts as stuck when its reads never moved by more
+    than ``tol`` from the first one. After both sides the engine emits a status packet for
+    the row on ``status`` (one lane per column, bits :data:`STATUS_BITS`).
+
+    Attributes
+    ----------
+    start : In(1)
+        Begin a run (ignored while busy).
+    parallel, correct : In(1)
+        ``PROG_CTRL.parallel`` and ``PROG_CTRL.correct`` (reads corrected for column
+        offset and gain; PWM tiles only, bit-serial reads are always raw).
+    tol, max_iter, width, set_gain, reset_gain : In(8)
+        ``PROG_LIMITS`` and ``PROG_GAIN``.
+    inhibit : In(1)
+        Another engine runs: a start ends at once with an error.
+    pipeline_idle : In(1)
+        No MVM running and no result in flight.
+    busy, done, error : Out(1)
+        ``done`` (and ``error`` with it) pulse for one cycle at the end of a run.
+    request, accepted : Out(1), In(1)
+        Device read request to the sequencer (row ``read_row``, side ``read_neg``), held
+        until ``accepted``.
+    mode : Out(2)
+        Corrector mode while the engine runs.
+    results : In(AxiStreamSignature)
+        Result beats of the reads.
+    targets : In(AxiStreamSignature)
+        Target packets, one per row.
+    status : Out(AxiStreamSignature)
+        Status packets, one per row.
+    pulse, pulse_row, pulse_neg, pulse_set, pulse_reset, pulse_amp, pulse_width : Out
+        The pulse step to the analogue boundary.
+    pulses, passed, failed, stuck, reads, steps, cycles : Out(32)
+        Counters of the current or last run.
+    """
+
+    def __init__(self, cfg: TileConfig):
+        if not isinstance(cfg, TileConfig):
+            raise TypeError(f"cfg must be a TileConfig, not {cfg!r}")
+        self.cfg = cfg
+        super().__init__({
+            "start": In(1),
+            "parallel": In(1),
+            "correct": In(1),
+            "tol": In(8),
+            "max_iter": In(8),
+            "width": In(8),
+            "set_gain": In(8),
+            "reset_gain": In(8),
+            "inhibit": In(1),
+            "pipeline_idle": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "error": Out(1),
+            "request": Out(1),
+            "accepted": In(1),
+            "read_row": Out(range(max(cfg.rows, 2))),
+            "read_neg": Out(1),
+            "mode": Out(2),
+            "results": In(AxiStreamSignature(cfg.out_data_width)),
+            "targets": In(AxiStreamSignature(cfg.tgt_data_width)),
+            "status": Out(AxiStreamSignature(cfg.out_data_width)),
+            "pulse": Out(1),
+            "pulse_row": Out(range(max(cfg.rows, 2))),
+            "pulse_neg": Out(1),
+            "pulse_set": Out(cfg.cols),
+            "pulse_reset": Out(cfg.cols),
+            "pulse_amp": Out(cfg.cols * AMP_BITS),
+            "pulse_width": Out(8),
+            **{name: Out(32) for name in ("pulses", "passed", "failed", "stuck", "reads",
+                                           "steps", "cycles")},
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        lanes, beats, cols, rows = cfg.lanes, cfg.out_beats, cfg.cols, cfg.rows
+        lw, tw = cfg.out_lane_width, cfg.tgt_lane_width
+        ob = CalFormat(cfg).out_bits
+        padded = beats * lanes  # per-column vectors cover whole beats
+
+        m.submodules.tgt = tgt = Memory(shape=data.ArrayLayout(tw, lanes),
+                                        depth=max(beats, 2), init=[])
+        m.submodules.first = first = Memory(shape=data.ArrayLayout(signed(ob), lanes),
+                                            depth=max(beats, 2), init=[])
+        tgt_rd, tgt_wr = tgt.read_port(), tgt.write_port()
+        first_rd, first_wr = first.read_port(), first.write_port()
+
+        row = Signal(range(max(rows, 2)))
+        side = Signal()
+        col = Signal(range(max(cols, 2)))
+        it = Signal(8)
+        beat = Signal(range(max(beats, 2)))
+        wait = Signal(8)
+        failed = Signal()
+        any_todo = Signal()
+        # Per-column state, rotated by one beat of lanes as each result beat is taken, so
+        # that the current beat's columns are always in the low lanes.
+        todo, pset, preset, ok, stk, ok_p, stk_p = (Signal(padded, name=n) for n in (
+            "todo", "pset", "preset", "ok", "stk", "ok_p", "stk_p"))
+        amp = Signal(data.ArrayLayout(AMP_BITS, padded))
+
+        m.d.comb += [
+            self.read_row.eq(row), self.read_neg.eq(side),
+            self.mode.eq(Mux(self.correct & (cfg.input_mode == "pwm"), MODE_NO_DRIFT,
+                             MODE_RAW)),
+            self.pulse_row.eq(row), self.pulse_neg.eq(side),
+            self.pulse_set.eq(pset[:cols]), self.pulse_reset.eq(preset[:cols]),
+            self.pulse_amp.eq(amp.as_value()[:cols * AMP_BITS]),
+            self.pulse_width.eq(self.width),
+            tgt_rd.addr.eq(beat), tgt_wr.addr.eq(beat),
+            first_rd.addr.eq(beat), first_wr.addr.eq(beat),
+        ]
+
+        counters = {n: getattr(self, n) for n in ("pulses", "passed", "failed", "stuck",
+                                                   "reads", "steps", "cycles")}
+        col_ones = Const((1 << cols) - 1, padded)
+        tol_q = self.tol << RESULT_FRAC
+
+        def rotate(vec, new):
+            # One beat's worth of fields out at the bottom, the new ones in at the top.
+            return vec.eq(Cat(vec[len(new):], new) if len(vec) > len(new) else new)
+
+        with m.FSM() as fsm:
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [failed.eq(0), row.eq(0), beat.eq(0)]
+                    m.d.sync += [c.eq(0) for c in counters.values()]
+                    with m.If(self.inhibit | (self.max_iter == 0) | (self.width == 0)):
+                        m.d.sync += failed.eq(1)
+                        m.next = "DONE"
+                    with m.Else():
+                        m.next = "WAIT_IDLE"
+            with m.State("WAIT_IDLE"):
+                with m.If(self.pipeline_idle):
+                    m.next = "LOAD"
+            with m.State("LOAD"):
+                # One target packet per row, exactly ``beats`` beats long.
+                with m.If(self.targets.tvalid):
+                    m.d.comb += [tgt_wr.en.eq(1), tgt_wr.data.eq(self.targets.tdata)]
+                    m.d.sync += beat.eq(beat + 1)
+                    last = beat == beats - 1
+                    with m.If(self.targets.tlast != last):
+                        m.d.sync += failed.eq(1)
+                        m.next = "DONE"
+                    with m.Elif(last):
+                        m.d.sync += [beat.eq(0), side.eq(0), ok.eq(0), stk.eq(0), col.eq(0)]
+                        m.next = "GROUP"
+            with m.State("GROUP"):
+                group = Mux(self.parallel, col_ones, Const(1, padded) << col)
+                m.d.sync += [todo.eq(group), it.eq(0)]
+                m.next = "REQUEST"
+            with m.State("REQUEST"):
+                with m.If(self.accepted):
+                    m.d.sync += [beat.eq(0), any_todo.eq(0),
+                                 counters["reads"].eq(counters["reads"] + 1)]
+                    m.next = "READ"
+            with m.State("READ"):
+                # The target and first-read words of ``beat`` arrive next cycle.
+                m.next = "COLLECT"
+            with m.State("COLLECT"):
+                with m.If(self.results.tvalid):
+                    self._beat(m, tgt_rd, first_wr, first_rd, it, side, tol_q, todo, pset,
+                               preset, ok, stk, amp, any_todo, counters, rotate)
+                    m.d.sync += beat.eq(beat + 1)
+                    m.next = "READ"
+                    with m.If(beat == beats - 1):
+                        m.d.sync += beat.eq(0)
+                        m.next = "DECIDE"
+            with m.State("DECIDE"):
+                with m.If(any_todo):
+                    m.next = "PULSE"
+                with m.Elif(self.parallel | (col == cols - 1)):
+                    m.next = "SIDE_END"
+                with m.Else():
+                    m.d.sync += col.eq(col + 1)
+                    m.next = "GROUP"
+            with m.State("PULSE"):
+                # The pulse lasts ``width`` cycles; the boundary holds the step meanwhile.
+                m.d.sync += [wait.eq(self.width), it.eq(it + 1),
+                             counters["steps"].eq(counters["steps"] + 1)]
+                m.next = "WAIT"
+            with m.State("WAIT"):
+                m.d.sync += wait.eq(wait - 1)
+                with m.If(wait == 1):
+                    m.next = "REQUEST"
+            with m.State("SIDE_END"):
+                with m.If(side == 0):
+                    m.d.sync += [ok_p.eq(ok), stk_p.eq(stk), ok.eq(0), stk.eq(0), side.eq(1),
+                                 col.eq(0)]
+                    m.next = "GROUP"
+                with m.Else():
+                    m.d.sync += beat.eq(0)
+                    m.next = "EMIT"
+            with m.State("EMIT"):
+                fields = []
+                for j in range(lanes):
+                    flags = Cat(ok_p[j], stk_p[j], ok[j], stk[j])
+                    fields.append(Cat(flags, Const(0, lw - len(flags))))
+                m.d.comb += [self.status.tdata.eq(Cat(*fields)),
+                             self.status.tlast.eq(beat == beats - 1)]
+                with m.If(self.status.tready):
+                    m.d.sync += [rotate(v, v[:lanes]) for v in (ok_p, stk_p, ok, stk)]
+                    m.d.sync += beat.eq(beat + 1)
+                    with m.If(beat == beats - 1):
+                        m.d.sync += [beat.eq(0), row.eq(row + 1)]
+                        m.next = "LOAD"
+                        with m.If(row == rows - 1):
+                            m.next = "DONE"
+            with m.State("DONE"):
+                m.next = "IDLE"
+        running = ~fsm.ongoing("IDLE") & ~fsm.ongoing("DONE")
+        with m.If(running):
+            m.d.sync += counters["cycles"].eq(counters["cycles"] + 1)
+        # Continuous assignments (valid from time zero in every simulator).
+        m.d.comb += [
+            self.busy.eq(running),
+            self.done.eq(fsm.ongoing("DONE")),
+            self.error.eq(fsm.ongoing("DONE") & failed),
+            self.request.eq(fsm.ongoing("REQUEST")),
+            self.results.tready.eq(fsm.ongoing("COLLECT")),
+            self.targets.tready.eq(fsm.ongoing("LOAD")),
+            self.status.tvalid.eq(fsm.ongoing("EMIT")),
+            self.pulse.eq(fsm.ongoing("PULSE")),
+        ]
+        return m
+
+    def _beat(self, m, tgt_rd, first_wr, first_rd, it, side, tol_q, todo, pset, preset, ok,
+              stk, amp, any_todo, counters, rotate):
+        """Decide for the ``lanes`` devices of the result beat taken this cycle."""
+        cfg = self.cfg
+        lanes, lw = cfg.lanes, cfg.out_lane_width
+        ob = CalFormat(cfg).out_bits
+        frac = RESULT_FRAC
+        last = it == self.max_iter
+        new = {k: [] for k in ("todo", "set", "reset", "amp", "ok", "stk")}
+        n_pass, n_fail, n_stuck, n_pulse = [], [], [], []
+        for j in range(lanes):
+            v = self.results.tdata[j * lw:j * lw + ob].as_signed()
+            t = tgt_rd.data[j].as_signed()
+            t_side = Mux(side, Mux(t < 0, -t, 0), Mux(t > 0, t, 0))
+            e = Signal(signed(ob + 2), name=f"e{j}")
+            m.d.comb += e.eq(v - (t_side << frac))
+            mag = Mux(e < 0, -e, e)
+            hit = mag <= tol_q
+            moved = v - first_rd.data[j]
+            moved_far = Mux(moved < 0, -moved, moved) > tol_q
+            active = todo[j]
+            fail = active & ~hit & last
+            stuck = fail & ~moved_far
+            again = active & ~hit & ~last
+            gain = Mux(e < 0, self.set_gain, self.reset_gain)
+            a = (mag * gain) >> (PULSE_GAIN_FRAC + frac)
+            new["amp"].append(Mux(a > AMP_MAX, AMP_MAX, Mux(a == 0, 1, a))[:8])
+            new["todo"].append(again)
+            new["set"].append(again & (e < 0))
+            new["reset"].append(again & (e > 0))
+            new["ok"].append(ok[j] | (active & hit))
+            new["stk"].append(stk[j] | stuck)
+            n_pass.append(active & hit)
+            n_fail.append(fail)
+            n_stuck.append(stuck)
+            n_pulse.append(again)
+            m.d.comb += first_wr.data[j].eq(v)
+        m.d.comb += first_wr.en.eq(it == 0)
+        m.d.sync += [
+            rotate(todo, Cat(*new["todo"])), rotate(pset, Cat(*new["set"])),
+            rotate(preset, Cat(*new["reset"])), rotate(ok, Cat(*new["ok"])),
+            rotate(stk, Cat(*new["stk"])),
+            rotate(amp.as_value(), Cat(*new["amp"])),
+            any_todo.eq(any_todo | Cat(*new["todo"]).any()),
+        ]
+        for name, bits in (("passed", n_pass), ("failed", n_fail), ("stuck", n_stuck),
+                           ("pulses", n_pulse)):
+            m.d.sync += counters[name].eq(counters[name] + sum(bits))
