@@ -246,7 +246,7 @@ def cmd_program(args) -> int:
     model = _model(args.model)
     targets, scale = targets_from_weights(w, Chip(cfg, model))
     params = ProgramParams(tol=args.tol, max_iter=args.iterations, width=args.width,
-                           parallel=not args.serial, correct=False)
+                           parallel=not args.serial, correct=args.calibrate)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "targets.npy", targets)
@@ -255,7 +255,7 @@ def cmd_program(args) -> int:
     env = {"AIMC_SEED": args.seed, "AIMC_STATS": stats_path, "AIMC_MODEL": _model_env(args.model),
            "AIMC_TARGETS": out / "targets.npy", "AIMC_VECTORS": 2,
            "AIMC_PROG": json.dumps({k: getattr(params, k) for k in (
-               "tol", "max_iter", "width", "parallel")})}
+               "tol", "max_iter", "width", "parallel", "correct")})}
     log = out / "program.log"
     t0 = time.perf_counter()
     runner.run(cfg, args.sim, "program_verify", env=env, log_file=log)
@@ -263,7 +263,8 @@ def cmd_program(args) -> int:
     devices = s["devices"]
     print(f"programmed {path} ({cfg.rows}x{cfg.cols}, {scale:g} counts per unit of weight) "
           f"into a {args.model} chip (seed {args.seed}) in cosimulation on {args.sim}, "
-          f"{'row-parallel' if params.parallel else 'one device at a time'}")
+          f"{'row-parallel' if params.parallel else 'one device at a time'}"
+          f"{'; calibrated first, reads corrected' if params.correct else '; raw reads'}")
     print(f"yield: {s['passed']}/{devices} devices within {params.tol} counts "
           f"({100 * s['yield']:.2f} %); failed {s['failed']}, of which stuck {s['stuck']}")
     print(f"weight error: {s['weight_error_sigma']:.2f} % of w_max RMS, mean "
@@ -350,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "%(default)s)")
     g.add_argument("--serial", action="store_true", help="one device per pulse step instead "
                    "of a whole row")
+    g.add_argument("--calibrate", action="store_true", help="run the calibration engine "
+                   "first and program with reads corrected for column offset and gain")
     g.add_argument("--out", default="build/program", help="output folder (default %(default)s)")
     g.set_defaults(func=cmd_program)
 

@@ -372,10 +372,18 @@ async def program_verify(dut):
         targets = _program_targets(tb.chip, np.random.default_rng(int(env.get("AIMC_SEED",
                                                                                "1"))))
     await tb.start()
+    cal = None
+    if params.correct:
+        # Calibrate first: the engine's reads are then corrected for column offset and gain.
+        k = int(os.environ.get("AIMC_CAL_K", "6"))
+        cal_status = await tb.calibrate(("offset", "gain"), k)
+        cal = calibrate(tb.state, ("offset", "gain"), 0, k)
+        _compare(await tb.read_calibration(), cal, "calibration")
+        assert not cal_status & 4, f"CAL_STATUS {cal_status:#x}"
     wall0 = time.perf_counter()
     got, status = await tb.program(targets, params)
     wall = time.perf_counter() - wall0
-    want = program_and_verify(twin, targets, params)
+    want = program_and_verify(twin, targets, params, calibration=cal)
     for name, value in want.counters().items():
         assert got[name] == value, (f"PROG_{name.upper()}: RTL {got[name]}, golden {value} "
                                     f"(RTL {got}, golden {want.counters()})")
@@ -385,7 +393,7 @@ async def program_verify(dut):
     assert got["status"] & 2 and not got["status"] & 4, f"PROG_STATUS {got['status']:#x}"
     devices = 2 * cfg.rows * cfg.cols
     assert got["passed"] + got["failed"] == devices
-    fig = report(tb.chip, targets, status, params.tol)
+    fig = report(tb.chip, targets, status, params.tol, calibration=cal)
     assert fig["passed_outside_tol"] == 0, f"{fig['passed_outside_tol']} passed devices " \
         "are outside the tolerance in the model"
     for r, c, side in np.argwhere(tb.chip.stuck):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..fixedpoint import ONE, RESULT_FRAC, CalFormat
+from ..fixedpoint import GAIN_FRAC, ONE, RESULT_FRAC, CalFormat
 from ..programming import (
     PROG_RESET_GAIN,
     PROG_SET_GAIN,
@@ -166,19 +166,31 @@ def program_and_verify(chip: Chip, targets, params: ProgramParams = ProgramParam
     return res
 
 
-def report(chip: Chip, targets, status: np.ndarray, tol: int) -> dict:
+def report(chip: Chip, targets, status: np.ndarray, tol: int, calibration=None) -> dict:
     """Figures of a programmed chip: yield, weight error, devices within tolerance.
 
     * ``yield``: fraction of devices the engine passed;
-    * ``model_within_tol``: of the passed devices, the fraction whose noise-free read is
-      within ``tol + 1`` counts (one count for the read noise the engine saw);
+    * ``model_within_tol``: of the passed devices, the fraction whose noise-free read (as
+      the engine sees it: raw, or corrected with ``calibration``) is within ``tol`` counts
+      plus one raw code (the read noise can move a conversion by one code; corrected, that
+      code weighs the column's gain, plus the rounding of the corrected values);
     * ``weight_error_sigma`` and ``weight_error_worst``: RMS and worst of
       ``(G+ - G-) / g_lsb - target / read_counts_per_lsb`` over all weights, in % of w_max.
     """
     t = check_targets(targets, chip)
     passed = np.stack([(status & POS_PASS) != 0, (status & NEG_PASS) != 0], axis=-1)
-    near = np.stack([np.abs(chip.ideal_reads(s) - side_targets(t, s)) <= tol + 1
-                     for s in (0, 1)], axis=-1)
+    fmt = CalFormat(chip.tile)
+    margin = 1.0
+    if calibration is not None:
+        # One raw code through the column's gain, and the rounding of both corrected values.
+        margin = np.asarray(calibration.gain) / 2.0**GAIN_FRAC + 2.0**-RESULT_FRAC
+    near = []
+    for s in (0, 1):
+        raw = chip.ideal_reads(s)
+        value = (fmt.uncorrected(raw) if calibration is None else
+                 fmt.correct(raw, calibration.offset, calibration.gain, ONE)[0])
+        near.append(np.abs(value / 2**RESULT_FRAC - side_targets(t, s)) <= tol + margin)
+    near = np.stack(near, axis=-1)
     g = chip.g_prog
     w = (g[..., 0] - g[..., 1]) / chip.g_lsb
     err = (w - t / chip.read_counts_per_lsb) / chip.w_max * 100

@@ -39,3 +39,43 @@ def test_verilog_command_names_a_bad_parameter(tmp_path, capsys):
 def test_architecture_tables_match_their_sources():
     text = DOC.read_text()
     assert render(text) == text, "run: python -m aimc.rtl.docs --write"
+
+
+def test_program_command_writes_a_matrix(tmp_path, capsys):
+    """`aimc program` on an 8x8 float matrix, Icarus: prints the figures the golden run
+    confirmed, and writes them."""
+    import numpy as np
+
+    w = np.random.default_rng(0).normal(size=(8, 8))
+    np.save(tmp_path / "w.npy", w)
+    rc = main(["program", str(tmp_path / "w.npy"), "--sim", "icarus", "--model", "pcm",
+               "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    s = json.loads((tmp_path / "out" / "program.json").read_text())
+    assert s["devices"] == 128 and s["passed"] + s["failed"] == 128
+    assert f"yield: {s['passed']}/128 devices within 5 counts" in out
+    assert "bit for bit" in out
+    targets = np.load(tmp_path / "out" / "targets.npy")
+    assert np.abs(targets).max() == 127  # the largest weight maps to the largest count
+    np.testing.assert_array_equal(targets, np.round(w * 127 / np.abs(w).max()))
+
+
+def test_program_command_names_bad_input(tmp_path, capsys):
+    import numpy as np
+
+    np.save(tmp_path / "cube.npy", np.zeros((2, 2, 2)))
+    np.save(tmp_path / "big.npy", np.full((8, 8), 200))
+    np.save(tmp_path / "w.npy", np.zeros((8, 8)))
+    for args, text in (
+        ([str(tmp_path / "nothing.npy")], "weights must be an existing .npy file"),
+        ([str(tmp_path / "cube.npy")], "weights must be a 2-D matrix, not an array of shape "
+                                       "(2, 2, 2)"),
+        ([str(tmp_path / "w.npy"), "--rows", "16"], "weights of shape (8, 8) do not fit a "
+                                                    "16x8 tile"),
+        ([str(tmp_path / "big.npy")], "targets must lie in -127..127 (adc_bits=8), found 200"),
+        ([str(tmp_path / "w.npy"), "--iterations", "0"], "ProgramParams.max_iter must be an "
+                                                          "integer in 1..255, not 0"),
+    ):
+        assert main(["program", *args, "--sim", "icarus"]) != 0
+        assert text in capsys.readouterr().err, args

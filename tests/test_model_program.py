@@ -3,6 +3,7 @@ reads (the per-cycle path equals the batch path bit for bit) and the chip after 
 
 import dataclasses
 import math
+import re
 
 import numpy as np
 import pytest
@@ -499,3 +500,53 @@ def test_bad_reads_and_ports_are_named():
         cm.pulse(0, 0, 1, 0, -1, 8)
     with pytest.raises(ValueError, match=r"^width must be an integer number of cycles"):
         cm.pulse(0, 0, 1, 0, 255, 0)
+
+
+# -- the golden program-and-verify algorithm ---------------------------------------------------
+
+def test_golden_program_and_verify_on_ideal_and_stuck_devices():
+    """Ideal devices all pass and read within tolerance; a device stuck far from its target
+    fails and counts as stuck; the counters add up."""
+    from aimc.model.program import (NEG_PASS, NEG_STUCK, POS_PASS, POS_STUCK, ProgramParams,
+                                    program_and_verify, report)
+
+    chip = Chip(TILE, "ideal", seed=1)
+    chip.set_stuck(2, 3, 0, -1)   # G+ stuck at g_min, target far above
+    chip.set_stuck(4, 5, 1, 1)    # G- stuck at g_max, target 0
+    t = np.random.default_rng(1).integers(-127, 128, size=(TILE.rows, TILE.cols))
+    t[2, 3], t[4, 5] = 120, 40
+    res = program_and_verify(chip, t, ProgramParams())
+    assert res.failed == 2 and res.stuck == 2
+    assert res.passed == 2 * TILE.rows * TILE.cols - 2
+    assert res.status[2, 3] == POS_STUCK | NEG_PASS and res.status[4, 5] == POS_PASS | NEG_STUCK
+    assert res.pulses == int(res.iterations.sum()) and res.iterations.max() <= 30
+    fig = report(chip, t, res.status, 5)
+    assert fig["passed_outside_tol"] == 0 and fig["yield"] == res.passed / fig["devices"]
+    # On ideal devices every passed read is the device's conductance in LSB.
+    for s in (0, 1):
+        ok = (res.status & (POS_PASS if s == 0 else NEG_PASS)) != 0
+        target = np.maximum(t, 0) if s == 0 else np.maximum(-t, 0)
+        assert np.all(np.abs(chip.ideal_reads(s) - target)[ok] <= 5)
+
+
+def test_program_params_and_targets_are_checked():
+    from aimc.model.program import ProgramParams, check_targets, targets_from_weights
+
+    chip = Chip(TILE, "ideal")
+    for kw, text in (({"tol": 256}, "ProgramParams.tol must be an integer in 0..255, not 256"),
+                     ({"max_iter": 0}, "ProgramParams.max_iter must be an integer in 1..255"),
+                     ({"width": 1.5}, "ProgramParams.width must be an integer in 1..255")):
+        with pytest.raises(ValueError, match=re.escape(text)):
+            ProgramParams(**kw)
+    with pytest.raises(ValueError, match=r"targets must have shape \(16, 16\), not \(4, 4\)"):
+        check_targets(np.zeros((4, 4), dtype=int), chip)
+    with pytest.raises(ValueError, match="targets must be integers"):
+        check_targets(np.zeros((16, 16)), chip)
+    with pytest.raises(ValueError, match=r"targets must lie in -127\.\.127 \(adc_bits=8\), "
+                                         r"found 128"):
+        check_targets(np.full((16, 16), -128), chip)
+    with pytest.raises(ValueError, match="finite floating-point"):
+        targets_from_weights(np.full((16, 16), np.nan), chip)
+    w = np.linspace(-2, 1, 256).reshape(16, 16)
+    t, scale = targets_from_weights(w, chip)
+    assert scale == 127 / 2 and t.min() == -127 and t.max() == 64
