@@ -246,13 +246,14 @@ def cmd_program(args) -> int:
     model = _model(args.model)
     targets, scale = targets_from_weights(w, Chip(cfg, model))
     params = ProgramParams(tol=args.tol, max_iter=args.iterations, width=args.width,
-                           parallel=not args.serial, correct=args.calibrate)
+                           parallel=not args.serial, correct=not args.raw)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "targets.npy", targets)
     stats_path = out / "program.json"
     stats_path.unlink(missing_ok=True)
     env = {"AIMC_SEED": args.seed, "AIMC_STATS": stats_path, "AIMC_MODEL": _model_env(args.model),
+           "AIMC_CAL_K": 4,
            "AIMC_TARGETS": out / "targets.npy", "AIMC_VECTORS": 2,
            "AIMC_PROG": json.dumps({k: getattr(params, k) for k in (
                "tol", "max_iter", "width", "parallel", "correct")})}
@@ -261,10 +262,11 @@ def cmd_program(args) -> int:
     runner.run(cfg, args.sim, "program_verify", env=env, log_file=log)
     s = json.loads(stats_path.read_text())
     devices = s["devices"]
+    reads = ("calibrated first (2**4 MVMs per phase), reads corrected" if params.correct
+             else "raw reads")
     print(f"programmed {path} ({cfg.rows}x{cfg.cols}, {scale:g} counts per unit of weight) "
           f"into a {args.model} chip (seed {args.seed}) in cosimulation on {args.sim}, "
-          f"{'row-parallel' if params.parallel else 'one device at a time'}"
-          f"{'; calibrated first, reads corrected' if params.correct else '; raw reads'}")
+          f"{'row-parallel' if params.parallel else 'one device at a time'}; {reads}")
     print(f"yield: {s['passed']}/{devices} devices within {params.tol} counts "
           f"({100 * s['yield']:.2f} %); failed {s['failed']}, of which stuck {s['stuck']}")
     print(f"weight error: {s['weight_error_sigma']:.2f} % of w_max RMS, mean "
@@ -351,8 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "%(default)s)")
     g.add_argument("--serial", action="store_true", help="one device per pulse step instead "
                    "of a whole row")
-    g.add_argument("--calibrate", action="store_true", help="run the calibration engine "
-                   "first and program with reads corrected for column offset and gain")
+    g.add_argument("--raw", action="store_true", help="program with raw device reads; by "
+                   "default the calibration engine runs first and the reads are corrected "
+                   "for column offset and gain")
     g.add_argument("--out", default="build/program", help="output folder (default %(default)s)")
     g.set_defaults(func=cmd_program)
 

@@ -22,6 +22,7 @@ from cocotbext.axi import AxiStreamFrame
 from ..config import TileConfig
 from ..model.calibration import Calibration, calibrate, mvm_error
 from ..model.program import ProgramParams, program_and_verify, report
+from ..programming import read_full_scale
 from ..rtl.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
 from ..rtl.regmap import ID_MAGIC
 from .bench import CLOCK_NS, TileBench, chip_from_env, to_lanes
@@ -347,7 +348,7 @@ def _program_params() -> ProgramParams:
 def _program_targets(chip, rng) -> np.ndarray:
     """Random signed read-count targets over the whole range; a device stuck at one rail
     gets a target far from it, so that it cannot pass."""
-    t_max = 2 ** (chip.tile.adc_bits - 1) - 1
+    t_max = read_full_scale(chip.tile.adc_bits)
     t = rng.integers(-t_max, t_max + 1, size=(chip.tile.rows, chip.tile.cols))
     for r, c, side in np.argwhere(chip.stuck):
         far = t_max if chip.stuck[r, c, side] < 0 else 0

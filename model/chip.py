@@ -13,7 +13,7 @@ Program-and-verify. :meth:`Chip.pulse` applies one SET or RESET pulse step to de
 row and side (the response is :class:`~.config.PulseConfig`'s, noise keyed by the pulse step
 number). A single-device read integrates one row for :data:`~aimc.programming.READ_CYCLES`
 cycles with each column seeing one device of the selected side, scaled so that ``g_max``
-reads ``2^(adc_bits-1) - 1`` counts: :meth:`Chip.read_row` is its batch path, a
+reads :func:`~aimc.programming.read_full_scale` counts: :meth:`Chip.read_row` is its batch path, a
 :class:`CycleModel` integration started with ``read_dev`` its per-cycle path. Reads see the
 programming-time conductances (no drift, 1/f noise or IR drop). After pulses the next
 :meth:`Chip.state` counts as a programming: it draws the drift exponents of the new
@@ -45,7 +45,7 @@ import math
 import numpy as np
 
 from ..config import TileConfig
-from ..programming import AMP_BITS, AMP_MAX, READ_CYCLES, WIDTH_REF
+from ..programming import AMP_BITS, AMP_MAX, READ_CYCLES, WIDTH_REF, read_full_scale
 from .adc import AdcBank
 from .config import ModelConfig, preset
 from .rng import Static, Stream, normals, uniforms
@@ -335,9 +335,9 @@ class Chip:
 
     @property
     def read_counts_per_lsb(self) -> float:
-        """Read result (ADC counts) per conductance LSB above ``g_min``: ``g_max`` reads the
-        largest code, ``2^(adc_bits-1) - 1``."""
-        return (2 ** (self.tile.adc_bits - 1) - 1) / self.w_max
+        """Read result (ADC counts) per conductance LSB above ``g_min``: ``g_max`` reads
+        :func:`~aimc.programming.read_full_scale` counts (96 at 8 bits)."""
+        return read_full_scale(self.tile.adc_bits) / self.w_max
 
     def read_weights(self, side: int) -> np.ndarray:
         """Charge per cycle of unit drive of each device of ``side`` in a single-device read,

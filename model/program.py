@@ -19,6 +19,7 @@ from ..programming import (
     PROG_SET_GAIN,
     WIDTH_REF,
     amplitude,
+    read_full_scale,
     side_targets,
 )
 from .chip import Chip
@@ -77,10 +78,10 @@ def check_targets(targets, chip: Chip) -> np.ndarray:
         raise ValueError(f"targets must have shape {(tile.rows, tile.cols)}, not {t.shape}")
     if not np.issubdtype(t.dtype, np.integer):
         raise ValueError(f"targets must be integers (read counts), not {t.dtype}")
-    t_max = 2 ** (tile.adc_bits - 1) - 1
+    t_max = read_full_scale(tile.adc_bits)
     if t.size and np.abs(t).max() > t_max:
-        raise ValueError(f"targets must lie in -{t_max}..{t_max} (adc_bits={tile.adc_bits}), "
-                         f"found {int(np.abs(t).max())}")
+        raise ValueError(f"targets must lie in -{t_max}..{t_max} (the read counts of g_max at "
+                         f"adc_bits={tile.adc_bits}), found {int(np.abs(t).max())}")
     return t.astype(np.int64)
 
 
@@ -89,7 +90,7 @@ def targets_from_weights(weights, chip: Chip) -> tuple[np.ndarray, float]:
     arrays are scaled so that the largest magnitude is the largest count. Returns the
     targets and the scale (counts per unit of weight)."""
     w = np.asarray(weights)
-    t_max = 2 ** (chip.tile.adc_bits - 1) - 1
+    t_max = read_full_scale(chip.tile.adc_bits)
     if np.issubdtype(w.dtype, np.integer):
         return check_targets(w, chip), 1.0
     if not np.issubdtype(w.dtype, np.floating) or not np.all(np.isfinite(w)):

@@ -57,8 +57,8 @@ def test_program_command_writes_a_matrix(tmp_path, capsys):
     assert f"yield: {s['passed']}/128 devices within 5 counts" in out
     assert "bit for bit" in out
     targets = np.load(tmp_path / "out" / "targets.npy")
-    assert np.abs(targets).max() == 127  # the largest weight maps to the largest count
-    np.testing.assert_array_equal(targets, np.round(w * 127 / np.abs(w).max()))
+    assert np.abs(targets).max() == 96  # the largest weight maps to g_max's read count
+    np.testing.assert_array_equal(targets, np.round(w * 96 / np.abs(w).max()))
 
 
 def test_program_command_names_bad_input(tmp_path, capsys):
@@ -73,7 +73,8 @@ def test_program_command_names_bad_input(tmp_path, capsys):
                                        "(2, 2, 2)"),
         ([str(tmp_path / "w.npy"), "--rows", "16"], "weights of shape (8, 8) do not fit a "
                                                     "16x8 tile"),
-        ([str(tmp_path / "big.npy")], "targets must lie in -127..127 (adc_bits=8), found 200"),
+        ([str(tmp_path / "big.npy")], "targets must lie in -96..96 (the read counts of g_max "
+                                      "at adc_bits=8), found 200"),
         ([str(tmp_path / "w.npy"), "--iterations", "0"], "ProgramParams.max_iter must be an "
                                                           "integer in 1..255, not 0"),
     ):

@@ -185,13 +185,15 @@ def test_program_and_verify_64x64_correct_reads(tmp_path):
 
 @pytest.mark.slow
 def test_program_and_verify_full_size(tmp_path):
-    """256x256 pcm chip on Verilator: the published yield, over 99 % of the devices within 5
-    counts after at most 30 pulse steps."""
+    """256x256 pcm chip on Verilator, calibrated first, reads corrected: the published
+    yield, over 99 % of the devices within 5 counts after at most 30 pulse steps, and a
+    weight error in the published 3-5 % of w_max."""
     r = _stats(tmp_path, TileConfig(), "verilator", "program_verify", AIMC_MODEL="pcm",
-               AIMC_SEED=1)
+               AIMC_SEED=1, AIMC_CAL_K=4, AIMC_PROG=json.dumps({"correct": True}))
     _programmed(r)
     assert r["yield"] > 0.99, r["yield"]
     assert r["params"]["max_iter"] == 30
+    assert r["weight_error_sigma"] < 5.0, r["weight_error_sigma"]
 
 
 @pytest.mark.slow

@@ -306,10 +306,12 @@ def test_cycle_reads_equal_read_row_bit_for_bit(model, tile):
 
 def test_ideal_reads_count_conductance_lsbs():
     chip = Chip(TILE, "ideal")
-    assert chip.read_counts_per_lsb == 1.0
+    assert chip.read_counts_per_lsb == 96 / 127
     w = np.clip(np.arange(256).reshape(16, 16) - 128, -127, 127)
     chip.program(w)
-    plus, minus = np.maximum(w, 0), np.maximum(-w, 0)
+    # g_max reads 96 counts: code round(k * 96 / 127), never a tie (127 is prime).
+    plus, minus = (np.floor(np.maximum(v, 0) * 96 / 127 + 0.5).astype(np.int64)
+                   for v in (w, -w))
     for row in (0, 5, 15):
         np.testing.assert_array_equal(chip.read_row(row, 0, row), plus[row])
         np.testing.assert_array_equal(chip.read_row(row, 1, row), minus[row])
@@ -319,18 +321,18 @@ def test_ideal_reads_count_conductance_lsbs():
     # The read sees programming-time conductances: drift time and temperature do not enter.
     np.testing.assert_array_equal(chip.read_row(15, 0, 3, time=1e6, temperature=350.0),
                                   plus[15])
-    # g_min > 0 reads 0; 4-bit weights fill the 8-bit range: code round(k * 127 / 7).
+    # g_min > 0 reads 0; 4-bit weights span the same read range: code round(k * 96 / 7).
     chip = Chip(TILE, ModelConfig(device={"g_min": 3.0}, array={"weight_bits": 4}))
-    assert chip.read_counts_per_lsb == 127 / 7
+    assert chip.read_counts_per_lsb == 96 / 7
     w4 = np.clip(np.arange(256).reshape(16, 16) % 15 - 7, -7, 7)
     chip.program(w4)
     np.testing.assert_array_equal(chip.ideal_reads(0),
-                                  np.floor(np.maximum(w4, 0) * 127 / 7 + 0.5).astype(int))
+                                  np.floor(np.maximum(w4, 0) * 96 / 7 + 0.5).astype(int))
     # Read weights: charge per cycle of unit drive, cached until the conductances change.
     rw = chip.read_weights(1)
     assert rw is chip.read_weights(1) and not rw.flags.writeable
     # (on the binary grid: here 2^-23 for reads of up to 8 * 603 charge units)
-    np.testing.assert_allclose(rw, np.maximum(-w4, 0) * 127 / 7 * chip.lsb / READ_CYCLES,
+    np.testing.assert_allclose(rw, np.maximum(-w4, 0) * 96 / 7 * chip.lsb / READ_CYCLES,
                                rtol=0, atol=2.0**-23)
     chip.pulse(0, 1, ON, OFF, amps(AMP_MAX), 8)
     assert chip.read_weights(1) is not rw
@@ -507,14 +509,21 @@ def test_bad_reads_and_ports_are_named():
 def test_golden_program_and_verify_on_ideal_and_stuck_devices():
     """Ideal devices all pass and read within tolerance; a device stuck far from its target
     fails and counts as stuck; the counters add up."""
-    from aimc.model.program import (NEG_PASS, NEG_STUCK, POS_PASS, POS_STUCK, ProgramParams,
-                                    program_and_verify, report)
+    from aimc.model.program import (
+        NEG_PASS,
+        NEG_STUCK,
+        POS_PASS,
+        POS_STUCK,
+        ProgramParams,
+        program_and_verify,
+        report,
+    )
 
     chip = Chip(TILE, "ideal", seed=1)
     chip.set_stuck(2, 3, 0, -1)   # G+ stuck at g_min, target far above
     chip.set_stuck(4, 5, 1, 1)    # G- stuck at g_max, target 0
-    t = np.random.default_rng(1).integers(-127, 128, size=(TILE.rows, TILE.cols))
-    t[2, 3], t[4, 5] = 120, 40
+    t = np.random.default_rng(1).integers(-96, 97, size=(TILE.rows, TILE.cols))
+    t[2, 3], t[4, 5] = 90, 40
     res = program_and_verify(chip, t, ProgramParams())
     assert res.failed == 2 and res.stuck == 2
     assert res.passed == 2 * TILE.rows * TILE.cols - 2
@@ -542,11 +551,11 @@ def test_program_params_and_targets_are_checked():
         check_targets(np.zeros((4, 4), dtype=int), chip)
     with pytest.raises(ValueError, match="targets must be integers"):
         check_targets(np.zeros((16, 16)), chip)
-    with pytest.raises(ValueError, match=r"targets must lie in -127\.\.127 \(adc_bits=8\), "
-                                         r"found 128"):
-        check_targets(np.full((16, 16), -128), chip)
+    with pytest.raises(ValueError, match=r"targets must lie in -96\.\.96 \(the read counts of "
+                                         r"g_max at adc_bits=8\), found 97"):
+        check_targets(np.full((16, 16), -97), chip)
     with pytest.raises(ValueError, match="finite floating-point"):
         targets_from_weights(np.full((16, 16), np.nan), chip)
     w = np.linspace(-2, 1, 256).reshape(16, 16)
     t, scale = targets_from_weights(w, chip)
-    assert scale == 127 / 2 and t.min() == -127 and t.max() == 64
+    assert scale == 96 / 2 and t.min() == -96 and t.max() == 48
