@@ -195,7 +195,7 @@ def _print_stats(s, sim):
           f"analogue minimum {s['analogue_min_cycles']} cycles")
 
 
-def cmd_demo(args) -> int:
+def cmd_stream(args) -> int:
     from .cosim import runner
     from .rtl.verilog import generate
 
@@ -281,6 +281,30 @@ def cmd_program(args) -> int:
     return 0
 
 
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    r = run_demo(args.out, full=args.full, sim=args.sim, seed=args.seed,
+                 model_name=_model(args.model), tile=_tile(args), images=args.images,
+                 hwa=args.hwa)
+    nets = r["networks"]
+    from .demo import conditions
+
+    rows = [("float", "floating point"), ("digital8", "8-bit digital")] + [
+        (c.name, c.label) for c in conditions(args.full)]
+    print(f"\naccuracy on {r['images']} test images ({r['model']} chips, "
+          f"{r['tile']['rows']}x{r['tile']['cols']} tiles):")
+    print(f"  {'condition':40}" + "".join(f"{n:>10}" for n in nets))
+    for key, label in rows:
+        print(f"  {label:40}" + "".join(f"{100 * nets[n][key]:9.1f}%" for n in nets))
+    print(f"{r['mvms']} MVMs in cosimulation, each checked bit for bit against the model; "
+          f"{r['period_cycles']} cycles per MVM ({r['time_per_mvm_ns']:.0f} ns at "
+          f"{r['clock_ghz']:g} GHz), {r['energy_pj_per_mvm']:.0f} pJ per MVM (estimate)")
+    print(f"cosimulation {r['cosim_wall_seconds']:.0f} s, total {r['wall_seconds']:.0f} s; "
+          f"report: {Path(args.out) / 'summary.md'}")
+    return 0
+
+
 _MODEL_HELP = ("analogue model: a preset (ideal, pcm, rram, adc-only) or a .toml/.json "
                "configuration file (default %(default)s)")
 
@@ -311,15 +335,37 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--stats", default="build/cosim/stats.json", help="speed figures (JSON)")
     c.set_defaults(func=cmd_cosim)
 
-    d = sub.add_parser("demo", help="generate the full tile and stream vectors through it")
-    _add_tile_options(d)
+    d = sub.add_parser("demo", help="a digits MLP on the cosimulated tile: program, calibrate, "
+                       "run under every condition, write an accuracy report with plots")
+    _add_tile_options(d, rows=64, cols=64)
+    size = d.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="180 test images, drift at a day "
+                      "and a month (the default)")
+    size.add_argument("--full", action="store_true", help="all 540 test images, drift at an "
+                      "hour, a day, a week, a month and a year")
+    d.add_argument("--images", type=int, default=None, help="number of test images "
+                   "(overrides --quick/--full)")
     d.add_argument("--sim", choices=("icarus", "verilator"), default="verilator")
-    d.add_argument("--vectors", type=int, default=32, help="random vectors (default %(default)s)")
-    d.add_argument("--seed", type=int, default=1, help="chip seed (default %(default)s)")
-    d.add_argument("--model", default="ideal", help=_MODEL_HELP)
-    d.add_argument("--time", type=float, default=0.0, help=_TIME_HELP)
-    d.add_argument("--out", default="build/demo", help="output folder (default %(default)s)")
+    d.add_argument("--seed", type=int, default=1, help="chip and training seed (default "
+                   "%(default)s)")
+    d.add_argument("--model", default="pcm", help=_MODEL_HELP)
+    d.add_argument("--no-hwa", dest="hwa", action="store_false",
+                   help="skip the hardware-aware network")
+    d.add_argument("--out", default="build/report", help="report folder (default %(default)s)")
     d.set_defaults(func=cmd_demo)
+
+    st = sub.add_parser("stream", help="generate a tile and stream random vectors through it "
+                        "in cosimulation (speed and bit-exactness)")
+    _add_tile_options(st)
+    st.add_argument("--sim", choices=("icarus", "verilator"), default="verilator")
+    st.add_argument("--vectors", type=int, default=32, help="random vectors (default "
+                    "%(default)s)")
+    st.add_argument("--seed", type=int, default=1, help="chip seed (default %(default)s)")
+    st.add_argument("--model", default="ideal", help=_MODEL_HELP)
+    st.add_argument("--time", type=float, default=0.0, help=_TIME_HELP)
+    st.add_argument("--out", default="build/stream", help="output folder (default "
+                    "%(default)s)")
+    st.set_defaults(func=cmd_stream)
 
     k = sub.add_parser("calibrate", help="run the on-chip calibration in cosimulation and "
                                          "report coefficients and MVM error before and after")

@@ -1,0 +1,392 @@
+"""``aimc demo``: a neural network on the cosimulated tile, from float weights to an accuracy
+report with plots.
+
+Two MLPs are trained on the host (one plainly, one hardware-aware). Each layer is mapped
+onto tiles (:mod:`aimc.nn`); every tile-sized block runs in cosimulation of the generated
+Verilog with its own chip of the analogue model: the calibration engine measures the
+converters, the program-and-verify engine writes the weights, and the test images pass
+through under every condition (raw, on-chip calibration, the host's affine correction, drift
+with and without compensation). The second layer's inputs are the first layer's outputs of
+the same condition. Every result is checked bit for bit against the batch model as it is
+produced, and the report is computed from the results the RTL streamed out.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import TileConfig
+
+__all__ = ["Condition", "conditions", "run_demo"]
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str
+    label: str
+    time: float
+    mode: str   # raw | cal | affine | affine_drift (see aimc.cosim.test_network)
+
+
+def conditions(full: bool) -> list[Condition]:
+    """The tile conditions, in the order a cosimulation runs them (time never decreases)."""
+    out = [Condition("raw", "uncalibrated", 0.0, "raw"),
+           Condition("cal", "on-chip calibration", 0.0, "cal"),
+           Condition("affine", "+ host affine correction", 0.0, "affine")]
+    drift = ([("1h", 3600.0), ("1d", DAY), ("1w", 7 * DAY), ("1mo", 30 * DAY),
+              ("1y", 365 * DAY)] if full else [("1d", DAY), ("1mo", 30 * DAY)])
+    for tag, t in drift:
+        out.append(Condition(f"{tag}", f"{tag} later, no drift compensation", t, "affine"))
+        out.append(Condition(f"{tag}_comp", f"{tag} later, drift compensation", t,
+                             "affine_drift"))
+    return out
+
+
+class _Bar:
+    """A one-line progress bar with an estimate of the time left."""
+
+    def __init__(self, stream=sys.stdout):
+        self.stream, self.t0 = stream, time.perf_counter()
+        self.tty = stream.isatty()
+
+    def show(self, label, done, total, started):
+        frac = done / total if total else 0.0
+        elapsed = time.perf_counter() - started
+        left = elapsed / frac * (1 - frac) if frac > 0.02 else float("nan")
+        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
+        eta = f"{left:5.0f} s left" if left == left else "  ... s left"
+        line = f"  {label:34} [{bar}] {done:5d}/{total} MVMs {eta}"
+        if self.tty:
+            self.stream.write("\r" + line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def end(self):
+        if self.tty:
+            self.stream.write("\n")
+
+
+def _cosim_block(cfg, sim, model_dict, seed, plan, work: Path, label: str, bar: _Bar | None):
+    """Run one block's plan in cosimulation; returns its stats."""
+    from .cosim import runner
+
+    plan = dict(plan, progress=str(work / "progress.json"), stats=str(work / "stats.json"))
+    (work / "plan.json").write_text(json.dumps(plan))
+    Path(plan["progress"]).unlink(missing_ok=True)
+    env = {"AIMC_NET": work / "plan.json", "AIMC_MODEL": json.dumps(model_dict),
+           "AIMC_SEED": seed}
+    error = []
+
+    def target():
+        try:
+            runner.run(cfg, sim, "network_block", env=env, test_module="aimc.cosim.test_network",
+                       log_file=work / "cosim.log")
+        except BaseException as exc:  # reported below, in the main thread
+            error.append(exc)
+
+    started = time.perf_counter()
+    th = threading.Thread(target=target, daemon=True)
+    th.start()
+    total = len(np.load(plan["fit_inputs"])) + sum(len(np.load(p["inputs"]))
+                                                   for p in plan["phases"])
+    while th.is_alive():
+        th.join(1.0 if bar and bar.tty else 10.0)
+        if bar:
+            try:
+                done = json.loads(Path(plan["progress"]).read_text())["done"]
+            except (OSError, ValueError, KeyError):
+                done = 0
+            bar.show(label, done, total, started)
+    if bar:
+        bar.show(label, total if not error else 0, total, started)
+        bar.end()
+    if error:
+        raise RuntimeError(f"cosimulation of {label} failed ({error[0]}); log: "
+                           f"{work / 'cosim.log'}")
+    stats = json.loads(Path(plan["stats"]).read_text())
+    stats["wall_seconds"] = time.perf_counter() - started
+    return stats
+
+
+def _layer_model(model, lsb):
+    return model.replace(name=f"{model.name}-lsb{lsb:g}", adc={"lsb": float(lsb)})
+
+
+def run_demo(out="build/report", *, full: bool = False, sim: str = "verilator", seed: int = 1,
+             model_name: str = "pcm", tile: TileConfig | None = None, images: int | None = None,
+             hwa: bool = True, progress: bool = True, log=print) -> dict:
+    """Run the demo; returns the report (also written to ``out``)."""
+    from .model import Chip
+    from .model import config as mc
+    from .model.energy import estimate
+    from .nn import load_digits, map_layer, train
+
+    t_start = time.perf_counter()
+    tile = tile or TileConfig(rows=64, cols=64)
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    model = mc.preset(model_name) if isinstance(model_name, str) else model_name
+    if not isinstance(model, mc.ModelConfig):
+        raise TypeError(f"model_name must be a preset name or a ModelConfig, not {model!r}")
+    conds = conditions(full)
+    x_tr, x_te, y_tr, y_te = load_digits(seed=0)
+    n_test = len(x_te) if images is None else images
+    if not 1 <= n_test <= len(x_te):
+        raise ValueError(f"images must be in 1..{len(x_te)}, not {n_test}")
+    if images is None and not full:
+        n_test = 180
+    x_te, y_te = x_te[:n_test], y_te[:n_test]
+    n_fit = min(128 if full else 64, len(x_tr))
+    x_fit = x_tr[:n_fit]
+    log(f"[1/4] training on {len(x_tr)} digits (8x8 images): 64-32-10 MLP"
+        f"{', plain and hardware-aware' if hwa else ''}")
+    nets = {"plain": train(x_tr, y_tr, seed=seed)}
+    if hwa:
+        nets["aware"] = train(x_tr, y_tr, seed=seed, aware=True)
+    report = {"tile": tile.to_dict(), "model": model.name, "seed": seed, "images": n_test,
+              "conditions": [c.__dict__ for c in conds], "networks": {}}
+    chip0 = Chip(tile, model)
+    log(f"[2/4] mapping onto {tile.rows}x{tile.cols} tiles ({tile.input_mode}, "
+        f"{tile.adc_bits}-bit ADCs); {len(conds)} conditions, {n_test} test images")
+    bar = _Bar() if progress else None
+    wall_cosim = 0.0
+    mvms = 0
+    run_no = 0
+    predictions = {}
+    for net_name, net in nets.items():
+        rec = {"float": net.accuracy(x_te, y_te), "digital8": _digital8(net, x_tr, x_te, y_te)}
+        layers = []
+        # Layer 1 on the test images (the same for every condition).
+        h_fit = net.hidden(x_fit)
+        lay_in = {c.name: x_te for c in conds}
+        fit_in = x_fit
+        outs = {}
+        for li, (w, b, x_train) in enumerate(((net.w1, net.b1, x_tr),
+                                              (net.w2, net.b2, net.hidden(x_tr)))):
+            m = map_layer(w, x_train, tile, chip0.lsb, chip0.w_max)
+            lsb = _fit_lsb(m, x_train, chip0.lsb)
+            m = map_layer(w, x_train, tile, lsb, chip0.w_max)
+            layer_model = _layer_model(model, lsb)
+            codes = {c.name: {} for c in conds}
+            fit_codes = {}
+            block_stats = []
+            for bi, (r0, c0) in enumerate(m.blocks):
+                run_no += 1
+                work = out / "runs" / f"{net_name}-l{li + 1}-b{bi}"
+                work.mkdir(parents=True, exist_ok=True)
+                np.save(work / "targets.npy", m.block_targets(r0, c0))
+                xf = m.block_inputs(m.inputs(fit_in), r0)
+                np.save(work / "fit_inputs.npy", xf)
+                np.save(work / "fit_ideal.npy", m.ideal_codes(m.inputs(fit_in), r0, c0))
+                if li == 0:  # for the plots: what an ideal tile gives the test images
+                    np.save(work / "test_ideal.npy", m.ideal_codes(m.inputs(x_te), r0, c0))
+                phases = []
+                for c in conds:
+                    np.save(work / f"x_{c.name}.npy", m.block_inputs(m.inputs(lay_in[c.name]), r0))
+                    phases.append({"name": c.name, "time": c.time, "mode": c.mode,
+                                   "inputs": str(work / f"x_{c.name}.npy"),
+                                   "out": str(work / f"y_{c.name}.npy")})
+                plan = {"targets": str(work / "targets.npy"),
+                        "fit_inputs": str(work / "fit_inputs.npy"),
+                        "fit_ideal": str(work / "fit_ideal.npy"),
+                        "fit_out": str(work / "fit_raw.npy"), "cal_k": 4, "phases": phases}
+                label = f"run {run_no}: {net_name} layer {li + 1} block {bi + 1}/{len(m.blocks)}"
+                chip_seed = seed * 1000 + run_no
+                st = _cosim_block(tile, sim, layer_model.to_dict(), chip_seed, plan, work,
+                                  label, bar)
+                wall_cosim += st["wall_seconds"]
+                mvms += st["mvms_checked"]
+                for c in conds:
+                    codes[c.name][(r0, c0)] = np.load(work / f"y_{c.name}.npy")
+                fit_codes[(r0, c0)] = np.load(work / "fit_raw.npy")
+                block_stats.append({k: st[k] for k in ("program", "period_cycles",
+                                                       "latency_cycles", "mvms_checked",
+                                                       "wall_seconds", "phases")}
+                                   | {"block": [r0, c0], "chip_seed": chip_seed,
+                                      "work": str(work)})
+            outs[li] = {c.name: m.outputs(codes[c.name]) + b for c in conds}
+            layers.append({"in_scale": m.in_scale, "w_scale": m.w_scale,
+                           "out_scale": m.out_scale, "adc_lsb": lsb, "blocks": block_stats,
+                           "shape": list(w.shape)})
+            if li == 0:
+                lay_in = {c.name: np.maximum(outs[0][c.name], 0.0) for c in conds}
+                fit_in = h_fit
+        for c in conds:
+            pred = np.argmax(outs[1][c.name], axis=1)
+            predictions[f"{net_name}/{c.name}"] = pred
+            rec[c.name] = float(np.mean(pred == y_te))
+        rec["layers"] = layers
+        report["networks"][net_name] = rec
+        np.savez(out / f"net_{net_name}.npz", w1=net.w1, b1=net.b1, w2=net.w2, b2=net.b2)
+    np.savez(out / "predictions.npz", labels=y_te, **predictions)
+    log("[3/4] cosimulation done")
+    first = report["networks"]["plain"]["layers"][0]["blocks"][0]
+    e = estimate(tile, model)
+    report.update({
+        "mvms": mvms, "cosim_wall_seconds": wall_cosim,
+        "period_cycles": first["period_cycles"], "latency_cycles": first["latency_cycles"],
+        "clock_ghz": model.energy.clock_ghz,
+        "time_per_mvm_ns": first["period_cycles"] / model.energy.clock_ghz,
+        "energy_pj_per_mvm": e.total_pj, "tops": e.tops, "tops_per_watt": e.tops_per_watt,
+        "wall_seconds": time.perf_counter() - t_start,
+    })
+    work = Path(report["networks"]["plain"]["layers"][0]["blocks"][0]["work"])
+    ideal = np.load(work / "test_ideal.npy")
+    used = np.ptp(ideal, axis=0) > 0
+    fs = 2 ** (tile.adc_bits - 1)
+    report["layer1_error_rms_percent"] = {
+        name: float(np.sqrt(np.mean(((np.load(work / f"y_{name}.npy") - ideal)[:, used]
+                                     / fs * 100) ** 2))) for name in ("raw", "cal", "affine")}
+    _write(out, report, x_te, y_te, conds)
+    log(f"[4/4] report in {out}: summary.md, report.json, predictions.npz and the plots")
+    return report
+
+
+def _fit_lsb(m, x_train, lsb0: float) -> float:
+    """The ADC step for a layer: its training data's ideal results fill CODE_LIMIT of the
+    range (a chip's programmable integration gain)."""
+    from .nn import CODE_LIMIT
+
+    xq = m.inputs(x_train)
+    peak = max(float(np.abs(m.ideal_codes(xq, r, c)).max()) for r, c in m.blocks)
+    limit = CODE_LIMIT * 2 ** (m.tile.adc_bits - 1)
+    return float(max(np.ceil(lsb0 * peak / limit), 1.0))
+
+
+def _digital8(net, x_tr, x_te, y_te) -> float:
+    """Accuracy with 8-bit weights (per layer, symmetric) and 8-bit activations (unsigned,
+    scaled to the training data), integer arithmetic."""
+    def q(a, scale):
+        return np.clip(np.round(a / scale), -127, 127)
+
+    s_w1, s_w2 = np.abs(net.w1).max() / 127, np.abs(net.w2).max() / 127
+    s_x = np.abs(x_tr).max() / 127
+    s_h = np.abs(net.hidden(x_tr)).max() / 127
+    h = np.maximum(q(x_te, s_x) @ q(net.w1, s_w1) * (s_x * s_w1) + net.b1, 0.0)
+    z = q(h, s_h) @ q(net.w2, s_w2) * (s_h * s_w2) + net.b2
+    return float(np.mean(np.argmax(z, axis=1) == y_te))
+
+
+def _write(out: Path, report: dict, x_te, y_te, conds):
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    nets = report["networks"]
+    lines = [f"# Digits MLP on the cosimulated tile ({report['model']} preset)", "",
+             f"{report['images']} test images, {report['tile']['rows']}x"
+             f"{report['tile']['cols']} tiles, chip seed {report['seed']}. Every tile result "
+             f"came from cosimulation of the generated Verilog and matched the batch model "
+             f"bit for bit ({report['mvms']} MVMs).", "",
+             "| condition | " + " | ".join(nets) + " |",
+             "| --- | " + " | ".join("---" for _ in nets) + " |"]
+    rows = [("float", "floating point"), ("digital8", "8-bit digital")] + \
+        [(c.name, c.label) for c in conds]
+    for key, label in rows:
+        lines.append(f"| {label} | " + " | ".join(f"{100 * nets[n][key]:.1f} %" for n in nets)
+                     + " |")
+    p = nets["plain"]["layers"][0]["blocks"][0]["program"]
+    lines += ["", f"MVM period {report['period_cycles']} cycles, latency "
+              f"{report['latency_cycles']} cycles ({report['time_per_mvm_ns']:.0f} ns per MVM "
+              f"at {report['clock_ghz']:g} GHz); energy estimate "
+              f"{report['energy_pj_per_mvm']:.0f} pJ per MVM, {report['tops']:.3f} TOPS, "
+              f"{report['tops_per_watt']:.1f} TOPS/W.",
+              "Layer 1 MVM error against an ideal tile (test images, first block): "
+              + ", ".join(f"{k} {v:.2f} %" for k, v in report["layer1_error_rms_percent"].items())
+              + " RMS of full scale.",
+              f"Programming (first block): {p['passed']}/{p['devices']} devices within "
+              f"tolerance, {p['pulses']} pulses, {p['cycles']} cycles.",
+              f"Cosimulation wall time {report['cosim_wall_seconds']:.0f} s; the whole run "
+              f"{report['wall_seconds']:.0f} s.", "",
+              "![accuracy](accuracy.png)", "", "![drift](drift.png)", "",
+              "![transfer](transfer.png)", "", "![error](error.png)", ""]
+    (out / "summary.md").write_text("\n".join(lines))
+    _plots(out, report, conds)
+
+
+def _plots(out: Path, report: dict, conds):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    nets = report["networks"]
+    keys = ["float", "digital8"] + [c.name for c in conds]
+    fig, ax = plt.subplots(figsize=(10, 4))
+    width = 0.8 / len(nets)
+    for i, n in enumerate(nets):
+        ax.bar(np.arange(len(keys)) + i * width, [100 * nets[n][k] for k in keys], width,
+               label=n)
+    ax.set_xticks(np.arange(len(keys)) + width * (len(nets) - 1) / 2, keys, rotation=45,
+                  ha="right")
+    ax.set_ylabel("accuracy, %")
+    lo = min(100 * nets[n][k] for n in nets for k in keys)
+    ax.set_ylim(max(0, lo - 5), 100)
+    ax.legend()
+    ax.set_title("test accuracy per condition")
+    fig.tight_layout()
+    fig.savefig(out / "accuracy.png", dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    drift = [c for c in conds if c.time > 0]
+    for n in nets:
+        for comp, style in ((False, "--"), (True, "-")):
+            pts = [(0.0, nets[n]["affine"])] + [(c.time, nets[n][c.name]) for c in drift
+                                                if (c.mode == "affine_drift") == comp]
+            t = [max(p[0], 60.0) / DAY for p in pts]
+            ax.plot(t, [100 * p[1] for p in pts], style, marker="o",
+                    label=f"{n}, {'with' if comp else 'without'} drift compensation")
+    ax.axhline(100 * nets["plain"]["digital8"], color="gray", lw=0.8, label="8-bit digital")
+    ax.set_xscale("log")
+    ax.set_xlabel("time after programming, days (0 drawn at 1 minute)")
+    ax.set_ylabel("accuracy, %")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "drift.png", dpi=120)
+    plt.close(fig)
+
+    # Transfer curves and error histograms of the first layer's first block (plain net), on
+    # the test images: the RTL's results in the raw, calibrated and affine phases.
+    blk = nets["plain"]["layers"][0]["blocks"][0]
+    work = Path(blk["work"])
+    ideal = np.load(work / "test_ideal.npy")
+    modes = (("raw", "raw"), ("cal", "on-chip calibration"), ("affine", "host affine"))
+    got = {name: np.load(work / f"y_{name}.npy") for name, _ in modes}
+    cols = [c for c in range(ideal.shape[1]) if np.ptp(ideal[:, c]) > 0][:3]
+    fig, axes = plt.subplots(1, max(len(cols), 1), figsize=(10, 3.5), squeeze=False)
+    for ax, c in zip(axes[0], cols, strict=False):
+        for name, label in modes:
+            ax.plot(ideal[:, c], got[name][:, c], ".", ms=3, label=label)
+        lim = [ideal[:, c].min(), ideal[:, c].max()]
+        ax.plot(lim, lim, "k-", lw=0.7)
+        ax.set_title(f"column {c}")
+        ax.set_xlabel("ideal result, ADC codes")
+    axes[0][0].set_ylabel("tile result, ADC codes")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("transfer of layer 1 columns (test images, results streamed by the RTL)")
+    fig.tight_layout()
+    fig.savefig(out / "transfer.png", dpi=120)
+    plt.close(fig)
+
+    fs = 2 ** (report["tile"]["adc_bits"] - 1)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    used = np.ptp(ideal, axis=0) > 0
+    for name, label in modes:
+        err = (got[name] - ideal)[:, used].ravel() / fs * 100
+        ax.hist(err, bins=60, histtype="step",
+                label=f"{label}: {np.sqrt(np.mean(err**2)):.2f} % RMS")
+    ax.set_xlabel("MVM error, % of full scale")
+    ax.set_ylabel("results")
+    ax.legend(fontsize=8)
+    ax.set_title("layer 1 MVM error against an ideal tile (test images)")
+    fig.tight_layout()
+    fig.savefig(out / "error.png", dpi=120)
+    plt.close(fig)
