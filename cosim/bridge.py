@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import cocotb
-from cocotb.triggers import FallingEdge
-from cocotb.types import Logic
+from cocotb.triggers import FallingEdge, First, RisingEdge, ValueChange
 
 from ..model.chip import CycleModel
 from ..rtl.boundary import PREFIX
@@ -12,32 +11,58 @@ from ..rtl.boundary import PREFIX
 __all__ = ["AnalogueBridge"]
 
 
-def _unsigned(value) -> int:
-    """A port value as an unsigned integer (one-bit ports read as a ``Logic``)."""
-    return int(value) if isinstance(value, Logic) else value.to_unsigned()
+def _reader(handle):
+    """A function returning the port's value as an unsigned integer.
+
+    It parses the simulator's binary string directly: building a ``LogicArray`` for every
+    read of the wide ports (``row_en``, ``adc_trial``: hundreds to thousands of bits) was
+    most of the bridge's time. cocotb is pinned to 2.1.x, whose handles keep the simulator
+    object in ``_handle``; the public ``value`` is the fallback.
+    """
+    raw = getattr(getattr(handle, "_handle", None), "get_signal_val_binstr", None)
+    name = handle._name if hasattr(handle, "_name") else str(handle)
+    if raw is None:
+        def read():
+            v = handle.value
+            return int(v) if len(handle) == 1 else v.to_unsigned()
+        return read
+
+    def read():
+        text = raw()
+        try:
+            return int(text, 2)
+        except ValueError:
+            raise ValueError(f"analogue boundary: port {name} holds {text!r}, which is not "
+                             f"a defined binary value") from None
+    return read
 
 
 class AnalogueBridge:
     """Answers the RTL's analogue ports from a :class:`~aimc.model.chip.CycleModel`.
 
-    Once per clock, at the falling edge (the RTL's registered outputs are stable then), it
-    reads the ports, advances the model by one cycle and drives the comparator decisions,
-    which the RTL samples at the next rising edge. A cycle with ``prog_pulse`` high applies
-    a pulse step to the model's devices.
+    At the falling edge of each clock with activity at the boundary (the RTL's registered
+    outputs are stable then), it reads the ports, advances the model by one cycle and drives
+    the comparator decisions, which the RTL samples at the next rising edge. A cycle with
+    ``prog_pulse`` high applies a pulse step to the model's devices. When every port is idle
+    (no integrator reset, no row driven, no comparison, no pulse), a cycle changes nothing in
+    the model, so the bridge sleeps until ``int_reset``, ``adc_sample`` or ``prog_pulse``
+    rises or ``row_en`` changes.
     """
 
     def __init__(self, dut, model: CycleModel):
         self.dut = dut
         self.model = model
         p = lambda name: getattr(dut, f"{PREFIX}__{name}")  # noqa: E731
-        self._int_reset, self._row_en, self._row_neg = p("int_reset"), p("row_en"), p("row_neg")
-        self._ref_en = p("ref_en")
-        self._read_dev, self._read_neg = p("read_dev"), p("read_neg")
-        self._pulse = p("prog_pulse")
-        self._prog = {k: p("prog_" + k) for k in ("row", "neg", "set", "reset", "amp", "width")}
-        self._sel, self._sample, self._trial = p("adc_sel"), p("adc_sample"), p("adc_trial")
+        self._handles = {n: p(n) for n in ("int_reset", "row_en", "row_neg", "ref_en",
+                                            "read_dev", "read_neg", "prog_pulse", "adc_sel",
+                                            "adc_sample", "adc_trial")}
+        self._read = {n: _reader(h) for n, h in self._handles.items()}
+        self._prog = {k: _reader(p("prog_" + k))
+                      for k in ("row", "neg", "set", "reset", "amp", "width")}
         self._cmp = p("adc_cmp")
         self._task = None
+        #: Falling edges the bridge woke at, and the clock cycles it slept through.
+        self.wakes = 0
 
     def start(self):
         self._cmp.value = 0
@@ -49,27 +74,34 @@ class AnalogueBridge:
             self._task = None
 
     async def _run(self):
-        model = self.model
+        model, r, h = self.model, self._read, self._handles
         edge = FallingEdge(self.dut.clk)
+        activity = First(RisingEdge(h["int_reset"]), RisingEdge(h["adc_sample"]),
+                         RisingEdge(h["prog_pulse"]), ValueChange(h["row_en"]))
         while True:
             await edge
-            row_en = self._row_en.value.to_unsigned()
-            sample = int(self._sample.value)
-            int_reset = int(self._int_reset.value)
-            if int(self._pulse.value):
-                v = {k: _unsigned(h.value) for k, h in self._prog.items()}
+            self.wakes += 1
+            row_en, sample, int_reset = r["row_en"](), r["adc_sample"](), r["int_reset"]()
+            pulse = r["prog_pulse"]()
+            if pulse:
+                v = {k: f() for k, f in self._prog.items()}
                 model.pulse(v["row"], v["neg"], v["set"], v["reset"], v["amp"], v["width"])
-            read_dev = int(self._read_dev.value) if int_reset else 0
+            read_dev = r["read_dev"]() if int_reset else 0
             decision = model.cycle(
                 int_reset=int_reset,
-                ref_en=int(self._ref_en.value) if int_reset else 0,
+                ref_en=r["ref_en"]() if int_reset else 0,
                 read_dev=read_dev,
-                read_neg=int(self._read_neg.value) if read_dev else 0,
+                read_neg=r["read_neg"]() if read_dev else 0,
                 row_en=row_en,
-                row_neg=self._row_neg.value.to_unsigned() if row_en else 0,
+                row_neg=r["row_neg"]() if row_en else 0,
                 sample=sample,
-                sel=int(self._sel.value) if sample else 0,
-                trial=self._trial.value.to_unsigned() if sample else 0,
+                sel=r["adc_sel"]() if sample else 0,
+                trial=r["adc_trial"]() if sample else 0,
             )
             if decision is not None:
                 self._cmp.value = decision
+            elif not (row_en or int_reset or pulse):
+                # Idle: nothing happens in the model until a port becomes active. The
+                # trigger fires just after the rising edge that changes the port; the
+                # falling edge that follows reads that cycle.
+                await activity

@@ -832,6 +832,14 @@ def unpack_fields(value: int, n: int, width: int) -> np.ndarray:
     return bits @ (1 << np.arange(width, dtype=np.int64))
 
 
+def unpack_rows(values, n: int) -> np.ndarray:
+    """:func:`unpack_bits` of several packed values at once: ``(len(values), n)`` bools."""
+    nbytes = -(-n // 8) or 1
+    raw = np.frombuffer(b"".join(int(v).to_bytes(nbytes, "little") for v in values),
+                        dtype=np.uint8).reshape(len(values), nbytes)
+    return np.unpackbits(raw, axis=1, bitorder="little")[:, :n].astype(bool)
+
+
 def pack_bits(bits: np.ndarray) -> int:
     """Inverse of :func:`unpack_bits`."""
     return int.from_bytes(np.packbits(np.asarray(bits, dtype=np.uint8), bitorder="little")
@@ -855,13 +863,14 @@ class CycleModel:
     def __init__(self, state: ChipState):
         self.state, self.chip = state, state.chip
         tile = state.tile
-        self.q = np.zeros(tile.cols)          # integrator state
+        self._q = np.zeros(tile.cols)         # integrator state (less the pending cycles)
+        self._pending = []                    # (row_en, row_neg) of cycles not integrated yet
+        self._pending_prev = 0                # row_en of the cycle before the pending ones
+        self._split = None                    # (weights, positive part, negative part)
         self.counts = np.zeros(tile.rows)     # cycles each row was driven this integration
         self.integration = -1                 # event number of the last MVM integration
         self.reads = 0                        # device reads started
         self._prev_en = 0
-        self._key = None                      # (row_en, row_neg, previous row_en) of _current
-        self._current = None
         self._noise_key = None                # (integration, sel) the noise below is for
         self._cols = self._read = self._cmp = None
         self._read_side = None                # side of the running device read; None: MVM
@@ -871,13 +880,21 @@ class CycleModel:
         drift); the event numbering goes on."""
         if state.chip is not self.chip:
             raise ValueError("set_state needs a state of the same chip")
+        self._flush()
         self.state = state
-        self._key = self._noise_key = None
+        self._noise_key = None
+
+    @property
+    def q(self) -> np.ndarray:
+        """Integrator charges, every cycle so far included."""
+        self._flush()
+        return self._q
 
     def reset_integrators(self, read: bool = False) -> None:
         """Clear the integrators and start the next MVM integration, or with ``read`` the
         next device read (numbered apart, see :meth:`Chip.read_row`)."""
-        self.q[:] = 0.0
+        self._pending.clear()
+        self._q[:] = 0.0
         self.counts[:] = 0
         if read:
             self.reads += 1
@@ -894,30 +911,60 @@ class CycleModel:
     def inject_reference(self) -> None:
         """Add the calibration reference charge to every column's integrator."""
         limit = self.chip.limit
-        np.clip(self.q + self.chip.adc.reference, -limit, limit, out=self.q)
+        np.clip(self._q + self.chip.adc.reference, -limit, limit, out=self._q)
 
     def drive(self, row_en: int, row_neg: int) -> None:
-        """Integrate one cycle of row drive (packed port values)."""
-        if row_en:
-            key = (row_en, row_neg, self._prev_en)
-            if key != self._key:
-                rows = self.state.tile.rows
-                en = unpack_bits(row_en, rows)
-                neg = unpack_bits(row_neg, rows)
-                first = en & ~unpack_bits(self._prev_en, rows)
-                s = np.where(en, np.where(neg, -1, 1), 0)
-                if self._read_side is None:
-                    weights = self.state.weights
-                else:
-                    weights = self.chip.read_weights(self._read_side)
-                self._current = self.state._level(s, first) @ weights
-                self._en = en
-                self._key = key
-            limit = self.chip.limit
-            np.clip(self.q + self._current, -limit, limit, out=self.q)
-            if self.state._white is not None and self._read_side is None:
-                self.counts += self._en
+        """One cycle of row drive (packed port values). The cycles are kept and integrated
+        together when the charge is next needed (:meth:`_flush`), with the same result to
+        the bit as integrating them one by one."""
+        if row_en or self._pending:
+            if not self._pending:
+                self._pending_prev = self._prev_en
+            self._pending.append((row_en, row_neg if row_en else 0))
         self._prev_en = row_en
+
+    def _flush(self) -> None:
+        """Integrate the pending cycles. Cycle ``t`` adds ``c_t = L_t @ W`` (``L_t`` the
+        drive of each row that cycle) and the integrator clamps to +-limit after every cycle.
+        All values lie on the binary grid (see the module docstring), so sums are exact in
+        any order. Every partial sum of the window lies between the sum of its negative
+        products and the sum of its positive ones; where both stay within the limit the
+        clamp never acts and ``q + (sum_t L_t) @ W`` is the cycle-by-cycle result to the
+        bit. The other columns are integrated cycle by cycle."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        state, rows = self.state, self.state.tile.rows
+        en_all = unpack_rows([self._pending_prev] + [e for e, _ in pending], rows)
+        en, neg = en_all[1:], unpack_rows([g for _, g in pending], rows)
+        first = en & ~en_all[:-1]
+        levels = state._level(np.where(en, np.where(neg, -1, 1), 0), first)   # (cycles, rows)
+        if self._read_side is None:
+            w = state.weights
+            if state._white is not None:
+                self.counts += en.sum(axis=0)
+        else:
+            w = self.chip.read_weights(self._read_side)
+        limit = self.chip.limit
+        q = self._q
+        if self._split is None or self._split[0] is not w:
+            self._split = (w, np.maximum(w, 0.0), np.minimum(w, 0.0))
+        _, wp, wn = self._split
+        lp, ln = np.maximum(levels, 0.0).sum(axis=0), np.minimum(levels, 0.0).sum(axis=0)
+        # Every partial sum lies between the sum of the negative products and the sum of
+        # the positive ones (each a subset sum of all products of the window).
+        safe = (q + lp @ wp + ln @ wn <= limit) & (q + lp @ wn + ln @ wp >= -limit)
+        total = (lp + ln) @ w
+        if safe.all():
+            q += total
+            return
+        q[safe] += total[safe]
+        cols = ~safe
+        wc, qc = w[:, cols], q[cols]
+        for lv in levels:
+            qc = np.clip(qc + lv @ wc, -limit, limit)
+        q[cols] = qc
 
     def pulse(self, row: int, side: int, set_mask: int, reset_mask: int, amplitude: int,
               width: int) -> None:
@@ -937,12 +984,13 @@ class CycleModel:
             if not (isinstance(value, (int, np.integer)) and 0 <= value < 1 << bits):
                 raise ValueError(f"{name} must be a packed port value in 0..2**{bits}-1, "
                                  f"not {value!r}")
+        self._flush()
         self.chip.pulse(row, side, unpack_bits(set_mask, cols), unpack_bits(reset_mask, cols),
                         unpack_fields(amplitude, cols, AMP_BITS), width)
-        self._key = None
 
     def compare(self, sel: int, trial: int) -> int:
         """Comparator decisions for the packed trial codes; returns the packed decisions."""
+        self._flush()
         state, tile, chip = self.state, self.state.tile, self.chip
         event, context = self._event()
         if event < 0:
@@ -962,7 +1010,7 @@ class CycleModel:
                                                  tile.n_adc * tile.adc_bits, context=context
                                                  )[0].reshape(tile.n_adc, tile.adc_bits)
         trials = unpack_fields(trial, tile.n_adc, tile.adc_bits)
-        v = self.q[self._cols]
+        v = self._q[self._cols]
         if self._read is not None:
             v = v + self._read
         if state._cmp:
@@ -990,11 +1038,9 @@ class CycleModel:
                     raise RuntimeError("analogue boundary: ref_en and read_dev together (a "
                                        "device read starts from an empty integrator)")
                 self._read_side = 1 if read_neg else 0
-                self._key = None
             else:
                 if self._read_side is not None:
                     self._read_side = None
-                    self._key = None
                 if self.state.generation != self.chip.generation:
                     self.set_state(self.chip.state(*self.state.moment))
             self.reset_integrators(read=bool(read_dev))
