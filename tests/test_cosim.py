@@ -197,6 +197,18 @@ def test_program_and_verify_full_size(tmp_path):
 
 
 @pytest.mark.slow
+def test_soak_10000_mvms_under_random_stalls(tmp_path):
+    """10,000 MVMs with random stalls on both streams (30 % of cycles each): every result
+    arrives exactly once, in order, bit for bit (the scoreboard), none unasked for."""
+    stats = tmp_path / "stats.json"
+    runner.run(SMALL["8x8-pwm"], "verilator", "mvm_stream",
+               env={"AIMC_VECTORS": 10_000, "AIMC_STALLS": "0.3,0.3", "AIMC_STATS": stats,
+                    "AIMC_MODEL": "adc-only", "AIMC_SEED": 12})
+    result = json.loads(stats.read_text())
+    assert result["matched"] == result["vectors"] == 10_000
+
+
+@pytest.mark.slow
 def test_full_size_tile():
     """The specification's 256x256 tile, on Verilator."""
     runner.run(TileConfig(), "verilator", "mvm_stream,back_to_back_timing,registers",
