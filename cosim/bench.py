@@ -125,6 +125,21 @@ class TileBench:
         self.dut.rst.value = 0
         await RisingEdge(self.dut.clk)
 
+    async def hard_reset(self, cycles: int = 3):
+        """Assert ``rst`` for ``cycles`` clocks in the middle of whatever runs. The analogue
+        half keeps its state (a reset of the digital periphery does not reset the chip);
+        the golden model's MVM numbering follows the integrations the model saw."""
+        for source in (self.source, self.target_source):
+            source.clear()  # frames still queued belong to the operation being cut short
+        self.dut.rst.value = 1
+        await ClockCycles(self.dut.clk, cycles)
+        self.dut.rst.value = 0
+        await RisingEdge(self.dut.clk)
+        self.sent = (self.model.integration + 1) // self.cfg.planes
+        self.correction = None
+        while not self.sink.empty():
+            self.sink.recv_nowait()
+
     # -- registers ---------------------------------------------------------------------
 
     def address(self, name: str) -> int:

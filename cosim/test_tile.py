@@ -8,6 +8,7 @@ kind to column list). ``AIMC_VECTORS`` sets how many random vectors stream throu
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -455,3 +456,66 @@ async def program_errors(dut):
     assert status == done | error, f"short target packet: PROG_STATUS {status:#x}"
     assert tb.sink.empty(), "no status packet for an aborted row"
     assert tb.chip.pulse_steps == 0 and await tb.read("PROG_READS") == 0
+
+
+@cocotb.test()
+async def reset_recovery(dut):
+    """A reset in the middle of an MVM, of a calibration and of a programming run: ABORTED
+    says which was cut short (through the reset), no stale result comes out, and the next
+    operation of each kind equals the golden model."""
+    cfg = TileConfig.from_json(os.environ["AIMC_CONFIG"])
+    assert cfg.planes == 1, "the golden MVM numbering after a cut integration needs PWM"
+    env = dict(os.environ, AIMC_ERASED="1")
+    tb = TileBench(dut, cfg, chip_from_env(cfg, env))
+    rng = np.random.default_rng(3)
+    await tb.start()
+    aborted = tb.regs["ABORTED"]
+    bit = {f.name: 1 << f.lsb for f in aborted.fields}
+
+    # An MVM in its drive window.
+    await tb.enable()
+    await tb.send(tb.random_vectors(1, rng)[0], expect=False)
+    await ClockCycles(dut.clk, 30)
+    assert await tb.field("STATUS", "busy") == 1
+    await tb.hard_reset()
+    assert await tb.read("ABORTED") == bit["mvm"]
+    await tb.write("ABORTED", bit["mvm"])
+    assert await tb.read("ABORTED") == 0
+    await tb.drain(2 * tb.cycles_per_mvm_bound())
+    assert tb.scoreboard.unexpected == 0, "a result of the aborted MVM came out"
+    await tb.enable()
+    await tb.stream(tb.random_vectors(4, rng))
+
+    # A calibration run, then a whole one.
+    await tb.write("CAL_CTRL", 1 | 0b110 | (4 << tb.regs["CAL_CTRL"].field("avg_log2").lsb))
+    await ClockCycles(dut.clk, 800)
+    assert await tb.field("CAL_STATUS", "busy") == 1
+    await tb.hard_reset()
+    assert await tb.read("ABORTED") == bit["cal"]
+    await tb.write("ABORTED", bit["cal"])
+    start = tb.sent
+    status = await tb.calibrate(("offset", "gain"), 4)
+    assert status & 2 and not status & 4
+    _compare(await tb.read_calibration(), calibrate(tb.state, ("offset", "gain"), start, 4),
+             "calibration after a reset")
+
+    # A programming run, then a whole one (from the devices the cut run left).
+    targets = _program_targets(tb.chip, rng)
+    params = ProgramParams()
+    run = cocotb.start_soon(tb.program(targets, params))
+    await ClockCycles(dut.clk, 3000)
+    assert await tb.field("PROG_STATUS", "busy") == 1
+    run.cancel()
+    await tb.hard_reset()
+    assert await tb.read("ABORTED") == bit["prog"]
+    await tb.write("ABORTED", bit["prog"])
+    twin = copy.deepcopy(tb.chip)
+    first_read = tb.model.reads
+    got, status = await tb.program(targets, params)
+    want = program_and_verify(twin, targets, params, first_read=first_read)
+    assert {n: got[n] for n in want.counters()} == want.counters()
+    assert np.array_equal(status, want.status) and np.array_equal(tb.chip.g_prog, twin.g_prog)
+    await tb.enable()
+    await tb.stream(tb.random_vectors(4, rng))
+    assert not tb.scoreboard.mismatches and tb.scoreboard.unexpected == 0
+    assert await tb.read("ABORTED") == 0

@@ -31,7 +31,9 @@ class RegisterFile(wiring.Component):
     * ``RWH`` fields: as ``RW``, plus ``In(1)`` ``r_f_we`` and ``In(width)`` ``r_f_in``: the
       hardware writes ``r_f_in`` when ``r_f_we`` is high, winning over a bus write.
     * ``W1C`` fields: ``Out(1)`` the sticky bit, and ``In(1)`` named ``r_f_set`` that sets
-      it; a set in the same cycle as a clear wins, so no event is lost.
+      it; a set in the same cycle as a clear wins, so no event is lost. A ``reset_less``
+      field keeps its value through the domain's reset (a set during the reset cycle
+      lands).
     * ``W1P`` fields: ``Out(1)``, high for the one cycle after a bus write of 1.
 
     For each window ``w`` (a per-column array, one word per column), ports ``w_addr``
@@ -168,6 +170,11 @@ class RegisterFile(wiring.Component):
                     continue
                 name = port_name(r, f)
                 sticky, setter = getattr(self, name), getattr(self, name + "_set")
+                if f.reset_less:
+                    # The port follows a register the bus reset does not touch.
+                    store = Signal(name=f"{name}_store", reset_less=True)
+                    m.d.comb += sticky.eq(store)
+                    sticky = store
                 clr = clear.get(name, Const(0))
                 with m.If(setter):
                     m.d.sync += sticky.eq(1)

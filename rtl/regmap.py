@@ -33,11 +33,15 @@ class Field:
     doc: str
     const: int | None = None  # value of a read-only constant field
     reset: int = 0            # reset value of a RW or RWH field
+    reset_less: bool = False  # W1C only: keeps its value through the bus reset
 
     def __post_init__(self):
         if self.access not in ACCESS:
             raise ValueError(f"Field {self.name}: access must be one of {ACCESS}, "
                              f"not {self.access!r}")
+        if self.reset_less and self.access != "W1C":
+            raise ValueError(f"Field {self.name}: only W1C fields can keep their value "
+                             f"through reset, not {self.access}")
         for what, value in (("constant", self.const), ("reset value", self.reset)):
             if value is not None and not 0 <= value < 2 ** self.width:
                 raise ValueError(f"Field {self.name}: {what} {value} does not fit "
@@ -158,6 +162,14 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
             Field("value", 0, 16, "RWH", "", reset=ONE),)),
         Register("BAD_COLS", 0x58, "Number of columns flagged bad by the last calibration.", (
             Field("count", 0, 16, R, ""),)),
+        Register("ABORTED", 0x5C, "Operations a reset (rst) cut short. These bits keep their "
+                 "value through the reset (0 at power-on) so that the host can read them "
+                 "afterwards.", (
+            Field("mvm", 0, 1, "W1C", "a host MVM was in progress, or its vector or results "
+                  "were waiting", reset_less=True),
+            Field("cal", 1, 1, "W1C", "the calibration engine was running", reset_less=True),
+            Field("prog", 2, 1, "W1C", "the program-and-verify engine was running",
+                  reset_less=True))),
         Register("PROG_CTRL", 0x60, "Program-and-verify engine control (see docs: "
                  "program and verify).", (
             Field("start", 0, 1, "W1P", "1: program the matrix streamed on t_axis"),

@@ -36,7 +36,9 @@ class RowDriver(wiring.Component):
             "load": In(1),
             "vector": In(cfg.rows * cfg.in_lane_width),
             "drive": In(1),
-            "step": In(range(max(cfg.drive_cycles, cfg.planes))),
+            # At least 1 bit: with input_bits=2 there is one step (0), and a zero-width port
+            # is emitted as an ascending range `[-1:0]` (Verilator ASCRANGE).
+            "step": In(range(max(cfg.drive_cycles, cfg.planes, 2))),
             "hold": In(1),
             "row_en": Out(cfg.rows),
             "row_neg": Out(cfg.rows),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, ResetSignal, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -256,6 +256,14 @@ class Tile(wiring.Component):
                                            | csr.prog_status_done)),
         ]
         self._program(m, csr, prog, cal, ana)
+        # What a reset cuts short, recorded in bits the reset does not clear.
+        rst = ResetSignal("sync")
+        engines = cal.busy | prog.busy
+        m.d.comb += [
+            csr.aborted_mvm_set.eq(rst & ~engines & (busy | loader.valid)),
+            csr.aborted_cal_set.eq(rst & cal.busy),
+            csr.aborted_prog_set.eq(rst & prog.busy),
+        ]
         return m
 
     def _program(self, m, csr, prog, cal, ana):

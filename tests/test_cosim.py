@@ -143,6 +143,10 @@ def test_program_and_verify_16x16(sim, tmp_path):
     assert r["stuck"] == len(STUCK) and r["failed"] == len(STUCK), r
 
 
+def test_reset_in_the_middle_of_each_operation(sim):
+    runner.run(PROG_TILE, sim, "reset_recovery", env={"AIMC_MODEL": "pcm", "AIMC_SEED": 2})
+
+
 def test_program_and_verify_errors(sim):
     runner.run(PROG_TILE, sim, "program_errors")
 
