@@ -131,6 +131,7 @@ class ProgramEngine(wiring.Component):
         wait = Signal(8)
         failed = Signal()
         any_todo = Signal()
+        take = Signal()  # a result beat is taken this cycle
         # Per-column state, rotated by one beat of lanes as each result beat is taken, so
         # that the current beat's columns are always in the low lanes.
         todo, pset, preset, ok, stk, ok_p, stk_p = (Signal(padded, name=n) for n in (
@@ -197,13 +198,15 @@ class ProgramEngine(wiring.Component):
                 m.next = "COLLECT"
             with m.State("COLLECT"):
                 with m.If(self.results.tvalid):
-                    self._beat(m, tgt_rd, first_wr, first_rd, it, side, tol_q, todo, pset,
-                               preset, ok, stk, amp, any_todo, counters, rotate)
+                    m.d.comb += take.eq(1)
                     m.d.sync += beat.eq(beat + 1)
                     m.next = "READ"
                     with m.If(beat == beats - 1):
                         m.d.sync += beat.eq(0)
-                        m.next = "DECIDE"
+                        m.next = "DRAIN"
+            with m.State("DRAIN"):
+                # The last beat's decisions (stage 2) land; DECIDE sees any_todo complete.
+                m.next = "DECIDE"
             with m.State("DECIDE"):
                 with m.If(any_todo):
                     m.next = "PULSE"
@@ -246,6 +249,8 @@ class ProgramEngine(wiring.Component):
                             m.next = "DONE"
             with m.State("DONE"):
                 m.next = "IDLE"
+        self._beat(m, take, tgt_rd, first_wr, first_rd, it, side, tol_q, todo, pset, preset,
+                   ok, stk, amp, any_todo, counters, rotate)
         running = ~fsm.ongoing("IDLE") & ~fsm.ongoing("DONE")
         with m.If(running):
             m.d.sync += counters["cycles"].eq(counters["cycles"] + 1)
@@ -262,51 +267,63 @@ class ProgramEngine(wiring.Component):
         ]
         return m
 
-    def _beat(self, m, tgt_rd, first_wr, first_rd, it, side, tol_q, todo, pset, preset, ok,
-              stk, amp, any_todo, counters, rotate):
-        """Decide for the ``lanes`` devices of the result beat taken this cycle."""
+    def _beat(self, m, take, tgt_rd, first_wr, first_rd, it, side, tol_q, todo, pset, preset,
+              ok, stk, amp, any_todo, counters, rotate):
+        """Decisions for the ``lanes`` devices of a result beat, in two register stages so
+        that no path runs from the result stream through the amplitude multiplier: stage 1
+        (the cycle the beat is taken) forms each error and its comparisons; stage 2 (the
+        next cycle) decides, computes the amplitudes, rotates the per-column state and
+        counts."""
         cfg = self.cfg
         lanes, lw = cfg.lanes, cfg.out_lane_width
         ob = CalFormat(cfg).out_bits
         frac = RESULT_FRAC
-        last = it == self.max_iter
-        new = {k: [] for k in ("todo", "set", "reset", "amp", "ok", "stk")}
-        n_pass, n_fail, n_stuck, n_pulse = [], [], [], []
+        # -- stage 1 ----------------------------------------------------------------------
+        e = Signal(data.ArrayLayout(signed(ob + 2), lanes))
+        hit, far, pend = Signal(lanes), Signal(lanes), Signal()
+        m.d.sync += pend.eq(take)
         for j in range(lanes):
             v = self.results.tdata[j * lw:j * lw + ob].as_signed()
             t = tgt_rd.data[j].as_signed()
             t_side = Mux(side, Mux(t < 0, -t, 0), Mux(t > 0, t, 0))
-            e = Signal(signed(ob + 2), name=f"e{j}")
-            m.d.comb += e.eq(v - (t_side << frac))
-            mag = Mux(e < 0, -e, e)
-            hit = mag <= tol_q
+            ej = v - (t_side << frac)
             moved = v - first_rd.data[j]
-            moved_far = Mux(moved < 0, -moved, moved) > tol_q
+            with m.If(take):
+                m.d.sync += [e[j].eq(ej), hit[j].eq(Mux(ej < 0, -ej, ej) <= tol_q),
+                             far[j].eq(Mux(moved < 0, -moved, moved) > tol_q)]
+            m.d.comb += first_wr.data[j].eq(v)
+        m.d.comb += first_wr.en.eq(take & (it == 0))
+        # -- stage 2 ----------------------------------------------------------------------
+        last = it == self.max_iter
+        new = {k: [] for k in ("todo", "set", "reset", "amp", "ok", "stk")}
+        n_pass, n_fail, n_stuck, n_pulse = [], [], [], []
+        for j in range(lanes):
+            ej = e[j]
+            mag = Mux(ej < 0, -ej, ej)
             active = todo[j]
-            fail = active & ~hit & last
-            stuck = fail & ~moved_far
-            again = active & ~hit & ~last
-            gain = Mux(e < 0, self.set_gain, self.reset_gain)
+            fail = active & ~hit[j] & last
+            stuck = fail & ~far[j]
+            again = active & ~hit[j] & ~last
+            gain = Mux(ej < 0, self.set_gain, self.reset_gain)
             a = (mag * gain) >> (PULSE_GAIN_FRAC + frac)
             new["amp"].append(Mux(a > AMP_MAX, AMP_MAX, Mux(a == 0, 1, a))[:8])
             new["todo"].append(again)
-            new["set"].append(again & (e < 0))
-            new["reset"].append(again & (e > 0))
-            new["ok"].append(ok[j] | (active & hit))
+            new["set"].append(again & (ej < 0))
+            new["reset"].append(again & (ej > 0))
+            new["ok"].append(ok[j] | (active & hit[j]))
             new["stk"].append(stk[j] | stuck)
-            n_pass.append(active & hit)
+            n_pass.append(active & hit[j])
             n_fail.append(fail)
             n_stuck.append(stuck)
             n_pulse.append(again)
-            m.d.comb += first_wr.data[j].eq(v)
-        m.d.comb += first_wr.en.eq(it == 0)
-        m.d.sync += [
-            rotate(todo, Cat(*new["todo"])), rotate(pset, Cat(*new["set"])),
-            rotate(preset, Cat(*new["reset"])), rotate(ok, Cat(*new["ok"])),
-            rotate(stk, Cat(*new["stk"])),
-            rotate(amp.as_value(), Cat(*new["amp"])),
-            any_todo.eq(any_todo | Cat(*new["todo"]).any()),
-        ]
-        for name, bits in (("passed", n_pass), ("failed", n_fail), ("stuck", n_stuck),
-                           ("pulses", n_pulse)):
-            m.d.sync += counters[name].eq(counters[name] + sum(bits))
+        with m.If(pend):
+            m.d.sync += [
+                rotate(todo, Cat(*new["todo"])), rotate(pset, Cat(*new["set"])),
+                rotate(preset, Cat(*new["reset"])), rotate(ok, Cat(*new["ok"])),
+                rotate(stk, Cat(*new["stk"])),
+                rotate(amp.as_value(), Cat(*new["amp"])),
+                any_todo.eq(any_todo | Cat(*new["todo"]).any()),
+            ]
+            for name, bits in (("passed", n_pass), ("failed", n_fail), ("stuck", n_stuck),
+                               ("pulses", n_pulse)):
+                m.d.sync += counters[name].eq(counters[name] + sum(bits))
