@@ -206,6 +206,9 @@ class ProgramEngine(wiring.Component):
                         m.next = "DRAIN"
             with m.State("DRAIN"):
                 # The last beat's decisions (stage 2) land; DECIDE sees any_todo complete.
+                m.next = "DRAIN2"
+            with m.State("DRAIN2"):
+                # ... and its amplitudes (stage 3).
                 m.next = "DECIDE"
             with m.State("DECIDE"):
                 with m.If(any_todo):
@@ -269,19 +272,20 @@ class ProgramEngine(wiring.Component):
 
     def _beat(self, m, take, tgt_rd, first_wr, first_rd, it, side, tol_q, todo, pset, preset,
               ok, stk, amp, any_todo, counters, rotate):
-        """Decisions for the ``lanes`` devices of a result beat, in two register stages so
-        that no path runs from the result stream through the amplitude multiplier: stage 1
-        (the cycle the beat is taken) forms each error and its comparisons; stage 2 (the
-        next cycle) decides, computes the amplitudes, rotates the per-column state and
-        counts."""
+        """Decisions for the ``lanes`` devices of a result beat, in three register stages so
+        that the amplitude multiplier has registers on both sides: stage 1 (the cycle the
+        beat is taken) forms each error, its magnitude and its comparisons; stage 2 decides,
+        rotates the per-column state, counts and multiplies; stage 3 clamps the amplitudes
+        and rotates them in."""
         cfg = self.cfg
         lanes, lw = cfg.lanes, cfg.out_lane_width
         ob = CalFormat(cfg).out_bits
         frac = RESULT_FRAC
         # -- stage 1 ----------------------------------------------------------------------
         e = Signal(data.ArrayLayout(signed(ob + 2), lanes))
-        hit, far, pend = Signal(lanes), Signal(lanes), Signal()
-        m.d.sync += pend.eq(take)
+        mags = Signal(data.ArrayLayout(ob + 2, lanes))
+        hit, far, pend, pend3 = Signal(lanes), Signal(lanes), Signal(), Signal()
+        m.d.sync += [pend.eq(take), pend3.eq(pend)]
         for j in range(lanes):
             v = self.results.tdata[j * lw:j * lw + ob].as_signed()
             t = tgt_rd.data[j].as_signed()
@@ -289,7 +293,8 @@ class ProgramEngine(wiring.Component):
             ej = v - (t_side << frac)
             moved = v - first_rd.data[j]
             with m.If(take):
-                m.d.sync += [e[j].eq(ej), hit[j].eq(Mux(ej < 0, -ej, ej) <= tol_q),
+                m.d.sync += [e[j].eq(ej), mags[j].eq(Mux(ej < 0, -ej, ej)),
+                             hit[j].eq(Mux(ej < 0, -ej, ej) <= tol_q),
                              far[j].eq(Mux(moved < 0, -moved, moved) > tol_q)]
             m.d.comb += first_wr.data[j].eq(v)
         m.d.comb += first_wr.en.eq(take & (it == 0))
@@ -297,15 +302,17 @@ class ProgramEngine(wiring.Component):
         last = it == self.max_iter
         new = {k: [] for k in ("todo", "set", "reset", "amp", "ok", "stk")}
         n_pass, n_fail, n_stuck, n_pulse = [], [], [], []
+        prod = Signal(data.ArrayLayout(ob + 2 + 8, lanes))
         for j in range(lanes):
             ej = e[j]
-            mag = Mux(ej < 0, -ej, ej)
             active = todo[j]
             fail = active & ~hit[j] & last
             stuck = fail & ~far[j]
             again = active & ~hit[j] & ~last
             gain = Mux(ej < 0, self.set_gain, self.reset_gain)
-            a = (mag * gain) >> (PULSE_GAIN_FRAC + frac)
+            with m.If(pend):
+                m.d.sync += prod[j].eq(mags[j] * gain)
+            a = prod[j] >> (PULSE_GAIN_FRAC + frac)
             new["amp"].append(Mux(a > AMP_MAX, AMP_MAX, Mux(a == 0, 1, a))[:8])
             new["todo"].append(again)
             new["set"].append(again & (ej < 0))
@@ -321,9 +328,11 @@ class ProgramEngine(wiring.Component):
                 rotate(todo, Cat(*new["todo"])), rotate(pset, Cat(*new["set"])),
                 rotate(preset, Cat(*new["reset"])), rotate(ok, Cat(*new["ok"])),
                 rotate(stk, Cat(*new["stk"])),
-                rotate(amp.as_value(), Cat(*new["amp"])),
                 any_todo.eq(any_todo | Cat(*new["todo"]).any()),
             ]
             for name, bits in (("passed", n_pass), ("failed", n_fail), ("stuck", n_stuck),
                                ("pulses", n_pulse)):
                 m.d.sync += counters[name].eq(counters[name] + sum(bits))
+        # -- stage 3 ----------------------------------------------------------------------
+        with m.If(pend3):
+            m.d.sync += rotate(amp.as_value(), Cat(*new["amp"]))
