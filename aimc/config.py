@@ -35,6 +35,15 @@ def _is_pow2(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
 
+def _show(value) -> str:
+    """``repr`` of a rejected value for an error message. Huge integers are described by
+    their size: past 4300 digits Python refuses to print them (``repr`` raises
+    ``ValueError``, which would replace the message naming the parameter)."""
+    if isinstance(value, int) and value.bit_length() > 10_000:
+        return f"{'a negative' if value < 0 else 'an'} integer of {value.bit_length()} bits"
+    return repr(value)
+
+
 @dataclass(frozen=True)
 class TileConfig:
     """Generation-time parameters of one tile.
@@ -78,11 +87,14 @@ class TileConfig:
         for name, lo, hi in _INT_RANGES:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"TileConfig.{name} must be an integer, not {value!r}")
+                raise TypeError(f"TileConfig.{name} must be an integer, not {_show(value)}")
             if not lo <= value <= hi:
                 raise ValueError(
-                    f"TileConfig.{name} must be between {lo} and {hi}, not {value!r}")
-        if not isinstance(self.input_mode, str) or self.input_mode not in INPUT_MODES:
+                    f"TileConfig.{name} must be between {lo} and {hi}, not {_show(value)}")
+        if not isinstance(self.input_mode, str):
+            raise TypeError(f"TileConfig.input_mode must be a string ({', '.join(INPUT_MODES)}), "
+                            f"not {_show(self.input_mode)}")
+        if self.input_mode not in INPUT_MODES:
             raise ValueError(
                 f"TileConfig.input_mode must be one of {', '.join(INPUT_MODES)}, "
                 f"not {self.input_mode!r}")

@@ -17,6 +17,35 @@ __all__ = ["TOP_NAME", "generate", "port_list"]
 TOP_NAME = "aimc_tile"
 
 
+#: Lines of the generated Verilog longer than this are broken after commas.
+_MAX_LINE = 1000
+
+
+def _wrap_long_lines(text: str, width: int = _MAX_LINE) -> str:
+    """Break lines longer than ``width`` characters after a comma.
+
+    Yosys writes each concatenation on one line; for a wide tile (e.g. 256 results
+    sign-extended to 32 bits, or 1024 columns) that is more than the 40000 tokens Verilator
+    accepts on a line ("Too many preprocessor tokens on a line"). Verilog is free-form, so a
+    newline in place of the space after a comma means the same; lines with a string or a
+    comment are left as they are.
+    """
+    out = []
+    for line in text.split("\n"):
+        if len(line) <= width or '"' in line or "//" in line or "/*" in line:
+            out.append(line)
+            continue
+        piece, *rest = line.split(", ")
+        for item in rest:
+            if len(piece) >= width:
+                out.append(piece + ",")
+                piece = "    " + item
+            else:
+                piece += ", " + item
+        out.append(piece)
+    return "\n".join(out)
+
+
 def port_list(tile: Tile) -> list[dict]:
     """Ports of the Verilog top: name, direction and width, clock and reset first."""
     ports = [{"name": "clk", "dir": "in", "width": 1}, {"name": "rst", "dir": "in", "width": 1}]
@@ -37,7 +66,7 @@ def generate(cfg: TileConfig, out_dir, name: str = TOP_NAME) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     tile = Tile(cfg)
-    text = verilog.convert(tile, name=name, emit_src=False)
+    text = _wrap_long_lines(verilog.convert(tile, name=name, emit_src=False))
     seconds = time.perf_counter() - t0
     (out / f"{name}.v").write_text(text)
     info = {"top": name, "config": cfg.to_dict(), "ports": port_list(tile),
