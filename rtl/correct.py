@@ -18,19 +18,24 @@ from ..fixedpoint import (
 )
 from .axi import AxiStreamSignature
 
-__all__ = ["Corrector", "MODE_CORRECT", "MODE_NO_DRIFT", "MODE_RAW"]
+__all__ = ["Corrector", "LATENCY", "MODE_CORRECT", "MODE_NO_DRIFT", "MODE_RAW"]
 
 MODE_RAW, MODE_NO_DRIFT, MODE_CORRECT = 0, 1, 2
+
+
+#: Pipeline stages of the corrector: cycles from a beat's acceptance to its leaving.
+LATENCY = 4
 
 
 class Corrector(wiring.Component):
     """Applies ``aimc.fixedpoint.CalFormat.correct`` to every lane of a result stream.
 
-    A three-stage pipeline that takes one beat (``lanes`` results) per cycle, so it adds
-    three cycles of latency and never slows the stream. Stage 1 holds the raw beat while
+    A four-stage pipeline that takes one beat (``lanes`` results) per cycle, so it adds
+    four cycles of latency and never slows the stream. Stage 1 holds the raw beat while
     the coefficient memories (synchronous read ports driven by ``coef_addr``/``coef_en``)
     return that beat's offsets and gains; stage 2 forms ``diff`` and ``g_eff``; stage 3
-    multiplies, rounds and clamps. All stages advance together when the output is free.
+    multiplies; stage 4 rounds, clamps and counts the clamped lanes. All stages advance
+    together when the output is free.
 
     Attributes
     ----------
@@ -77,12 +82,12 @@ class Corrector(wiring.Component):
         shift = OFF_FRAC + GAIN_FRAC - RESULT_FRAC
         lo, hi = -(1 << (ob - 1)), (1 << (ob - 1)) - 1
 
-        valid = Signal(3)
-        last = Signal(3)
+        valid = Signal(LATENCY)
+        last = Signal(LATENCY)
         advance = Signal()
         beat = Signal(range(max(cfg.out_beats, 2)))
         m.d.comb += [
-            advance.eq(~valid[2] | source.tready),
+            advance.eq(~valid[-1] | source.tready),
             sink.tready.eq(advance),
             self.coef_addr.eq(beat),
             self.coef_en.eq(advance),
@@ -100,11 +105,16 @@ class Corrector(wiring.Component):
         raw2 = Signal(data.ArrayLayout(signed(rb), lanes))
         ok2 = Signal(lanes)
         mode2 = Signal(2)
-        out3 = Signal(cfg.out_data_width)
-        sat3 = Signal(range(lanes + 1))
+        prod3 = Signal(data.ArrayLayout(signed(fmt.diff_bits + fmt.geff_bits + 1), lanes))
+        raw3 = Signal(data.ArrayLayout(signed(rb), lanes))
+        ok3 = Signal(lanes)
+        mode3 = Signal(2)
+        out4 = Signal(cfg.out_data_width)
+        sat4 = Signal(range(lanes + 1))
 
         with m.If(advance):
-            m.d.sync += [valid.eq(Cat(sink.tvalid, valid[:2])), last.eq(Cat(sink.tlast, last[:2]))]
+            m.d.sync += [valid.eq(Cat(sink.tvalid, valid[:-1])),
+                         last.eq(Cat(sink.tlast, last[:-1]))]
             # Stage 1: the raw beat; its coefficients arrive from the memories meanwhile.
             m.d.sync += [beat1.eq(beat)]
             for j in range(lanes):
@@ -118,23 +128,27 @@ class Corrector(wiring.Component):
                     raw2[j].eq(raw1[j]),
                 ]
             m.d.sync += [ok2.eq(lane_ok1), mode2.eq(self.mode)]
-            # Stage 3: round, clamp, sign-extend; count clamped lanes.
+            # Stage 3: the product.
+            for j in range(lanes):
+                m.d.sync += [prod3[j].eq(diff2[j] * geff2[j]), raw3[j].eq(raw2[j])]
+            m.d.sync += [ok3.eq(ok2), mode3.eq(mode2)]
+            # Stage 4: round, clamp, sign-extend; count clamped lanes.
             lanes_out, sat_bits = [], []
             for j in range(lanes):
-                full = (diff2[j] * geff2[j] + (1 << (shift - 1))) >> shift
+                full = (prod3[j] + (1 << (shift - 1))) >> shift
                 clamped = Mux(full < lo, lo, Mux(full > hi, hi, full))
-                value = Mux(mode2 == 0, raw2[j] << RESULT_FRAC, clamped)
-                value = Mux(ok2[j], value, 0)
+                value = Mux(mode3 == 0, raw3[j] << RESULT_FRAC, clamped)
+                value = Mux(ok3[j], value, 0)
                 lanes_out.append(_sign_extend(value[:ob], lw))
-                sat_bits.append(ok2[j] & (mode2 != 0) & ((full < lo) | (full > hi)))
-            m.d.sync += [out3.eq(Cat(*lanes_out)), sat3.eq(sum(sat_bits))]
+                sat_bits.append(ok3[j] & (mode3 != 0) & ((full < lo) | (full > hi)))
+            m.d.sync += [out4.eq(Cat(*lanes_out)), sat4.eq(sum(sat_bits))]
         for j in range(lanes):
             m.d.comb += lane_ok1[j].eq(beat1 * lanes + j < cfg.cols)
         m.d.comb += [
-            source.tvalid.eq(valid[2]),
-            source.tlast.eq(last[2]),
-            source.tdata.eq(out3),
-            self.saturated.eq(Mux(source.tvalid & source.tready, sat3, 0)),
+            source.tvalid.eq(valid[-1]),
+            source.tlast.eq(last[-1]),
+            source.tdata.eq(out4),
+            self.saturated.eq(Mux(source.tvalid & source.tready, sat4, 0)),
         ]
         return m
 

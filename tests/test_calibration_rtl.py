@@ -15,11 +15,9 @@ from simulation import simulate
 from aimc import TileConfig
 from aimc.fixedpoint import GAIN_BITS, ONE, CalFormat
 from aimc.rtl.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
-from aimc.rtl.correct import MODE_CORRECT, MODE_NO_DRIFT, MODE_RAW, Corrector
+from aimc.rtl.correct import LATENCY, MODE_CORRECT, MODE_NO_DRIFT, MODE_RAW, Corrector
 from aimc.rtl.csr import RegisterFile
 from aimc.rtl.regmap import register_map, windows
-
-LATENCY = 3  # Corrector: cycles from a beat's acceptance to it leaving
 
 CORRECTOR_CONFIGS = [
     TileConfig(rows=8, cols=12, lanes=4),  # three full beats, 16-bit lanes
@@ -252,7 +250,7 @@ def test_corrector_full_throughput(cfg):
     accepted, out = run_corrector(cfg, MODE_CORRECT, batches)
     check_beats(cfg, MODE_CORRECT, batches, out)
     n = len(out)
-    # one beat accepted every cycle from the first, each leaving exactly 3 cycles later
+    # one beat accepted every cycle from the first, each leaving exactly LATENCY cycles later
     assert accepted == list(range(n))
     assert [cycle for cycle, _, _, _ in out] == list(range(LATENCY, n + LATENCY))
 
