@@ -170,6 +170,10 @@ class CalibrationEngine(wiring.Component):
             self.drift_ref_out.eq(total >> k),
         ]
         count = Signal(16)
+        terms = Signal(data.ArrayLayout(fmt.out_bits, lanes))  # |corrected| of a beat's lanes
+        pend = Signal()  # terms hold a beat not yet added to total
+        with m.If(pend):
+            m.d.sync += [total.eq(total + sum(terms[j] for j in range(lanes))), pend.eq(0)]
 
         # Lane values in the output format; the raw phases take the integer part (exact:
         # raw results have zero fractional bits).
@@ -229,12 +233,13 @@ class CalibrationEngine(wiring.Component):
                                           Const(0, 1)) for j in range(lanes)))
                         m.d.sync += word.eq(word | rails)
                     with m.If(is_sum):
-                        terms = []
+                        # The lanes' magnitudes are registered here and added to the total
+                        # in the next cycle (off the path from the corrector's output).
                         for j in range(lanes):
                             good = (column(j) < cols) & ~word[2 * j:2 * j + 2].any()
                             magnitude = Mux(outs[j] < 0, -outs[j], outs[j])
-                            terms.append(Mux(good, magnitude, 0))
-                        m.d.sync += total.eq(total + sum(terms))
+                            m.d.sync += terms[j].eq(Mux(good, magnitude, 0))
+                        m.d.sync += pend.eq(1)
                     m.d.sync += beat.eq(beat + 1)
                     m.next = "READ"
                     with m.If(self.results.tlast):
