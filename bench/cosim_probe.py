@@ -1,0 +1,235 @@
+"""cocotb tests that measure rather than check: run by bench/timing.py and bench/run.py through
+``aimc.cosim.runner.run(cfg, sim, testcase, test_module="cosim_probe")``, not by ``make test``.
+
+Both use the project's bench (:class:`aimc.cosim.bench.TileBench`: clock, AXI bus functional
+models, the analogue bridge with the crossbar model in the loop, the in-order scoreboard) and
+write their figures as JSON to the file ``AIMC_STATS`` names.
+
+* ``timing_probe``: ``AIMC_VECTORS`` random vectors back to back without stalls (correction
+  on with non-identity coefficients when ``AIMC_CORRECT=1``), then the RTL's LATENCY and
+  PERIOD registers, and the same figures seen from the pins: the cycles between consecutive
+  result frames, and from the last input beat of an isolated vector to its first result beat.
+* ``bridge_probe``: the speed run of ``mvm_stream`` (no stalls) with the time the Python
+  bridge takes counted: each resumption of the bridge's coroutine at the falling edge until
+  it waits for the next (port reads, the model's cycle, the comparator write), and within it
+  the model's ``CycleModel.cycle``/``pulse`` calls. Both are wrapped from here;
+  cosim/bridge.py is not changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import cocotb
+import numpy as np
+from cocotb.triggers import FallingEdge, with_timeout
+from cocotb.utils import get_sim_time
+
+from aimc.config import TileConfig
+from aimc.cosim.bench import CLOCK_NS, TileBench, chip_from_env
+from aimc.model.calibration import Calibration
+
+
+def _bench(dut) -> TileBench:
+    cfg = TileConfig.from_json(os.environ["AIMC_CONFIG"])
+    chip = chip_from_env(cfg, os.environ)
+    return TileBench(dut, cfg, chip, seed=int(os.environ.get("AIMC_SEED", "1")),
+                     time=float(os.environ.get("AIMC_TIME", "0")))
+
+
+def _write(stats: dict):
+    if os.environ.get("AIMC_STATS"):
+        with open(os.environ["AIMC_STATS"], "w") as fh:
+            json.dump(stats, fh, indent=2)
+
+
+def _cycle() -> int:
+    """The clock cycle now (at a falling edge: the cycle whose rising edge comes next)."""
+    return int(get_sim_time("ns") // CLOCK_NS)
+
+
+async def _handshakes(dut, log: dict):
+    """Record the cycle of every last input beat and every first result beat (sampled at
+    the falling edge, where the handshake of the next rising edge is stable)."""
+    edge = FallingEdge(dut.clk)
+    first_out = True
+    int_reset = dut.ana__int_reset
+    was_reset = 0
+    while True:
+        await edge
+        now = _cycle()
+        reset = int(int_reset.value)
+        if reset and not was_reset:
+            log["int_reset"].append(now)
+        was_reset = reset
+        if int(dut.s_axis__tvalid.value) and int(dut.s_axis__tready.value) \
+                and int(dut.s_axis__tlast.value):
+            log["in_last"].append(now)
+        if int(dut.m_axis__tvalid.value) and int(dut.m_axis__tready.value):
+            if first_out:
+                log["out_first"].append(now)
+            first_out = bool(int(dut.m_axis__tlast.value))
+
+
+@cocotb.test()
+async def timing_probe(dut):
+    """Back-to-back MVMs: LATENCY and PERIOD registers, and the same seen from the pins."""
+    tb = _bench(dut)
+    cfg = tb.cfg
+    n = int(os.environ.get("AIMC_VECTORS", "6"))
+    await tb.start()
+    correct = os.environ.get("AIMC_CORRECT", "1") == "1"
+    if correct:
+        cal = Calibration.reset(cfg.cols)
+        cal.offset[:] = np.arange(cfg.cols) * 8 - 40
+        cal.gain[:] = 12000 + 300 * np.arange(cfg.cols) % 9000
+        await tb.write_coefficients(cal.offset, cal.gain)
+        await tb.set_correction(cal)
+    else:
+        await tb.enable()
+    log = {"in_last": [], "out_first": [], "int_reset": []}
+    monitor = cocotb.start_soon(_handshakes(dut, log))
+    x = tb.random_vectors(n + 1, np.random.default_rng(3))
+    bound = tb.cycles_per_mvm_bound()
+
+    # One isolated vector: the stream-to-stream latency with the pipeline empty.
+    collector = cocotb.start_soon(tb.collect(1))
+    await tb.send(x[0])
+    await with_timeout(collector, 4 * bound, "ns")
+    isolated_latency = await tb.read("LATENCY")
+    # Then n vectors back to back.
+    collector = cocotb.start_soon(tb.collect(n))
+    for v in x[1:]:
+        await tb.send(v)
+    await with_timeout(collector, (n + 4) * bound, "ns")
+    await tb.drain(bound)
+    monitor.cancel()
+    period, latency = await tb.read("PERIOD"), await tb.read("LATENCY")
+    spacing = np.diff(log["out_first"][1:]).tolist()
+    stats = {
+        "config": cfg.to_dict(), "vectors": n + 1, "correction": correct,
+        "matched": tb.scoreboard.matched, "mismatches": len(tb.scoreboard.mismatches),
+        "unexpected": tb.scoreboard.unexpected,
+        "mvm_count": await tb.read("MVM_COUNT"),
+        "latency_cycles": latency, "period_cycles": period,
+        "isolated_latency_cycles": isolated_latency,
+        "result_spacing_cycles": spacing,
+        "last_input_beats": log["in_last"], "first_result_beats": log["out_first"],
+        "integrator_resets": log["int_reset"],
+        "stream_latency_cycles": (log["out_first"][0] - log["in_last"][0]
+                                  if log["out_first"] and log["in_last"] else None),
+        "analogue_min_cycles": cfg.analogue_min_cycles,
+        "schedule_period_cycles": cfg.mvm_period_cycles,
+    }
+    _write(stats)
+    dut._log.info("period %d, latency %d (schedule %d, analogue minimum %d); result spacing "
+                  "%s; stream latency %s", period, latency, cfg.mvm_period_cycles,
+                  cfg.analogue_min_cycles, spacing, stats["stream_latency_cycles"])
+    assert not tb.scoreboard.mismatches, "results differ from the model"
+    assert tb.scoreboard.matched == n + 1, f"{tb.scoreboard.matched} of {n + 1} results"
+
+
+class _TimedModel:
+    """Delegates to a CycleModel, adding up the wall time of its per-cycle calls."""
+
+    def __init__(self, model):
+        self._model = model
+        self.seconds = 0.0
+        self.calls = 0
+
+    def cycle(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return self._model.cycle(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - t0
+            self.calls += 1
+
+    def pulse(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return self._model.pulse(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
+class _TimedCoroutine:
+    """Awaitable that runs a coroutine and adds up the wall time of each of its steps (from
+    its resumption until it next waits)."""
+
+    def __init__(self, coro):
+        self._coro = coro
+        self.seconds = 0.0
+        self.steps = 0
+
+    def __await__(self):
+        it = self._coro.__await__()
+        value, error = None, None
+        while True:
+            t0 = time.perf_counter()
+            try:
+                trigger = it.throw(error) if error is not None else it.send(value)
+            except StopIteration as stop:
+                self.seconds += time.perf_counter() - t0
+                return stop.value
+            self.seconds += time.perf_counter() - t0
+            self.steps += 1
+            try:
+                value, error = (yield trigger), None
+            except BaseException as exc:  # noqa: B036 - cancellation goes to the coroutine
+                value, error = None, exc
+
+
+@cocotb.test()
+async def bridge_probe(dut):
+    """mvm_stream without stalls, with the bridge's and the model's share of wall time."""
+    tb = _bench(dut)
+    cfg = tb.cfg
+    n = int(os.environ.get("AIMC_VECTORS", "16"))
+    timed_model = _TimedModel(tb.model)
+    tb.bridge.model = timed_model
+    inner_run = tb.bridge._run
+    timed = {}
+
+    async def timed_run():
+        timed["bridge"] = _TimedCoroutine(inner_run())
+        await timed["bridge"]
+
+    tb.bridge._run = timed_run
+    await tb.start()
+    await tb.enable()
+    x = tb.random_vectors(n, np.random.default_rng(int(os.environ.get("AIMC_SEED", "1")) + 7))
+    # The golden results go on the scoreboard before the timed phase, so that their (batch
+    # model) time is not counted as simulation.
+    for v in x:
+        tb.scoreboard.expect(tb.golden(v))
+        tb.sent += 1
+    bridge0, model0, steps0 = timed["bridge"].seconds, timed_model.seconds, timed["bridge"].steps
+    wall0, sim0 = time.perf_counter(), get_sim_time("ns")
+    collector = cocotb.start_soon(tb.collect(n))
+    for v in x:
+        await tb.send(v, expect=False)
+    await with_timeout(collector, n * tb.cycles_per_mvm_bound() + 200, "ns")
+    wall, sim_ns = time.perf_counter() - wall0, get_sim_time("ns") - sim0
+    bridge = timed["bridge"].seconds - bridge0
+    model = timed_model.seconds - model0
+    steps = timed["bridge"].steps - steps0
+    stats = {
+        "config": cfg.to_dict(), "vectors": n, "matched": tb.scoreboard.matched,
+        "wall_seconds": wall, "sim_cycles": sim_ns / CLOCK_NS,
+        "mvm_per_second": n / wall, "cycles_per_second": sim_ns / CLOCK_NS / wall,
+        "bridge_seconds": bridge, "model_seconds": model, "bridge_steps": steps,
+        "bridge_share": bridge / wall, "model_share": model / wall,
+        "bridge_us_per_cycle": 1e6 * bridge / max(steps, 1),
+        "model_us_per_cycle": 1e6 * model / max(steps, 1),
+    }
+    _write(stats)
+    dut._log.info("%.1f MVM/s; bridge %.1f %% of wall time (model %.1f %%), %.1f us a cycle",
+                  stats["mvm_per_second"], 100 * stats["bridge_share"],
+                  100 * stats["model_share"], stats["bridge_us_per_cycle"])
+    assert not tb.scoreboard.mismatches and tb.scoreboard.matched == n
