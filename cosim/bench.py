@@ -216,13 +216,8 @@ class TileBench:
 
     # -- program and verify ------------------------------------------------------------
 
-    async def program(self, targets: np.ndarray, params: ProgramParams,
-                      timeout_cycles: int = 50_000_000) -> tuple[dict, np.ndarray]:
-        """Program signed read-count ``targets`` with the engine: set the registers, stream
-        one target packet per row, collect the per-row status packets. Returns the
-        counters (``PROG_*`` registers, and ``cycles``) and the status flags
-        ``(rows, cols)``."""
-        cfg = self.cfg
+    async def start_program(self, params: ProgramParams):
+        """Set the engine's registers from ``params`` and start it."""
         limits, gain, ctrl = (self.regs[n] for n in ("PROG_LIMITS", "PROG_GAIN", "PROG_CTRL"))
         await self.write("PROG_LIMITS", (params.tol << limits.field("tol").lsb)
                          | (params.max_iter << limits.field("iterations").lsb)
@@ -231,6 +226,17 @@ class TileBench:
                          | (params.reset_gain << gain.field("reset").lsb))
         await self.write("PROG_CTRL", 1 | (int(params.parallel) << ctrl.field("parallel").lsb)
                          | (int(params.correct) << ctrl.field("correct").lsb))
+
+    async def program(self, targets: np.ndarray, params: ProgramParams,
+                      timeout_cycles: int = 50_000_000, start: bool = True
+                      ) -> tuple[dict, np.ndarray]:
+        """Program signed read-count ``targets`` with the engine: set the registers and start
+        it (unless ``start`` is False: the caller did), stream one target packet per row,
+        collect the per-row status packets. Returns the counters (``PROG_*`` registers, and
+        ``cycles``) and the status flags ``(rows, cols)``."""
+        cfg = self.cfg
+        if start:
+            await self.start_program(params)
         mask = (1 << cfg.tgt_lane_width) - 1
         pad = [0] * (cfg.out_beats * cfg.lanes - cfg.cols)
         for r in range(cfg.rows):

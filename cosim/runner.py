@@ -63,8 +63,10 @@ def check_simulator(sim: str) -> None:
 
 def _rtl_digest() -> str:
     h = hashlib.sha256()
-    for path in sorted((ROOT / "rtl").glob("*.py")) + [ROOT / "aimc" / "config.py",
-                                                        ROOT / "aimc" / "__init__.py"]:
+    aimc = ROOT / "aimc"
+    for path in sorted((ROOT / "rtl").glob("*.py")) + [
+            aimc / "config.py", aimc / "__init__.py", aimc / "fixedpoint.py",
+            aimc / "programming.py"]:
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 

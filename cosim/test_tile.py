@@ -519,3 +519,48 @@ async def reset_recovery(dut):
     await tb.stream(tb.random_vectors(4, rng))
     assert not tb.scoreboard.mismatches and tb.scoreboard.unexpected == 0
     assert await tb.read("ABORTED") == 0
+
+
+@cocotb.test()
+async def engines_wait_for_results_in_flight(dut):
+    """A calibration or programming run started while host results wait in the pipeline
+    (the host is not reading m_axis): the results still leave on m_axis, complete and bit
+    for bit, and the run then equals its golden run."""
+    cfg = TileConfig.from_json(os.environ["AIMC_CONFIG"])
+    env = dict(os.environ, AIMC_ERASED="1")
+    tb = TileBench(dut, cfg, chip_from_env(cfg, env))
+    twin = chip_from_env(cfg, env)
+    rng = np.random.default_rng(4)
+    await tb.start()
+    await tb.enable()
+    for engine in ("cal", "prog"):
+        tb.sink.pause = True
+        x = tb.random_vectors(2, rng)
+        for v in x:
+            await tb.send(v)
+        await ClockCycles(dut.clk, 3 * tb.cycles_per_mvm_bound())  # both MVMs converted
+        assert await tb.read("MVM_COUNT") >= 1 and tb.sink.empty()
+        if engine == "cal":
+            start = tb.sent
+            await tb.write("CAL_CTRL", 1 | 0b110 | (3 << tb.regs["CAL_CTRL"].field("avg_log2")
+                                                      .lsb))
+        else:
+            targets = _program_targets(tb.chip, rng)
+            await tb.start_program(ProgramParams())
+        await ClockCycles(dut.clk, 50)
+        tb.sink.pause = False
+        await with_timeout(tb.collect(2), 4 * tb.cycles_per_mvm_bound(), "ns")
+        assert tb.scoreboard.matched == (2 if engine == "cal" else 4)
+        assert not tb.scoreboard.mismatches
+        if engine == "cal":
+            while await tb.field("CAL_STATUS", "busy"):
+                await ClockCycles(dut.clk, 100)
+            tb.sent = (tb.model.integration + 1) // cfg.planes
+            _compare(await tb.read_calibration(),
+                     calibrate(tb.state, ("offset", "gain"), start, 3), "calibration")
+        else:
+            got, status = await tb.program(targets, ProgramParams(), start=False)
+            want = program_and_verify(twin, targets, ProgramParams())
+            assert {n: got[n] for n in want.counters()} == want.counters()
+            assert np.array_equal(status, want.status)
+    assert tb.scoreboard.unexpected == 0

@@ -61,6 +61,9 @@ class CalibrationEngine(wiring.Component):
         ``DRIFT_X`` is a valid input; a capture or drift run without it ends in an error.
     busy, done, error : Out(1)
         ``done`` (and ``error`` with it) pulse for one cycle at the end of a run.
+    owns : Out(1)
+        The engine owns the result pipeline: busy and past waiting for it to drain (results
+        in flight when a run starts are still the host's).
     request, accepted, inject, zero_input : Out, In, Out, Out
         MVM request to the sequencer, held until ``accepted``; the MVM injects the
         reference (``inject``) and uses zero input or ``drift_x`` on every row.
@@ -94,6 +97,7 @@ class CalibrationEngine(wiring.Component):
             "pipeline_idle": In(1),
             "vector_ok": In(1),
             "busy": Out(1),
+            "owns": Out(1),
             "done": Out(1),
             "error": Out(1),
             "request": Out(1),
@@ -337,7 +341,10 @@ class CalibrationEngine(wiring.Component):
         # Continuous assignments: these are valid from time zero in every simulator (a
         # combinational process of the IDLE state alone may never be evaluated).
         m.d.comb += [
-            self.busy.eq(~fsm.ongoing("IDLE") & ~fsm.ongoing("DONE")),
+            # Busy through DONE: the done flag it sets is visible when busy falls (a status
+            # read never sees neither).
+            self.busy.eq(~fsm.ongoing("IDLE")),
+            self.owns.eq(~fsm.ongoing("IDLE") & ~fsm.ongoing("WAIT_IDLE") & ~fsm.ongoing("DONE")),
             self.done.eq(fsm.ongoing("DONE")),
             self.error.eq(fsm.ongoing("DONE") & failed),
             self.request.eq(fsm.ongoing("REQUEST")),

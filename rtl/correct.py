@@ -99,6 +99,8 @@ class Corrector(wiring.Component):
         # Which lanes of each beat hold a column (the last beat may be padded).
         lane_ok1 = Signal(lanes)
         beat1 = Signal.like(beat)
+        mode1 = Signal(2)
+        drift1 = Signal(DRIFT_BITS)
         raw1 = Signal(data.ArrayLayout(signed(rb), lanes))
         diff2 = Signal(data.ArrayLayout(signed(fmt.diff_bits), lanes))
         geff2 = Signal(data.ArrayLayout(unsigned(fmt.geff_bits), lanes))
@@ -115,19 +117,21 @@ class Corrector(wiring.Component):
         with m.If(advance):
             m.d.sync += [valid.eq(Cat(sink.tvalid, valid[:-1])),
                          last.eq(Cat(sink.tlast, last[:-1]))]
-            # Stage 1: the raw beat; its coefficients arrive from the memories meanwhile.
-            m.d.sync += [beat1.eq(beat)]
+            # Stage 1: the raw beat; its coefficients arrive from the memories meanwhile. The
+            # mode and the drift operand are registered with it (off the multiplier's path).
+            m.d.sync += [beat1.eq(beat), mode1.eq(self.mode),
+                         drift1.eq(Mux(self.mode == 2, self.drift,
+                                       Const(1 << DRIFT_FRAC, DRIFT_BITS)))]
             for j in range(lanes):
                 m.d.sync += raw1[j].eq(sink.tdata[j * lw:j * lw + rb].as_signed())
             # Stage 2: diff = (raw << OFF_FRAC) - offset; g_eff = gain * drift, rounded.
-            drift = Mux(self.mode == 2, self.drift, Const(1 << DRIFT_FRAC, DRIFT_BITS))
             for j in range(lanes):
                 m.d.sync += [
                     diff2[j].eq((raw1[j] << OFF_FRAC) - self.offset[j]),
-                    geff2[j].eq((self.gain[j] * drift + (1 << (DRIFT_FRAC - 1))) >> DRIFT_FRAC),
+                    geff2[j].eq((self.gain[j] * drift1 + (1 << (DRIFT_FRAC - 1))) >> DRIFT_FRAC),
                     raw2[j].eq(raw1[j]),
                 ]
-            m.d.sync += [ok2.eq(lane_ok1), mode2.eq(self.mode)]
+            m.d.sync += [ok2.eq(lane_ok1), mode2.eq(mode1)]
             # Stage 3: the product.
             for j in range(lanes):
                 m.d.sync += [prod3[j].eq(diff2[j] * geff2[j]), raw3[j].eq(raw2[j])]

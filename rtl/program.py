@@ -54,6 +54,9 @@ class ProgramEngine(wiring.Component):
         No MVM running and no result in flight.
     busy, done, error : Out(1)
         ``done`` (and ``error`` with it) pulse for one cycle at the end of a run.
+    owns : Out(1)
+        The engine owns the result pipeline (and ``m_axis`` for its status packets): busy
+        and past waiting for the pipeline to drain.
     request, accepted : Out(1), In(1)
         Device read request to the sequencer (row ``read_row``, side ``read_neg``), held
         until ``accepted``.
@@ -87,6 +90,7 @@ class ProgramEngine(wiring.Component):
             "inhibit": In(1),
             "pipeline_idle": In(1),
             "busy": Out(1),
+            "owns": Out(1),
             "done": Out(1),
             "error": Out(1),
             "request": Out(1),
@@ -259,7 +263,8 @@ class ProgramEngine(wiring.Component):
             m.d.sync += counters["cycles"].eq(counters["cycles"] + 1)
         # Continuous assignments (valid from time zero in every simulator).
         m.d.comb += [
-            self.busy.eq(running),
+            self.busy.eq(~fsm.ongoing("IDLE")),  # through DONE, as the calibration engine
+            self.owns.eq(running & ~fsm.ongoing("WAIT_IDLE")),
             self.done.eq(fsm.ongoing("DONE")),
             self.error.eq(fsm.ongoing("DONE") & failed),
             self.request.eq(fsm.ongoing("REQUEST")),

@@ -91,21 +91,23 @@ class Tile(wiring.Component):
         self._coefficients(m, csr, corr, cal)
 
         # Results leave through m_axis, or go to the calibration or the program-and-verify
-        # engine while it runs; the latter's per-row status packets leave through m_axis.
+        # engine while it owns the pipeline (from its first request on: results in flight
+        # when an engine starts are the host's and drain to m_axis first); the latter's
+        # per-row status packets leave through m_axis.
         out, src, eng, pv, st = self.m_axis, corr.source, cal.results, prog.results, prog.status
         m.d.comb += [
-            out.tdata.eq(Mux(prog.busy, st.tdata, src.tdata)),
-            out.tlast.eq(Mux(prog.busy, st.tlast, src.tlast)),
-            out.tvalid.eq(Mux(prog.busy, st.tvalid, src.tvalid & ~cal.busy)),
-            st.tready.eq(prog.busy & out.tready),
+            out.tdata.eq(Mux(prog.owns, st.tdata, src.tdata)),
+            out.tlast.eq(Mux(prog.owns, st.tlast, src.tlast)),
+            out.tvalid.eq(Mux(prog.owns, st.tvalid, src.tvalid & ~cal.owns)),
+            st.tready.eq(prog.owns & out.tready),
             eng.tdata.eq(src.tdata), eng.tlast.eq(src.tlast),
-            eng.tvalid.eq(src.tvalid & cal.busy),
+            eng.tvalid.eq(src.tvalid & cal.owns),
             pv.tdata.eq(src.tdata), pv.tlast.eq(src.tlast),
-            pv.tvalid.eq(src.tvalid & prog.busy),
-            src.tready.eq(Mux(cal.busy, eng.tready, Mux(prog.busy, pv.tready, out.tready))),
+            pv.tvalid.eq(src.tvalid & prog.owns),
+            src.tready.eq(Mux(cal.owns, eng.tready, Mux(prog.owns, pv.tready, out.tready))),
         ]
         m.d.comb += [
-            corr.mode.eq(Mux(cal.busy, cal.mode, Mux(prog.busy, prog.mode,
+            corr.mode.eq(Mux(cal.owns, cal.mode, Mux(prog.owns, prog.mode,
                              Mux(csr.ctrl_correct, MODE_CORRECT, MODE_RAW)))),
             corr.drift.eq(csr.drift_scale_value),
         ]
@@ -211,7 +213,7 @@ class Tile(wiring.Component):
             Signal(32, name=n) for n in ("mvm_count", "drop_frame_count", "drop_range_count",
                                          "rail_count", "corr_sat_count"))
         host_emit = emit & host_mvm
-        host_sat = Mux(cal.busy, 0, corr.saturated)
+        host_sat = Mux(cal.owns | prog.owns, 0, corr.saturated)
         latency, period = Signal(32), Signal(32)
         m.d.sync += cycle.eq(cycle + 1)
         with m.If(start):

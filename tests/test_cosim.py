@@ -147,6 +147,11 @@ def test_reset_in_the_middle_of_each_operation(sim):
     runner.run(PROG_TILE, sim, "reset_recovery", env={"AIMC_MODEL": "pcm", "AIMC_SEED": 2})
 
 
+def test_engines_started_with_results_in_flight(sim):
+    runner.run(PROG_TILE, sim, "engines_wait_for_results_in_flight",
+               env={"AIMC_MODEL": "adc-only", "AIMC_SEED": 3})
+
+
 def test_program_and_verify_errors(sim):
     runner.run(PROG_TILE, sim, "program_errors")
 
