@@ -13,6 +13,7 @@ produced, and the report is computed from the results the RTL streamed out.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import threading
@@ -154,7 +155,7 @@ def run_demo(out="build/report", *, full: bool = False, sim: str = "verilator", 
     if hwa:
         nets["aware"] = train(x_tr, y_tr, seed=seed, aware=True)
     report = {"tile": tile.to_dict(), "model": model.name, "seed": seed, "images": n_test,
-              "conditions": [c.__dict__ for c in conds], "networks": {}}
+              "conditions": [dataclasses.asdict(c) for c in conds], "networks": {}}
     chip0 = Chip(tile, model)
     log(f"[2/4] mapping onto {tile.rows}x{tile.cols} tiles ({tile.input_mode}, "
         f"{tile.adc_bits}-bit ADCs); {len(conds)} conditions, {n_test} test images")
@@ -174,8 +175,7 @@ def run_demo(out="build/report", *, full: bool = False, sim: str = "verilator", 
         for li, (w, b, x_train) in enumerate(((net.w1, net.b1, x_tr),
                                               (net.w2, net.b2, net.hidden(x_tr)))):
             m = map_layer(w, x_train, tile, chip0.lsb, chip0.w_max)
-            lsb = _fit_lsb(m, x_train, chip0.lsb)
-            m = map_layer(w, x_train, tile, lsb, chip0.w_max)
+            lsb = m.lsb
             layer_model = _layer_model(model, lsb)
             codes = {c.name: {} for c in conds}
             fit_codes = {}
@@ -250,17 +250,6 @@ def run_demo(out="build/report", *, full: bool = False, sim: str = "verilator", 
     _write(out, report, x_te, y_te, conds)
     log(f"[4/4] report in {out}: summary.md, report.json, predictions.npz and the plots")
     return report
-
-
-def _fit_lsb(m, x_train, lsb0: float) -> float:
-    """The ADC step for a layer: its training data's ideal results fill CODE_LIMIT of the
-    range (a chip's programmable integration gain)."""
-    from .nn import CODE_LIMIT
-
-    xq = m.inputs(x_train)
-    peak = max(float(np.abs(m.ideal_codes(xq, r, c)).max()) for r, c in m.blocks)
-    limit = CODE_LIMIT * 2 ** (m.tile.adc_bits - 1)
-    return float(max(np.ceil(lsb0 * peak / limit), 1.0))
 
 
 def _digital8(net, x_tr, x_te, y_te) -> float:

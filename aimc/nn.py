@@ -29,7 +29,7 @@ __all__ = ["LayerMap", "Mlp", "affine_fit", "load_digits", "map_layer", "train"]
 #: Weight error left by program-and-verify on the pcm preset, fraction of the largest weight
 #: (`aimc program`, 256x256: 3.52 % RMS).
 HWA_WEIGHT_NOISE = 0.035
-#: Headroom of the ideal results against the ADC range when choosing input scales.
+#: Share of the ADC range the training inputs' ideal results fill (sets each layer's ADC step).
 CODE_LIMIT = 0.85
 
 
@@ -180,11 +180,13 @@ class LayerMap:
 
 
 def map_layer(w, x_train, tile: TileConfig, chip_lsb: float, w_max: int) -> LayerMap:
-    """Map weights ``w (in, out)`` onto ``tile``-sized blocks. ``chip_lsb`` is the ADC step
-    (charge units, the design value of :class:`~aimc.model.chip.Chip`) and ``w_max`` the
-    weight range in conductance LSB: both are design parameters the host knows. The input
-    scale is the largest training input, enlarged if the ideal results of the training
-    inputs would pass ``CODE_LIMIT`` of the ADC range."""
+    """Map weights ``w (in, out)`` onto ``tile``-sized blocks. ``chip_lsb`` is the chip's
+    default ADC step (charge units, the design value of :class:`~aimc.model.chip.Chip`) and
+    ``w_max`` the weight range in conductance LSB: both are design parameters the host
+    knows. The input scale puts the largest training input at ``x_max``; the layer's ADC step
+    (the model's ``adc.lsb``, a chip's programmable integration gain) is the default one
+    scaled, and rounded up to a whole charge unit, so that the training inputs' ideal
+    results reach ``CODE_LIMIT`` of the converter range."""
     w = np.asarray(w, dtype=np.float64)
     full = read_full_scale(tile.adc_bits)
     w_scale = full / float(np.abs(w).max())
@@ -197,11 +199,10 @@ def map_layer(w, x_train, tile: TileConfig, chip_lsb: float, w_max: int) -> Laye
     xq = m.inputs(x_train)
     peak = max(float(np.abs(m.ideal_codes(xq, r, c)).max()) for r, c in blocks)
     limit = CODE_LIMIT * 2 ** (tile.adc_bits - 1)
-    if peak > limit:
-        m.in_scale *= peak / limit
+    m.lsb = float(max(np.ceil(chip_lsb * peak / limit), 1.0))
     # y = sum x w = in_scale * sum xq * counts / w_scale = in_scale / w_scale * code * (lsb *
     # read_per_lsb).
-    m.out_scale = m.in_scale / w_scale * chip_lsb * read_per_lsb
+    m.out_scale = m.in_scale / w_scale * m.lsb * read_per_lsb
     return m
 
 

@@ -100,9 +100,9 @@ def targets_from_weights(weights, chip: Chip) -> tuple[np.ndarray, float]:
     return check_targets(np.round(w * scale).astype(np.int64), chip), scale
 
 
-def _values(chip: Chip, codes: np.ndarray, params: ProgramParams, calibration) -> np.ndarray:
+def _values(chip: Chip, fmt: CalFormat, codes: np.ndarray, params: ProgramParams,
+            calibration) -> np.ndarray:
     """Read results as the engine sees them (RESULT_FRAC fractional bits)."""
-    fmt = CalFormat(chip.tile)
     if params.correct and chip.tile.input_mode == "pwm":
         if calibration is None:
             raise ValueError("correct=True needs the calibration coefficients the RTL holds")
@@ -123,6 +123,7 @@ def program_and_verify(chip: Chip, targets, params: ProgramParams = ProgramParam
     res = ProgramResult(status=np.zeros((rows, cols), dtype=np.int64),
                         iterations=np.zeros((rows, cols, 2), dtype=np.int64))
     read = first_read
+    fmt = CalFormat(chip.tile)
     groups = [np.ones(cols, dtype=bool)] if params.parallel else \
         [np.arange(cols) == c for c in range(cols)]
     for r in range(rows):
@@ -136,7 +137,7 @@ def program_and_verify(chip: Chip, targets, params: ProgramParams = ProgramParam
                     codes = chip.read_row(r, side, read, time=time)
                     read += 1
                     res.reads += 1
-                    v = _values(chip, codes, params, calibration)
+                    v = _values(chip, fmt, codes, params, calibration)
                     if it == 0:
                         first = v
                     e = v - ts
