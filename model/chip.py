@@ -6,7 +6,8 @@ programming and temperature are explicit: :meth:`Chip.state` gives the :class:`C
 one ``(time, temperature)``, which holds the effective weight matrix of that moment, IR drop
 included, and has the two faces that compute the same thing:
 
-* :meth:`ChipState.mvm`, the batch path: the golden prediction of the results the RTL emits;
+* :meth:`ChipState.mvm`, the batch path: the golden prediction of the results the RTL emits
+  (and :meth:`ChipState.saturation`, of the integrator-saturated latches it reads);
 * :class:`CycleModel`, the per-cycle path: the analogue half that answers the RTL's ports.
 
 Program-and-verify. :meth:`Chip.pulse` applies one SET or RESET pulse step to devices of one
@@ -663,14 +664,23 @@ class ChipState:
         shape ``(batch, cols)``."""
         return self._charges(x, plane).T
 
-    def _charges(self, x: np.ndarray, plane: int, reference: bool = False) -> np.ndarray:
-        """:meth:`charges`, transposed: ``(cols, batch)``, C-contiguous."""
+    def _charges(self, x: np.ndarray, plane: int, reference: bool = False,
+                 clipped: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`charges`, transposed: ``(cols, batch)``, C-contiguous.
+
+        ``clipped``, a ``(cols, batch)`` bool array, is set where the clamp acts in the
+        integration (a value before a clamp strictly beyond +-limit); ``None`` (the MVM)
+        skips that bookkeeping.
+        """
         w, limit = self.weights, self.chip.limit
         if reference:
-            return self._referenced(x, plane)
+            return self._referenced(x, plane, clipped)
         index = x + self.tile.x_max
         q = w.T @ np.take(self._drive[plane], index).T
         if self.tile.input_mode == "bitserial":
+            # One cycle from an empty integrator: the clamp acts on the product itself.
+            if clipped is not None:
+                np.greater(np.abs(q), limit, out=clipped)
             return np.clip(q, -limit, limit, out=q)
         # The integrator clamps after every cycle. Every partial sum lies between minus the
         # sum of the negative products and the sum of the positive ones, each at most
@@ -679,7 +689,9 @@ class ChipState:
         # half of the window, from the charge at the half, refines it. The bounds only pick
         # the vectors that are integrated cycle by cycle (both ways give the same charge
         # when the clamp is idle), so they are computed in float32, with the spread
-        # enlarged by 2e-4 of itself (float32 errs by under 2e-5 of it).
+        # enlarged by 2e-4 of itself (float32 errs by under 2e-5 of it). The same bounds
+        # make the clip flags exact: no partial sum of a vector outside the candidates
+        # passes the limit, and the candidates are integrated with the clamp.
         aw, two_limit = self._abs_w32m.T, 2 * limit
         spread = aw @ np.take(self._drive_abs32[plane], index).T
         candidates = np.nonzero(_over(spread, q, two_limit).any(axis=0))[0]
@@ -690,28 +702,42 @@ class ChipState:
             headroom = two_limit - 2 * np.abs(q1) - np.float32(2e-4) * spread1
             over |= _over(aw @ np.abs(rest), self._w32.T @ rest, headroom)
             candidates = candidates[over.any(axis=0)]
+        if clipped is not None:
+            clipped[:] = False
         for start in range(0, candidates.size, 64):
             chunk = candidates[start:start + 64]
-            q[:, chunk] = self._saturating(x[chunk]).T
+            if clipped is None:
+                q[:, chunk] = self._saturating(x[chunk]).T
+            else:
+                hit = np.zeros((chunk.size, self.tile.cols), dtype=bool)
+                q[:, chunk] = self._saturating(x[chunk], hit).T
+                clipped[:, chunk] = hit.T
         return q
 
-    def _referenced(self, x: np.ndarray, plane: int) -> np.ndarray:
+    def _referenced(self, x: np.ndarray, plane: int,
+                    clipped: np.ndarray | None = None) -> np.ndarray:
         """Charges of integrations that start from the reference charge: cycle by cycle,
-        by the per-cycle path's operations."""
+        by the per-cycle path's operations. ``clipped`` as for :meth:`_charges`."""
         limit = self.chip.limit
-        ref = np.clip(self.adc.reference, -limit, limit)[:, None]
+        ref = self.adc.reference[:, None]
+        if clipped is not None:
+            # The injection clamps too (CycleModel.inject_reference, from an empty integrator).
+            clipped[:] = np.abs(ref) > limit
         s, mag = np.sign(x), np.abs(x)
-        q = np.repeat(ref, x.shape[0], axis=1)
+        q = np.repeat(np.clip(ref, -limit, limit), x.shape[0], axis=1)
         for t in range(self.tile.drive_cycles):
             if self.tile.input_mode == "pwm":
                 level = np.where(mag > t, self._level(s, t == 0), 0.0)
             else:
                 level = self._level(s * ((mag >> plane) & 1), True)
             if level.any():
-                q = np.clip(q + self.weights.T @ level.T, -limit, limit)
+                q = q + self.weights.T @ level.T
+                if clipped is not None:
+                    clipped |= np.abs(q) > limit
+                q = np.clip(q, -limit, limit)
         return q
 
-    def _saturating(self, x: np.ndarray) -> np.ndarray:
+    def _saturating(self, x: np.ndarray, clipped: np.ndarray | None = None) -> np.ndarray:
         """Exact PWM integration of vectors ``x`` with the clamp after every cycle.
 
         Cycle 0 adds ``F``, the rising-edge drive times the weights; cycle ``t >= 1`` adds
@@ -720,6 +746,9 @@ class ChipState:
         Every sum is exact on the grid, so ``c_t`` equals the per-cycle path's current to
         the bit, and the clamped accumulation below is the per-cycle path's, operation for
         operation.
+
+        ``clipped``, optional, a ``(len(x), cols)`` bool array: OR-ed with where the clamp
+        acts (a value before a clamp strictly beyond +-limit) in any cycle.
         """
         from scipy.sparse import csr_matrix
 
@@ -727,7 +756,10 @@ class ChipState:
         limit, w = self.chip.limit, self.weights
         s, mag = np.sign(x), np.abs(x)
         t_max = int(mag.max(initial=0))
-        q = np.clip(self._level(s, True) @ w, -limit, limit)          # cycle 0
+        q = self._level(s, True) @ w                                  # cycle 0
+        if clipped is not None:
+            clipped |= np.abs(q) > limit
+        np.clip(q, -limit, limit, out=q)
         if t_max <= 1:
             return q
         b, i = np.nonzero(mag > 1)
@@ -739,6 +771,8 @@ class ChipState:
             if t > 1:
                 c -= v[:, t - 1]
             q += c
+            if clipped is not None:
+                clipped |= np.abs(q) > limit
             np.clip(q, -limit, limit, out=q)
         return q
 
@@ -806,6 +840,45 @@ class ChipState:
             out += codes
         return np.ascontiguousarray(out.T)
 
+    def saturation(self, x, reference: bool = False) -> np.ndarray:
+        """Whether each column's integrator clamped while computing the MVM of ``x``: the
+        integrator-saturated latch of the RTL, OR-ed over the integrations of one vector.
+
+        The clamp acts when a value before it lies strictly beyond +-limit, at any cycle of
+        an integration (or at the reference injection). A clip mid-window with inputs of
+        both signs can end inside the converter range, so the result codes do not carry
+        this. Noise is added at the comparison, after the integration, so the flags do not
+        depend on it (nor on event numbers).
+
+        Parameters
+        ----------
+        x : array of int, shape (batch, rows)
+            Signed inputs, as for :meth:`mvm`.
+        reference : bool
+            Every integration starts with the calibration reference charge (``ref_en``).
+
+        Returns
+        -------
+        array of bool, shape (batch, cols)
+            PWM: whether the clamp acted in the integration; bit-serial: in any bit plane's.
+            Equals what :meth:`CycleModel.saturated` shows after each integration, OR-ed
+            over the planes of the vector, bit for bit.
+
+        Raises
+        ------
+        ValueError
+            ``x`` is not a valid input batch (as for :meth:`mvm`).
+        """
+        x = self.chip.check_inputs(x)
+        out = np.zeros((x.shape[0], self.tile.cols), dtype=bool)
+        for s in range(0, x.shape[0], _CHUNK):
+            xs = x[s:s + _CHUNK]
+            hit = np.zeros((self.tile.cols, xs.shape[0]), dtype=bool)
+            for plane in range(self.tile.planes):
+                self._charges(xs, plane, reference, hit)
+                out[s:s + _CHUNK] |= hit.T
+        return out
+
 
 def _over(spread: np.ndarray, q: np.ndarray, two_limit) -> np.ndarray:
     """Whether a partial sum can exceed half of ``two_limit``: ``(spread + |q|) / 2`` bounds
@@ -858,6 +931,11 @@ class CycleModel:
     ``read_neg`` selects). At the start of an MVM integration a stale state (the chip's
     conductances changed since it was built) is replaced by the chip's state at the same
     moment.
+
+    Each column also keeps an integrator-saturated latch (:attr:`clipped`, packed per ADC by
+    :meth:`saturated`): whether the clamp acted at any cycle since the last integrator
+    reset, reference injection and device reads included. It is what
+    :meth:`ChipState.saturation` predicts.
     """
 
     def __init__(self, state: ChipState):
@@ -874,6 +952,7 @@ class CycleModel:
         self._noise_key = None                # (integration, sel) the noise below is for
         self._cols = self._read = self._cmp = None
         self._read_side = None                # side of the running device read; None: MVM
+        self._clipped = np.zeros(tile.cols, dtype=bool)  # clamp acted since the last reset
 
     def set_state(self, state: ChipState) -> None:
         """Continue with the chip at another moment (same chip, for example later in its
@@ -890,11 +969,35 @@ class CycleModel:
         self._flush()
         return self._q
 
+    @property
+    def clipped(self) -> np.ndarray:
+        """Per column, whether the integrator's clamp acted (a value before a clamp strictly
+        beyond +-limit) since the last integrator reset, every cycle so far included; a
+        copy."""
+        self._flush()
+        return self._clipped.copy()
+
+    def saturated(self, sel: int) -> int:
+        """The integrator-saturated latches the ADCs see with ``adc_sel = sel``, packed: bit
+        ``a`` is :attr:`clipped` of column ``adc.columns(sel)[a]``, the column ADC ``a``
+        converts.
+
+        Raises
+        ------
+        ValueError
+            ``sel`` is not in ``0 .. cols_per_adc-1``.
+        """
+        sel = _check_index("sel", sel, self.state.tile.cols_per_adc)
+        self._flush()
+        return pack_bits(self._clipped[self.state.adc.columns(sel)])
+
     def reset_integrators(self, read: bool = False) -> None:
-        """Clear the integrators and start the next MVM integration, or with ``read`` the
-        next device read (numbered apart, see :meth:`Chip.read_row`)."""
+        """Clear the integrators and the saturation latches, and start the next MVM
+        integration, or with ``read`` the next device read (numbered apart, see
+        :meth:`Chip.read_row`)."""
         self._pending.clear()
         self._q[:] = 0.0
+        self._clipped[:] = False
         self.counts[:] = 0
         if read:
             self.reads += 1
@@ -909,9 +1012,12 @@ class CycleModel:
         return self.integration, 0
 
     def inject_reference(self) -> None:
-        """Add the calibration reference charge to every column's integrator."""
+        """Add the calibration reference charge to every column's integrator (then clamp)."""
+        self._flush()  # the pending cycles come first
         limit = self.chip.limit
-        np.clip(self._q + self.chip.adc.reference, -limit, limit, out=self._q)
+        q = self._q + self.chip.adc.reference
+        self._clipped |= np.abs(q) > limit
+        np.clip(q, -limit, limit, out=self._q)
 
     def drive(self, row_en: int, row_neg: int) -> None:
         """One cycle of row drive (packed port values). The cycles are kept and integrated
@@ -930,7 +1036,8 @@ class CycleModel:
         any order. Every partial sum of the window lies between the sum of its negative
         products and the sum of its positive ones; where both stay within the limit the
         clamp never acts and ``q + (sum_t L_t) @ W`` is the cycle-by-cycle result to the
-        bit. The other columns are integrated cycle by cycle."""
+        bit. The other columns are integrated cycle by cycle, and only there can the clamp
+        act (:attr:`clipped`)."""
         pending = self._pending
         if not pending:
             return
@@ -962,9 +1069,13 @@ class CycleModel:
         q[safe] += total[safe]
         cols = ~safe
         wc, qc = w[:, cols], q[cols]
+        hit = np.zeros(qc.shape, dtype=bool)
         for lv in levels:
-            qc = np.clip(qc + lv @ wc, -limit, limit)
+            qc = qc + lv @ wc
+            hit |= np.abs(qc) > limit
+            np.clip(qc, -limit, limit, out=qc)
         q[cols] = qc
+        self._clipped[cols] |= hit
 
     def pulse(self, row: int, side: int, set_mask: int, reset_mask: int, amplitude: int,
               width: int) -> None:

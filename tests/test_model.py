@@ -3,9 +3,10 @@ per-cycle path used in cosimulation agrees with the batch path bit for bit, ever
 
 import numpy as np
 import pytest
+from cycle_driver import EVERYTHING, random_chip, run_cycle_model
 
 from aimc import TileConfig
-from aimc.model import Chip, ModelConfig, Stream, normals, preset, uniforms
+from aimc.model import Chip, ModelConfig, Stream, normals, uniforms
 from aimc.model.chip import pack_bits, unpack_bits, unpack_fields
 
 
@@ -16,47 +17,6 @@ def quantise(q, lsb, adc_bits):
                    ).astype(np.int64)
 
 
-def random_chip(cfg, model="ideal", seed=3):
-    chip = Chip(cfg, model, seed=seed)
-    rng = np.random.default_rng(seed)
-    chip.program(rng.integers(-chip.w_max, chip.w_max + 1, size=(cfg.rows, cfg.cols)))
-    return chip, rng
-
-
-def run_cycle_model(chip, x, time=0.0):
-    """Drive the per-cycle model with exactly the port activity of the RTL's schedule."""
-    cfg = chip.tile
-    model = chip.cycle_model(time)
-    half = 2 ** (cfg.adc_bits - 1)
-    out = np.zeros((len(x), cfg.cols), dtype=np.int64)
-    for n, v in enumerate(x):
-        mag, neg = np.abs(v), v < 0
-        for plane in reversed(range(cfg.planes)):
-            model.cycle(int_reset=1, row_en=0, row_neg=0, sample=0, sel=0, trial=0)
-            for t in range(cfg.drive_cycles):
-                on = mag > t if cfg.input_mode == "pwm" else ((mag >> plane) & 1).astype(bool)
-                model.cycle(int_reset=0, row_en=pack_bits(on), row_neg=pack_bits(on & neg),
-                            sample=0, sel=0, trial=0)
-            for sel in range(cfg.cols_per_adc):
-                code = np.zeros(cfg.n_adc, dtype=np.int64)
-                for bit in reversed(range(cfg.adc_bits)):
-                    trial = code | (1 << bit)
-                    packed = sum(int(c) << (a * cfg.adc_bits) for a, c in enumerate(trial))
-                    d = unpack_bits(model.cycle(int_reset=0, row_en=0, row_neg=0, sample=1,
-                                                sel=sel, trial=packed), cfg.n_adc)
-                    code = np.where(d, trial, code)
-                out[n, chip.adc.columns(sel)] += (code - half) << plane
-    return out
-
-
-#: Every effect at once: devices, wires, drivers, converters with per-decision noise.
-EVERYTHING = preset("pcm").replace(
-    name="everything",
-    device={"white_noise": 0.05, "stuck_gmin_rate": 0.02, "stuck_gmax_rate": 0.02},
-    array={"r_row": 5.0, "r_col": 5.0},
-    driver={"edge_loss": 0.15, "polarity_mismatch": 0.03},
-    adc={"comparator_noise": 0.4, "cap_mismatch": 0.03},
-)
 
 
 @pytest.mark.parametrize("mode", ["pwm", "bitserial"])
@@ -90,7 +50,7 @@ def test_cycle_path_equals_batch_path_on_noisy_chips(cfg, model):
     x = rng.integers(-cfg.x_max, cfg.x_max + 1, size=(12, cfg.rows))
     for time in (0.0, 3600.0):
         batch = chip.mvm(x, time=time)
-        np.testing.assert_array_equal(run_cycle_model(chip, x, time), batch)
+        np.testing.assert_array_equal(run_cycle_model(chip, x, time)[0], batch)
     # The effects are real: the ideal chip with the same weights gives other results.
     ideal = Chip(cfg, "ideal", seed=3)
     ideal.program(chip.target_weights)
@@ -119,12 +79,12 @@ def test_integrator_saturates_every_cycle():
     # would be 0,0,0,7,14,... but clamps at 10 -> final 10, while the unclamped sum is 28.
     x = np.array([[7, 3]])
     assert chip.state().charges(x, 0)[0, 0] == 10.0
-    np.testing.assert_array_equal(run_cycle_model(chip, x), chip.mvm(x))
+    np.testing.assert_array_equal(run_cycle_model(chip, x)[0], chip.mvm(x))
     # Partial sums that exceed the limit and come back: row 1 negative first.
     chip.program(np.array([[-7], [7]]))
     x = np.array([[2, 7]])  # -0 net for 2 cycles, then +7 for 5: 35 -> clamps to 10
     assert chip.state().charges(x, 0)[0, 0] == 10.0
-    np.testing.assert_array_equal(run_cycle_model(chip, x), chip.mvm(x))
+    np.testing.assert_array_equal(run_cycle_model(chip, x)[0], chip.mvm(x))
 
 
 def test_comparison_before_any_integration_is_a_contract_violation():
@@ -196,4 +156,4 @@ def test_saturation_path_equals_cycle_path_on_a_noisy_chip():
     at_rail = np.isclose(np.abs(q), chip.limit)
     came_back = ~at_rail & (q != unclamped)
     assert at_rail.any() and came_back.any() and (q == unclamped).any()
-    np.testing.assert_array_equal(run_cycle_model(chip, x), chip.mvm(x))
+    np.testing.assert_array_equal(run_cycle_model(chip, x)[0], chip.mvm(x))

@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from cycle_driver import EVERYTHING as ALL_EFFECTS
 from scipy.stats import norm
 
 from aimc import TileConfig
@@ -257,13 +258,7 @@ def sar(model):
 
 #: Every effect that can touch a read: converter noise per decision, white noise (left out
 #: of reads), drivers, wires (left out of reads), stuck devices.
-EVERYTHING = preset("pcm").replace(
-    name="everything",
-    device={"white_noise": 0.05, "stuck_gmin_rate": 0.05, "stuck_gmax_rate": 0.05},
-    array={"r_row": 5.0, "r_col": 5.0},
-    driver={"edge_loss": 0.15, "polarity_mismatch": 0.03},
-    adc={"comparator_noise": 0.4, "cap_mismatch": 0.03},
-)
+EVERYTHING = ALL_EFFECTS.replace(device={"stuck_gmin_rate": 0.05, "stuck_gmax_rate": 0.05})
 
 
 @pytest.mark.parametrize("model, tile", [
