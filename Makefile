@@ -61,7 +61,7 @@ verilog: setup
 	$(AIMC) verilog --out build/verilog $(ARGS)
 
 test: setup test-tools
-	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
+	$(if $(PYTEST_ARGS),,AIMC_COVERAGE_REQUIRED=1) $(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 demo: setup
 	$(AIMC) demo $(ARGS)
