@@ -24,8 +24,10 @@ from ..fixedpoint import CalFormat
 from ..model import Chip, CycleModel, ModelConfig
 from ..model.calibration import Calibration
 from ..model.program import ProgramParams
+from ..rtl.axi import RESP_DECERR, RESP_SLVERR
 from ..rtl.calib import PHASE_BITS
 from ..rtl.regmap import register_map, windows
+from . import coverage
 from .bridge import AnalogueBridge
 
 __all__ = ["Scoreboard", "TileBench", "random_pauses"]
@@ -42,6 +44,11 @@ def random_pauses(rng: random.Random, probability: float):
     """Pause generator for cocotbext-axi: pause on each cycle with ``probability``."""
     while True:
         yield rng.random() < probability
+
+
+#: Coverage bin of each kind of refused write (BUS_ERROR field).
+_REFUSAL_BINS = {"decode": "decerr_write", "readonly": "readonly_write",
+                 "range": "register_range", "window": "window_strobe"}
 
 
 def to_lanes(x: np.ndarray, cfg: TileConfig) -> list[int]:
@@ -116,6 +123,8 @@ class TileBench:
         self.scoreboard = Scoreboard()
         self.sent = 0
         self.received: list[np.ndarray] = []  # every result vector collected, in order
+        self._axil_paused = False
+        coverage.sample_config(cfg)
 
     async def start(self):
         Clock(self.dut.clk, CLOCK_NS, unit="ns").start()
@@ -151,6 +160,39 @@ class TileBench:
     async def write(self, name: str, value: int):
         await self.axil.write(self.address(name), value.to_bytes(4, "little"))
 
+    async def expect_refused(self, target, value, kind: str, cover: str | None = None):
+        """Write ``value`` (an int: a whole word; bytes: from the first byte lane) to
+        ``target`` (a register name or a byte address) and check that the tile refuses it
+        as ``kind`` (a BUS_ERROR field): the AXI error response, BUS_ERROR with that bit
+        alone, BUS_ERROR_ADDR, and for a register an unchanged value. Clears BUS_ERROR."""
+        address = self.address(target) if isinstance(target, str) else target
+        data = value.to_bytes(4, "little") if isinstance(value, int) else value
+        before = await self.read(target) if isinstance(target, str) else None
+        resp = (await self.axil.write(address, data)).resp
+        want = RESP_DECERR if kind == "decode" else RESP_SLVERR
+        assert resp == want, f"write to {target!r}: response {resp}, expected {want}"
+        await self._check_refusal(address, kind)
+        if before is not None:
+            assert await self.read(target) == before, f"refused write changed {target}"
+        coverage.hit("errors", cover or _REFUSAL_BINS[kind])
+
+    async def expect_read_refused(self, address: int):
+        """Read an unmapped ``address``: DECERR and BUS_ERROR.decode. Clears BUS_ERROR."""
+        resp = (await self.axil.read(address, 4)).resp
+        assert resp == RESP_DECERR, f"read of {address:#x}: response {resp}"
+        await self._check_refusal(address, "decode")
+        coverage.hit("errors", "decerr_read")
+
+    async def _check_refusal(self, address: int, kind: str):
+        reg = self.regs["BUS_ERROR"]
+        want = 1 << reg.field(kind).lsb
+        got = await self.read("BUS_ERROR")
+        assert got == want, f"BUS_ERROR {got:#x} after a refused access, expected {want:#x}"
+        got = await self.read("BUS_ERROR_ADDR")
+        assert got == address, f"BUS_ERROR_ADDR {got:#x}, expected {address:#x}"
+        await self.write("BUS_ERROR", (1 << len(reg.fields)) - 1)
+        assert await self.read("BUS_ERROR") == 0
+
     async def field(self, reg: str, field: str) -> int:
         f = self.regs[reg].field(field)
         return (await self.read(reg) >> f.lsb) & ((1 << f.width) - 1)
@@ -163,10 +205,21 @@ class TileBench:
     # -- streams -----------------------------------------------------------------------
 
     def backpressure(self, p_source: float, p_sink: float):
+        coverage.sample_stalls(p_source, p_sink, axil=self._axil_paused)
         if p_source:
             self.source.set_pause_generator(random_pauses(self.rng, p_source))
         if p_sink:
             self.sink.set_pause_generator(random_pauses(self.rng, p_sink))
+
+    def bus_pauses(self, probability: float):
+        """Random idle cycles on all five AXI4-Lite channels (address, data and response of
+        both directions): each cycle paused with ``probability``."""
+        for channel in (self.axil.write_if.aw_channel, self.axil.write_if.w_channel,
+                        self.axil.write_if.b_channel, self.axil.read_if.ar_channel,
+                        self.axil.read_if.r_channel):
+            channel.set_pause_generator(random_pauses(self.rng, probability))
+        self._axil_paused = probability > 0
+        coverage.hit("stalls.axil", "paused" if self._axil_paused else "none")
 
     def golden(self, x: np.ndarray) -> np.ndarray:
         """The result the RTL must emit for the next vector ``x``, in the output format."""
@@ -181,6 +234,7 @@ class TileBench:
         if expect:
             self.scoreboard.expect(self.golden(x))
             self.sent += 1
+            coverage.hit("mode.mvm", "raw" if self.correction is None else "corrected")
         await self.source.send(AxiStreamFrame(to_lanes(x, self.cfg)))
 
     # -- calibration -------------------------------------------------------------------
@@ -202,6 +256,7 @@ class TileBench:
         value = 1 | (k << ctrl.field("avg_log2").lsb)
         for p in phases:
             value |= 1 << (1 + PHASE_BITS[p])
+            coverage.hit("mode.calibration", p)
         await self.write("CAL_CTRL", value)
         waited = 0
         while True:
@@ -226,6 +281,17 @@ class TileBench:
                          | (params.reset_gain << gain.field("reset").lsb))
         await self.write("PROG_CTRL", 1 | (int(params.parallel) << ctrl.field("parallel").lsb)
                          | (int(params.correct) << ctrl.field("correct").lsb))
+        mode = ("parallel" if params.parallel else "serial") + (
+            "_corrected" if params.correct else "_raw")
+        if mode in coverage.BINS["mode.program"]:
+            coverage.hit("mode.program", mode)
+
+    def target_frame(self, row: np.ndarray) -> AxiStreamFrame:
+        """One row of signed read-count targets as a t_axis packet, padded to whole beats."""
+        cfg = self.cfg
+        mask = (1 << cfg.tgt_lane_width) - 1
+        return AxiStreamFrame([int(v) & mask for v in row]
+                              + [0] * (cfg.out_beats * cfg.lanes - cfg.cols))
 
     async def program(self, targets: np.ndarray, params: ProgramParams,
                       timeout_cycles: int = 50_000_000, start: bool = True
@@ -237,11 +303,8 @@ class TileBench:
         cfg = self.cfg
         if start:
             await self.start_program(params)
-        mask = (1 << cfg.tgt_lane_width) - 1
-        pad = [0] * (cfg.out_beats * cfg.lanes - cfg.cols)
         for r in range(cfg.rows):
-            await self.target_source.send(AxiStreamFrame([int(v) & mask for v in targets[r]]
-                                                         + pad))
+            await self.target_source.send(self.target_frame(targets[r]))
         status = np.zeros((cfg.rows, cfg.cols), dtype=np.int64)
         waited = 0
         for r in range(cfg.rows):
@@ -306,6 +369,16 @@ class TileBench:
             await self.send(v)
         await with_timeout(collector, len(x) * self.cycles_per_mvm_bound() * 4 + 1000, "ns")
         return np.array(self.received[first:])
+
+    def use_chip(self, chip: Chip, time: float = 0.0):
+        """Put another analogue half behind the boundary (same tile) from the next cycle on,
+        for example one with a fault: the bridge and the golden model follow it, and the
+        event numbering (which keys the noise) goes on from the old one."""
+        old = self.model
+        self.chip, self.state = chip, chip.state(time)
+        self.model = CycleModel(self.state)
+        self.model.integration, self.model.reads = old.integration, old.reads
+        self.bridge.model = self.model
 
     def at_time(self, time: float):
         """Move the chip to ``time`` seconds after the reference read (drift): the

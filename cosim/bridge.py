@@ -42,7 +42,8 @@ class AnalogueBridge:
 
     At the falling edge of each clock with activity at the boundary (the RTL's registered
     outputs are stable then), it reads the ports, advances the model by one cycle and drives
-    the comparator decisions, which the RTL samples at the next rising edge. A cycle with
+    the comparator decisions and the integrator-clamp latches of the selected columns, which
+    the RTL samples at the next rising edge. A cycle with
     ``prog_pulse`` high applies a pulse step to the model's devices. When every port is idle
     (no integrator reset, no row driven, no comparison, no pulse), a cycle changes nothing in
     the model, so the bridge sleeps until ``int_reset``, ``adc_sample`` or ``prog_pulse``
@@ -59,14 +60,33 @@ class AnalogueBridge:
         self._read = {n: _reader(h) for n, h in self._handles.items()}
         self._prog = {k: _reader(p("prog_" + k))
                       for k in ("row", "neg", "set", "reset", "amp", "width")}
-        self._cmp = p("adc_cmp")
+        self._cmp, self._sat, self._ready = p("adc_cmp"), p("adc_sat"), p("ready")
         self._task = None
+        self._random_cmp = None
         #: Falling edges the bridge woke at, and the clock cycles it slept through.
         self.wakes = 0
 
     def start(self):
         self._cmp.value = 0
+        self._sat.value = 0
+        self._ready.value = 1
         self._task = cocotb.start_soon(self._run())
+
+    def random_comparators(self, columns, rng):
+        """From now on, the comparators of ``columns`` answer every comparison with a coin
+        flip from ``rng`` (a ``random.Random``): a comparator stuck near its threshold.
+        ``None`` or no columns ends the fault."""
+        adc = self.model.state.adc
+        columns = set(columns or ())
+        self._random_cmp = None
+        if columns:
+            masks = [sum(1 << a for a, c in enumerate(adc.columns(sel)) if c in columns)
+                     for sel in range(self.model.state.tile.cols_per_adc)]
+            self._random_cmp = (masks, rng, self.model.state.tile.n_adc)
+
+    def set_ready(self, ready: bool):
+        """Drive ``ready`` (a fault: the analogue half not ready for operations)."""
+        self._ready.value = int(ready)
 
     def stop(self):
         if self._task is not None:
@@ -74,13 +94,15 @@ class AnalogueBridge:
             self._task = None
 
     async def _run(self):
-        model, r, h = self.model, self._read, self._handles
+        r, h = self._read, self._handles
         edge = FallingEdge(self.dut.clk)
         activity = First(RisingEdge(h["int_reset"]), RisingEdge(h["adc_sample"]),
                          RisingEdge(h["prog_pulse"]), ValueChange(h["row_en"]))
+        last_sat = 0
         while True:
             await edge
             self.wakes += 1
+            model = self.model  # may be replaced between cycles (TileBench.use_chip)
             row_en, sample, int_reset = r["row_en"](), r["adc_sample"](), r["int_reset"]()
             pulse = r["prog_pulse"]()
             if pulse:
@@ -99,7 +121,14 @@ class AnalogueBridge:
                 trial=r["adc_trial"]() if sample else 0,
             )
             if decision is not None:
+                if self._random_cmp is not None:
+                    masks, rng, n = self._random_cmp
+                    m = masks[r["adc_sel"]()]
+                    decision = (decision & ~m) | (rng.getrandbits(n) & m)
                 self._cmp.value = decision
+                sat = model.saturated(r["adc_sel"]())
+                if sat != last_sat:
+                    self._sat.value = last_sat = sat
             elif not (row_en or int_reset or pulse):
                 # Idle: nothing happens in the model until a port becomes active. The
                 # trigger fires just after the rising edge that changes the port; the

@@ -12,20 +12,23 @@ import copy
 import dataclasses
 import json
 import os
+import random
 import time
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, with_timeout
+from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiStreamFrame
 
 from ..config import TileConfig
+from ..model import Chip, ModelConfig
 from ..model.calibration import Calibration, calibrate, mvm_error
 from ..model.program import ProgramParams, program_and_verify, report
 from ..programming import read_full_scale
-from ..rtl.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
+from ..rtl.axi import RESP_OKAY
 from ..rtl.regmap import ID_MAGIC
+from . import coverage
 from .bench import CLOCK_NS, TileBench, chip_from_env, to_lanes
 
 
@@ -114,6 +117,24 @@ async def back_to_back_timing(dut):
     assert period == cfg.mvm_period_cycles, f"period {period}, expected {cfg.mvm_period_cycles}"
     assert latency == cfg.mvm_period_cycles  # the next vector is taken as results leave
 
+    # Coefficients that push two columns past the result range: the corrected results
+    # clamp, each clamp is counted (CORR_SAT) and flagged (STATUS.sat), as the model says.
+    fmt = tb.fmt
+    cal.offset[0] = -(1 << (fmt.off_bits - 1))            # the most negative offset
+    cal.offset[-1] = (1 << (fmt.off_bits - 1)) - 1        # the most positive one
+    cal.gain[[0, -1]] = (1 << tb.windows["GAIN"].width) - 1
+    await tb.write_coefficients(cal.offset, cal.gain)
+    x = tb.random_vectors(4, np.random.default_rng(4))
+    raw = tb.state.mvm(x, first_vector=tb.sent)
+    clamped = fmt.correct(raw, cal.offset, cal.gain, cal.drift_scale)[1]
+    assert clamped[:, 0].all() and clamped[:, -1].all()
+    assert await tb.field("STATUS", "sat") == 0
+    await tb.stream(x)
+    assert tb.scoreboard.matched == 8 and not tb.scoreboard.mismatches
+    assert await tb.read("CORR_SAT") == int(clamped.sum())
+    assert await tb.field("STATUS", "sat") == 1
+    coverage.hit("errors", "corrected_saturated")
+
 
 @cocotb.test()
 async def registers(dut):
@@ -133,14 +154,218 @@ async def registers(dut):
     assert await tb.read("CTRL") == 0x3
     await tb.axil.write(tb.address("CTRL"), b"\x02")
     assert await tb.read("CTRL") == 0x2
-    # Read-only register: the write is refused and changes nothing.
-    resp = await tb.axil.write(tb.address("ID"), (0).to_bytes(4, "little"))
-    assert resp.resp == RESP_SLVERR
-    assert await tb.read("ID") == ID_MAGIC
-    # Unmapped address: decode error on both channels.
-    assert (await tb.axil.write(0xFC, bytes(4))).resp == RESP_DECERR
-    assert (await tb.axil.read(0xFC, 4)).resp == RESP_DECERR
+    # Read-only registers: the write is refused and changes nothing.
+    for name in ("ID", "MVM_COUNT", "CFG_ARRAY", "LATENCY"):
+        await tb.expect_refused(name, 0xFFFFFFFF, "readonly")
+    # Unmapped addresses (a hole between registers, past the last one, past the windows):
+    # decode error on both channels, and nothing else changes.
+    for address in (0x3C, 0xFC, 0x5000, 0xFFFC):
+        await tb.expect_refused(address, 0xFFFFFFFF, "decode")
+        await tb.expect_read_refused(address)
     assert (await tb.axil.read(tb.address("ID"), 4)).resp == RESP_OKAY
+    assert await tb.read("CTRL") == 0x2
+    # Every register reads back its reset value after the refused accesses (CTRL aside).
+    for r in tb.regs.values():
+        if r.name not in ("CTRL", "STATUS", "ABORTED") and all(
+                f.access != "R" or f.const is not None for f in r.fields):
+            assert await tb.read(r.name) == r.reset_value, r.name
+
+
+#: Registers the host may rewrite while MVMs stream raw (none changes a raw result), with
+#: the fields a random write sets.
+_QUIET_REGISTERS = ("CAL_REF", "DRIFT_X", "DRIFT_REF", "DRIFT_SCALE", "PROG_LIMITS",
+                    "PROG_GAIN")
+
+
+def _random_value(reg, rng, legal: bool) -> int:
+    """A word for ``reg``: every field random within its legal range, or (``legal`` False)
+    one field with a legal range outside it."""
+    value = 0
+    fields = [f for f in reg.fields if f.access in ("RW", "RWH")]
+    bad = rng.choice([f for f in fields if f.legal]) if not legal else None
+    for f in fields:
+        lo, hi = f.legal or (0, 2 ** f.width - 1)
+        if f is bad:
+            low = -(2 ** (f.width - 1)) if f.signed else 0
+            high = 2 ** (f.width - int(f.signed)) - 1
+            v = rng.choice([x for x in (lo - 1, hi + 1, low, high) if x < lo or x > hi
+                            and low <= x <= high])
+        else:
+            v = rng.randint(lo, hi)
+        value |= (v & (2 ** f.width - 1)) << f.lsb
+    return value
+
+
+@cocotb.test()
+async def bus_under_pauses(dut):
+    """Random idle cycles on all five AXI4-Lite channels and on both streams while MVMs
+    stream: register writes (legal ones land, out-of-range ones are refused whole and
+    reported), coefficient window writes, and reads issued together with writes all read
+    back right, and every result still arrives once, in order, bit for bit."""
+    tb = _setup(dut)
+    cfg = tb.cfg
+    n = int(os.environ.get("AIMC_VECTORS", "24"))
+    await tb.start()
+    await tb.enable()
+    tb.backpressure(0.3, 0.3)
+    tb.bus_pauses(0.3)
+    rng = np.random.default_rng(int(os.environ.get("AIMC_SEED", "1")) + 3)
+    pick = random.Random(int(os.environ.get("AIMC_SEED", "1")))
+    collector = cocotb.start_soon(tb.collect(n))
+    x = tb.random_vectors(n, rng)
+    feeder = cocotb.start_soon(_feed(tb, x))
+
+    shadow = {name: tb.regs[name].reset_value for name in _QUIET_REGISTERS}
+    refused = 0
+    for i in range(48):
+        name = pick.choice(_QUIET_REGISTERS)
+        reg = tb.regs[name]
+        legal = not any(f.legal for f in reg.fields) or pick.random() < 0.7
+        value = _random_value(reg, pick, legal)
+        if legal:
+            # A write and a read of another register, in flight together.
+            other = pick.choice(_QUIET_REGISTERS)
+            write = cocotb.start_soon(tb.write(name, value))
+            read = await tb.read(other)
+            await write
+            if other != name:
+                assert read == shadow[other], f"{other}: read {read:#x}, wrote {shadow[other]:#x}"
+            shadow[name] = value
+            assert await tb.read(name) == value, name
+        else:
+            await tb.expect_refused(name, value, "range")
+            refused += 1
+        if i % 8 == 0:
+            c = pick.randrange(cfg.cols)
+            word = pick.randrange(1 << tb.windows["GAIN"].width)
+            await tb.axil.write(tb.windows["GAIN"].address(c), word.to_bytes(4, "little"))
+            assert (await tb.read_window("GAIN"))[c] == word
+    assert refused > 0
+    await with_timeout(feeder, n * tb.cycles_per_mvm_bound() * 4 + 1000, "ns")
+    await with_timeout(collector, n * tb.cycles_per_mvm_bound() * 4 + 1000, "ns")
+    await tb.drain(2 * tb.cycles_per_mvm_bound())
+    sb = tb.scoreboard
+    assert sb.matched == n and not sb.mismatches and sb.unexpected == 0
+    assert await tb.read("MVM_COUNT") == n
+    for name, value in shadow.items():
+        assert await tb.read(name) == value, name
+
+
+async def _feed(tb, x):
+    for v in x:
+        await tb.send(v)
+
+
+@cocotb.test()
+async def comparator_faults(dut):
+    """Comparators that answer every comparison at random (stuck at their threshold) in a
+    few columns: every conversion still ends in adc_bits cycles, every MVM keeps the
+    documented period, every result arrives in order, the other columns equal the model
+    bit for bit, and the faulty ones stay within the result range."""
+    tb = _setup(dut)
+    cfg = tb.cfg
+    n = int(os.environ.get("AIMC_VECTORS", "24"))
+    await tb.start()
+    await tb.enable()
+    faulty = sorted({0, cfg.cols // 2, cfg.cols - 1})
+    tb.bridge.random_comparators(faulty, random.Random(7))
+    coverage.hit("errors", "comparator_random")
+    x = tb.random_vectors(n, np.random.default_rng(8))
+    want = tb.fmt.uncorrected(tb.state.mvm(x, first_vector=tb.sent))
+    tb.sent += n
+    collector = cocotb.start_soon(_receive(tb, n))
+    for v in x:
+        await tb.send(v, expect=False)
+    got = await with_timeout(collector, n * tb.cycles_per_mvm_bound() + 500, "ns")
+    assert await tb.read("PERIOD") == cfg.mvm_period_cycles
+    assert await tb.read("MVM_COUNT") == n
+    good = np.setdiff1d(np.arange(cfg.cols), faulty)
+    np.testing.assert_array_equal(got[:, good], want[:, good])
+    low, high = tb.fmt.uncorrected(tb.fmt.rails)
+    assert np.all((got[:, faulty] >= low) & (got[:, faulty] <= high))
+    # The random answers did change the faulty columns (the fault was real).
+    assert np.any(got[:, faulty] != want[:, faulty])
+    tb.bridge.random_comparators(None, None)
+    await tb.stream(tb.random_vectors(4, np.random.default_rng(9)))
+    assert tb.scoreboard.matched == 4 and not tb.scoreboard.mismatches
+
+
+async def _receive(tb, count: int) -> np.ndarray:
+    return np.array([await tb.receive() for _ in range(count)])
+
+
+@cocotb.test()
+async def analogue_timeout(dut):
+    """The analogue half never becomes ready: a host vector waits READY_TIMEOUT cycles and
+    is dropped, a calibration and a programming run (waiting on a device read, and on a
+    pulse step) end with their error bit; each is counted, nothing hangs and nothing stale
+    comes out. A ready that comes back within the timeout only delays the operation."""
+    cfg = TileConfig.from_json(os.environ["AIMC_CONFIG"])
+    env = dict(os.environ, AIMC_ERASED="1")
+    tb = TileBench(dut, cfg, chip_from_env(cfg, env))
+    await tb.start()
+    limit = 64
+    await tb.write("READY_TIMEOUT", limit)
+    await tb.expect_refused("READY_TIMEOUT", 0, "range")
+    await tb.enable(irq=True)
+    status_timeout = 1 << tb.regs["STATUS"].field("timeout").lsb
+    done, error = 1 << 1, 1 << 2
+    rng = np.random.default_rng(5)
+    integrations = tb.model.integration
+
+    # A host vector.
+    tb.bridge.set_ready(False)
+    await tb.send(tb.random_vectors(1, rng)[0], expect=False)
+    await ClockCycles(dut.clk, limit + 40)
+    assert await tb.read("TIMEOUT_COUNT") == 1
+    assert await tb.read("STATUS") == status_timeout, "dropped: not busy, no result"
+    assert await tb.read("MVM_COUNT") == 0 and tb.model.integration == integrations
+    await tb.write("STATUS", status_timeout)
+
+    # A calibration run.
+    status = await tb.calibrate(("offset",), 2)
+    assert status & done and status & error, f"CAL_STATUS {status:#x}"
+    assert await tb.read("TIMEOUT_COUNT") == 2
+    assert tb.model.integration == integrations
+    await tb.write("CAL_STATUS", done | error)
+
+    # A programming run waiting on its first device read.
+    targets = _program_targets(tb.chip, rng)
+    await tb.start_program(ProgramParams())
+    await tb.target_source.send(tb.target_frame(targets[0]))
+    await ClockCycles(dut.clk, limit + 8 * cfg.out_beats + 40)
+    assert await tb.read("PROG_STATUS") == done | error
+    assert await tb.read("TIMEOUT_COUNT") == 3 and await tb.read("PROG_READS") == 0
+    await tb.write("PROG_STATUS", done | error)
+
+    # A programming run whose read goes through and whose pulse step then waits.
+    tb.bridge.set_ready(True)
+    await tb.start_program(ProgramParams())
+    await tb.target_source.send(tb.target_frame(targets[0]))
+    await RisingEdge(dut.ana__read_dev)
+    tb.bridge.set_ready(False)
+    await ClockCycles(dut.clk, limit + 200)
+    assert await tb.read("PROG_STATUS") == done | error
+    assert await tb.read("PROG_READS") == 1 and await tb.read("PROG_STEPS") == 0
+    assert tb.chip.pulse_steps == 0
+    assert await tb.read("TIMEOUT_COUNT") == 4
+    assert await tb.field("STATUS", "timeout") == 1
+    await tb.write("PROG_STATUS", done | error)
+    await tb.write("STATUS", status_timeout)
+    assert tb.sink.empty(), "a status packet of an abandoned row came out"
+    coverage.hit("errors", "analogue_timeout")
+
+    # Ready back within the timeout: the MVM waits, then runs and is right.
+    tb.sent = (tb.model.integration + 1) // cfg.planes
+    integrations = tb.model.integration
+    collector = cocotb.start_soon(tb.collect(1))
+    await tb.send(tb.random_vectors(1, rng)[0])
+    await ClockCycles(dut.clk, limit // 2)
+    assert tb.model.integration == integrations, "an integration started while not ready"
+    tb.bridge.set_ready(True)
+    await with_timeout(collector, 2 * tb.cycles_per_mvm_bound(), "ns")
+    assert tb.scoreboard.matched == 1 and not tb.scoreboard.mismatches
+    assert await tb.read("TIMEOUT_COUNT") == 4 and await tb.field("STATUS", "timeout") == 0
 
 
 @cocotb.test()
@@ -168,6 +393,8 @@ async def malformed_vectors(dut):
     assert tb.scoreboard.unexpected == 0
     assert await tb.read("DROP_FRAME") == (2 if cfg.in_beats > 1 else 1)
     assert await tb.read("DROP_RANGE") == 1
+    for what in ("frame_long", "element_range") + (("frame_short",) if cfg.in_beats > 1 else ()):
+        coverage.hit("errors", what)
     assert await tb.field("STATUS", "dropped") == 1
     await tb.write("STATUS", 1 << tb.regs["STATUS"].field("dropped").lsb)
     assert await tb.field("STATUS", "dropped") == 0
@@ -175,19 +402,86 @@ async def malformed_vectors(dut):
 
 @cocotb.test()
 async def saturation_flagged(dut):
-    """Inputs and weights at full scale saturate the integrators; the conversions end at a
-    rail, the RTL counts them, and the result still equals the model's prediction."""
+    """Inputs and weights at full scale clamp every integrator and put every conversion at
+    the top rail; a vector that clamps an integrator mid-window and ends inside the range
+    is flagged too, though its code is not at a rail. Per column (COL_FLAGS), per MVM
+    (RAIL_COUNT, CLIP_COUNT) and in STATUS, each as the model predicts; the results still
+    equal the model's bit for bit."""
     tb = _setup(dut, full_scale_weights=True)
     cfg = tb.cfg
     await tb.start()
     await tb.enable()
-    collector = cocotb.start_soon(tb.collect(2))
-    await tb.send(np.full(cfg.rows, cfg.x_max))
-    await tb.send(np.zeros(cfg.rows, dtype=np.int64))
-    await with_timeout(collector, 4 * tb.cycles_per_mvm_bound(), "ns")
-    assert tb.scoreboard.matched == 2 and not tb.scoreboard.mismatches
-    assert await tb.read("RAIL_COUNT") == 1
+    full = np.full(cfg.rows, cfg.x_max)
+    x = np.stack([full, -full, np.zeros(cfg.rows, dtype=np.int64)])
+    clipped = tb.state.saturation(x)
+    assert clipped[:2].all() or cfg.input_mode == "bitserial"  # one cycle per plane
+    await tb.stream(x)
+    assert await tb.read("RAIL_COUNT") == 2
+    assert await tb.read("CLIP_COUNT") == int(clipped.any(axis=1).sum())
     assert await tb.field("STATUS", "rail") == 1
+    assert await tb.field("STATUS", "clip") == int(clipped.any())
+    low, high, clip = 1, 2, 4
+    want = low | high | clip * clipped.any(axis=0)
+    np.testing.assert_array_equal(await tb.read_window("COL_FLAGS"), want)
+    for what in ("rail_low", "rail_high", "integrator_saturated"):
+        coverage.hit("errors", what)
+    # Writing 1s clears a column's bits, and only that column's; a write of 0s clears none.
+    window = tb.windows["COL_FLAGS"]
+    await tb.axil.write(window.address(0), bytes(4))
+    await tb.axil.write(window.address(1), (low | high | clip).to_bytes(4, "little"))
+    want[1] = 0
+    np.testing.assert_array_equal(await tb.read_window("COL_FLAGS"), want)
+    await _clear_flags(tb)
+
+    # An analogue half whose integrators clamp at the converter's full scale (swing 1):
+    # vectors that clamp mid-window and end inside the range, found with the model.
+    model = os.environ.get("AIMC_MODEL", "ideal")
+    tight = ModelConfig.from_dict({**(json.loads(model) if model.lstrip().startswith("{")
+                                      else {"preset": model}), "integrator": {"swing": 1.0}})
+    chip = Chip(cfg, tight, seed=tb.chip.seed)
+    chip.program(np.full((cfg.rows, cfg.cols), chip.w_max))
+    tb.use_chip(chip)
+    x = _clamping_vectors(tb, np.random.default_rng(4))
+    for first, part in ((True, x[:1]), (False, x[1:])):
+        got = tb.state.mvm(part, first_vector=tb.sent)
+        clipped = tb.state.saturation(part)
+        rails0, clips0 = await tb.read("RAIL_COUNT"), await tb.read("CLIP_COUNT")
+        await tb.stream(part)
+        flags = await tb.read_window("COL_FLAGS")
+        np.testing.assert_array_equal((flags & clip) != 0, clipped.any(axis=0))
+        assert await tb.read("CLIP_COUNT") - clips0 == int(clipped.any(axis=1).sum())
+        if cfg.planes == 1:  # per-column rails from the codes (bit-serial sums hide them)
+            half = 2 ** (cfg.adc_bits - 1)
+            np.testing.assert_array_equal((flags & low) != 0, (got == -half).any(axis=0))
+            np.testing.assert_array_equal((flags & high) != 0, (got == half - 1).any(axis=0))
+            rails = ((got == -half) | (got == half - 1)).any(axis=1)
+            assert await tb.read("RAIL_COUNT") - rails0 == int(rails.sum())
+            if first:
+                assert (flags == clip).any(), f"no clamp off the rails: flags {flags}"
+        await _clear_flags(tb)
+
+
+async def _clear_flags(tb):
+    for c in range(tb.cfg.cols):
+        await tb.axil.write(tb.windows["COL_FLAGS"].address(c), (7).to_bytes(4, "little"))
+    assert not (await tb.read_window("COL_FLAGS")).any()
+
+
+def _clamping_vectors(tb, rng, count: int = 6) -> np.ndarray:
+    """Vectors that clamp integrators (weights all at +w_max): ``k`` rows at ``+d`` and the
+    others at ``-x_max`` charge the integrators up for ``d`` cycles, past the limit, and
+    back down after. The first clamps every column and (PWM) leaves the codes off the
+    rails; random vectors follow."""
+    cfg, x_max, state = tb.cfg, tb.cfg.x_max, tb.state
+    half = 2 ** (cfg.adc_bits - 1)
+    for k in range(cfg.rows - 1, 0, -1):
+        for d in range(x_max, 0, -1):
+            x = np.full((1, cfg.rows), -x_max)
+            x[0, :k] = d
+            clipped, codes = state.saturation(x)[0], state.mvm(x)[0]
+            if clipped.all() and (cfg.planes > 1 or (np.abs(codes) < half - 1).all()):
+                return np.concatenate([x, tb.random_vectors(count - 1, rng)])
+    raise AssertionError("the model found no vector that clamps and ends inside the range")
 
 
 def _errors(tb, x, results, good):
@@ -294,45 +588,70 @@ async def drift_compensation(dut):
 
 @cocotb.test()
 async def calibration_errors(dut):
-    """Bad calibration settings end the run with CAL_STATUS.error and change nothing; the
-    coefficient windows refuse writes while the engine runs, partial writes, and writes to
-    the read-only flags."""
+    """Settings out of range are refused at the bus; measurements that cannot give a scale
+    (overflow, no response) end the run with CAL_STATUS.error and change nothing; the
+    coefficient windows refuse writes while the engine runs, partial writes, values wider
+    than the window, and writes to the read-only flags."""
     tb = _setup(dut)
     cfg = tb.cfg
     await tb.start()
     await tb.set_correction(None, irq=True)
     before = await tb.read_calibration()
     done, error = 1 << 1, 1 << 2
-    # avg_log2 above the maximum; the end of the run raises the interrupt.
     ctrl = tb.regs["CAL_CTRL"]
+    before_x = await tb.read("DRIFT_X")
+    # Values outside their legal range never reach the engine: the write is refused whole
+    # (no start), and BUS_ERROR says why and where.
+    await tb.expect_refused("CAL_CTRL", 1 | 0b10 | (9 << ctrl.field("avg_log2").lsb), "range",
+                            cover="cal_avg_range")
+    await tb.expect_refused("DRIFT_X", cfg.x_max + 1, "range")
+    await tb.expect_refused("DRIFT_X", (-cfg.x_max - 1) & 0xFFFF, "range")
+    await ClockCycles(dut.clk, 10)
+    assert await tb.read("CAL_STATUS") == 0, "a refused start ran the engine"
+    # A drift measurement whose scale overflows Q2.14 ends with CAL_STATUS.error, changes
+    # nothing, and raises the interrupt.
     assert int(dut.irq.value) == 0
-    await tb.write("CAL_CTRL", 1 | 0b10 | (9 << ctrl.field("avg_log2").lsb))
-    await ClockCycles(dut.clk, 20)
-    status = await tb.read("CAL_STATUS")
+    await tb.write("DRIFT_REF", 0xFFFFFFFF)
+    await tb.write("DRIFT_X", cfg.x_max)
+    status = await tb.calibrate(("drift",), 1)
     assert status & done and status & error and not status & 1, f"CAL_STATUS {status:#x}"
+    assert await tb.read("DRIFT_SCALE") == before.drift_scale
     assert int(dut.irq.value) == 1
+    coverage.hit("errors", "cal_drift_range")
     await tb.write("CAL_STATUS", done | error)
     await ClockCycles(dut.clk, 2)
     assert int(dut.irq.value) == 0
-    # A drift reference input outside the input range (not truncated to the lane width).
-    await tb.write("DRIFT_X", cfg.x_max + 1 + 256)
-    status = await tb.calibrate(("capture",), 2)
-    assert status & error, f"CAL_STATUS {status:#x}"
+    # A drift measurement with no response at all (an ideal analogue half, zero input):
+    # the scale would divide by zero.
+    tb.use_chip(Chip(cfg, "ideal", seed=1))
+    await tb.write("DRIFT_X", 0)
+    status = await tb.calibrate(("drift",), 1)
+    assert status & done and status & error, f"CAL_STATUS {status:#x}"
+    assert await tb.read("DRIFT_SCALE") == before.drift_scale
+    coverage.hit("errors", "cal_zero_reference")
+    await tb.write("CAL_STATUS", done | error)
+    await tb.write("DRIFT_X", before_x)
+    await tb.write("DRIFT_REF", before.drift_ref)
     after = await tb.read_calibration()
     assert after.drift_ref == before.drift_ref and after.drift_scale == before.drift_scale
     np.testing.assert_array_equal(after.offset, before.offset)
-    await tb.write("CAL_STATUS", done | error)
+    np.testing.assert_array_equal(after.gain, before.gain)
     # Window writes: whole words only, not while the engine runs, never to the flags.
     w = tb.windows["OFFSET"]
-    assert (await tb.axil.write(w.address(1), b"\x05\x00")).resp == RESP_SLVERR
-    assert (await tb.axil.write(tb.windows["COL_STATUS"].address(1), bytes(4))).resp == \
-        RESP_SLVERR
-    assert (await tb.axil.write(w.address(cfg.cols), bytes(4))).resp == RESP_DECERR
+    await tb.expect_refused(w.address(1), b"\x05\x00", "window")
+    await tb.expect_refused(tb.windows["COL_STATUS"].address(1), 0, "readonly")
+    await tb.expect_refused(w.address(cfg.cols), 0, "decode")
+    # A value wider than the window (not sign-extended, or above an unsigned width).
+    await tb.expect_refused(w.address(2), 1 << w.width, "range")
+    await tb.expect_refused(w.address(2), (-(1 << w.width)) & 0xFFFFFFFF, "range")
+    g = tb.windows["GAIN"]
+    await tb.expect_refused(g.address(0), 1 << g.width, "range")
+    np.testing.assert_array_equal(await tb.read_window("OFFSET"), before.offset)
+    np.testing.assert_array_equal(await tb.read_window("GAIN"), before.gain)
     await tb.write("CAL_CTRL", 1 | 0b10 | (8 << ctrl.field("avg_log2").lsb))
     await ClockCycles(dut.clk, 10)
     assert await tb.field("CAL_STATUS", "busy") == 1
-    assert (await tb.axil.write(w.address(1), (7).to_bytes(4, "little"))).resp == RESP_SLVERR
-    assert (await tb.axil.write(w.address(1), (7).to_bytes(4, "little"))).resp == RESP_SLVERR
+    await tb.expect_refused(w.address(1), 7, "window", cover="window_locked")
     assert (await tb.read_window("OFFSET"))[1] == before.offset[1]
     # After the run, a whole-word write lands and reads back sign-extended.
     while await tb.field("CAL_STATUS", "busy"):
@@ -418,9 +737,10 @@ async def program_verify(dut):
 
 @cocotb.test()
 async def program_errors(dut):
-    """Runs that cannot proceed end at once with PROG_STATUS.error and the interrupt: zero
-    iterations, zero pulse width, a target packet shorter than a row; a calibration
-    started while the engine runs is refused with CAL_STATUS.error."""
+    """Zero iterations or pulse width never reach the engine (the register file refuses
+    them); runs that cannot proceed end at once with PROG_STATUS.error and the interrupt: a
+    start while the calibration engine runs, a target packet shorter than a row; a
+    calibration started while the engine runs is refused with CAL_STATUS.error."""
     cfg = TileConfig.from_json(os.environ["AIMC_CONFIG"])
     env = dict(os.environ, AIMC_ERASED="1")
     tb = TileBench(dut, cfg, chip_from_env(cfg, env))
@@ -431,15 +751,25 @@ async def program_errors(dut):
     assert await tb.read("PROG_LIMITS") == tb.regs["PROG_LIMITS"].reset_value
     for bad in ({"iterations": 0}, {"width": 0}):
         fields = {"tol": 5, "iterations": 30, "width": 8, **bad}
-        await tb.write("PROG_LIMITS", sum(v << limits.field(k).lsb for k, v in fields.items()))
-        await tb.write("PROG_CTRL", 1)
-        await ClockCycles(dut.clk, 5)
-        status = await tb.read("PROG_STATUS")
-        assert status == done | error, f"{bad}: PROG_STATUS {status:#x}"
-        assert int(dut.irq.value) == 1
-        await tb.write("PROG_STATUS", done | error)
-        await ClockCycles(dut.clk, 2)
-        assert int(dut.irq.value) == 0
+        await tb.expect_refused("PROG_LIMITS",
+                                sum(v << limits.field(k).lsb for k, v in fields.items()),
+                                "range")
+    # A start while the calibration engine runs.
+    await tb.write("CAL_CTRL", 1 | 0b10 | (6 << tb.regs["CAL_CTRL"].field("avg_log2").lsb))
+    await ClockCycles(dut.clk, 10)
+    assert await tb.field("CAL_STATUS", "busy") == 1
+    await tb.write("PROG_CTRL", 1)
+    await ClockCycles(dut.clk, 5)
+    status = await tb.read("PROG_STATUS")
+    assert status == done | error, f"start during calibration: PROG_STATUS {status:#x}"
+    assert int(dut.irq.value) == 1
+    coverage.hit("errors", "prog_while_calibrating")
+    await tb.write("PROG_STATUS", done | error)
+    while await tb.field("CAL_STATUS", "busy"):
+        await ClockCycles(dut.clk, 100)
+    await tb.write("CAL_STATUS", 0b110)
+    await ClockCycles(dut.clk, 2)
+    assert int(dut.irq.value) == 0
     await tb.write("PROG_LIMITS", limits.reset_value)
     await tb.write("PROG_CTRL", 1)
     await ClockCycles(dut.clk, 10)
@@ -448,12 +778,14 @@ async def program_errors(dut):
     await ClockCycles(dut.clk, 5)
     assert await tb.read("CAL_STATUS") & error, "calibration start during programming"
     assert await tb.field("CAL_STATUS", "busy") == 0
+    coverage.hit("errors", "cal_while_programming")
     assert cfg.out_beats >= 2, "this test needs rows of at least two beats"
     short = (cfg.out_beats - 1) * cfg.lanes
     await tb.target_source.send(AxiStreamFrame([1] * short))
     await ClockCycles(dut.clk, 4 * short + 20)
     status = await tb.read("PROG_STATUS")
     assert status == done | error, f"short target packet: PROG_STATUS {status:#x}"
+    coverage.hit("errors", "prog_target_length")
     assert tb.sink.empty(), "no status packet for an aborted row"
     assert tb.chip.pulse_steps == 0 and await tb.read("PROG_READS") == 0
 
@@ -480,6 +812,7 @@ async def reset_recovery(dut):
     await tb.hard_reset()
     assert await tb.read("ABORTED") == bit["mvm"]
     await tb.write("ABORTED", bit["mvm"])
+    coverage.hit("errors", "reset_mvm")
     assert await tb.read("ABORTED") == 0
     await tb.drain(2 * tb.cycles_per_mvm_bound())
     assert tb.scoreboard.unexpected == 0, "a result of the aborted MVM came out"
@@ -493,6 +826,7 @@ async def reset_recovery(dut):
     await tb.hard_reset()
     assert await tb.read("ABORTED") == bit["cal"]
     await tb.write("ABORTED", bit["cal"])
+    coverage.hit("errors", "reset_cal")
     start = tb.sent
     status = await tb.calibrate(("offset", "gain"), 4)
     assert status & 2 and not status & 4
@@ -509,6 +843,7 @@ async def reset_recovery(dut):
     await tb.hard_reset()
     assert await tb.read("ABORTED") == bit["prog"]
     await tb.write("ABORTED", bit["prog"])
+    coverage.hit("errors", "reset_prog")
     twin = copy.deepcopy(tb.chip)
     first_read = tb.model.reads
     got, status = await tb.program(targets, params)

@@ -44,6 +44,14 @@ class BoundaryPort:
 
 BOUNDARY = (
     BoundaryPort(
+        "ready", "in", (),
+        "driven by the analogue half; sampled by the RTL in the cycle it would start an "
+        "integration (int_reset) or a pulse step (prog_pulse): low, the start waits, and an "
+        "operation that waits READY_TIMEOUT cycles is abandoned. Once started, an operation "
+        "runs its fixed length",
+        "high while biases, references and the pulse generator are settled (the model is "
+        "always ready; a test can drive it low to inject a fault)"),
+    BoundaryPort(
         "int_reset", "out", (),
         "registered; high for one cycle before each integration",
         "clears every column integrator and starts a new integration event"),
@@ -93,6 +101,12 @@ BOUNDARY = (
         "at the next rising edge",
         "bit a: 1 if charge + noise >= thresholds[c, trial], the static DAC, comparator and "
         "integrator errors of column c; ideally (trial - 2**(adc_bits-1) - 1/2) * lsb"),
+    BoundaryPort(
+        "adc_sat", "in", ("n_adc",),
+        "driven by the analogue half, like adc_cmp, during every cycle with adc_sample high; "
+        "the RTL samples it in the last step of each conversion",
+        "bit a: the integrator of the column ADC a converts clamped at +-limit at some "
+        "cycle since the last int_reset (the reference injection included)"),
     BoundaryPort(
         "prog_pulse", "out", (),
         "high for one cycle per pulse step; the step lasts prog_width cycles, during which "

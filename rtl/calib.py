@@ -57,13 +57,14 @@ class CalibrationEngine(wiring.Component):
     pipeline_idle : In(1)
         No MVM running and no result in flight: the engine waits for it before its first
         request.
-    vector_ok : In(1)
-        ``DRIFT_X`` is a valid input; a capture or drift run without it ends in an error.
     busy, done, error : Out(1)
         ``done`` (and ``error`` with it) pulse for one cycle at the end of a run.
     owns : Out(1)
         The engine owns the result pipeline: busy and past waiting for it to drain (results
         in flight when a run starts are still the host's).
+    abort : In(1)
+        The sequencer gave up waiting for the analogue half (READY_TIMEOUT) on this
+        engine's request: the run ends with an error.
     request, accepted, inject, zero_input : Out, In, Out, Out
         MVM request to the sequencer, held until ``accepted``; the MVM injects the
         reference (``inject``) and uses zero input or ``drift_x`` on every row.
@@ -95,13 +96,13 @@ class CalibrationEngine(wiring.Component):
             "ref": In(fmt.ref_bits),
             "drift_ref": In(32),
             "pipeline_idle": In(1),
-            "vector_ok": In(1),
             "busy": Out(1),
             "owns": Out(1),
             "done": Out(1),
             "error": Out(1),
             "request": Out(1),
             "accepted": In(1),
+            "abort": In(1),
             "inject": Out(1),
             "zero_input": Out(1),
             "mode": Out(2),
@@ -193,11 +194,8 @@ class CalibrationEngine(wiring.Component):
                     drop = Mux(capture, Const(1 << PHASE_BITS["drift"], 4), Const(0, 4))
                     m.d.sync += [k.eq(self.avg_log2), remaining.eq(self.phases & ~drop),
                                  failed.eq(0)]
-                    sums = self.phases[PHASE_BITS["drift"]] | self.phases[PHASE_BITS["capture"]]
-                    with m.If((self.avg_log2 > MAX_AVG_LOG2) | (sums & ~self.vector_ok)):
-                        m.d.sync += failed.eq(1)
-                        m.next = "DONE"
-                    with m.Elif(self.phases == 0):
+                    # avg_log2 and DRIFT_X are range-checked by the register file.
+                    with m.If(self.phases == 0):
                         m.next = "DONE"
                     with m.Else():
                         m.next = "WAIT_IDLE"
@@ -222,6 +220,11 @@ class CalibrationEngine(wiring.Component):
                 with m.If(self.accepted):
                     m.d.sync += beat.eq(0)
                     m.next = "READ"
+                with m.Elif(self.abort):
+                    # No result is in flight here (each MVM's results are collected before
+                    # the next request); coefficients of unfinished phases stay unchanged.
+                    m.d.sync += failed.eq(1)
+                    m.next = "DONE"
             with m.State("READ"):
                 # The accumulator word of this beat is read; the beat is taken next cycle.
                 m.next = "COLLECT"

@@ -9,7 +9,10 @@ from amaranth.lib.wiring import In, Out
 from .axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR, AxiLiteSignature
 from .regmap import REG_ADDR_WIDTH
 
-__all__ = ["RegisterFile", "port_name"]
+__all__ = ["ERRORS", "RegisterFile", "port_name"]
+
+#: Why an access was refused: the ``err_*`` outputs, one per field of ``BUS_ERROR``.
+ERRORS = ("decode", "readonly", "range", "window")
 
 
 def port_name(reg, field) -> str:
@@ -22,7 +25,10 @@ class RegisterFile(wiring.Component):
 
     One transaction of each direction at a time; reads and writes proceed independently.
     Writes honour WSTRB byte by byte. A write to a register with no writable field changes
-    nothing and answers SLVERR; an access to an unmapped address answers DECERR.
+    nothing and answers SLVERR; so does a write that would leave a field with a legal range
+    (``Field.legal``) outside it: the whole write is refused. An access to an unmapped
+    address answers DECERR. Each refusal pulses one of ``err_decode``, ``err_readonly``,
+    ``err_range`` or ``err_window`` for a cycle, with the byte address on ``err_addr``.
 
     Ports, for each field ``f`` of register ``r`` (named ``r_f`` in lower case):
 
@@ -40,8 +46,10 @@ class RegisterFile(wiring.Component):
     (word index), ``w_re`` (read strobe; the data is expected on ``w_rdata`` the next
     cycle, as from a synchronous memory), ``w_we`` and ``w_wdata`` (write strobe and word),
     and ``In(1)`` ``w_lock``: while high, writes are refused with SLVERR. A window write
-    must be a whole word (WSTRB 0xF), others are refused with SLVERR; a read-only window
-    refuses every write.
+    must be a whole word (WSTRB 0xF) holding a value of the window's width (sign-extended
+    if the window is signed), others are refused with SLVERR; a read-only window refuses
+    every write. For a ``W1C`` window the word written is passed on like any other: the
+    owner of the array clears the bits set in it.
 
     Parameters
     ----------
@@ -57,7 +65,9 @@ class RegisterFile(wiring.Component):
         self.registers = tuple(registers)
         self.windows = tuple(windows)
         self.cols = cols
-        members = {"bus": In(AxiLiteSignature(REG_ADDR_WIDTH))}
+        members = {"bus": In(AxiLiteSignature(REG_ADDR_WIDTH)),
+                   **{f"err_{kind}": Out(1) for kind in ERRORS},
+                   "err_addr": Out(REG_ADDR_WIDTH)}
         for r in self.registers:
             for f in r.fields:
                 name = port_name(r, f)
@@ -99,17 +109,21 @@ class RegisterFile(wiring.Component):
             with m.If(pending[i]):
                 m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(RESP_OKAY),
                              bus.rdata.eq(self._window_value(w))]
+        read_decerr = Signal()
         with m.If(bus.arvalid & bus.arready):
             m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(RESP_DECERR), bus.rdata.eq(0)]
+            m.d.comb += read_decerr.eq(1)
             with m.Switch(rindex):
                 for r in self.registers:
                     with m.Case(r.offset >> 2):
+                        m.d.comb += read_decerr.eq(0)
                         m.d.sync += [bus.rresp.eq(RESP_OKAY), bus.rdata.eq(self._value(r))]
             for i, w in enumerate(self.windows):
                 hit, word = self._decode(w, bus.araddr)
                 m.d.comb += getattr(self, w.name.lower() + "_addr").eq(word)
                 with m.If(hit):
-                    m.d.comb += getattr(self, w.name.lower() + "_re").eq(1)
+                    m.d.comb += [getattr(self, w.name.lower() + "_re").eq(1),
+                                 read_decerr.eq(0)]
                     m.d.sync += [bus.rvalid.eq(0), pending[i].eq(1)]
 
         # -- write channel -----------------------------------------------------------------
@@ -126,15 +140,23 @@ class RegisterFile(wiring.Component):
             m.d.sync += bus.bvalid.eq(0)
         strobe_mask = Cat(*(bit.replicate(8) for bit in bus.wstrb))
         clear = {}
+        err = {kind: Signal(name=f"write_err_{kind}") for kind in ERRORS}
         with m.If(wen):
             m.d.sync += [bus.bvalid.eq(1), bus.bresp.eq(RESP_DECERR)]
+            m.d.comb += err["decode"].eq(1)
             for w in self.windows:
                 name = w.name.lower()
                 hit, word = self._decode(w, bus.awaddr)
                 with m.If(hit):
-                    ok = (bus.wstrb == 0xF) & ~getattr(self, name + "_lock")
+                    m.d.comb += err["decode"].eq(0)
                     if w.access == "R":
-                        ok = Const(0)
+                        m.d.comb += err["readonly"].eq(1)
+                    else:
+                        m.d.comb += [
+                            err["window"].eq((bus.wstrb != 0xF) | getattr(self, name + "_lock")),
+                            err["range"].eq(~err["window"] & ~self._fits(w, bus.wdata)),
+                        ]
+                    ok = ~(err["readonly"] | err["window"] | err["range"])
                     m.d.sync += bus.bresp.eq(Mux(ok, RESP_OKAY, RESP_SLVERR))
                     with m.If(ok):
                         m.d.comb += [getattr(self, name + "_we").eq(1),
@@ -143,22 +165,54 @@ class RegisterFile(wiring.Component):
             with m.Switch(bus.awaddr[2:]):
                 for r in self.registers:
                     with m.Case(r.offset >> 2):
-                        m.d.sync += bus.bresp.eq(RESP_OKAY if r.writable else RESP_SLVERR)
+                        m.d.comb += err["decode"].eq(0)
+                        if not r.writable:
+                            m.d.comb += err["readonly"].eq(1)
+                            m.d.sync += bus.bresp.eq(RESP_SLVERR)
+                            continue
+                        merged = {}
+                        for f in r.fields:
+                            if f.access in ("RW", "RWH"):
+                                bits = slice(f.lsb, f.lsb + f.width)
+                                merged[f.name] = (getattr(self, port_name(r, f))
+                                                  & ~strobe_mask[bits]) | (
+                                    bus.wdata[bits] & strobe_mask[bits])
+                        legal = Const(1)
+                        for f in r.fields:
+                            if f.legal is None:
+                                continue
+                            value = merged[f.name].as_signed() if f.signed else merged[f.name]
+                            low = -(2 ** (f.width - 1)) if f.signed else 0
+                            high = 2 ** (f.width - int(f.signed)) - 1
+                            # Only the bounds the width does not already impose.
+                            if f.legal[0] > low:
+                                legal &= value >= f.legal[0]
+                            if f.legal[1] < high:
+                                legal &= value <= f.legal[1]
+                        m.d.comb += err["range"].eq(~legal)
+                        m.d.sync += bus.bresp.eq(Mux(legal, RESP_OKAY, RESP_SLVERR))
                         for f in r.fields:
                             if f.access == "R":
                                 continue
                             port = getattr(self, port_name(r, f))
-                            bits = slice(f.lsb, f.lsb + f.width)
                             if f.access in ("RW", "RWH"):
-                                merged = (port & ~strobe_mask[bits]) | (
-                                    bus.wdata[bits] & strobe_mask[bits])
-                                m.d.sync += port.eq(merged)
+                                with m.If(legal):
+                                    m.d.sync += port.eq(merged[f.name])
                             elif f.access == "W1P":
-                                m.d.sync += port.eq(bus.wdata[f.lsb] & strobe_mask[f.lsb])
+                                m.d.sync += port.eq(bus.wdata[f.lsb] & strobe_mask[f.lsb]
+                                                    & legal)
                             elif f.access == "W1C":
                                 clr = Signal(name=f"{port_name(r, f)}_clr")
-                                m.d.comb += clr.eq(bus.wdata[f.lsb] & strobe_mask[f.lsb])
+                                m.d.comb += clr.eq(bus.wdata[f.lsb] & strobe_mask[f.lsb]
+                                                   & legal)
                                 clear[port_name(r, f)] = clr
+        m.d.comb += [
+            self.err_decode.eq(err["decode"] | read_decerr),
+            self.err_readonly.eq(err["readonly"]),
+            self.err_range.eq(err["range"]),
+            self.err_window.eq(err["window"]),
+            self.err_addr.eq(Mux(Cat(*err.values()).any(), bus.awaddr, bus.araddr)),
+        ]
 
         for r in self.registers:
             for f in r.fields:
@@ -189,6 +243,16 @@ class RegisterFile(wiring.Component):
         index = addr[2:]
         hit = (index >= base) & (index < base + self.cols)
         return hit, (index - base)[:word_bits]
+
+    @staticmethod
+    def _fits(w, word):
+        """Whether the 32-bit ``word`` holds a value of window ``w``'s width."""
+        if w.width >= 32:
+            return Const(1)
+        if w.signed:
+            top = word[w.width - 1:]
+            return (top == 0) | (top == (1 << len(top)) - 1)
+        return word[w.width:] == 0
 
     def _window_value(self, w):
         data = getattr(self, w.name.lower() + "_rdata")

@@ -60,6 +60,13 @@ class ProgramEngine(wiring.Component):
     request, accepted : Out(1), In(1)
         Device read request to the sequencer (row ``read_row``, side ``read_neg``), held
         until ``accepted``.
+    ready : In(1)
+        The analogue half is ready: a pulse step waits for it (``pulse_wait`` high).
+    pulse_wait : Out(1)
+        A pulse step is due and waits for ``ready``.
+    abort : In(1)
+        The wait of the pending request or pulse step timed out (READY_TIMEOUT): the run
+        ends with an error, no further status packet.
     mode : Out(2)
         Corrector mode while the engine runs.
     results : In(AxiStreamSignature)
@@ -94,6 +101,9 @@ class ProgramEngine(wiring.Component):
             "done": Out(1),
             "error": Out(1),
             "request": Out(1),
+            "abort": In(1),
+            "ready": In(1),
+            "pulse_wait": Out(1),
             "accepted": In(1),
             "read_row": Out(range(max(cfg.rows, 2))),
             "read_neg": Out(1),
@@ -168,7 +178,8 @@ class ProgramEngine(wiring.Component):
                 with m.If(self.start):
                     m.d.sync += [failed.eq(0), row.eq(0), beat.eq(0)]
                     m.d.sync += [c.eq(0) for c in counters.values()]
-                    with m.If(self.inhibit | (self.max_iter == 0) | (self.width == 0)):
+                    # max_iter and width are at least 1: the register file refuses 0.
+                    with m.If(self.inhibit):
                         m.d.sync += failed.eq(1)
                         m.next = "DONE"
                     with m.Else():
@@ -197,6 +208,9 @@ class ProgramEngine(wiring.Component):
                     m.d.sync += [beat.eq(0), any_todo.eq(0),
                                  counters["reads"].eq(counters["reads"] + 1)]
                     m.next = "READ"
+                with m.Elif(self.abort):
+                    m.d.sync += failed.eq(1)
+                    m.next = "DONE"
             with m.State("READ"):
                 # The target and first-read words of ``beat`` arrive next cycle.
                 m.next = "COLLECT"
@@ -224,9 +238,14 @@ class ProgramEngine(wiring.Component):
                     m.next = "GROUP"
             with m.State("PULSE"):
                 # The pulse lasts ``width`` cycles; the boundary holds the step meanwhile.
-                m.d.sync += [wait.eq(self.width), it.eq(it + 1),
-                             counters["steps"].eq(counters["steps"] + 1)]
-                m.next = "WAIT"
+                # It starts when the analogue half is ready.
+                with m.If(self.ready):
+                    m.d.sync += [wait.eq(self.width), it.eq(it + 1),
+                                 counters["steps"].eq(counters["steps"] + 1)]
+                    m.next = "WAIT"
+                with m.Elif(self.abort):
+                    m.d.sync += failed.eq(1)
+                    m.next = "DONE"
             with m.State("WAIT"):
                 m.d.sync += wait.eq(wait - 1)
                 with m.If(wait == 1):
@@ -271,7 +290,8 @@ class ProgramEngine(wiring.Component):
             self.results.tready.eq(fsm.ongoing("COLLECT")),
             self.targets.tready.eq(fsm.ongoing("LOAD")),
             self.status.tvalid.eq(fsm.ongoing("EMIT")),
-            self.pulse.eq(fsm.ongoing("PULSE")),
+            self.pulse.eq(fsm.ongoing("PULSE") & self.ready),
+            self.pulse_wait.eq(fsm.ongoing("PULSE")),
         ]
         return m
 

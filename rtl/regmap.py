@@ -23,6 +23,10 @@ REG_ADDR_WIDTH = 16
 
 ID_MAGIC = 0x41494D43  # "AIMC"
 
+#: READY_TIMEOUT at reset: far longer than any settling the analogue half needs between
+#: operations, short enough that a dead analogue half is reported within microseconds.
+READY_TIMEOUT_DEFAULT = 4096
+
 
 @dataclass(frozen=True)
 class Field:
@@ -34,6 +38,10 @@ class Field:
     const: int | None = None  # value of a read-only constant field
     reset: int = 0            # reset value of a RW or RWH field
     reset_less: bool = False  # W1C only: keeps its value through the bus reset
+    #: RW fields only: the legal values ``(lo, hi)``, inclusive; a write of a value outside
+    #: them is refused whole (SLVERR, BUS_ERROR.range). None: every value of the width.
+    legal: tuple[int, int] | None = None
+    signed: bool = False      # the value (and ``legal``) is two's complement
 
     def __post_init__(self):
         if self.access not in ACCESS:
@@ -46,6 +54,21 @@ class Field:
             if value is not None and not 0 <= value < 2 ** self.width:
                 raise ValueError(f"Field {self.name}: {what} {value} does not fit "
                                  f"{self.width} bits")
+        if self.legal is not None:
+            if self.access != "RW":
+                raise ValueError(f"Field {self.name}: only RW fields have a legal range, "
+                                 f"not {self.access}")
+            lo, hi = self.legal
+            low = -(2 ** (self.width - 1)) if self.signed else 0
+            high = 2 ** (self.width - (1 if self.signed else 0)) - 1
+            if not low <= lo <= hi <= high:
+                raise ValueError(f"Field {self.name}: legal range {lo}..{hi} does not fit "
+                                 f"{self.width} {'signed' if self.signed else 'unsigned'} bits")
+            reset = self.reset - (2 ** self.width if self.signed and
+                                  self.reset >= 2 ** (self.width - 1) else 0)
+            if not lo <= reset <= hi:
+                raise ValueError(f"Field {self.name}: reset value {reset} is outside its "
+                                 f"legal range {lo}..{hi}")
 
     @property
     def mask(self) -> int:
@@ -118,7 +141,11 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
             Field("done", 1, 1, "W1C", "an MVM completed"),
             Field("dropped", 2, 1, "W1C", "an input vector was dropped (see DROP_*)"),
             Field("rail", 3, 1, "W1C", "a conversion ended at a rail code (see RAIL_COUNT)"),
-            Field("sat", 4, 1, "W1C", "a corrected result was clamped (see CORR_SAT)"))),
+            Field("sat", 4, 1, "W1C", "a corrected result was clamped (see CORR_SAT)"),
+            Field("clip", 5, 1, "W1C", "a column integrator clamped at its limit (see "
+                  "CLIP_COUNT and COL_FLAGS)"),
+            Field("timeout", 6, 1, "W1C", "an operation was abandoned because the analogue "
+                  "half was not ready (see TIMEOUT_COUNT)"))),
         Register("MVM_COUNT", 0x18, "MVMs completed since reset.", (
             Field("count", 0, 32, R, ""),)),
         Register("DROP_FRAME", 0x1C, "Input vectors dropped for a wrong length (TLAST early "
@@ -126,7 +153,7 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
         Register("DROP_RANGE", 0x20, "Input vectors dropped for an element outside "
                  "+-(2**(input_bits-1)-1).", (Field("count", 0, 32, R, ""),)),
         Register("RAIL_COUNT", 0x24, "MVMs in which at least one conversion ended at the "
-                 "lowest or highest code (integrator or ADC saturation).", (
+                 "lowest or highest code (the charge beyond the converter's range).", (
             Field("count", 0, 32, R, ""),)),
         Register("LATENCY", 0x28, "Cycles from the start of the last MVM to its results "
                  "being ready to stream.", (Field("cycles", 0, 32, R, ""),)),
@@ -134,6 +161,9 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
             Field("cycles", 0, 32, R, ""),)),
         Register("CORR_SAT", 0x30, "Corrected results clamped to the result range since "
                  "reset.", (Field("count", 0, 32, R, ""),)),
+        Register("CLIP_COUNT", 0x34, "MVMs in which at least one column integrator "
+                 "clamped at its limit (the result lost charge, even if its code is not at "
+                 "a rail).", (Field("count", 0, 32, R, ""),)),
         Register("CAL_CTRL", 0x40, "Calibration engine control (see docs: calibration).", (
             Field("start", 0, 1, "W1P", "1: run the selected phases"),
             Field("offset", 1, 1, "RW", "phase: measure column offsets (zero input)"),
@@ -141,20 +171,22 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
             Field("drift", 3, 1, "RW", "phase: set DRIFT_SCALE from the reference vector"),
             Field("capture", 4, 1, "RW", "phase: store the reference vector's response in "
                   "DRIFT_REF (right after programming)"),
-            Field("avg_log2", 8, 4, "RW", f"each measurement averages 2**avg_log2 MVMs "
-                  f"(at most {MAX_AVG_LOG2})", reset=6))),
+            Field("avg_log2", 8, 4, "RW", "each measurement averages 2**avg_log2 MVMs",
+                  reset=6, legal=(0, MAX_AVG_LOG2)))),
         Register("CAL_STATUS", 0x44, "Calibration engine status.", (
             Field("busy", 0, 1, R, "the engine is running"),
             Field("done", 1, 1, "W1C", "a run finished"),
             Field("error", 2, 1, "W1C", "a run finished with an error: DRIFT_SCALE out of "
-                  "range, a zero reference response, or avg_log2 too large"),
+                  "range, or a zero reference response; or a start while the "
+                  "program-and-verify engine runs"),
             Field("bad", 3, 1, R, "at least one column is flagged bad (see COL_STATUS)"))),
         Register("CAL_REF", 0x48, "Expected response to the reference charge, fixed point "
                  f"with {OFF_FRAC} fractional bits.", (
             Field("value", 0, fmt.ref_bits, "RW", "", reset=fmt.ref_default),)),
         Register("DRIFT_X", 0x4C, "Input applied to every row for the drift reference "
                  "vector (two's complement).", (
-            Field("value", 0, 16, "RW", "", reset=(cfg.x_max // 2)),)),
+            Field("value", 0, 16, "RW", "", reset=(cfg.x_max // 2),
+                  legal=(-cfg.x_max, cfg.x_max), signed=True),)),
         Register("DRIFT_REF", 0x50, "Sum over columns of abs(corrected result) for the drift "
                  "reference vector, stored by a capture or by the host.", (
             Field("value", 0, 32, "RWH", ""),)),
@@ -181,15 +213,14 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
             Field("busy", 0, 1, R, "the engine is running"),
             Field("done", 1, 1, "W1C", "a run finished"),
             Field("error", 2, 1, "W1C", "a run ended early: a target packet of the wrong "
-                  "length, PROG_LIMITS.iterations or width 0, or the calibration engine "
-                  "running"))),
+                  "length, or the calibration engine running"))),
         Register("PROG_LIMITS", 0x68, "Program-and-verify limits.", (
             Field("tol", 0, 8, "RW", "a device passes within tol counts of its target",
                   reset=5),
-            Field("iterations", 8, 8, "RW", "pulse steps per device before it fails, 1..255",
-                  reset=30),
-            Field("width", 16, 8, "RW", f"pulse width, cycles, 1..255 (strength scales with "
-                  f"width/{WIDTH_REF})", reset=WIDTH_REF))),
+            Field("iterations", 8, 8, "RW", "pulse steps per device before it fails",
+                  reset=30, legal=(1, 255)),
+            Field("width", 16, 8, "RW", f"pulse width, cycles (strength scales with "
+                  f"width/{WIDTH_REF})", reset=WIDTH_REF, legal=(1, 255)))),
         Register("PROG_GAIN", 0x6C, f"Pulse amplitude per count of read error, unsigned "
                  f"Q4.{PULSE_GAIN_FRAC}: amplitude = clamp(|error| * gain, 1, {AMP_MAX}).", (
             Field("set", 0, 8, "RW", "SET pulses (read below target)", reset=PROG_SET_GAIN),
@@ -205,6 +236,24 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
             ("PROG_READS", 0x80, "Device reads (row reads) in the last run."),
             ("PROG_STEPS", 0x84, "Pulse steps in the last run."),
             ("PROG_CYCLES", 0x88, "Clock cycles of the last run."))),
+        Register("BUS_ERROR", 0x8C, "Bus accesses refused with an AXI error response, "
+                 "and why; nothing changed in any of them.", (
+            Field("decode", 0, 1, "W1C", "a read or write of an unmapped address (DECERR)"),
+            Field("readonly", 1, 1, "W1C", "a write to a read-only register or window "
+                  "(SLVERR)"),
+            Field("range", 2, 1, "W1C", "a write of a value outside its field's legal range "
+                  "or its window's width (SLVERR)"),
+            Field("window", 3, 1, "W1C", "a window write of less than a whole word, or "
+                  "while the calibration engine runs (SLVERR)"))),
+        Register("BUS_ERROR_ADDR", 0x90, "Byte address of the last refused access.", (
+            Field("address", 0, REG_ADDR_WIDTH, R, ""),)),
+        Register("READY_TIMEOUT", 0x94, "Cycles an operation waits for the analogue half's "
+                 "ready before it is abandoned: a host vector is dropped, an engine run ends "
+                 "with its error bit.", (
+            Field("cycles", 0, 16, "RW", "", reset=READY_TIMEOUT_DEFAULT,
+                  legal=(1, 2 ** 16 - 1)),)),
+        Register("TIMEOUT_COUNT", 0x98, "Operations abandoned for a READY_TIMEOUT since "
+                 "reset.", (Field("count", 0, 32, R, ""),)),
     )
     offsets = [r.offset for r in regs]
     if len(set(offsets)) != len(offsets) or any(o % 4 for o in offsets):
@@ -220,8 +269,13 @@ class Window:
     base: int
     width: int
     signed: bool
-    access: str
+    access: str   # "RW", "R" (writes refused) or "W1C" (writing 1s clears those bits)
     doc: str
+
+    def __post_init__(self):
+        if self.access not in ("RW", "R", "W1C"):
+            raise ValueError(f"Window {self.name}: access must be one of RW, R, W1C, not "
+                             f"{self.access!r}")
 
     def address(self, column: int) -> int:
         return self.base + 4 * column
@@ -229,8 +283,9 @@ class Window:
 
 def windows(cfg: TileConfig) -> tuple[Window, ...]:
     """The per-column coefficient and status arrays (one 32-bit word per column; signed
-    values read sign-extended). Writes must be whole words (WSTRB 0xF) and are refused
-    with SLVERR while the calibration engine runs."""
+    values read sign-extended). Writes must be whole words (WSTRB 0xF) holding a value of
+    the window's width (sign-extended for a signed window); others are refused with SLVERR,
+    as are writes while the calibration engine runs."""
     fmt = CalFormat(cfg)
     return (
         Window("OFFSET", 0x1000, fmt.off_bits, True, "RW",
@@ -239,6 +294,10 @@ def windows(cfg: TileConfig) -> tuple[Window, ...]:
         Window("COL_STATUS", 0x3000, 2, False, "R",
                "bit 0: a conversion at a rail during the offset phase (stuck column); "
                "bit 1: gain outside [0.5, 2) or no response to the reference (dead column)"),
+        Window("COL_FLAGS", 0x4000, 3, False, "W1C",
+               "host MVMs since the bits were cleared: bit 0, a conversion at the lowest code; "
+               "bit 1, at the highest code; bit 2, the integrator clamped at its limit. "
+               "Writing 1 clears a bit"),
     )
 
 
@@ -250,7 +309,8 @@ def markdown_table(regs, wins=()) -> str:
         for i, f in enumerate(r.fields):
             bits = f"{f.lsb}" if f.width == 1 else f"{f.lsb + f.width - 1}:{f.lsb}"
             reset = f" Reset {f.reset:#x}." if f.reset else ""
-            doc = " ".join(filter(None, (r.doc if i == 0 else "", f.doc))) + reset
+            legal = f" Legal {f.legal[0]}..{f.legal[1]}." if f.legal else ""
+            doc = " ".join(filter(None, (r.doc if i == 0 else "", f.doc))) + reset + legal
             lines.append(f"| {f'0x{r.offset:02X}' if i == 0 else ''} | "
                          f"{r.name if i == 0 else ''} | {bits} | {f.name} | {f.access} | {doc} |")
     for w in wins:

@@ -14,7 +14,7 @@ from .axi import AxiLiteSignature, AxiStreamSignature
 from .boundary import PREFIX, analogue_signature
 from .calib import CalibrationEngine
 from .correct import MODE_CORRECT, MODE_RAW, Corrector
-from .csr import RegisterFile
+from .csr import ERRORS, RegisterFile
 from .program import ProgramEngine
 from .regmap import REG_ADDR_WIDTH, register_map, windows
 from .rowdrv import RowDriver
@@ -115,8 +115,6 @@ class Tile(wiring.Component):
         # The engine's MVMs: zero input, or DRIFT_X on every row.
         lw = cfg.in_lane_width
         drift_x = csr.drift_x_value[:lw]
-        x = csr.drift_x_value.as_signed()  # the whole register: no silent truncation
-        m.d.comb += cal.vector_ok.eq((x >= -cfg.x_max) & (x <= cfg.x_max))
         cal_vector = Mux(cal.zero_input, 0, Cat(*([drift_x] * cfg.rows)))
         # Device reads: the selected row at 1 (held on for the read window), the others 0.
         read_vector = Cat(*(Cat(prog.read_row == i, Const(0, lw - 1)) for i in range(cfg.rows)))
@@ -137,7 +135,11 @@ class Tile(wiring.Component):
         plane = Signal(range(max(cfg.planes, 2)))
         sel = Signal(cfg.sel_bits)
         acc = Signal(data.ArrayLayout(cfg.result_bits, cfg.cols))  # two's complement
-        rail_hit = Signal()
+        rail_hit = Signal()  # a conversion of this MVM ended at a rail code
+        clip_hit = Signal()  # an integrator of this MVM clamped
+        # Per-column events of the conversions ending this cycle (host MVMs): lowest code,
+        # highest code, integrator clamped.
+        col_events = [Signal(cfg.cols, name=f"col_{n}") for n in ("low", "high", "clip")]
         start = Signal()  # take a vector and begin an MVM this cycle
         emit = Signal()   # hand the results to the packer this cycle
 
@@ -151,19 +153,28 @@ class Tile(wiring.Component):
         reading = Signal()   # this operation is a device read (one integration, one row)
         m.d.comb += rowdrv.hold.eq(reading)
 
+        # What would start now if the analogue half were ready (host vectors first).
+        host_want = csr.ctrl_enable & loader.valid & ~cal.busy & ~prog.busy
+        want = host_want | cal.request | prog.request
+        can_start = Signal()  # the sequencer is where it takes the next operation
+        timeout = Signal()    # the operation waiting for ready is abandoned this cycle
+
         with m.FSM() as fsm:
             def begin_if_ready():
                 # Take the waiting vector (or the engine's request) and reset the
                 # integrators for its first plane.
-                host_go = csr.ctrl_enable & loader.valid & ~cal.busy & ~prog.busy
-                cal_go = ~host_go & cal.request
-                read_go = ~host_go & ~cal.request & prog.request
-                with m.If(host_go | cal.request | prog.request):
+                host_go = host_want & ana.ready
+                cal_go = ~host_want & cal.request
+                read_go = ~host_want & ~cal.request & prog.request
+                with m.If(timeout & host_want):
+                    m.d.comb += loader.take.eq(1)  # dropped, counted in TIMEOUT_COUNT
+                with m.If(want & ana.ready):
                     m.d.comb += [start.eq(1), loader.take.eq(host_go), rowdrv.load.eq(1),
                                  cal.accepted.eq(cal_go), prog.accepted.eq(read_go)]
                     m.d.sync += [ana.int_reset.eq(1), t.eq(0),
                                  plane.eq(Mux(read_go, 0, cfg.planes - 1)),
-                                 rail_hit.eq(0), host_mvm.eq(host_go), reading.eq(read_go),
+                                 rail_hit.eq(0), clip_hit.eq(0), host_mvm.eq(host_go),
+                                 reading.eq(read_go),
                                  inject.eq(cal_go & cal.inject),
                                  ana.ref_en.eq(cal_go & cal.inject),
                                  ana.read_dev.eq(read_go),
@@ -184,7 +195,9 @@ class Tile(wiring.Component):
                 m.next = "CONVERT"
             with m.State("CONVERT"):
                 with m.If(sar.done):
-                    self._capture(m, sar, acc, sel, plane, rail_hit, reading)
+                    self._capture(m, sar, acc, sel, plane, reading)
+                    self._flag(m, sar, ana.adc_sat, sel, rail_hit, clip_hit,
+                               Mux(host_mvm, (1 << cfg.cols) - 1, 0), col_events)
                     with m.If(sel != k - 1):
                         m.d.comb += sar.start.eq(1)
                         m.d.sync += sel.eq(sel + 1)
@@ -199,6 +212,8 @@ class Tile(wiring.Component):
                     m.d.comb += [emit.eq(1), packer.load.eq(1)]
                     m.next = "IDLE"
                     begin_if_ready()
+        # A continuous assignment (valid from time zero in every simulator).
+        m.d.comb += can_start.eq(fsm.ongoing("IDLE") | (fsm.ongoing("EMIT") & packer.ready))
         busy = ~fsm.ongoing("IDLE") | packer.busy | ~corr.idle
         idle = fsm.ongoing("IDLE") & ~packer.busy & corr.idle
         m.d.comb += [cal.pipeline_idle.eq(idle), prog.pipeline_idle.eq(idle)]
@@ -206,12 +221,34 @@ class Tile(wiring.Component):
         m.d.comb += packer.results.eq(Cat(*(_sign_extend(acc[c], cfg.out_lane_width)
                                             for c in range(cfg.cols))))
 
+        # -- waiting for the analogue half ----------------------------------------------------
+        # An operation waits while ready is low: a start (host vector or engine request) or
+        # a pulse step. After READY_TIMEOUT cycles of waiting it is abandoned: the host's
+        # vector is dropped, an engine ends its run with an error.
+        waiting = ~ana.ready & ((can_start & want) | prog.pulse_wait)
+        waited = Signal(16)
+        m.d.comb += timeout.eq(waiting & (waited == csr.ready_timeout_cycles - 1))
+        with m.If(waiting & ~timeout):
+            m.d.sync += waited.eq(waited + 1)
+        with m.Else():
+            m.d.sync += waited.eq(0)
+        m.d.comb += [
+            cal.abort.eq(timeout & cal.request),
+            prog.abort.eq(timeout & (prog.request | prog.pulse_wait)),
+            prog.ready.eq(ana.ready),
+        ]
+        timeout_count = Signal(32)
+        with m.If(timeout):
+            m.d.sync += timeout_count.eq(timeout_count + 1)
+        m.d.comb += [csr.status_timeout_set.eq(timeout),
+                     csr.timeout_count_count.eq(timeout_count)]
+
         # -- counters and status -----------------------------------------------------------
         cycle = Signal(32)
         last_start = Signal(32)
-        mvm_count, drop_frame, drop_range, rail_count, sat_count = (
+        mvm_count, drop_frame, drop_range, rail_count, clip_count, sat_count = (
             Signal(32, name=n) for n in ("mvm_count", "drop_frame_count", "drop_range_count",
-                                         "rail_count", "corr_sat_count"))
+                                         "rail_count", "clip_count", "corr_sat_count"))
         host_emit = emit & host_mvm
         host_sat = Mux(cal.owns | prog.owns, 0, corr.saturated)
         latency, period = Signal(32), Signal(32)
@@ -221,6 +258,7 @@ class Tile(wiring.Component):
         with m.If(emit):
             m.d.sync += latency.eq(cycle - last_start)
         for counter, event in ((mvm_count, host_emit), (rail_count, host_emit & rail_hit),
+                               (clip_count, host_emit & clip_hit),
                                (drop_frame, loader.drop_frame), (drop_range, loader.drop_range)):
             with m.If(event):
                 m.d.sync += counter.eq(counter + 1)
@@ -231,6 +269,8 @@ class Tile(wiring.Component):
             csr.status_done_set.eq(host_emit),
             csr.status_dropped_set.eq(loader.drop_frame | loader.drop_range),
             csr.status_rail_set.eq(host_emit & rail_hit),
+            csr.status_clip_set.eq(host_emit & clip_hit),
+            csr.clip_count_count.eq(clip_count),
             csr.status_sat_set.eq(host_sat != 0),
             csr.corr_sat_count.eq(sat_count),
             cal.start.eq(csr.cal_ctrl_start & ~prog.busy),
@@ -258,6 +298,15 @@ class Tile(wiring.Component):
                                            | csr.prog_status_done)),
         ]
         self._program(m, csr, prog, cal, ana)
+        self._col_flags(m, csr, col_events)
+        # Refused bus accesses: why, and the address of the last one.
+        err_addr = Signal(REG_ADDR_WIDTH)
+        refused = Cat(*(getattr(csr, f"err_{kind}") for kind in ERRORS)).any()
+        with m.If(refused):
+            m.d.sync += err_addr.eq(csr.err_addr)
+        m.d.comb += csr.bus_error_addr_address.eq(err_addr)
+        m.d.comb += [getattr(csr, f"bus_error_{kind}_set").eq(getattr(csr, f"err_{kind}"))
+                     for kind in ERRORS]
         # What a reset cuts short, recorded in bits the reset does not clear.
         rst = ResetSignal("sync")
         engines = cal.busy | prog.busy
@@ -339,16 +388,49 @@ class Tile(wiring.Component):
             m.d.sync += flags.eq(cal.status.word_select(csr.col_status_addr, 2))
         m.d.comb += [csr.col_status_rdata.eq(flags), csr.col_status_lock.eq(cal.busy)]
 
-    def _capture(self, m, sar, acc, sel, plane, rail_hit, reading):
+    def _col_flags(self, m, csr, events):
+        """The COL_FLAGS window: per-column sticky bits, set by ``events`` (which win over
+        a clear in the same cycle), cleared by writing 1s to the column's word."""
+        cols = self.cfg.cols
+        flags = [Signal(cols, name=f"col_flags_{i}") for i in range(len(events))]
+        hit = Signal(cols)
+        m.d.comb += hit.eq(Mux(csr.col_flags_we, Const(1, cols) << csr.col_flags_addr, 0))
+        for i, (flag, event) in enumerate(zip(flags, events, strict=True)):
+            clear = Mux(csr.col_flags_wdata[i], hit, 0)
+            m.d.sync += flag.eq((flag & ~clear) | event)
+        word = Signal(len(flags))
+        with m.If(csr.col_flags_re):
+            m.d.sync += word.eq(Cat(*(f.bit_select(csr.col_flags_addr, 1) for f in flags)))
+        m.d.comb += [csr.col_flags_rdata.eq(word), csr.col_flags_lock.eq(0)]
+
+    def _flag(self, m, sar, adc_sat, sel, rail_hit, clip_hit, host, events):
+        """Rail codes and integrator clamps of the conversions that end this cycle: for the
+        MVM (``rail_hit``, ``clip_hit``) and per column (``events``, only where ``host``)."""
+        cfg = self.cfg
+        bits, k = cfg.adc_bits, cfg.cols_per_adc
+        codes = [sar.result[a * bits:(a + 1) * bits] for a in range(cfg.n_adc)]
+        low = Cat(*(c == 0 for c in codes))
+        high = Cat(*(c == (1 << bits) - 1 for c in codes))
+        with m.If((low | high).any()):
+            m.d.sync += rail_hit.eq(1)
+        with m.If(adc_sat.any()):
+            m.d.sync += clip_hit.eq(1)
+        with m.Switch(sel):
+            for s in range(k):
+                with m.Case(s):
+                    # ADC a converts column a * k + s.
+                    for event, per_adc in zip(events, (low, high, adc_sat), strict=True):
+                        spread = Cat(*(Cat(Const(0, s), per_adc[a], Const(0, k - 1 - s))
+                                       for a in range(cfg.n_adc)))
+                        m.d.comb += event.eq(spread & host)
+
+    def _capture(self, m, sar, acc, sel, plane, reading):
         """Accumulate the codes of the conversion that ends this cycle (MSB plane first;
         a device read has one integration)."""
         cfg = self.cfg
         bits, k = cfg.adc_bits, cfg.cols_per_adc
         first = (plane == cfg.planes - 1) | reading
         codes = [sar.result[a * bits:(a + 1) * bits] for a in range(cfg.n_adc)]
-        at_rail = Cat(*((c == 0) | (c == (1 << bits) - 1) for c in codes)).any()
-        with m.If(at_rail):
-            m.d.sync += rail_hit.eq(1)
         with m.Switch(sel):
             for s in range(k):
                 with m.Case(s):

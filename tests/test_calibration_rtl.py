@@ -464,8 +464,12 @@ def test_register_file_w1p_start():
             await host.idle(3)
             reads.append((await host.read(ctrl), [ctx.get(p) for p in ports]))
 
-        await write(0xA00 | 0b11111)                   # start and every phase, avg_log2 10
-        await write(0xA00 | 0b11110, pulse=False)      # same fields, no start
+        await write(0x800 | 0b11111)                   # start and every phase, avg_log2 8
+        await write(0x800 | 0b11110, pulse=False)      # same fields, no start
+        # avg_log2 9 is outside its legal range: refused whole, no start, nothing changes
+        assert await host.write(ctrl, 0x900 | 0b00001) == RESP_SLVERR
+        await host.idle(3)
+        reads.append((await host.read(ctrl), [ctx.get(p) for p in ports]))
         await write(0xFFFFFF01, strb=0x1)              # start; byte 0 fields cleared
         await write(0x00000301, strb=0xE, pulse=False)  # start not strobed; avg_log2 3
         await write(0x0000071F, strb=0x3)              # start again, all fields
@@ -478,9 +482,10 @@ def test_register_file_w1p_start():
 
     host = run_lite(cfg, body)
     assert reads == [
-        ((0xA1E, RESP_OKAY), [1, 1, 1, 1, 0xA]),
-        ((0xA1E, RESP_OKAY), [1, 1, 1, 1, 0xA]),
-        ((0xA00, RESP_OKAY), [0, 0, 0, 0, 0xA]),
+        ((0x81E, RESP_OKAY), [1, 1, 1, 1, 8]),
+        ((0x81E, RESP_OKAY), [1, 1, 1, 1, 8]),
+        ((0x81E, RESP_OKAY), [1, 1, 1, 1, 8]),
+        ((0x800, RESP_OKAY), [0, 0, 0, 0, 8]),
         ((0x300, RESP_OKAY), [0, 0, 0, 0, 3]),
         ((0x71E, RESP_OKAY), [1, 1, 1, 1, 7]),
         ((0x51E, RESP_OKAY), [RESP_OKAY]),
@@ -559,7 +564,7 @@ def extend(w, word):
 def test_register_file_window_reads(cfg):
     wins = windows(cfg)
     assert [(w.name, w.signed) for w in wins] == [
-        ("OFFSET", True), ("GAIN", False), ("COL_STATUS", False)]
+        ("OFFSET", True), ("GAIN", False), ("COL_STATUS", False), ("COL_FLAGS", False)]
     results = []
 
     async def body(ctx, dut, host):
@@ -578,7 +583,7 @@ def test_register_file_window_reads(cfg):
             results.append((w.name, c, word, data, resp, host.a_cycle,
                             host.events_since(start)))
         # past the last column, before the first, and unmapped registers
-        for addr in [w.address(cfg.cols) for w in wins] + [0x1000 - 4, 0x34, 0xFFFC]:
+        for addr in [w.address(cfg.cols) for w in wins] + [0x1000 - 4, 0x3C, 0xFFFC]:
             start = host.now
             data, resp = await host.read(addr)
             results.append(("-", addr, None, data, resp, host.a_cycle,
@@ -610,19 +615,30 @@ def test_register_file_window_writes(cfg):
             resp = await host.write(addr, data, strb)
             results.append((what, data, resp, host.a_cycle, host.events_since(start)))
 
+        def fitting(w, value):
+            """``value`` reduced to window ``w``'s width, as the 32-bit word a host writes."""
+            value &= (1 << w.width) - 1
+            return extend(w, value)
+
         columns = sorted({0, last, rng.randrange(cfg.cols)})
         for c, word in zip(columns, [0xFFFFFFFF, 0x80000000, 0x7FFFFFFF], strict=False):
-            await write(("ok", "offset", c), offset.address(c), word)
-            await write(("ok", "gain", c), gain.address(c), word ^ 0x5A5A5A5A)
+            await write(("ok", "offset", c), offset.address(c), fitting(offset, word))
+            await write(("ok", "gain", c), gain.address(c), fitting(gain, word ^ 0x5A5A5A5A))
         for c in columns:
-            await write(("ok", "offset", c), offset.address(c), rng.getrandbits(32))
+            await write(("ok", "offset", c), offset.address(c),
+                        fitting(offset, rng.getrandbits(32)))
         # the written words read back through the memory
-        word = 0x80000000 | rng.getrandbits(31)
+        word = fitting(offset, 1 << (offset.width - 1) | rng.getrandbits(offset.width - 1))
         await write(("ok", "offset", last), offset.address(last), word)
-        results.append(("readback", await host.read(offset.address(last)),
-                        extend(offset, word)))
+        results.append(("readback", await host.read(offset.address(last)), word))
+        word = fitting(gain, rng.getrandbits(32))
         await write(("ok", "gain", last), gain.address(last), word)
-        results.append(("readback", await host.read(gain.address(last)), extend(gain, word)))
+        results.append(("readback", await host.read(gain.address(last)), word))
+        # values wider than the window: not sign-extended, or bits above an unsigned width
+        for bad in (1 << offset.width, (1 << (offset.width - 1)), 0x80000000 | 1):
+            await write(("slverr", "range"), offset.address(0), bad)
+        for bad in (1 << gain.width, 0xFFFFFFFF):
+            await write(("slverr", "range"), gain.address(last), bad)
         # partial words
         for strb in (0x3, 0x1, 0x7, 0xE, 0x0):
             await write(("slverr", strb), offset.address(0), 0x1234, strb)
@@ -630,17 +646,17 @@ def test_register_file_window_writes(cfg):
         # locked: refused; another window's lock does not matter
         ctx.set(dut.offset_lock, 1)
         await write(("slverr", "lock"), offset.address(last), 0x4321)
-        await write(("ok", "gain", 0), gain.address(0), 0x4321)
+        await write(("ok", "gain", 0), gain.address(0), 0x4321 & ((1 << gain.width) - 1))
         ctx.set(dut.offset_lock, 0)
         ctx.set(dut.gain_lock, 1)
         await write(("slverr", "lock"), gain.address(0), 0x4321)
-        await write(("ok", "offset", 0), offset.address(0), 0x4321)
+        await write(("ok", "offset", 0), offset.address(0), 0x321)
         ctx.set(dut.gain_lock, 0)
         # a read-only window refuses every write
         await write(("slverr", "col_status"), status.address(0), 0x3)
         await write(("slverr", "col_status"), status.address(last), 0x1, 0x1)
         # past the last column, before the first, unmapped
-        for addr in [w.address(cfg.cols) for w in (offset, gain, status)] + [0x0FFC, 0x34]:
+        for addr in [w.address(cfg.cols) for w in (offset, gain, status)] + [0x0FFC, 0x3C]:
             await write(("decerr", addr), addr, 0xFFFFFFFF)
         # a register still answers OKAY after all that
         await write(("reg",), reg(cfg, "DRIFT_X").offset, 5)

@@ -22,13 +22,20 @@ SMALL = {
 
 #: The cocotb tests of streaming, timing, registers and error handling (the calibration
 #: tests have their own runs below).
-CORE = "mvm_stream,back_to_back_timing,registers,malformed_vectors,saturation_flagged"
+CORE = ("mvm_stream,back_to_back_timing,registers,bus_under_pauses,malformed_vectors,"
+        "saturation_flagged,comparator_faults")
+
+#: Stall probabilities (input stream, result stream) of mvm_stream: none, light and heavy
+#: on each; the small-tile runs take them in turn, so that every pair runs.
+STALLS = [(p, q) for p in (0.0, 0.1, 0.3) for q in (0.0, 0.1, 0.3)]
 
 
 @pytest.mark.parametrize("name", list(SMALL))
 def test_small_tiles(sim, name, tmp_path):
     stats = tmp_path / "stats.json"
-    runner.run(SMALL[name], sim, CORE, env={"AIMC_VECTORS": 24, "AIMC_STATS": stats})
+    stalls = STALLS[(2 * list(SMALL).index(name) + runner.SIMULATORS.index(sim)) % len(STALLS)]
+    runner.run(SMALL[name], sim, CORE, env={"AIMC_VECTORS": 24, "AIMC_STATS": stats,
+                                            "AIMC_STALLS": "{},{}".format(*stalls)})
     result = json.loads(stats.read_text())
     assert result["matched"] == result["vectors"] == 24
 
@@ -145,6 +152,10 @@ def test_program_and_verify_16x16(sim, tmp_path):
 
 def test_reset_in_the_middle_of_each_operation(sim):
     runner.run(PROG_TILE, sim, "reset_recovery", env={"AIMC_MODEL": "pcm", "AIMC_SEED": 2})
+
+
+def test_analogue_half_never_ready(sim):
+    runner.run(PROG_TILE, sim, "analogue_timeout", env={"AIMC_MODEL": "pcm", "AIMC_SEED": 4})
 
 
 def test_engines_started_with_results_in_flight(sim):
