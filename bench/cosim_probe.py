@@ -148,9 +148,15 @@ class _TimedModel:
             self.calls += 1
 
     def pulse(self, *args, **kwargs):
+        return self._timed(self._model.pulse, *args, **kwargs)
+
+    def saturated(self, *args, **kwargs):
+        return self._timed(self._model.saturated, *args, **kwargs)
+
+    def _timed(self, call, *args, **kwargs):
         t0 = time.perf_counter()
         try:
-            return self._model.pulse(*args, **kwargs)
+            return call(*args, **kwargs)
         finally:
             self.seconds += time.perf_counter() - t0
 

@@ -110,3 +110,30 @@ def test_components_reject_a_non_config():
         Tile(8)
     with pytest.raises(TypeError, match=r"^cfg must be a TileConfig, not None$"):
         RowDriver(None)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"access": "W1C", "legal": (0, 1)}, r"^Field f: only RW fields have a legal range, not W1C$"),
+    ({"legal": (0, 256)}, r"^Field f: legal range 0\.\.256 does not fit 8 unsigned bits$"),
+    ({"legal": (-129, 3), "signed": True},
+     r"^Field f: legal range -129\.\.3 does not fit 8 signed bits$"),
+    ({"legal": (1, 255)}, r"^Field f: reset value 0 is outside its legal range 1\.\.255$"),
+    ({"reset": 0xFF, "legal": (-3, 3), "signed": True}, None),  # -1: inside
+])
+def test_register_field_legal_range_is_checked(kwargs, message):
+    from aimc.rtl.regmap import Field
+
+    args = {"access": "RW", **kwargs}
+    if message is None:
+        assert Field("f", 0, 8, doc="", **args).legal == kwargs["legal"]
+        return
+    with pytest.raises(ValueError, match=message):
+        Field("f", 0, 8, doc="", **args)
+
+
+def test_window_access_is_checked():
+    from aimc.rtl.regmap import Window
+
+    with pytest.raises(ValueError, match=r"^Window W: access must be one of RW, R, W1C, not "
+                                         r"'W1P'$"):
+        Window("W", 0x1000, 8, False, "W1P", "")
