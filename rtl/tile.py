@@ -196,8 +196,6 @@ class Tile(wiring.Component):
             with m.State("CONVERT"):
                 with m.If(sar.done):
                     self._capture(m, sar, acc, sel, plane, reading)
-                    self._flag(m, sar, ana.adc_sat, sel, rail_hit, clip_hit,
-                               Mux(host_mvm, (1 << cfg.cols) - 1, 0), col_events)
                     with m.If(sel != k - 1):
                         m.d.comb += sar.start.eq(1)
                         m.d.sync += sel.eq(sel + 1)
@@ -214,6 +212,8 @@ class Tile(wiring.Component):
                     begin_if_ready()
         # A continuous assignment (valid from time zero in every simulator).
         m.d.comb += can_start.eq(fsm.ongoing("IDLE") | (fsm.ongoing("EMIT") & packer.ready))
+        self._flag(m, sar, ana.adc_sat, sel, fsm.ongoing("CONVERT") & sar.done, host_mvm,
+                   rail_hit, clip_hit, col_events)
         busy = ~fsm.ongoing("IDLE") | packer.busy | ~corr.idle
         idle = fsm.ongoing("IDLE") & ~packer.busy & corr.idle
         m.d.comb += [cal.pipeline_idle.eq(idle), prog.pipeline_idle.eq(idle)]
@@ -403,26 +403,27 @@ class Tile(wiring.Component):
             m.d.sync += word.eq(Cat(*(f.bit_select(csr.col_flags_addr, 1) for f in flags)))
         m.d.comb += [csr.col_flags_rdata.eq(word), csr.col_flags_lock.eq(0)]
 
-    def _flag(self, m, sar, adc_sat, sel, rail_hit, clip_hit, host, events):
-        """Rail codes and integrator clamps of the conversions that end this cycle: for the
-        MVM (``rail_hit``, ``clip_hit``) and per column (``events``, only where ``host``)."""
+    def _flag(self, m, sar, adc_sat, sel, done, host, rail_hit, clip_hit, events):
+        """Rail codes and integrator clamps of the conversions that end when ``done``: for
+        the MVM (``rail_hit``, ``clip_hit``) and per column (``events``, host MVMs only).
+        Continuous logic, outside the sequencer's FSM."""
         cfg = self.cfg
         bits, k = cfg.adc_bits, cfg.cols_per_adc
         codes = [sar.result[a * bits:(a + 1) * bits] for a in range(cfg.n_adc)]
-        low = Cat(*(c == 0 for c in codes))
-        high = Cat(*(c == (1 << bits) - 1 for c in codes))
-        with m.If((low | high).any()):
+        # Signals, not expressions: each column below takes one bit, and a bit of a Cat
+        # expression would repeat the whole Cat in the netlist for every column.
+        low, high = Signal(cfg.n_adc), Signal(cfg.n_adc)
+        m.d.comb += [low.eq(Cat(*(c == 0 for c in codes))),
+                     high.eq(Cat(*(c == (1 << bits) - 1 for c in codes)))]
+        with m.If(done & (low | high).any()):
             m.d.sync += rail_hit.eq(1)
-        with m.If(adc_sat.any()):
+        with m.If(done & adc_sat.any()):
             m.d.sync += clip_hit.eq(1)
-        with m.Switch(sel):
-            for s in range(k):
-                with m.Case(s):
-                    # ADC a converts column a * k + s.
-                    for event, per_adc in zip(events, (low, high, adc_sat), strict=True):
-                        spread = Cat(*(Cat(Const(0, s), per_adc[a], Const(0, k - 1 - s))
-                                       for a in range(cfg.n_adc)))
-                        m.d.comb += event.eq(spread & host)
+        # Column c is converted by ADC c // k when sel is c % k.
+        now = [Signal(name=f"flag_sel{s}") for s in range(k)]
+        m.d.comb += [now[s].eq(done & host & (sel == s)) for s in range(k)]
+        for event, per_adc in zip(events, (low, high, adc_sat), strict=True):
+            m.d.comb += event.eq(Cat(*(per_adc[c // k] & now[c % k] for c in range(cfg.cols))))
 
     def _capture(self, m, sar, acc, sel, plane, reading):
         """Accumulate the codes of the conversion that ends this cycle (MSB plane first;
