@@ -190,8 +190,8 @@ def _random_value(reg, rng, legal: bool) -> int:
         if f is bad:
             low = -(2 ** (f.width - 1)) if f.signed else 0
             high = 2 ** (f.width - int(f.signed)) - 1
-            v = rng.choice([x for x in (lo - 1, hi + 1, low, high) if x < lo or x > hi
-                            and low <= x <= high])
+            v = rng.choice([x for x in (lo - 1, hi + 1, low, high)
+                            if low <= x <= high and not lo <= x <= hi])
         else:
             v = rng.randint(lo, hi)
         value |= (v & (2 ** f.width - 1)) << f.lsb
