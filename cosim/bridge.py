@@ -109,6 +109,7 @@ class AnalogueBridge:
                 v = {k: f() for k, f in self._prog.items()}
                 model.pulse(v["row"], v["neg"], v["set"], v["reset"], v["amp"], v["width"])
             read_dev = r["read_dev"]() if int_reset else 0
+            sel = r["adc_sel"]() if sample else 0
             decision = model.cycle(
                 int_reset=int_reset,
                 ref_en=r["ref_en"]() if int_reset else 0,
@@ -117,16 +118,16 @@ class AnalogueBridge:
                 row_en=row_en,
                 row_neg=r["row_neg"]() if row_en else 0,
                 sample=sample,
-                sel=r["adc_sel"]() if sample else 0,
+                sel=sel,
                 trial=r["adc_trial"]() if sample else 0,
             )
             if decision is not None:
                 if self._random_cmp is not None:
                     masks, rng, n = self._random_cmp
-                    m = masks[r["adc_sel"]()]
+                    m = masks[sel]
                     decision = (decision & ~m) | (rng.getrandbits(n) & m)
                 self._cmp.value = decision
-                sat = model.saturated(r["adc_sel"]())
+                sat = model.saturated(sel)
                 if sat != last_sat:
                     self._sat.value = last_sat = sat
             elif not (row_en or int_reset or pulse):

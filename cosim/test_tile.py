@@ -186,10 +186,9 @@ def _random_value(reg, rng, legal: bool) -> int:
     fields = [f for f in reg.fields if f.access in ("RW", "RWH")]
     bad = rng.choice([f for f in fields if f.legal]) if not legal else None
     for f in fields:
-        lo, hi = f.legal or (0, 2 ** f.width - 1)
+        lo, hi = f.legal or f.representable
         if f is bad:
-            low = -(2 ** (f.width - 1)) if f.signed else 0
-            high = 2 ** (f.width - int(f.signed)) - 1
+            low, high = f.representable
             v = rng.choice([x for x in (lo - 1, hi + 1, low, high)
                             if low <= x <= high and not lo <= x <= hi])
         else:

@@ -182,8 +182,7 @@ class RegisterFile(wiring.Component):
                             if f.legal is None:
                                 continue
                             value = merged[f.name].as_signed() if f.signed else merged[f.name]
-                            low = -(2 ** (f.width - 1)) if f.signed else 0
-                            high = 2 ** (f.width - int(f.signed)) - 1
+                            low, high = f.representable
                             # Only the bounds the width does not already impose.
                             if f.legal[0] > low:
                                 legal &= value >= f.legal[0]

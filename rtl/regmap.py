@@ -59,8 +59,7 @@ class Field:
                 raise ValueError(f"Field {self.name}: only RW fields have a legal range, "
                                  f"not {self.access}")
             lo, hi = self.legal
-            low = -(2 ** (self.width - 1)) if self.signed else 0
-            high = 2 ** (self.width - (1 if self.signed else 0)) - 1
+            low, high = self.representable
             if not low <= lo <= hi <= high:
                 raise ValueError(f"Field {self.name}: legal range {lo}..{hi} does not fit "
                                  f"{self.width} {'signed' if self.signed else 'unsigned'} bits")
@@ -69,6 +68,13 @@ class Field:
             if not lo <= reset <= hi:
                 raise ValueError(f"Field {self.name}: reset value {reset} is outside its "
                                  f"legal range {lo}..{hi}")
+
+    @property
+    def representable(self) -> tuple[int, int]:
+        """The lowest and highest value the field's bits can hold (``signed`` or not)."""
+        if self.signed:
+            return -(2 ** (self.width - 1)), 2 ** (self.width - 1) - 1
+        return 0, 2 ** self.width - 1
 
     @property
     def mask(self) -> int:
