@@ -20,6 +20,7 @@ from cocotbext.axi import (
 )
 
 from ..config import TileConfig
+from ..enums import BusError
 from ..fixedpoint import CalFormat
 from ..model import Chip, CycleModel, ModelConfig
 from ..model.calibration import Calibration
@@ -186,12 +187,12 @@ class TileBench:
 
     async def _check_refusal(self, address: int, kind: str):
         reg = self.regs["BUS_ERROR"]
-        want = 1 << reg.field(kind).lsb
+        want = reg.pack(reason=BusError[kind.upper()])
         got = await self.read("BUS_ERROR")
         assert got == want, f"BUS_ERROR {got:#x} after a refused access, expected {want:#x}"
         got = await self.read("BUS_ERROR_ADDR")
         assert got == address, f"BUS_ERROR_ADDR {got:#x}, expected {address:#x}"
-        await self.write("BUS_ERROR", (1 << len(reg.fields)) - 1)
+        await self.write("BUS_ERROR", reg.pack(reason=~BusError(0)))
         assert await self.read("BUS_ERROR") == 0
 
     async def field(self, reg: str, field: str) -> int:

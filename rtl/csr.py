@@ -1,23 +1,92 @@
-"""AXI4-Lite register file built from the register map."""
+"""AXI4-Lite register file built from the register map, with one typed port per register."""
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..enums import BusError
 from .axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR, AxiLiteSignature
-from .regmap import REG_ADDR_WIDTH
+from .regmap import REG_ADDR_WIDTH, Access, Register, Window
 
-__all__ = ["ERRORS", "RegisterFile", "port_name"]
-
-#: Why an access was refused: the ``err_*`` outputs, one per field of ``BUS_ERROR``.
-ERRORS = ("decode", "readonly", "range", "window")
+__all__ = ["RegisterFile", "RegisterSignature", "WindowSignature"]
 
 
-def port_name(reg, field) -> str:
-    """Name of the register-file port that carries ``reg.field``."""
-    return f"{reg.name.lower()}_{field.name}"
+def _field_member(f):
+    """The port of one field, seen from the register file; None for a constant."""
+    if f.access == Access.R:
+        return None if f.const is not None else In(f.shape)
+    if f.access == Access.RW:
+        return Out(f.shape, init=f.reset)
+    if f.access == Access.RWH:
+        return Out(wiring.Signature({"value": Out(f.shape, init=f.reset), "we": In(1),
+                                     "data": In(f.shape)}))
+    if f.access == Access.W1C:
+        return Out(wiring.Signature({"value": Out(f.shape), "set": In(f.width)}))
+    return Out(f.shape)  # W1P
+
+
+class RegisterSignature(wiring.Signature):
+    """The fields of one register as ports of the register file, by field name:
+
+    * ``R`` (not constant): ``In(shape)``, the value the hardware shows;
+    * ``RW``: ``Out(shape)``, the register, reset to its reset value;
+    * ``RWH``: ``value`` (the register), ``we`` and ``data``: the hardware writes ``data``
+      when ``we`` is high, winning over a bus write in the same cycle;
+    * ``W1C``: ``value`` (the sticky bits) and ``set`` (a bit per bit of the field); a set
+      in the cycle of a clear wins, so no event is lost;
+    * ``W1P``: ``Out(shape)``, high for the one cycle after a bus write of 1.
+
+    ``shape`` is the field's enum when it has one.
+
+    Parameters
+    ----------
+    register : Register
+    """
+
+    def __init__(self, register: Register):
+        if not isinstance(register, Register):
+            raise TypeError(f"RegisterSignature needs a Register, not {register!r}")
+        self.register = register
+        members = {f.name: _field_member(f) for f in register.fields}
+        super().__init__({k: v for k, v in members.items() if v is not None})
+
+    def __eq__(self, other):
+        return isinstance(other, RegisterSignature) and other.register == self.register
+
+    def __repr__(self):
+        return f"RegisterSignature({self.register.name})"
+
+
+class WindowSignature(wiring.Signature):
+    """A per-column window as ports of the register file, for a synchronous memory behind
+    it: ``addr`` (word index), ``re`` (read strobe: the data is expected on ``rdata`` the
+    next cycle), ``we`` and ``wdata`` (write strobe and whole word), and ``lock`` (while
+    high, writes are refused with SLVERR).
+
+    Parameters
+    ----------
+    window : Window
+    cols : int
+        Words in the window, at least 1.
+    """
+
+    def __init__(self, window: Window, cols: int):
+        if not isinstance(window, Window):
+            raise TypeError(f"WindowSignature needs a Window, not {window!r}")
+        if not isinstance(cols, int) or cols < 1:
+            raise ValueError(f"WindowSignature cols must be a positive integer, not {cols!r}")
+        self.window, self.cols = window, cols
+        super().__init__({"addr": Out(range(max(cols, 2))), "re": Out(1), "rdata": In(32),
+                          "we": Out(1), "wdata": Out(32), "lock": In(1)})
+
+    def __eq__(self, other):
+        return (isinstance(other, WindowSignature) and other.window == self.window
+                and other.cols == self.cols)
+
+    def __repr__(self):
+        return f"WindowSignature({self.window.name}, {self.cols})"
 
 
 class RegisterFile(wiring.Component):
@@ -27,70 +96,56 @@ class RegisterFile(wiring.Component):
     Writes honour WSTRB byte by byte. A write to a register with no writable field changes
     nothing and answers SLVERR; so does a write that would leave a field with a legal range
     (``Field.legal``) outside it: the whole write is refused. An access to an unmapped
-    address answers DECERR. Each refusal pulses one of ``err_decode``, ``err_readonly``,
-    ``err_range`` or ``err_window`` for a cycle, with the byte address on ``err_addr``.
+    address answers DECERR. Each refusal pulses the bit of ``err`` that says why for a
+    cycle, with the byte address on ``err_addr``.
 
-    Ports, for each field ``f`` of register ``r`` (named ``r_f`` in lower case):
+    A window write must be a whole word (WSTRB 0xF) holding a value of the window's width
+    (sign-extended if the window is signed), others are refused with SLVERR; a read-only
+    window refuses every write. For a ``W1C`` window the word written is passed on like any
+    other: the owner of the array clears the bits set in it.
 
-    * ``R`` fields without a constant: ``In(width)``, the value read.
-    * ``RW`` fields: ``Out(width)``, the register (its reset value from the map).
-    * ``RWH`` fields: as ``RW``, plus ``In(1)`` ``r_f_we`` and ``In(width)`` ``r_f_in``: the
-      hardware writes ``r_f_in`` when ``r_f_we`` is high, winning over a bus write.
-    * ``W1C`` fields: ``Out(1)`` the sticky bit, and ``In(1)`` named ``r_f_set`` that sets
-      it; a set in the same cycle as a clear wins, so no event is lost. A ``reset_less``
-      field keeps its value through the domain's reset (a set during the reset cycle
-      lands).
-    * ``W1P`` fields: ``Out(1)``, high for the one cycle after a bus write of 1.
-
-    For each window ``w`` (a per-column array, one word per column), ports ``w_addr``
-    (word index), ``w_re`` (read strobe; the data is expected on ``w_rdata`` the next
-    cycle, as from a synchronous memory), ``w_we`` and ``w_wdata`` (write strobe and word),
-    and ``In(1)`` ``w_lock``: while high, writes are refused with SLVERR. A window write
-    must be a whole word (WSTRB 0xF) holding a value of the window's width (sign-extended
-    if the window is signed), others are refused with SLVERR; a read-only window refuses
-    every write. For a ``W1C`` window the word written is passed on like any other: the
-    owner of the array clears the bits set in it.
+    Attributes
+    ----------
+    bus : In(AxiLiteSignature)
+    regs : Out
+        One :class:`RegisterSignature` per register with a port, named after the register
+        in lower case (``regs.cal_ctrl.avg_log2``).
+    win : Out
+        One :class:`WindowSignature` per window, likewise (``win.offset.addr``).
+    err : Out(BusError)
+        Why the access of this cycle was refused (one bit), if it was.
+    err_addr : Out(REG_ADDR_WIDTH)
 
     Parameters
     ----------
     registers : tuple of Register
         The register map.
     windows : tuple of Window
-        The per-column arrays, with the number of columns ``cols``.
+        The per-column arrays.
     cols : int
         Number of columns (words) of each window.
     """
 
-    def __init__(self, registers, windows=(), cols=0):
+    def __init__(self, registers, windows=(), cols=1):
         self.registers = tuple(registers)
         self.windows = tuple(windows)
         self.cols = cols
-        members = {"bus": In(AxiLiteSignature(REG_ADDR_WIDTH)),
-                   **{f"err_{kind}": Out(1) for kind in ERRORS},
-                   "err_addr": Out(REG_ADDR_WIDTH)}
-        for r in self.registers:
-            for f in r.fields:
-                name = port_name(r, f)
-                if f.access == "R" and f.const is None:
-                    members[name] = In(f.width)
-                elif f.access in ("RW", "RWH"):
-                    members[name] = Out(f.width, init=f.reset)
-                    if f.access == "RWH":
-                        members[name + "_we"] = In(1)
-                        members[name + "_in"] = In(f.width)
-                elif f.access in ("W1C", "W1P"):
-                    members[name] = Out(1)
-                    if f.access == "W1C":
-                        members[name + "_set"] = In(1)
-        for w in self.windows:
-            name = w.name.lower()
-            members[name + "_addr"] = Out(range(max(cols, 2)))
-            members[name + "_re"] = Out(1)
-            members[name + "_rdata"] = In(32)
-            members[name + "_we"] = Out(1)
-            members[name + "_wdata"] = Out(32)
-            members[name + "_lock"] = In(1)
-        super().__init__(members)
+        regs = {r.name.lower(): Out(RegisterSignature(r)) for r in self.registers
+                if RegisterSignature(r).members}
+        wins = {w.name.lower(): Out(WindowSignature(w, cols)) for w in self.windows}
+        super().__init__({
+            "bus": In(AxiLiteSignature(REG_ADDR_WIDTH)),
+            "regs": Out(wiring.Signature(regs)),
+            "win": Out(wiring.Signature(wins)),
+            "err": Out(BusError),
+            "err_addr": Out(REG_ADDR_WIDTH),
+        })
+
+    def _port(self, reg, field):
+        return getattr(getattr(self.regs, reg.name.lower()), field.name)
+
+    def _win(self, w):
+        return getattr(self.win, w.name.lower())
 
     def elaborate(self, platform):
         m = Module()
@@ -120,17 +175,16 @@ class RegisterFile(wiring.Component):
                         m.d.sync += [bus.rresp.eq(RESP_OKAY), bus.rdata.eq(self._value(r))]
             for i, w in enumerate(self.windows):
                 hit, word = self._decode(w, bus.araddr)
-                m.d.comb += getattr(self, w.name.lower() + "_addr").eq(word)
+                m.d.comb += self._win(w).addr.eq(word)
                 with m.If(hit):
-                    m.d.comb += [getattr(self, w.name.lower() + "_re").eq(1),
-                                 read_decerr.eq(0)]
+                    m.d.comb += [self._win(w).re.eq(1), read_decerr.eq(0)]
                     m.d.sync += [bus.rvalid.eq(0), pending[i].eq(1)]
 
         # -- write channel -----------------------------------------------------------------
         for r in self.registers:
             for f in r.fields:
-                if f.access == "W1P":  # back to 0 unless a bus write below sets it
-                    m.d.sync += getattr(self, port_name(r, f)).eq(0)
+                if f.access == Access.W1P:  # back to 0 unless a bus write below sets it
+                    m.d.sync += Value.cast(self._port(r, f)).eq(0)
         m.d.comb += [
             wen.eq(bus.awvalid & bus.wvalid & ~bus.bvalid),
             bus.awready.eq(wen),
@@ -140,100 +194,107 @@ class RegisterFile(wiring.Component):
             m.d.sync += bus.bvalid.eq(0)
         strobe_mask = Cat(*(bit.replicate(8) for bit in bus.wstrb))
         clear = {}
-        err = {kind: Signal(name=f"write_err_{kind}") for kind in ERRORS}
+        err = {kind: Signal(name=f"write_err_{kind.name.lower()}") for kind in BusError}
         with m.If(wen):
             m.d.sync += [bus.bvalid.eq(1), bus.bresp.eq(RESP_DECERR)]
-            m.d.comb += err["decode"].eq(1)
+            m.d.comb += err[BusError.DECODE].eq(1)
             for w in self.windows:
-                name = w.name.lower()
+                port = self._win(w)
                 hit, word = self._decode(w, bus.awaddr)
                 with m.If(hit):
-                    m.d.comb += err["decode"].eq(0)
-                    if w.access == "R":
-                        m.d.comb += err["readonly"].eq(1)
+                    m.d.comb += err[BusError.DECODE].eq(0)
+                    if w.access == Access.R:
+                        m.d.comb += err[BusError.READONLY].eq(1)
                     else:
                         m.d.comb += [
-                            err["window"].eq((bus.wstrb != 0xF) | getattr(self, name + "_lock")),
-                            err["range"].eq(~err["window"] & ~self._fits(w, bus.wdata)),
+                            err[BusError.WINDOW].eq((bus.wstrb != 0xF) | port.lock),
+                            err[BusError.RANGE].eq(~err[BusError.WINDOW]
+                                                   & ~self._fits(w, bus.wdata)),
                         ]
-                    ok = ~(err["readonly"] | err["window"] | err["range"])
+                    ok = ~(err[BusError.READONLY] | err[BusError.WINDOW] | err[BusError.RANGE])
                     m.d.sync += bus.bresp.eq(Mux(ok, RESP_OKAY, RESP_SLVERR))
                     with m.If(ok):
-                        m.d.comb += [getattr(self, name + "_we").eq(1),
-                                     getattr(self, name + "_addr").eq(word),
-                                     getattr(self, name + "_wdata").eq(bus.wdata)]
+                        m.d.comb += [port.we.eq(1), port.addr.eq(word), port.wdata.eq(bus.wdata)]
             with m.Switch(bus.awaddr[2:]):
                 for r in self.registers:
                     with m.Case(r.offset >> 2):
-                        m.d.comb += err["decode"].eq(0)
+                        m.d.comb += err[BusError.DECODE].eq(0)
                         if not r.writable:
-                            m.d.comb += err["readonly"].eq(1)
+                            m.d.comb += err[BusError.READONLY].eq(1)
                             m.d.sync += bus.bresp.eq(RESP_SLVERR)
                             continue
-                        merged = {}
-                        for f in r.fields:
-                            if f.access in ("RW", "RWH"):
-                                bits = slice(f.lsb, f.lsb + f.width)
-                                merged[f.name] = (getattr(self, port_name(r, f))
-                                                  & ~strobe_mask[bits]) | (
-                                    bus.wdata[bits] & strobe_mask[bits])
-                        legal = Const(1)
-                        for f in r.fields:
-                            if f.legal is None:
-                                continue
-                            value = merged[f.name].as_signed() if f.signed else merged[f.name]
-                            low, high = f.representable
-                            # Only the bounds the width does not already impose.
-                            if f.legal[0] > low:
-                                legal &= value >= f.legal[0]
-                            if f.legal[1] < high:
-                                legal &= value <= f.legal[1]
-                        m.d.comb += err["range"].eq(~legal)
+                        legal = self._write_register(m, r, strobe_mask, clear)
+                        m.d.comb += err[BusError.RANGE].eq(~legal)
                         m.d.sync += bus.bresp.eq(Mux(legal, RESP_OKAY, RESP_SLVERR))
-                        for f in r.fields:
-                            if f.access == "R":
-                                continue
-                            port = getattr(self, port_name(r, f))
-                            if f.access in ("RW", "RWH"):
-                                with m.If(legal):
-                                    m.d.sync += port.eq(merged[f.name])
-                            elif f.access == "W1P":
-                                m.d.sync += port.eq(bus.wdata[f.lsb] & strobe_mask[f.lsb]
-                                                    & legal)
-                            elif f.access == "W1C":
-                                clr = Signal(name=f"{port_name(r, f)}_clr")
-                                m.d.comb += clr.eq(bus.wdata[f.lsb] & strobe_mask[f.lsb]
-                                                   & legal)
-                                clear[port_name(r, f)] = clr
+        refused = Cat(*err.values()).any()
         m.d.comb += [
-            self.err_decode.eq(err["decode"] | read_decerr),
-            self.err_readonly.eq(err["readonly"]),
-            self.err_range.eq(err["range"]),
-            self.err_window.eq(err["window"]),
-            self.err_addr.eq(Mux(Cat(*err.values()).any(), bus.awaddr, bus.araddr)),
+            self.err.eq(Cat(err[BusError.DECODE] | read_decerr, *(err[k] for k in BusError
+                                                                 if k != BusError.DECODE))),
+            self.err_addr.eq(Mux(refused, bus.awaddr, bus.araddr)),
         ]
 
         for r in self.registers:
             for f in r.fields:
-                name = port_name(r, f)
-                if f.access == "RWH":
-                    with m.If(getattr(self, name + "_we")):
-                        m.d.sync += getattr(self, name).eq(getattr(self, name + "_in"))
-                if f.access != "W1C":
-                    continue
-                name = port_name(r, f)
-                sticky, setter = getattr(self, name), getattr(self, name + "_set")
-                if f.reset_less:
-                    # The port follows a register the bus reset does not touch.
-                    store = Signal(name=f"{name}_store", reset_less=True)
-                    m.d.comb += sticky.eq(store)
-                    sticky = store
-                clr = clear.get(name, Const(0))
-                with m.If(setter):
-                    m.d.sync += sticky.eq(1)
-                with m.Elif(clr):
-                    m.d.sync += sticky.eq(0)
+                self._hardware_side(m, r, f, clear.get((r.name, f.name)))
         return m
+
+    def _write_register(self, m, r, strobe_mask, clear):
+        """A bus write to register ``r`` (in the write-handshake cycle): the fields merged
+        with the strobed bytes, the legal-range check, and the updates. Returns the check."""
+        merged = {}
+        for f in r.fields:
+            if f.access in (Access.RW, Access.RWH):
+                bits = slice(f.lsb, f.lsb + f.width)
+                old = Value.cast(self._value_of(r, f)).as_unsigned()
+                merged[f.name] = ((old & ~strobe_mask[bits])
+                                  | (self.bus.wdata[bits] & strobe_mask[bits]))
+        legal = Const(1)
+        for f in r.fields:
+            if f.legal is None:
+                continue
+            value = merged[f.name].as_signed() if f.signed else merged[f.name]
+            low, high = f.representable
+            # Only the bounds the width does not already impose.
+            if f.legal[0] > low:
+                legal &= value >= f.legal[0]
+            if f.legal[1] < high:
+                legal &= value <= f.legal[1]
+        for f in r.fields:
+            bits = slice(f.lsb, f.lsb + f.width)
+            written = self.bus.wdata[bits] & strobe_mask[bits] & legal.replicate(f.width)
+            if f.access in (Access.RW, Access.RWH):
+                with m.If(legal):
+                    m.d.sync += Value.cast(self._value_of(r, f)).eq(merged[f.name])
+            elif f.access == Access.W1P:
+                m.d.sync += Value.cast(self._port(r, f)).eq(written)
+            elif f.access == Access.W1C:
+                clr = Signal(f.width, name=f"{r.name.lower()}_{f.name}_clr")
+                m.d.comb += clr.eq(written)
+                clear[(r.name, f.name)] = clr
+        return legal
+
+    def _value_of(self, r, f):
+        """The register behind a RW or RWH field."""
+        port = self._port(r, f)
+        return port.value if f.access == Access.RWH else port
+
+    def _hardware_side(self, m, r, f, clr):
+        """Hardware writes of RWH fields; set and clear of W1C bits."""
+        if f.access == Access.RWH:
+            port = self._port(r, f)
+            with m.If(port.we):
+                m.d.sync += Value.cast(port.value).eq(Value.cast(port.data))
+        if f.access != Access.W1C:
+            return
+        port = self._port(r, f)
+        sticky = Value.cast(port.value)
+        if f.reset_less:
+            # The port follows a register the bus reset does not touch.
+            store = Signal(f.width, name=f"{r.name.lower()}_{f.name}_store", reset_less=True)
+            m.d.comb += sticky.eq(store)
+            sticky = store
+        clr = Const(0, f.width) if clr is None else clr
+        m.d.sync += sticky.eq((sticky & ~clr) | port.set)
 
     def _decode(self, w, addr):
         """Whether ``addr`` falls in window ``w``, and its word index there."""
@@ -254,7 +315,7 @@ class RegisterFile(wiring.Component):
         return word[w.width:] == 0
 
     def _window_value(self, w):
-        data = getattr(self, w.name.lower() + "_rdata")
+        data = self._win(w).rdata
         if w.signed:
             return Cat(data[:w.width], data[w.width - 1].replicate(32 - w.width))
         return Cat(data[:w.width], Const(0, 32 - w.width))
@@ -265,11 +326,14 @@ class RegisterFile(wiring.Component):
         for f in sorted(reg.fields, key=lambda f: f.lsb):
             if f.lsb > pos:
                 parts.append(Const(0, f.lsb - pos))
-            if f.access == "W1P":
+            if f.access == Access.W1P:
                 parts.append(Const(0, f.width))
+            elif f.const is not None:
+                parts.append(Const(f.const, f.width))
+            elif f.access in (Access.RWH, Access.W1C):
+                parts.append(Value.cast(self._port(reg, f).value))
             else:
-                parts.append(Const(f.const, f.width) if f.const is not None
-                             else getattr(self, port_name(reg, f)))
+                parts.append(Value.cast(self._port(reg, f)))
             pos = f.lsb + f.width
         if pos < 32:
             parts.append(Const(0, 32 - pos))

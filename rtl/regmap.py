@@ -1,21 +1,39 @@
 """The register map: the one description from which the RTL decoder, the documentation table
-and the test benches' addresses are all produced."""
+and the test benches' addresses and words are all produced."""
 
 from __future__ import annotations
 
+import enum as py_enum
 from dataclasses import dataclass
 
+from amaranth import Shape
+
 from ..config import TileConfig
+from ..enums import BusError, CalPhase, ColFlag, ColStatus, describe
 from ..fixedpoint import DRIFT_FRAC, GAIN_BITS, GAIN_FRAC, MAX_AVG_LOG2, OFF_FRAC, ONE, CalFormat
 from ..programming import AMP_MAX, PROG_RESET_GAIN, PROG_SET_GAIN, PULSE_GAIN_FRAC, WIDTH_REF
 
-__all__ = ["ACCESS", "Field", "Register", "REG_ADDR_WIDTH", "Window", "markdown_table",
+__all__ = ["Access", "Field", "Register", "REG_ADDR_WIDTH", "Window", "markdown_table",
            "register_map", "windows"]
 
-#: Field access modes. R: read-only (hardware value); RW: read/write; RWH: read/write, and
-#: also written by hardware (hardware wins in the same cycle); W1C: sticky, set by
-#: hardware, cleared by writing 1; W1P: writing 1 pulses the field for one cycle, reads 0.
-ACCESS = ("R", "RW", "RWH", "W1C", "W1P")
+
+class Access(py_enum.StrEnum):
+    """Field access modes."""
+
+    R = "R"      #: read-only (a hardware value or a constant)
+    RW = "RW"    #: read/write
+    RWH = "RWH"  #: read/write, and also written by hardware (hardware wins in the same cycle)
+    W1C = "W1C"  #: sticky bits, set by hardware, each cleared by writing 1 to it
+    W1P = "W1P"  #: writing 1 pulses the bit for one cycle; reads 0
+
+    @classmethod
+    def cast(cls, value, what: str) -> Access:
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(f"{what}: access must be one of {', '.join(cls)}, "
+                             f"not {value!r}") from None
+
 
 #: Width of the AXI4-Lite address: registers in the first 256 bytes, per-column windows
 #: from 0x1000 (a 64 KiB space).
@@ -28,12 +46,27 @@ ID_MAGIC = 0x41494D43  # "AIMC"
 READY_TIMEOUT_DEFAULT = 4096
 
 
+def _enum_doc(enum) -> str:
+    """The members of a flag or mode enum as documentation text."""
+    if issubclass(enum, py_enum.Flag):
+        return "; ".join(f"bit {m.value.bit_length() - 1} {m.name.lower()}: {describe(m)}"
+                         for m in enum)
+    return "; ".join(f"{m.value} {m.name.lower()}: {describe(m)}" for m in enum)
+
+
 @dataclass(frozen=True)
 class Field:
+    """One field of a register.
+
+    ``enum``, an ``amaranth.lib.enum`` class of the field's width: the field holds its
+    values (a mode) or its bits (a flag set); the RTL port has that shape and the docs list
+    the members. ``W1C`` and ``W1P`` fields act bit by bit.
+    """
+
     name: str
     lsb: int
     width: int
-    access: str
+    access: Access
     doc: str
     const: int | None = None  # value of a read-only constant field
     reset: int = 0            # reset value of a RW or RWH field
@@ -42,20 +75,22 @@ class Field:
     #: them is refused whole (SLVERR, BUS_ERROR.range). None: every value of the width.
     legal: tuple[int, int] | None = None
     signed: bool = False      # the value (and ``legal``) is two's complement
+    enum: type | None = None
 
     def __post_init__(self):
-        if self.access not in ACCESS:
-            raise ValueError(f"Field {self.name}: access must be one of {ACCESS}, "
-                             f"not {self.access!r}")
-        if self.reset_less and self.access != "W1C":
+        object.__setattr__(self, "access", Access.cast(self.access, f"Field {self.name}"))
+        if self.reset_less and self.access != Access.W1C:
             raise ValueError(f"Field {self.name}: only W1C fields can keep their value "
                              f"through reset, not {self.access}")
+        if self.enum is not None and Shape.cast(self.enum).width != self.width:
+            raise ValueError(f"Field {self.name}: enum {self.enum.__name__} is "
+                             f"{Shape.cast(self.enum).width} bits wide, not {self.width}")
         for what, value in (("constant", self.const), ("reset value", self.reset)):
             if value is not None and not 0 <= value < 2 ** self.width:
                 raise ValueError(f"Field {self.name}: {what} {value} does not fit "
                                  f"{self.width} bits")
         if self.legal is not None:
-            if self.access != "RW":
+            if self.access != Access.RW:
                 raise ValueError(f"Field {self.name}: only RW fields have a legal range, "
                                  f"not {self.access}")
             lo, hi = self.legal
@@ -80,6 +115,48 @@ class Field:
     def mask(self) -> int:
         return ((1 << self.width) - 1) << self.lsb
 
+    @property
+    def shape(self):
+        """The RTL shape of the field: its enum, or its width (signed or not)."""
+        if self.enum is not None:
+            return self.enum
+        return Shape(self.width, self.signed)
+
+    @property
+    def description(self) -> str:
+        """``doc``, followed by the members of ``enum``."""
+        if self.enum is None:
+            return self.doc
+        return f"{self.doc}: {_enum_doc(self.enum)}" if self.doc else _enum_doc(self.enum)
+
+    def encode(self, value) -> int:
+        """The field's bits for ``value`` (an integer, a bool or a member of ``enum``).
+
+        Raises
+        ------
+        ValueError
+            The value does not fit the field.
+        """
+        if isinstance(value, py_enum.Enum):
+            if self.enum is not None and not isinstance(value, self.enum):
+                raise ValueError(f"field {self.name} holds {self.enum.__name__} values, "
+                                 f"not {value!r}")
+            value = value.value
+        if not isinstance(value, int):
+            raise ValueError(f"field {self.name} takes an integer, not {value!r}")
+        low, high = self.representable
+        if not low <= value <= high:
+            raise ValueError(f"field {self.name} holds {low}..{high} "
+                             f"({self.width} {'signed' if self.signed else 'unsigned'} "
+                             f"bits), not {value}")
+        return value & ((1 << self.width) - 1)
+
+    def decode(self, bits: int):
+        """The value of the field's ``bits`` (sign-extended, or a member of ``enum``)."""
+        if self.signed and bits >> (self.width - 1):
+            bits -= 1 << self.width
+        return self.enum(bits) if self.enum is not None else bits
+
 
 @dataclass(frozen=True)
 class Register:
@@ -98,7 +175,7 @@ class Register:
 
     @property
     def writable(self) -> bool:
-        return any(f.access != "R" for f in self.fields)
+        return any(f.access != Access.R for f in self.fields)
 
     @property
     def reset_value(self) -> int:
@@ -110,6 +187,33 @@ class Register:
                 return f
         raise KeyError(f"Register {self.name} has no field {name!r}")
 
+    def pack(self, **values) -> int:
+        """The register word with each named field set (the others 0).
+
+        ``reg.pack(enable=1, irq_en=1)``; a field with an ``enum`` takes its members.
+
+        Raises
+        ------
+        ValueError
+            A field name the register does not have, or a value that does not fit.
+        """
+        word = 0
+        for name, value in values.items():
+            try:
+                f = self.field(name)
+            except KeyError:
+                raise ValueError(f"register {self.name} has no field {name!r}; its fields: "
+                                 f"{', '.join(f.name for f in self.fields)}") from None
+            try:
+                word |= f.encode(value) << f.lsb
+            except ValueError as e:
+                raise ValueError(f"{self.name}.{e}") from None
+        return word
+
+    def unpack(self, word: int) -> dict:
+        """Every field's value in the register word ``word``."""
+        return {f.name: f.decode((word >> f.lsb) & ((1 << f.width) - 1)) for f in self.fields}
+
 
 def register_map(cfg: TileConfig) -> tuple[Register, ...]:
     """The registers of a tile with configuration ``cfg``, constants filled in."""
@@ -117,7 +221,7 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
 
     major, minor, patch = VERSION
     fmt = CalFormat(cfg)
-    R = "R"
+    R, RW, RWH, W1C, W1P = Access
     regs = (
         Register("ID", 0x00, "Identification, ASCII 'AIMC'.", (
             Field("magic", 0, 32, R, "0x41494D43", ID_MAGIC),)),
@@ -137,20 +241,20 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
             Field("bitserial", 31, 1, R, "input mode: 0 PWM, 1 bit-serial",
                   int(cfg.input_mode == "bitserial")))),
         Register("CTRL", 0x10, "Control.", (
-            Field("enable", 0, 1, "RW", "1: start an MVM whenever an input vector is ready"),
-            Field("irq_en", 1, 1, "RW", "1: drive the interrupt line while STATUS.done or "
+            Field("enable", 0, 1, RW, "1: start an MVM whenever an input vector is ready"),
+            Field("irq_en", 1, 1, RW, "1: drive the interrupt line while STATUS.done or "
                   "CAL_STATUS.done is set"),
-            Field("correct", 2, 1, "RW", "1: results leave corrected (offset, gain, drift "
+            Field("correct", 2, 1, RW, "1: results leave corrected (offset, gain, drift "
                   "scale); 0: raw"))),
         Register("STATUS", 0x14, "Status.", (
             Field("busy", 0, 1, R, "an MVM is in progress or results are waiting to stream"),
-            Field("done", 1, 1, "W1C", "an MVM completed"),
-            Field("dropped", 2, 1, "W1C", "an input vector was dropped (see DROP_*)"),
-            Field("rail", 3, 1, "W1C", "a conversion ended at a rail code (see RAIL_COUNT)"),
-            Field("sat", 4, 1, "W1C", "a corrected result was clamped (see CORR_SAT)"),
-            Field("clip", 5, 1, "W1C", "a column integrator clamped at its limit (see "
+            Field("done", 1, 1, W1C, "an MVM completed"),
+            Field("dropped", 2, 1, W1C, "an input vector was dropped (see DROP_*)"),
+            Field("rail", 3, 1, W1C, "a conversion ended at a rail code (see RAIL_COUNT)"),
+            Field("sat", 4, 1, W1C, "a corrected result was clamped (see CORR_SAT)"),
+            Field("clip", 5, 1, W1C, "a column integrator clamped at its limit (see "
                   "CLIP_COUNT and COL_FLAGS)"),
-            Field("timeout", 6, 1, "W1C", "an operation was abandoned because the analogue "
+            Field("timeout", 6, 1, W1C, "an operation was abandoned because the analogue "
                   "half was not ready (see TIMEOUT_COUNT)"))),
         Register("MVM_COUNT", 0x18, "MVMs completed since reset.", (
             Field("count", 0, 32, R, ""),)),
@@ -171,66 +275,62 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
                  "clamped at its limit (the result lost charge, even if its code is not at "
                  "a rail).", (Field("count", 0, 32, R, ""),)),
         Register("CAL_CTRL", 0x40, "Calibration engine control (see docs: calibration).", (
-            Field("start", 0, 1, "W1P", "1: run the selected phases"),
-            Field("offset", 1, 1, "RW", "phase: measure column offsets (zero input)"),
-            Field("gain", 2, 1, "RW", "phase: measure column gains (reference charge)"),
-            Field("drift", 3, 1, "RW", "phase: set DRIFT_SCALE from the reference vector"),
-            Field("capture", 4, 1, "RW", "phase: store the reference vector's response in "
-                  "DRIFT_REF (right after programming)"),
-            Field("avg_log2", 8, 4, "RW", "each measurement averages 2**avg_log2 MVMs",
+            Field("start", 0, 1, W1P, "1: run the selected phases"),
+            Field("phases", 1, 4, RW, "phases to run", enum=CalPhase),
+            Field("avg_log2", 8, 4, RW, "each measurement averages 2**avg_log2 MVMs",
                   reset=6, legal=(0, MAX_AVG_LOG2)))),
         Register("CAL_STATUS", 0x44, "Calibration engine status.", (
             Field("busy", 0, 1, R, "the engine is running"),
-            Field("done", 1, 1, "W1C", "a run finished"),
-            Field("error", 2, 1, "W1C", "a run finished with an error: DRIFT_SCALE out of "
+            Field("done", 1, 1, W1C, "a run finished"),
+            Field("error", 2, 1, W1C, "a run finished with an error: DRIFT_SCALE out of "
                   "range, or a zero reference response; or a start while the "
                   "program-and-verify engine runs"),
             Field("bad", 3, 1, R, "at least one column is flagged bad (see COL_STATUS)"))),
         Register("CAL_REF", 0x48, "Expected response to the reference charge, fixed point "
                  f"with {OFF_FRAC} fractional bits.", (
-            Field("value", 0, fmt.ref_bits, "RW", "", reset=fmt.ref_default),)),
+            Field("value", 0, fmt.ref_bits, RW, "", reset=fmt.ref_default),)),
         Register("DRIFT_X", 0x4C, "Input applied to every row for the drift reference "
                  "vector (two's complement).", (
-            Field("value", 0, 16, "RW", "", reset=(cfg.x_max // 2),
+            Field("value", 0, 16, RW, "", reset=(cfg.x_max // 2),
                   legal=(-cfg.x_max, cfg.x_max), signed=True),)),
         Register("DRIFT_REF", 0x50, "Sum over columns of abs(corrected result) for the drift "
                  "reference vector, stored by a capture or by the host.", (
-            Field("value", 0, 32, "RWH", ""),)),
+            Field("value", 0, 32, RWH, ""),)),
         Register("DRIFT_SCALE", 0x54, f"Global drift scale, unsigned Q2.{DRIFT_FRAC}.", (
-            Field("value", 0, 16, "RWH", "", reset=ONE),)),
+            Field("value", 0, 16, RWH, "", reset=ONE),)),
         Register("BAD_COLS", 0x58, "Number of columns flagged bad by the last calibration.", (
             Field("count", 0, 16, R, ""),)),
         Register("ABORTED", 0x5C, "Operations a reset (rst) cut short. These bits keep their "
                  "value through the reset (0 at power-on) so that the host can read them "
                  "afterwards.", (
-            Field("mvm", 0, 1, "W1C", "a host MVM was in progress, or its vector or results "
+            Field("mvm", 0, 1, W1C, "a host MVM was in progress, or its vector or results "
                   "were waiting", reset_less=True),
-            Field("cal", 1, 1, "W1C", "the calibration engine was running", reset_less=True),
-            Field("prog", 2, 1, "W1C", "the program-and-verify engine was running",
+            Field("cal", 1, 1, W1C, "the calibration engine was running", reset_less=True),
+            Field("prog", 2, 1, W1C, "the program-and-verify engine was running",
                   reset_less=True))),
         Register("PROG_CTRL", 0x60, "Program-and-verify engine control (see docs: "
                  "program and verify).", (
-            Field("start", 0, 1, "W1P", "1: program the matrix streamed on t_axis"),
-            Field("parallel", 1, 1, "RW", "1: all devices of a row in each pulse step; 0: "
+            Field("start", 0, 1, W1P, "1: program the matrix streamed on t_axis"),
+            Field("parallel", 1, 1, RW, "1: all devices of a row in each pulse step; 0: "
                   "one device at a time", reset=1),
-            Field("correct", 2, 1, "RW", "1: device reads corrected for column offset and "
+            Field("correct", 2, 1, RW, "1: device reads corrected for column offset and "
                   "gain (PWM tiles; bit-serial reads are raw)"))),
         Register("PROG_STATUS", 0x64, "Program-and-verify engine status.", (
             Field("busy", 0, 1, R, "the engine is running"),
-            Field("done", 1, 1, "W1C", "a run finished"),
-            Field("error", 2, 1, "W1C", "a run ended early: a target packet of the wrong "
+            Field("done", 1, 1, W1C, "a run finished"),
+            Field("error", 2, 1, W1C, "a run ended early: a target packet of the wrong "
                   "length, or the calibration engine running"))),
         Register("PROG_LIMITS", 0x68, "Program-and-verify limits.", (
-            Field("tol", 0, 8, "RW", "a device passes within tol counts of its target",
+            Field("tol", 0, 8, RW, "a device passes within tol counts of its target",
                   reset=5),
-            Field("iterations", 8, 8, "RW", "pulse steps per device before it fails",
+            Field("iterations", 8, 8, RW, "pulse steps per device before it fails",
                   reset=30, legal=(1, 255)),
-            Field("width", 16, 8, "RW", f"pulse width, cycles (strength scales with "
+            Field("width", 16, 8, RW, f"pulse width, cycles (strength scales with "
                   f"width/{WIDTH_REF})", reset=WIDTH_REF, legal=(1, 255)))),
         Register("PROG_GAIN", 0x6C, f"Pulse amplitude per count of read error, unsigned "
                  f"Q4.{PULSE_GAIN_FRAC}: amplitude = clamp(|error| * gain, 1, {AMP_MAX}).", (
-            Field("set", 0, 8, "RW", "SET pulses (read below target)", reset=PROG_SET_GAIN),
-            Field("reset", 8, 8, "RW", "RESET pulses (read above target)",
+            Field("set", 0, 8, RW, "SET pulses (read below target)", reset=PROG_SET_GAIN),
+            Field("reset", 8, 8, RW, "RESET pulses (read above target)",
                   reset=PROG_RESET_GAIN))),
         *(Register(name, offset, doc, (Field("count", 0, 32, R, ""),)) for name, offset, doc in (
             ("PROG_PULSES", 0x70, "Device pulses issued in the last run."),
@@ -244,19 +344,13 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
             ("PROG_CYCLES", 0x88, "Clock cycles of the last run."))),
         Register("BUS_ERROR", 0x8C, "Bus accesses refused with an AXI error response, "
                  "and why; nothing changed in any of them.", (
-            Field("decode", 0, 1, "W1C", "a read or write of an unmapped address (DECERR)"),
-            Field("readonly", 1, 1, "W1C", "a write to a read-only register or window "
-                  "(SLVERR)"),
-            Field("range", 2, 1, "W1C", "a write of a value outside its field's legal range "
-                  "or its window's width (SLVERR)"),
-            Field("window", 3, 1, "W1C", "a window write of less than a whole word, or "
-                  "while the calibration engine runs (SLVERR)"))),
+            Field("reason", 0, 4, W1C, "", enum=BusError),)),
         Register("BUS_ERROR_ADDR", 0x90, "Byte address of the last refused access.", (
             Field("address", 0, REG_ADDR_WIDTH, R, ""),)),
         Register("READY_TIMEOUT", 0x94, "Cycles an operation waits for the analogue half's "
                  "ready before it is abandoned: a host vector is dropped, an engine run ends "
                  "with its error bit.", (
-            Field("cycles", 0, 16, "RW", "", reset=READY_TIMEOUT_DEFAULT,
+            Field("cycles", 0, 16, RW, "", reset=READY_TIMEOUT_DEFAULT,
                   legal=(1, 2 ** 16 - 1)),)),
         Register("TIMEOUT_COUNT", 0x98, "Operations abandoned for a READY_TIMEOUT since "
                  "reset.", (Field("count", 0, 32, R, ""),)),
@@ -269,22 +363,34 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
 
 @dataclass(frozen=True)
 class Window:
-    """A per-column array in the address space: column ``c`` at ``base + 4 c``."""
+    """A per-column array in the address space: column ``c`` at ``base + 4 c``. ``access``
+    is RW, R (writes refused) or W1C (writing 1s clears those bits); ``enum`` as for
+    :class:`Field`."""
 
     name: str
     base: int
     width: int
     signed: bool
-    access: str   # "RW", "R" (writes refused) or "W1C" (writing 1s clears those bits)
+    access: Access
     doc: str
+    enum: type | None = None
 
     def __post_init__(self):
-        if self.access not in ("RW", "R", "W1C"):
+        access = Access.cast(self.access, f"Window {self.name}")
+        if access not in (Access.RW, Access.R, Access.W1C):
             raise ValueError(f"Window {self.name}: access must be one of RW, R, W1C, not "
                              f"{self.access!r}")
+        object.__setattr__(self, "access", access)
+        if self.enum is not None and Shape.cast(self.enum).width != self.width:
+            raise ValueError(f"Window {self.name}: enum {self.enum.__name__} is "
+                             f"{Shape.cast(self.enum).width} bits wide, not {self.width}")
 
     def address(self, column: int) -> int:
         return self.base + 4 * column
+
+    @property
+    def description(self) -> str:
+        return f"{self.doc}: {_enum_doc(self.enum)}" if self.enum is not None else self.doc
 
 
 def windows(cfg: TileConfig) -> tuple[Window, ...]:
@@ -294,16 +400,14 @@ def windows(cfg: TileConfig) -> tuple[Window, ...]:
     as are writes while the calibration engine runs."""
     fmt = CalFormat(cfg)
     return (
-        Window("OFFSET", 0x1000, fmt.off_bits, True, "RW",
+        Window("OFFSET", 0x1000, fmt.off_bits, True, Access.RW,
                f"column offset, raw-result LSB with {OFF_FRAC} fractional bits"),
-        Window("GAIN", 0x2000, GAIN_BITS, False, "RW", f"column gain, unsigned Q2.{GAIN_FRAC}"),
-        Window("COL_STATUS", 0x3000, 2, False, "R",
-               "bit 0: a conversion at a rail during the offset phase (stuck column); "
-               "bit 1: gain outside [0.5, 2) or no response to the reference (dead column)"),
-        Window("COL_FLAGS", 0x4000, 3, False, "W1C",
-               "host MVMs since the bits were cleared: bit 0, a conversion at the lowest code; "
-               "bit 1, at the highest code; bit 2, the integrator clamped at its limit. "
-               "Writing 1 clears a bit"),
+        Window("GAIN", 0x2000, GAIN_BITS, False, Access.RW,
+               f"column gain, unsigned Q2.{GAIN_FRAC}"),
+        Window("COL_STATUS", 0x3000, 2, False, Access.R,
+               "flags of the last calibration", enum=ColStatus),
+        Window("COL_FLAGS", 0x4000, 3, False, Access.W1C,
+               "host MVMs since the bits were cleared (writing 1 clears a bit)", enum=ColFlag),
     )
 
 
@@ -316,10 +420,10 @@ def markdown_table(regs, wins=()) -> str:
             bits = f"{f.lsb}" if f.width == 1 else f"{f.lsb + f.width - 1}:{f.lsb}"
             reset = f" Reset {f.reset:#x}." if f.reset else ""
             legal = f" Legal {f.legal[0]}..{f.legal[1]}." if f.legal else ""
-            doc = " ".join(filter(None, (r.doc if i == 0 else "", f.doc))) + reset + legal
+            doc = " ".join(filter(None, (r.doc if i == 0 else "", f.description))) + reset + legal
             lines.append(f"| {f'0x{r.offset:02X}' if i == 0 else ''} | "
                          f"{r.name if i == 0 else ''} | {bits} | {f.name} | {f.access} | {doc} |")
     for w in wins:
         lines.append(f"| 0x{w.base:04X} + 4c | {w.name}[c] | {w.width - 1}:0 | value | "
-                     f"{w.access} | {w.doc}{' (sign-extended)' if w.signed else ''} |")
+                     f"{w.access} | {w.description}{' (sign-extended)' if w.signed else ''} |")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from .axi import AxiLiteSignature, AxiStreamSignature
 from .boundary import PREFIX, analogue_signature
 from .calib import CalibrationEngine
 from .correct import MODE_CORRECT, MODE_RAW, Corrector
-from .csr import ERRORS, RegisterFile
+from .csr import RegisterFile
 from .program import ProgramEngine
 from .regmap import REG_ADDR_WIDTH, register_map, windows
 from .rowdrv import RowDriver
@@ -108,13 +108,13 @@ class Tile(wiring.Component):
         ]
         m.d.comb += [
             corr.mode.eq(Mux(cal.owns, cal.mode, Mux(prog.owns, prog.mode,
-                             Mux(csr.ctrl_correct, MODE_CORRECT, MODE_RAW)))),
-            corr.drift.eq(csr.drift_scale_value),
+                             Mux(csr.regs.ctrl.correct, MODE_CORRECT, MODE_RAW)))),
+            corr.drift.eq(csr.regs.drift_scale.value.value),
         ]
 
         # The engine's MVMs: zero input, or DRIFT_X on every row.
         lw = cfg.in_lane_width
-        drift_x = csr.drift_x_value[:lw]
+        drift_x = csr.regs.drift_x.value[:lw]
         cal_vector = Mux(cal.zero_input, 0, Cat(*([drift_x] * cfg.rows)))
         # Device reads: the selected row at 1 (held on for the read window), the others 0.
         read_vector = Cat(*(Cat(prog.read_row == i, Const(0, lw - 1)) for i in range(cfg.rows)))
@@ -154,7 +154,7 @@ class Tile(wiring.Component):
         m.d.comb += rowdrv.hold.eq(reading)
 
         # What would start now if the analogue half were ready (host vectors first).
-        host_want = csr.ctrl_enable & loader.valid & ~cal.busy & ~prog.busy
+        host_want = csr.regs.ctrl.enable & loader.valid & ~cal.busy & ~prog.busy
         want = host_want | cal.request | prog.request
         can_start = Signal()  # the sequencer is where it takes the next operation
         timeout = Signal()    # the operation waiting for ready is abandoned this cycle
@@ -227,7 +227,7 @@ class Tile(wiring.Component):
         # vector is dropped, an engine ends its run with an error.
         waiting = ~ana.ready & ((can_start & want) | prog.pulse_wait)
         waited = Signal(16)
-        m.d.comb += timeout.eq(waiting & (waited == csr.ready_timeout_cycles - 1))
+        m.d.comb += timeout.eq(waiting & (waited == csr.regs.ready_timeout.cycles - 1))
         with m.If(waiting & ~timeout):
             m.d.sync += waited.eq(waited + 1)
         with m.Else():
@@ -240,8 +240,8 @@ class Tile(wiring.Component):
         timeout_count = Signal(32)
         with m.If(timeout):
             m.d.sync += timeout_count.eq(timeout_count + 1)
-        m.d.comb += [csr.status_timeout_set.eq(timeout),
-                     csr.timeout_count_count.eq(timeout_count)]
+        m.d.comb += [csr.regs.status.timeout.set.eq(timeout),
+                     csr.regs.timeout_count.count.eq(timeout_count)]
 
         # -- counters and status -----------------------------------------------------------
         cycle = Signal(32)
@@ -265,73 +265,71 @@ class Tile(wiring.Component):
         m.d.sync += sat_count.eq(sat_count + host_sat)
 
         m.d.comb += [
-            csr.status_busy.eq(busy),
-            csr.status_done_set.eq(host_emit),
-            csr.status_dropped_set.eq(loader.drop_frame | loader.drop_range),
-            csr.status_rail_set.eq(host_emit & rail_hit),
-            csr.status_clip_set.eq(host_emit & clip_hit),
-            csr.clip_count_count.eq(clip_count),
-            csr.status_sat_set.eq(host_sat != 0),
-            csr.corr_sat_count.eq(sat_count),
-            cal.start.eq(csr.cal_ctrl_start & ~prog.busy),
-            cal.phases.eq(Cat(csr.cal_ctrl_offset, csr.cal_ctrl_gain, csr.cal_ctrl_drift,
-                              csr.cal_ctrl_capture)),
-            cal.avg_log2.eq(csr.cal_ctrl_avg_log2),
-            cal.ref.eq(csr.cal_ref_value),
-            cal.drift_ref.eq(csr.drift_ref_value),
-            csr.cal_status_busy.eq(cal.busy),
-            csr.cal_status_done_set.eq(cal.done),
-            csr.cal_status_error_set.eq(cal.error | (csr.cal_ctrl_start & prog.busy)),
-            csr.cal_status_bad.eq(cal.bad_count != 0),
-            csr.bad_cols_count.eq(cal.bad_count),
-            csr.drift_ref_value_we.eq(cal.drift_ref_we),
-            csr.drift_ref_value_in.eq(cal.drift_ref_out),
-            csr.drift_scale_value_we.eq(cal.drift_scale_we),
-            csr.drift_scale_value_in.eq(cal.drift_scale_out),
-            csr.mvm_count_count.eq(mvm_count),
-            csr.drop_frame_count.eq(drop_frame),
-            csr.drop_range_count.eq(drop_range),
-            csr.rail_count_count.eq(rail_count),
-            csr.latency_cycles.eq(latency),
-            csr.period_cycles.eq(period),
-            self.irq.eq(csr.ctrl_irq_en & (csr.status_done | csr.cal_status_done
-                                           | csr.prog_status_done)),
+            csr.regs.status.busy.eq(busy),
+            csr.regs.status.done.set.eq(host_emit),
+            csr.regs.status.dropped.set.eq(loader.drop_frame | loader.drop_range),
+            csr.regs.status.rail.set.eq(host_emit & rail_hit),
+            csr.regs.status.clip.set.eq(host_emit & clip_hit),
+            csr.regs.clip_count.count.eq(clip_count),
+            csr.regs.status.sat.set.eq(host_sat != 0),
+            csr.regs.corr_sat.count.eq(sat_count),
+            cal.start.eq(csr.regs.cal_ctrl.start & ~prog.busy),
+            cal.phases.eq(csr.regs.cal_ctrl.phases),
+            cal.avg_log2.eq(csr.regs.cal_ctrl.avg_log2),
+            cal.ref.eq(csr.regs.cal_ref.value),
+            cal.drift_ref.eq(csr.regs.drift_ref.value.value),
+            csr.regs.cal_status.busy.eq(cal.busy),
+            csr.regs.cal_status.done.set.eq(cal.done),
+            csr.regs.cal_status.error.set.eq(cal.error | (csr.regs.cal_ctrl.start & prog.busy)),
+            csr.regs.cal_status.bad.eq(cal.bad_count != 0),
+            csr.regs.bad_cols.count.eq(cal.bad_count),
+            csr.regs.drift_ref.value.we.eq(cal.drift_ref_we),
+            csr.regs.drift_ref.value.data.eq(cal.drift_ref_out),
+            csr.regs.drift_scale.value.we.eq(cal.drift_scale_we),
+            csr.regs.drift_scale.value.data.eq(cal.drift_scale_out),
+            csr.regs.mvm_count.count.eq(mvm_count),
+            csr.regs.drop_frame.count.eq(drop_frame),
+            csr.regs.drop_range.count.eq(drop_range),
+            csr.regs.rail_count.count.eq(rail_count),
+            csr.regs.latency.cycles.eq(latency),
+            csr.regs.period.cycles.eq(period),
+            self.irq.eq(csr.regs.ctrl.irq_en & (csr.regs.status.done.value
+                                                 | csr.regs.cal_status.done.value
+                                                 | csr.regs.prog_status.done.value)),
         ]
         self._program(m, csr, prog, cal, ana)
         self._col_flags(m, csr, col_events)
         # Refused bus accesses: why, and the address of the last one.
         err_addr = Signal(REG_ADDR_WIDTH)
-        refused = Cat(*(getattr(csr, f"err_{kind}") for kind in ERRORS)).any()
-        with m.If(refused):
+        with m.If(csr.err != 0):
             m.d.sync += err_addr.eq(csr.err_addr)
-        m.d.comb += csr.bus_error_addr_address.eq(err_addr)
-        m.d.comb += [getattr(csr, f"bus_error_{kind}_set").eq(getattr(csr, f"err_{kind}"))
-                     for kind in ERRORS]
+        m.d.comb += [csr.regs.bus_error_addr.address.eq(err_addr),
+                     csr.regs.bus_error.reason.set.eq(csr.err)]
         # What a reset cuts short, recorded in bits the reset does not clear.
         rst = ResetSignal("sync")
         engines = cal.busy | prog.busy
         m.d.comb += [
-            csr.aborted_mvm_set.eq(rst & ~engines & (busy | loader.valid)),
-            csr.aborted_cal_set.eq(rst & cal.busy),
-            csr.aborted_prog_set.eq(rst & prog.busy),
+            csr.regs.aborted.mvm.set.eq(rst & ~engines & (busy | loader.valid)),
+            csr.regs.aborted.cal.set.eq(rst & cal.busy),
+            csr.regs.aborted.prog.set.eq(rst & prog.busy),
         ]
         return m
 
     def _program(self, m, csr, prog, cal, ana):
         """Registers and boundary ports of the program-and-verify engine."""
         m.d.comb += [
-            prog.start.eq(csr.prog_ctrl_start),
-            prog.parallel.eq(csr.prog_ctrl_parallel),
-            prog.correct.eq(csr.prog_ctrl_correct),
-            prog.tol.eq(csr.prog_limits_tol),
-            prog.max_iter.eq(csr.prog_limits_iterations),
-            prog.width.eq(csr.prog_limits_width),
-            prog.set_gain.eq(csr.prog_gain_set),
-            prog.reset_gain.eq(csr.prog_gain_reset),
+            prog.start.eq(csr.regs.prog_ctrl.start),
+            prog.parallel.eq(csr.regs.prog_ctrl.parallel),
+            prog.correct.eq(csr.regs.prog_ctrl.correct),
+            prog.tol.eq(csr.regs.prog_limits.tol),
+            prog.max_iter.eq(csr.regs.prog_limits.iterations),
+            prog.width.eq(csr.regs.prog_limits.width),
+            prog.set_gain.eq(csr.regs.prog_gain.set),
+            prog.reset_gain.eq(csr.regs.prog_gain.reset),
             prog.inhibit.eq(cal.busy),
-            csr.prog_status_busy.eq(prog.busy),
-            csr.prog_status_done_set.eq(prog.done),
-            csr.prog_status_error_set.eq(prog.error),
+            csr.regs.prog_status.busy.eq(prog.busy),
+            csr.regs.prog_status.done.set.eq(prog.done),
+            csr.regs.prog_status.error.set.eq(prog.error),
             ana.prog_pulse.eq(prog.pulse),
             ana.prog_row.eq(prog.pulse_row),
             ana.prog_neg.eq(prog.pulse_neg),
@@ -340,8 +338,15 @@ class Tile(wiring.Component):
             ana.prog_amp.eq(prog.pulse_amp),
             ana.prog_width.eq(prog.pulse_width),
         ]
-        for name in ("pulses", "passed", "failed", "stuck", "reads", "steps", "cycles"):
-            m.d.comb += getattr(csr, f"prog_{name}_count").eq(getattr(prog, name))
+        m.d.comb += [
+            csr.regs.prog_pulses.count.eq(prog.pulses),
+            csr.regs.prog_passed.count.eq(prog.passed),
+            csr.regs.prog_failed.count.eq(prog.failed),
+            csr.regs.prog_stuck.count.eq(prog.stuck),
+            csr.regs.prog_reads.count.eq(prog.reads),
+            csr.regs.prog_steps.count.eq(prog.steps),
+            csr.regs.prog_cycles.count.eq(prog.cycles),
+        ]
 
     def _coefficients(self, m, csr, corr, cal):
         """Offset and gain memories (one word of ``lanes`` entries per result beat) with
@@ -364,29 +369,29 @@ class Tile(wiring.Component):
                 engine = mem.read_port()
                 m.d.comb += [engine.addr.eq(cal.off_raddr), cal.off_rdata.eq(engine.data)]
             # Host window: column c is lane c % lanes of word c // lanes.
-            addr = getattr(csr, name + "_addr")
-            word, lane = addr >> lane_bits, addr[:lane_bits] if lane_bits else Const(0, 1)
+            win = csr.win.offset if name == "offset" else csr.win.gain
+            word, lane = win.addr >> lane_bits, win.addr[:lane_bits] if lane_bits else Const(0, 1)
             lane_q = Signal.like(lane)
-            m.d.comb += [host.addr.eq(word), host.en.eq(getattr(csr, name + "_re"))]
-            with m.If(getattr(csr, name + "_re")):
+            m.d.comb += [host.addr.eq(word), host.en.eq(win.re)]
+            with m.If(win.re):
                 m.d.sync += lane_q.eq(lane)
-            m.d.comb += [getattr(csr, name + "_rdata").eq(host.data[lane_q]),
-                         getattr(csr, name + "_lock").eq(cal.busy)]
-            value = getattr(csr, name + "_wdata")[:len(write.data[0])]
-            port = {"offset": "off", "gain": "gain"}[name]  # the engine's port prefix
+            m.d.comb += [win.rdata.eq(host.data[lane_q]), win.lock.eq(cal.busy)]
+            value = win.wdata[:len(write.data[0])]
+            if name == "offset":
+                engine_write = (cal.off_waddr, cal.off_wen, cal.off_wdata)
+            else:
+                engine_write = (cal.gain_waddr, cal.gain_wen, cal.gain_wdata)
             with m.If(cal.busy):
-                m.d.comb += [write.addr.eq(getattr(cal, port + "_waddr")),
-                             write.en.eq(getattr(cal, port + "_wen")),
-                             write.data.eq(getattr(cal, port + "_wdata"))]
+                m.d.comb += [write.addr.eq(engine_write[0]), write.en.eq(engine_write[1]),
+                             write.data.eq(engine_write[2])]
             with m.Else():
-                m.d.comb += [write.addr.eq(word),
-                             write.en.eq(Mux(getattr(csr, name + "_we"), 1 << lane, 0))]
+                m.d.comb += [write.addr.eq(word), write.en.eq(Mux(win.we, 1 << lane, 0))]
                 m.d.comb += [write.data[j].eq(value) for j in range(lanes)]
         # Column flags, read through the COL_STATUS window.
         flags = Signal(2)
-        with m.If(csr.col_status_re):
-            m.d.sync += flags.eq(cal.status.word_select(csr.col_status_addr, 2))
-        m.d.comb += [csr.col_status_rdata.eq(flags), csr.col_status_lock.eq(cal.busy)]
+        with m.If(csr.win.col_status.re):
+            m.d.sync += flags.eq(cal.status.word_select(csr.win.col_status.addr, 2))
+        m.d.comb += [csr.win.col_status.rdata.eq(flags), csr.win.col_status.lock.eq(cal.busy)]
 
     def _col_flags(self, m, csr, events):
         """The COL_FLAGS window: per-column sticky bits, set by ``events`` (which win over
@@ -394,14 +399,14 @@ class Tile(wiring.Component):
         cols = self.cfg.cols
         flags = [Signal(cols, name=f"col_flags_{i}") for i in range(len(events))]
         hit = Signal(cols)
-        m.d.comb += hit.eq(Mux(csr.col_flags_we, Const(1, cols) << csr.col_flags_addr, 0))
+        m.d.comb += hit.eq(Mux(csr.win.col_flags.we, Const(1, cols) << csr.win.col_flags.addr, 0))
         for i, (flag, event) in enumerate(zip(flags, events, strict=True)):
-            clear = Mux(csr.col_flags_wdata[i], hit, 0)
+            clear = Mux(csr.win.col_flags.wdata[i], hit, 0)
             m.d.sync += flag.eq((flag & ~clear) | event)
         word = Signal(len(flags))
-        with m.If(csr.col_flags_re):
-            m.d.sync += word.eq(Cat(*(f.bit_select(csr.col_flags_addr, 1) for f in flags)))
-        m.d.comb += [csr.col_flags_rdata.eq(word), csr.col_flags_lock.eq(0)]
+        with m.If(csr.win.col_flags.re):
+            m.d.sync += word.eq(Cat(*(f.bit_select(csr.win.col_flags.addr, 1) for f in flags)))
+        m.d.comb += [csr.win.col_flags.rdata.eq(word), csr.win.col_flags.lock.eq(0)]
 
     def _flag(self, m, sar, adc_sat, sel, done, host, rail_hit, clip_hit, events):
         """Rail codes and integrator clamps of the conversions that end when ``done``: for

@@ -13,6 +13,7 @@ import pytest
 from simulation import simulate
 
 from aimc import TileConfig
+from aimc.enums import CalPhase
 from aimc.fixedpoint import GAIN_BITS, ONE, CalFormat
 from aimc.rtl.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
 from aimc.rtl.correct import LATENCY, MODE_CORRECT, MODE_NO_DRIFT, MODE_RAW, Corrector
@@ -258,6 +259,7 @@ def test_corrector_full_throughput(cfg):
 # -- RegisterFile ------------------------------------------------------------------------
 
 LITE_CFG = TileConfig(rows=8, cols=8)
+ALL_PHASES = int(~CalPhase(0))
 
 
 def reg(cfg, name):
@@ -287,21 +289,22 @@ class LiteHost:
         ctx, dut = self.ctx, self.dut
         reads = {}
         for n in self.names:
-            addr = ctx.get(getattr(dut, n + "_addr"))
-            re, we = ctx.get(getattr(dut, n + "_re")), ctx.get(getattr(dut, n + "_we"))
+            win = getattr(dut.win, n)
+            addr = ctx.get(win.addr)
+            re, we = ctx.get(win.re), ctx.get(win.we)
             assert not (re or we) or addr < dut.cols, f"{n}: strobe for word {addr}"
             if re:
                 self.events.append((self.now, n, "re", addr, None))
                 reads[n] = self.mem[n][addr]
             if we:
-                wdata = ctx.get(getattr(dut, n + "_wdata"))
+                wdata = ctx.get(win.wdata)
                 self.events.append((self.now, n, "we", addr, wdata))
                 self.mem[n][addr] = wdata
         self.trace.append({k: ctx.get(s) for k, s in self.watch.items()})
         await ctx.tick()
         self.now += 1
         for n in self.names:
-            ctx.set(getattr(self.dut, n + "_rdata"), reads.get(n, self.rng.getrandbits(32)))
+            ctx.set(getattr(self.dut.win, n).rdata, reads.get(n, self.rng.getrandbits(32)))
 
     async def idle(self, n=1):
         for _ in range(n):
@@ -431,9 +434,9 @@ def test_register_file_reset_values(cfg):
     seen = {}
 
     async def body(ctx, dut, host):
-        assert ctx.get(dut.cal_ctrl_avg_log2) == 6
-        assert ctx.get(dut.drift_scale_value) == 0x4000
-        assert ctx.get(dut.cal_ref_value) == fmt.ref_default
+        assert ctx.get(dut.regs.cal_ctrl.avg_log2) == 6
+        assert ctx.get(dut.regs.drift_scale.value.value) == 0x4000
+        assert ctx.get(dut.regs.cal_ref.value) == fmt.ref_default
         for r in register_map(cfg):
             seen[r.name] = await host.read(r.offset)
 
@@ -452,10 +455,9 @@ def test_register_file_w1p_start():
     pulses, reads = [], []
 
     async def body(ctx, dut, host):
-        assert ctx.get(dut.cal_ctrl_start) == 0
-        host.watch = {"start": dut.cal_ctrl_start}
-        ports = [dut.cal_ctrl_offset, dut.cal_ctrl_gain, dut.cal_ctrl_drift,
-                 dut.cal_ctrl_capture, dut.cal_ctrl_avg_log2]
+        assert ctx.get(dut.regs.cal_ctrl.start) == 0
+        host.watch = {"start": dut.regs.cal_ctrl.start}
+        ports = [dut.regs.cal_ctrl.phases, dut.regs.cal_ctrl.avg_log2]
 
         async def write(data, strb=0xF, pulse=True):
             assert await host.write(ctrl, data, strb) == RESP_OKAY
@@ -482,12 +484,12 @@ def test_register_file_w1p_start():
 
     host = run_lite(cfg, body)
     assert reads == [
-        ((0x81E, RESP_OKAY), [1, 1, 1, 1, 8]),
-        ((0x81E, RESP_OKAY), [1, 1, 1, 1, 8]),
-        ((0x81E, RESP_OKAY), [1, 1, 1, 1, 8]),
-        ((0x800, RESP_OKAY), [0, 0, 0, 0, 8]),
-        ((0x300, RESP_OKAY), [0, 0, 0, 0, 3]),
-        ((0x71E, RESP_OKAY), [1, 1, 1, 1, 7]),
+        ((0x81E, RESP_OKAY), [ALL_PHASES, 8]),
+        ((0x81E, RESP_OKAY), [ALL_PHASES, 8]),
+        ((0x81E, RESP_OKAY), [ALL_PHASES, 8]),
+        ((0x800, RESP_OKAY), [0, 8]),
+        ((0x300, RESP_OKAY), [0, 3]),
+        ((0x71E, RESP_OKAY), [ALL_PHASES, 7]),
         ((0x51E, RESP_OKAY), [RESP_OKAY]),
     ]
     # start is high in exactly the cycle after each write of 1, and never otherwise
@@ -502,8 +504,8 @@ def test_register_file_rwh_drift_scale():
     got = []
 
     async def body(ctx, dut, host):
-        we, value_in, port = dut.drift_scale_value_we, dut.drift_scale_value_in, \
-            dut.drift_scale_value
+        scale_port = dut.regs.drift_scale.value
+        we, value_in, port = scale_port.we, scale_port.data, scale_port.value
 
         async def check():
             data, resp = await host.read(scale)
@@ -533,8 +535,8 @@ def test_register_file_rwh_drift_scale():
         assert await host.write(scale, 0xFFFF, strb=0x1) == RESP_OKAY
         await check()
         # DRIFT_REF (32 bits, RWH) the same way
-        assert await host.write(ref, 0x12345678, hw=[(dut.drift_ref_value_we, 1),
-                                                     (dut.drift_ref_value_in, 0xCAFEF00D)]) \
+        assert await host.write(ref, 0x12345678, hw=[(dut.regs.drift_ref.value.we, 1),
+                                                     (dut.regs.drift_ref.value.data, 0xCAFEF00D)]) \
             == RESP_OKAY
         got.append(await host.read(ref))
         assert await host.write(ref, 0x12345678) == RESP_OKAY
@@ -644,14 +646,14 @@ def test_register_file_window_writes(cfg):
             await write(("slverr", strb), offset.address(0), 0x1234, strb)
             await write(("slverr", strb), gain.address(last), 0x1234, strb)
         # locked: refused; another window's lock does not matter
-        ctx.set(dut.offset_lock, 1)
+        ctx.set(dut.win.offset.lock, 1)
         await write(("slverr", "lock"), offset.address(last), 0x4321)
         await write(("ok", "gain", 0), gain.address(0), 0x4321 & ((1 << gain.width) - 1))
-        ctx.set(dut.offset_lock, 0)
-        ctx.set(dut.gain_lock, 1)
+        ctx.set(dut.win.offset.lock, 0)
+        ctx.set(dut.win.gain.lock, 1)
         await write(("slverr", "lock"), gain.address(0), 0x4321)
         await write(("ok", "offset", 0), offset.address(0), 0x321)
-        ctx.set(dut.gain_lock, 0)
+        ctx.set(dut.win.gain.lock, 0)
         # a read-only window refuses every write
         await write(("slverr", "col_status"), status.address(0), 0x3)
         await write(("slverr", "col_status"), status.address(last), 0x1, 0x1)
