@@ -20,13 +20,12 @@ from cocotbext.axi import (
 )
 
 from ..config import TileConfig
-from ..enums import BusError
+from ..enums import BusError, CalPhase
 from ..fixedpoint import CalFormat
 from ..model import Chip, CycleModel, ModelConfig
 from ..model.calibration import Calibration
 from ..model.program import ProgramParams
 from ..rtl.axi import RESP_DECERR, RESP_SLVERR
-from ..rtl.calib import PHASE_BITS
 from ..rtl.regmap import register_map, windows
 from . import coverage
 from .bridge import AnalogueBridge
@@ -260,7 +259,7 @@ class TileBench:
         ctrl = self.regs["CAL_CTRL"]
         value = 1 | (k << ctrl.field("avg_log2").lsb)
         for p in phases:
-            value |= 1 << (1 + PHASE_BITS[p])
+            value |= ctrl.pack(phases=CalPhase.parse([p]))
             coverage.hit("mode.calibration", p)
         await self.write("CAL_CTRL", value)
         waited = 0

@@ -12,6 +12,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..config import TileConfig
+from ..enums import CalPhase, ColStatus, CorrectMode
 from ..fixedpoint import (
     DRIFT_BITS,
     DRIFT_FRAC,
@@ -25,58 +26,43 @@ from ..fixedpoint import (
     RESULT_FRAC,
     CalFormat,
 )
-from .axi import AxiStreamSignature
-from .correct import MODE_NO_DRIFT, MODE_RAW
 from .divider import SequentialDivider
+from .engine import EngineFSM, EngineSignature, OpKind
 
-__all__ = ["CalibrationEngine", "PHASE_BITS"]
+__all__ = ["CalibrationEngine"]
 
-#: Bits of the ``phases`` input (and of CAL_CTRL above its start bit).
-PHASE_BITS = {"offset": 0, "gain": 1, "drift": 2, "capture": 3}
+#: The order a run executes its phases in (capture before drift).
+PHASE_ORDER = (CalPhase.OFFSET, CalPhase.GAIN, CalPhase.CAPTURE, CalPhase.DRIFT)
 
 
 class CalibrationEngine(wiring.Component):
     """Calibration engine.
 
-    A run executes the selected phases in the order offset, gain, capture or drift. Each
-    phase requests ``2**avg_log2`` MVMs from the sequencer (zero input; with the reference
-    charge in the gain phase; every row at ``drift_x`` for capture and drift), takes their
-    result beats from the corrector (raw, or corrected without the drift scale for
-    capture and drift) and accumulates them per column in a memory of ``lanes``-wide
-    words, one word per result beat. Then it computes the coefficients word by word,
-    dividing with one :class:`SequentialDivider` column by column for the gains.
+    A run executes the selected phases in the order offset, gain, capture or drift
+    (:data:`PHASE_ORDER`). Each phase requests ``2**avg_log2`` MVMs from the sequencer (zero
+    input; with the reference charge in the gain phase; every row at ``DRIFT_X`` for
+    capture and drift), takes their result beats from the corrector (raw, or corrected
+    without the drift scale for capture and drift) and accumulates them per column in a
+    memory of ``lanes``-wide words, one word per result beat. Then it computes the
+    coefficients word by word, dividing with one :class:`SequentialDivider` column by
+    column for the gains.
 
     Attributes
     ----------
+    seq : Out(EngineSignature)
+        Requests to the sequencer and the result beats of the requested MVMs.
     start : In(1)
         Begin a run (ignored while busy).
-    phases : In(4)
-        Selected phases, see :data:`PHASE_BITS`.
+    phases : In(CalPhase)
+        Selected phases.
     avg_log2, ref, drift_ref : In
         ``CAL_CTRL.avg_log2``, ``CAL_REF``, ``DRIFT_REF``.
-    pipeline_idle : In(1)
-        No MVM running and no result in flight: the engine waits for it before its first
-        request.
-    busy, done, error : Out(1)
+    done, error : Out(1)
         ``done`` (and ``error`` with it) pulse for one cycle at the end of a run.
-    owns : Out(1)
-        The engine owns the result pipeline: busy and past waiting for it to drain (results
-        in flight when a run starts are still the host's).
-    abort : In(1)
-        The sequencer gave up waiting for the analogue half (READY_TIMEOUT) on this
-        engine's request: the run ends with an error.
-    request, accepted, inject, zero_input : Out, In, Out, Out
-        MVM request to the sequencer, held until ``accepted``; the MVM injects the
-        reference (``inject``) and uses zero input or ``drift_x`` on every row.
-    mode : Out(2)
-        Corrector mode while the engine runs.
-    results : In(AxiStreamSignature)
-        Result beats of the requested MVMs.
     off_*, gain_* : memory ports
         Read port (engine side) of the offset memory and write ports of both memories.
     status : Out(2 * cols)
-        Column flags, two bits per column (``aimc.model.calibration.COL_RAIL``,
-        ``COL_GAIN``).
+        Column flags, a :class:`~aimc.enums.ColStatus` field of two bits per column.
     bad_count : Out(16)
         Columns with a flag set, recounted at the end of each run.
     drift_ref_we, drift_ref_out, drift_scale_we, drift_scale_out : Out
@@ -90,23 +76,14 @@ class CalibrationEngine(wiring.Component):
         self.cfg, self.fmt = cfg, CalFormat(cfg)
         fmt, lanes, beats = self.fmt, cfg.lanes, max(cfg.out_beats, 2)
         super().__init__({
+            "seq": Out(EngineSignature(cfg)),
             "start": In(1),
-            "phases": In(4),
+            "phases": In(CalPhase),
             "avg_log2": In(4),
             "ref": In(fmt.ref_bits),
             "drift_ref": In(32),
-            "pipeline_idle": In(1),
-            "busy": Out(1),
-            "owns": Out(1),
             "done": Out(1),
             "error": Out(1),
-            "request": Out(1),
-            "accepted": In(1),
-            "abort": In(1),
-            "inject": Out(1),
-            "zero_input": Out(1),
-            "mode": Out(2),
-            "results": In(AxiStreamSignature(cfg.out_data_width)),
             "off_raddr": Out(range(beats)),
             "off_rdata": In(data.ArrayLayout(signed(fmt.off_bits), lanes)),
             "off_waddr": Out(range(beats)),
@@ -126,7 +103,8 @@ class CalibrationEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, fmt = self.cfg, self.fmt
-        lanes, lw, cols = cfg.lanes, cfg.out_lane_width, cfg.cols
+        lanes, cols = cfg.lanes, cfg.cols
+        seq = self.seq
         beats = cfg.out_beats
         rail_lo, rail_hi = fmt.rails
 
@@ -138,8 +116,8 @@ class CalibrationEngine(wiring.Component):
         m.submodules.div = div = SequentialDivider(div_n, div_d, GAIN_BITS)
 
         k = Signal(4)
-        remaining = Signal(4)
-        phase = Signal(4)        # one-hot, PHASE_BITS order
+        remaining = Signal(CalPhase)
+        phase = Signal(CalPhase)  # the running phase, one bit
         rep = Signal(MAX_AVG_LOG2 + 1)
         beat = Signal(range(max(beats, 2)))
         lane = Signal(range(max(lanes, 2)))
@@ -153,8 +131,8 @@ class CalibrationEngine(wiring.Component):
         m.d.comb += self.status.eq(status[:2 * cols])
         word = words[beat]
 
-        is_offset, is_gain = phase[PHASE_BITS["offset"]], phase[PHASE_BITS["gain"]]
-        is_sum = phase[PHASE_BITS["drift"]] | phase[PHASE_BITS["capture"]]
+        is_offset, is_gain = (phase & CalPhase.OFFSET).any(), (phase & CalPhase.GAIN).any()
+        is_sum = (phase & (CalPhase.DRIFT | CalPhase.CAPTURE)).any()
         round_k = (Const(1, MAX_AVG_LOG2 + 1) << k) >> 1
 
         def average(value):
@@ -164,9 +142,9 @@ class CalibrationEngine(wiring.Component):
             return beat * lanes + j
 
         m.d.comb += [
-            self.zero_input.eq(~is_sum),
-            self.inject.eq(is_gain),
-            self.mode.eq(Mux(is_sum, MODE_NO_DRIFT, MODE_RAW)),
+            seq.request.payload.kind.eq(Mux(is_sum, OpKind.DRIFT, OpKind.ZERO)),
+            seq.request.payload.inject.eq(is_gain),
+            seq.mode.eq(Mux(is_sum, CorrectMode.NO_DRIFT, CorrectMode.RAW)),
             self.off_raddr.eq(beat),
             self.off_waddr.eq(beat),
             self.gain_waddr.eq(beat),
@@ -183,15 +161,42 @@ class CalibrationEngine(wiring.Component):
         # Lane values in the output format; the raw phases take the integer part (exact:
         # raw results have zero fractional bits).
         ob = fmt.out_bits
-        outs = [self.results.tdata[j * lw:j * lw + ob].as_signed() for j in range(lanes)]
+        outs = [seq.results.payload.data[j][:ob].as_signed() for j in range(lanes)]
         values = [v >> RESULT_FRAC for v in outs]
+
+        engine = EngineFSM(m, seq, failed)
+
+        def collect():
+            first = rep == 0
+            for j in range(lanes):
+                m.d.comb += acc_wr.data[j].eq(Mux(first, 0, acc_rd.data[j]) + values[j])
+            m.d.comb += acc_wr.en.eq(~is_sum)
+            with m.If(is_offset):
+                rail = Const(int(ColStatus.RAIL), 2)
+                rails = Cat(*(Mux((column(j) < cols)
+                                  & ((values[j] == rail_lo) | (values[j] == rail_hi)), rail, 0)
+                              for j in range(lanes)))
+                m.d.sync += word.eq(word | rails)
+            with m.If(is_sum):
+                # The lanes' magnitudes are registered here and added to the total in the
+                # next cycle (off the path from the corrector's output).
+                for j in range(lanes):
+                    good = (column(j) < cols) & ~word[2 * j:2 * j + 2].any()
+                    magnitude = Mux(outs[j] < 0, -outs[j], outs[j])
+                    m.d.sync += terms[j].eq(Mux(good, magnitude, 0))
+                m.d.sync += pend.eq(1)
+
+        def last_beat():
+            m.d.sync += rep.eq(rep + 1)
+            m.next = "REQUEST"
+            with m.If(rep == (Const(1, MAX_AVG_LOG2 + 1) << k) - 1):
+                m.next = "FINISH"
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.start):
                     # A capture takes precedence over a drift measurement in the same run.
-                    capture = self.phases[PHASE_BITS["capture"]]
-                    drop = Mux(capture, Const(1 << PHASE_BITS["drift"], 4), Const(0, 4))
+                    drop = Mux((self.phases & CalPhase.CAPTURE).any(), CalPhase.DRIFT, 0)
                     m.d.sync += [k.eq(self.avg_log2), remaining.eq(self.phases & ~drop),
                                  failed.eq(0)]
                     # avg_log2 and DRIFT_X are range-checked by the register file.
@@ -199,61 +204,23 @@ class CalibrationEngine(wiring.Component):
                         m.next = "DONE"
                     with m.Else():
                         m.next = "WAIT_IDLE"
-            with m.State("WAIT_IDLE"):
-                with m.If(self.pipeline_idle):
-                    m.next = "PHASE"
+            engine.wait_idle("PHASE")
             with m.State("PHASE"):
-                # The next phase: the lowest remaining bit (capture before drift).
-                order = [PHASE_BITS[p] for p in ("offset", "gain", "capture", "drift")]
-                with m.If(remaining[order[0]]):
-                    m.d.sync += [phase.eq(1 << order[0]),
-                                 status.eq(status & ~_every(len(status) // 2, 1))]
-                for i, bit in enumerate(order[1:], start=1):
-                    earlier = Cat(*(remaining[b] for b in order[:i])).any()
-                    with m.If(remaining[bit] & ~earlier):
-                        m.d.sync += phase.eq(1 << bit)
-                        if bit == PHASE_BITS["gain"]:
-                            m.d.sync += status.eq(status & ~_every(len(status) // 2, 2))
+                # The next phase: the first remaining one in PHASE_ORDER.
+                with m.If((remaining & PHASE_ORDER[0]).any()):
+                    m.d.sync += [phase.eq(PHASE_ORDER[0]),
+                                 status.eq(status & ~_every(len(status) // 2, ColStatus.RAIL))]
+                for i, p in enumerate(PHASE_ORDER[1:], start=1):
+                    earlier = (remaining & sum(PHASE_ORDER[:i], CalPhase(0))).any()
+                    with m.If((remaining & p).any() & ~earlier):
+                        m.d.sync += phase.eq(p)
+                        if p == CalPhase.GAIN:
+                            m.d.sync += status.eq(
+                                status & ~_every(len(status) // 2, ColStatus.GAIN))
                 m.d.sync += [rep.eq(0), beat.eq(0), total.eq(0)]
                 m.next = "REQUEST"
-            with m.State("REQUEST"):
-                with m.If(self.accepted):
-                    m.d.sync += beat.eq(0)
-                    m.next = "READ"
-                with m.Elif(self.abort):
-                    # No result is in flight here (each MVM's results are collected before
-                    # the next request); coefficients of unfinished phases stay unchanged.
-                    m.d.sync += failed.eq(1)
-                    m.next = "DONE"
-            with m.State("READ"):
-                # The accumulator word of this beat is read; the beat is taken next cycle.
-                m.next = "COLLECT"
-            with m.State("COLLECT"):
-                with m.If(self.results.tvalid):
-                    first = rep == 0
-                    for j in range(lanes):
-                        m.d.comb += acc_wr.data[j].eq(Mux(first, 0, acc_rd.data[j]) + values[j])
-                    m.d.comb += acc_wr.en.eq(~is_sum)
-                    with m.If(is_offset):
-                        rails = Cat(*(Cat((column(j) < cols)
-                                          & ((values[j] == rail_lo) | (values[j] == rail_hi)),
-                                          Const(0, 1)) for j in range(lanes)))
-                        m.d.sync += word.eq(word | rails)
-                    with m.If(is_sum):
-                        # The lanes' magnitudes are registered here and added to the total
-                        # in the next cycle (off the path from the corrector's output).
-                        for j in range(lanes):
-                            good = (column(j) < cols) & ~word[2 * j:2 * j + 2].any()
-                            magnitude = Mux(outs[j] < 0, -outs[j], outs[j])
-                            m.d.sync += terms[j].eq(Mux(good, magnitude, 0))
-                        m.d.sync += pend.eq(1)
-                    m.d.sync += beat.eq(beat + 1)
-                    m.next = "READ"
-                    with m.If(self.results.tlast):
-                        m.d.sync += [beat.eq(0), rep.eq(rep + 1)]
-                        m.next = "REQUEST"
-                        with m.If(rep == (Const(1, MAX_AVG_LOG2 + 1) << k) - 1):
-                            m.next = "FINISH"
+            # Coefficients of unfinished phases stay unchanged when a request is aborted.
+            engine.request(beat, on_beat=collect, on_last=last_beat)
             with m.State("FINISH"):
                 with m.If(is_sum):
                     m.next = "DRIFT"
@@ -279,7 +246,7 @@ class CalibrationEngine(wiring.Component):
                     m.next = "GAIN_NEXT"
                 with m.Elif(dj <= 0):
                     m.d.comb += self._gain_write(lane, ONE)
-                    m.d.sync += word.bit_select(2 * lane + 1, 1).eq(1)
+                    m.d.sync += _flag(word, lane, ColStatus.GAIN)
                     m.next = "GAIN_NEXT"
                 with m.Else():
                     m.d.comb += [div.start.eq(1), div.divisor.eq(dj),
@@ -291,7 +258,7 @@ class CalibrationEngine(wiring.Component):
                     bad = div.overflow | (q < GAIN_MIN) | (q >= GAIN_MAX)
                     m.d.comb += self._gain_write(lane, Mux(bad, ONE, q))
                     with m.If(bad):
-                        m.d.sync += word.bit_select(2 * lane + 1, 1).eq(1)
+                        m.d.sync += _flag(word, lane, ColStatus.GAIN)
                     m.next = "GAIN_NEXT"
             with m.State("GAIN_NEXT"):
                 m.d.sync += lane.eq(lane + 1)
@@ -306,7 +273,7 @@ class CalibrationEngine(wiring.Component):
                     m.next = "NEXT_PHASE"
             with m.State("DRIFT"):
                 s_avg = total >> k
-                with m.If(phase[PHASE_BITS["capture"]]):
+                with m.If((phase & CalPhase.CAPTURE).any()):
                     m.d.comb += [self.drift_ref_we.eq(1), self.drift_scale_we.eq(1),
                                  self.drift_scale_out.eq(ONE)]
                     m.next = "NEXT_PHASE"
@@ -339,20 +306,8 @@ class CalibrationEngine(wiring.Component):
                 with m.If(beat == beats - 1):
                     m.d.sync += [self.bad_count.eq(count + flagged), beat.eq(0)]
                     m.next = "DONE"
-            with m.State("DONE"):
-                m.next = "IDLE"
-        # Continuous assignments: these are valid from time zero in every simulator (a
-        # combinational process of the IDLE state alone may never be evaluated).
-        m.d.comb += [
-            # Busy through DONE: the done flag it sets is visible when busy falls (a status
-            # read never sees neither).
-            self.busy.eq(~fsm.ongoing("IDLE")),
-            self.owns.eq(~fsm.ongoing("IDLE") & ~fsm.ongoing("WAIT_IDLE") & ~fsm.ongoing("DONE")),
-            self.done.eq(fsm.ongoing("DONE")),
-            self.error.eq(fsm.ongoing("DONE") & failed),
-            self.request.eq(fsm.ongoing("REQUEST")),
-            self.results.tready.eq(fsm.ongoing("COLLECT")),
-        ]
+            engine.finish()
+        engine.drive(fsm, self.done, self.error)
         return m
 
     def _gain_write(self, lane, value):
@@ -360,6 +315,11 @@ class CalibrationEngine(wiring.Component):
             self.gain_wdata[j].eq(value) for j in range(self.cfg.lanes)]
 
 
-def _every(cols: int, bits: int) -> int:
+def _every(cols: int, bits: ColStatus) -> int:
     """A mask with ``bits`` set in every column's two-bit status field."""
-    return sum(bits << (2 * c) for c in range(cols))
+    return sum(int(bits) << (2 * c) for c in range(cols))
+
+
+def _flag(word, lane, bit: ColStatus):
+    """Set ``bit`` in the status field of ``lane`` of a status word."""
+    return word.bit_select(2 * lane + (int(bit).bit_length() - 1), 1).eq(1)

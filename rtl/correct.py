@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import TileConfig
+from ..enums import CorrectMode
 from ..fixedpoint import (
     DRIFT_BITS,
     DRIFT_FRAC,
@@ -16,12 +17,9 @@ from ..fixedpoint import (
     RESULT_FRAC,
     CalFormat,
 )
-from .axi import AxiStreamSignature
+from .engine import result_beat
 
-__all__ = ["Corrector", "LATENCY", "MODE_CORRECT", "MODE_NO_DRIFT", "MODE_RAW"]
-
-MODE_RAW, MODE_NO_DRIFT, MODE_CORRECT = 0, 1, 2
-
+__all__ = ["Corrector", "LATENCY"]
 
 #: Pipeline stages of the corrector: cycles from a beat's acceptance to its leaving.
 LATENCY = 4
@@ -39,13 +37,13 @@ class Corrector(wiring.Component):
 
     Attributes
     ----------
-    sink : In(AxiStreamSignature)
-        Raw result beats (integers, sign-extended lanes, TLAST on the last beat of a vector).
-    source : Out(AxiStreamSignature)
+    sink : In(stream.Signature(result_beat))
+        Raw result beats (integers in each lane, ``last`` on the last beat of a vector).
+    source : Out(stream.Signature(result_beat))
         The same beats with ``RESULT_FRAC`` fractional bits, corrected or raw as ``mode``
         says; padding lanes stay zero.
-    mode : In(2)
-        ``MODE_RAW``, ``MODE_NO_DRIFT`` (offset and gain) or ``MODE_CORRECT`` (and drift).
+    mode : In(CorrectMode)
+        Taken with each beat.
     drift : In(16)
         Global drift scale, unsigned Q2.14.
     coef_addr, coef_en : Out
@@ -62,9 +60,9 @@ class Corrector(wiring.Component):
             raise TypeError(f"cfg must be a TileConfig, not {cfg!r}")
         self.cfg, self.fmt = cfg, CalFormat(cfg)
         super().__init__({
-            "sink": In(AxiStreamSignature(cfg.out_data_width)),
-            "source": Out(AxiStreamSignature(cfg.out_data_width)),
-            "mode": In(2),
+            "sink": In(stream.Signature(result_beat(cfg))),
+            "source": Out(stream.Signature(result_beat(cfg))),
+            "mode": In(CorrectMode),
             "drift": In(DRIFT_BITS),
             "coef_addr": Out(range(max(cfg.out_beats, 2))),
             "coef_en": Out(1),
@@ -77,7 +75,7 @@ class Corrector(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, fmt = self.cfg, self.fmt
-        lanes, lw, rb, ob = cfg.lanes, cfg.out_lane_width, fmt.raw_bits, fmt.out_bits
+        lanes, rb, ob = cfg.lanes, fmt.raw_bits, fmt.out_bits
         sink, source = self.sink, self.source
         shift = OFF_FRAC + GAIN_FRAC - RESULT_FRAC
         lo, hi = -(1 << (ob - 1)), (1 << (ob - 1)) - 1
@@ -87,43 +85,43 @@ class Corrector(wiring.Component):
         advance = Signal()
         beat = Signal(range(max(cfg.out_beats, 2)))
         m.d.comb += [
-            advance.eq(~valid[-1] | source.tready),
-            sink.tready.eq(advance),
+            advance.eq(~valid[-1] | source.ready),
+            sink.ready.eq(advance),
             self.coef_addr.eq(beat),
             self.coef_en.eq(advance),
             self.idle.eq(~valid.any()),
         ]
-        with m.If(sink.tvalid & sink.tready):
-            m.d.sync += beat.eq(Mux(sink.tlast, 0, beat + 1))
+        with m.If(sink.valid & sink.ready):
+            m.d.sync += beat.eq(Mux(sink.payload.last, 0, beat + 1))
 
         # Which lanes of each beat hold a column (the last beat may be padded).
         lane_ok1 = Signal(lanes)
         beat1 = Signal.like(beat)
-        mode1 = Signal(2)
+        mode1 = Signal(CorrectMode)
         drift1 = Signal(DRIFT_BITS)
         raw1 = Signal(data.ArrayLayout(signed(rb), lanes))
         diff2 = Signal(data.ArrayLayout(signed(fmt.diff_bits), lanes))
         geff2 = Signal(data.ArrayLayout(unsigned(fmt.geff_bits), lanes))
         raw2 = Signal(data.ArrayLayout(signed(rb), lanes))
         ok2 = Signal(lanes)
-        mode2 = Signal(2)
+        mode2 = Signal(CorrectMode)
         prod3 = Signal(data.ArrayLayout(signed(fmt.diff_bits + fmt.geff_bits + 1), lanes))
         raw3 = Signal(data.ArrayLayout(signed(rb), lanes))
         ok3 = Signal(lanes)
-        mode3 = Signal(2)
-        out4 = Signal(cfg.out_data_width)
+        mode3 = Signal(CorrectMode)
+        out4 = Signal(result_beat(cfg).members["data"])
         sat4 = Signal(range(lanes + 1))
 
         with m.If(advance):
-            m.d.sync += [valid.eq(Cat(sink.tvalid, valid[:-1])),
-                         last.eq(Cat(sink.tlast, last[:-1]))]
+            m.d.sync += [valid.eq(Cat(sink.valid, valid[:-1])),
+                         last.eq(Cat(sink.payload.last, last[:-1]))]
             # Stage 1: the raw beat; its coefficients arrive from the memories meanwhile. The
             # mode and the drift operand are registered with it (off the multiplier's path).
             m.d.sync += [beat1.eq(beat), mode1.eq(self.mode),
-                         drift1.eq(Mux(self.mode == 2, self.drift,
+                         drift1.eq(Mux(self.mode == CorrectMode.CORRECT, self.drift,
                                        Const(1 << DRIFT_FRAC, DRIFT_BITS)))]
             for j in range(lanes):
-                m.d.sync += raw1[j].eq(sink.tdata[j * lw:j * lw + rb].as_signed())
+                m.d.sync += raw1[j].eq(sink.payload.data[j])
             # Stage 2: diff = (raw << OFF_FRAC) - offset; g_eff = gain * drift, rounded.
             for j in range(lanes):
                 m.d.sync += [
@@ -136,28 +134,24 @@ class Corrector(wiring.Component):
             for j in range(lanes):
                 m.d.sync += [prod3[j].eq(diff2[j] * geff2[j]), raw3[j].eq(raw2[j])]
             m.d.sync += [ok3.eq(ok2), mode3.eq(mode2)]
-            # Stage 4: round, clamp, sign-extend; count clamped lanes.
-            lanes_out, sat_bits = [], []
+            # Stage 4: round, clamp, sign-extend (the element assignment does); count the
+            # clamped lanes.
+            sat_bits = []
+            raw_mode = mode3 == CorrectMode.RAW
             for j in range(lanes):
                 full = (prod3[j] + (1 << (shift - 1))) >> shift
                 clamped = Mux(full < lo, lo, Mux(full > hi, hi, full))
-                value = Mux(mode3 == 0, raw3[j] << RESULT_FRAC, clamped)
-                value = Mux(ok3[j], value, 0)
-                lanes_out.append(_sign_extend(value[:ob], lw))
-                sat_bits.append(ok3[j] & (mode3 != 0) & ((full < lo) | (full > hi)))
-            m.d.sync += [out4.eq(Cat(*lanes_out)), sat4.eq(sum(sat_bits))]
+                value = Mux(raw_mode, raw3[j] << RESULT_FRAC, clamped)
+                m.d.sync += out4[j].eq(Mux(ok3[j], value[:ob].as_signed(), 0))
+                sat_bits.append(ok3[j] & ~raw_mode & ((full < lo) | (full > hi)))
+            m.d.sync += sat4.eq(sum(sat_bits))
         for j in range(lanes):
             m.d.comb += lane_ok1[j].eq(beat1 * lanes + j < cfg.cols)
         m.d.comb += [
-            source.tvalid.eq(valid[-1]),
-            source.tlast.eq(last[-1]),
-            source.tdata.eq(out4),
-            self.saturated.eq(Mux(source.tvalid & source.tready, sat4, 0)),
+            source.valid.eq(valid[-1]),
+            source.payload.last.eq(last[-1]),
+            source.payload.data.eq(out4),
+            self.saturated.eq(Mux(source.valid & source.ready, sat4, 0)),
         ]
         return m
 
-
-def _sign_extend(value, width):
-    if width == len(value):
-        return value
-    return Cat(value, value[-1].replicate(width - len(value)))

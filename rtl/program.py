@@ -14,15 +14,13 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..config import TileConfig
+from ..enums import CorrectMode, DeviceStatus
 from ..fixedpoint import RESULT_FRAC, CalFormat
 from ..programming import AMP_BITS, AMP_MAX, PULSE_GAIN_FRAC
 from .axi import AxiStreamSignature
-from .correct import MODE_NO_DRIFT, MODE_RAW
+from .engine import EngineFSM, EngineSignature, OpKind
 
-__all__ = ["ProgramEngine", "STATUS_BITS"]
-
-#: Bits of a column's field in the per-row status packet.
-STATUS_BITS = {"pos_pass": 0, "pos_stuck": 1, "neg_pass": 2, "neg_stuck": 3}
+__all__ = ["ProgramEngine"]
 
 
 class ProgramEngine(wiring.Component):
@@ -37,10 +35,14 @@ class ProgramEngine(wiring.Component):
     its read is within ``tol`` counts of its target; it fails when it is still off target
     after ``max_iter`` pulse steps, and counts as stuck when its reads never moved by more
     than ``tol`` from the first one. After both sides the engine emits a status packet for
-    the row on ``status`` (one lane per column, bits :data:`STATUS_BITS`).
+    the row (``seq.emit``: one lane per column, a :class:`~aimc.enums.DeviceStatus` field).
 
     Attributes
     ----------
+    seq : Out(EngineSignature)
+        Device-read requests to the sequencer (kind READ, the row and the side), their
+        result beats, and the per-row status packets (``emit``); ``wait`` while a pulse
+        step waits for the analogue half's ``ready``.
     start : In(1)
         Begin a run (ignored while busy).
     parallel, correct : In(1)
@@ -50,31 +52,10 @@ class ProgramEngine(wiring.Component):
         ``PROG_LIMITS`` and ``PROG_GAIN``.
     inhibit : In(1)
         Another engine runs: a start ends at once with an error.
-    pipeline_idle : In(1)
-        No MVM running and no result in flight.
-    busy, done, error : Out(1)
+    done, error : Out(1)
         ``done`` (and ``error`` with it) pulse for one cycle at the end of a run.
-    owns : Out(1)
-        The engine owns the result pipeline (and ``m_axis`` for its status packets): busy
-        and past waiting for the pipeline to drain.
-    request, accepted : Out(1), In(1)
-        Device read request to the sequencer (row ``read_row``, side ``read_neg``), held
-        until ``accepted``.
-    ready : In(1)
-        The analogue half is ready: a pulse step waits for it (``pulse_wait`` high).
-    pulse_wait : Out(1)
-        A pulse step is due and waits for ``ready``.
-    abort : In(1)
-        The wait of the pending request or pulse step timed out (READY_TIMEOUT): the run
-        ends with an error, no further status packet.
-    mode : Out(2)
-        Corrector mode while the engine runs.
-    results : In(AxiStreamSignature)
-        Result beats of the reads.
     targets : In(AxiStreamSignature)
         Target packets, one per row.
-    status : Out(AxiStreamSignature)
-        Status packets, one per row.
     pulse, pulse_row, pulse_neg, pulse_set, pulse_reset, pulse_amp, pulse_width : Out
         The pulse step to the analogue boundary.
     pulses, passed, failed, stuck, reads, steps, cycles : Out(32)
@@ -94,23 +75,11 @@ class ProgramEngine(wiring.Component):
             "width": In(8),
             "set_gain": In(8),
             "reset_gain": In(8),
+            "seq": Out(EngineSignature(cfg)),
             "inhibit": In(1),
-            "pipeline_idle": In(1),
-            "busy": Out(1),
-            "owns": Out(1),
             "done": Out(1),
             "error": Out(1),
-            "request": Out(1),
-            "abort": In(1),
-            "ready": In(1),
-            "pulse_wait": Out(1),
-            "accepted": In(1),
-            "read_row": Out(range(max(cfg.rows, 2))),
-            "read_neg": Out(1),
-            "mode": Out(2),
-            "results": In(AxiStreamSignature(cfg.out_data_width)),
             "targets": In(AxiStreamSignature(cfg.tgt_data_width)),
-            "status": Out(AxiStreamSignature(cfg.out_data_width)),
             "pulse": Out(1),
             "pulse_row": Out(range(max(cfg.rows, 2))),
             "pulse_neg": Out(1),
@@ -126,8 +95,9 @@ class ProgramEngine(wiring.Component):
         m = Module()
         cfg = self.cfg
         lanes, beats, cols, rows = cfg.lanes, cfg.out_beats, cfg.cols, cfg.rows
-        lw, tw = cfg.out_lane_width, cfg.tgt_lane_width
+        tw = cfg.tgt_lane_width
         ob = CalFormat(cfg).out_bits
+        seq = self.seq
         padded = beats * lanes  # per-column vectors cover whole beats
 
         m.submodules.tgt = tgt = Memory(shape=data.ArrayLayout(tw, lanes),
@@ -153,9 +123,10 @@ class ProgramEngine(wiring.Component):
         amp = Signal(data.ArrayLayout(AMP_BITS, padded))
 
         m.d.comb += [
-            self.read_row.eq(row), self.read_neg.eq(side),
-            self.mode.eq(Mux(self.correct & (cfg.input_mode == "pwm"), MODE_NO_DRIFT,
-                             MODE_RAW)),
+            seq.request.payload.kind.eq(OpKind.READ),
+            seq.request.payload.row.eq(row), seq.request.payload.neg.eq(side),
+            seq.mode.eq(Mux(self.correct & (cfg.input_mode == "pwm"), CorrectMode.NO_DRIFT,
+                            CorrectMode.RAW)),
             self.pulse_row.eq(row), self.pulse_neg.eq(side),
             self.pulse_set.eq(pset[:cols]), self.pulse_reset.eq(preset[:cols]),
             self.pulse_amp.eq(amp.as_value()[:cols * AMP_BITS]),
@@ -173,6 +144,14 @@ class ProgramEngine(wiring.Component):
             # One beat's worth of fields out at the bottom, the new ones in at the top.
             return vec.eq(Cat(vec[len(new):], new) if len(vec) > len(new) else new)
 
+        engine = EngineFSM(m, seq, failed)
+
+        def take_beat():
+            m.d.comb += take.eq(1)
+
+        def last_beat():
+            m.next = "DRAIN"
+
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -184,9 +163,7 @@ class ProgramEngine(wiring.Component):
                         m.next = "DONE"
                     with m.Else():
                         m.next = "WAIT_IDLE"
-            with m.State("WAIT_IDLE"):
-                with m.If(self.pipeline_idle):
-                    m.next = "LOAD"
+            engine.wait_idle("LOAD")
             with m.State("LOAD"):
                 # One target packet per row, exactly ``beats`` beats long.
                 with m.If(self.targets.tvalid):
@@ -203,25 +180,9 @@ class ProgramEngine(wiring.Component):
                 group = Mux(self.parallel, col_ones, Const(1, padded) << col)
                 m.d.sync += [todo.eq(group), it.eq(0)]
                 m.next = "REQUEST"
-            with m.State("REQUEST"):
-                with m.If(self.accepted):
-                    m.d.sync += [beat.eq(0), any_todo.eq(0),
-                                 counters["reads"].eq(counters["reads"] + 1)]
-                    m.next = "READ"
-                with m.Elif(self.abort):
-                    m.d.sync += failed.eq(1)
-                    m.next = "DONE"
-            with m.State("READ"):
-                # The target and first-read words of ``beat`` arrive next cycle.
-                m.next = "COLLECT"
-            with m.State("COLLECT"):
-                with m.If(self.results.tvalid):
-                    m.d.comb += take.eq(1)
-                    m.d.sync += beat.eq(beat + 1)
-                    m.next = "READ"
-                    with m.If(beat == beats - 1):
-                        m.d.sync += beat.eq(0)
-                        m.next = "DRAIN"
+            engine.request(beat, on_accept=[any_todo.eq(0),
+                                            counters["reads"].eq(counters["reads"] + 1)],
+                           on_beat=take_beat, on_last=last_beat)
             with m.State("DRAIN"):
                 # The last beat's decisions (stage 2) land; DECIDE sees any_todo complete.
                 m.next = "DRAIN2"
@@ -239,11 +200,11 @@ class ProgramEngine(wiring.Component):
             with m.State("PULSE"):
                 # The pulse lasts ``width`` cycles; the boundary holds the step meanwhile.
                 # It starts when the analogue half is ready.
-                with m.If(self.ready):
+                with m.If(seq.ready):
                     m.d.sync += [wait.eq(self.width), it.eq(it + 1),
                                  counters["steps"].eq(counters["steps"] + 1)]
                     m.next = "WAIT"
-                with m.Elif(self.abort):
+                with m.Elif(seq.abort):
                     m.d.sync += failed.eq(1)
                     m.next = "DONE"
             with m.State("WAIT"):
@@ -259,13 +220,14 @@ class ProgramEngine(wiring.Component):
                     m.d.sync += beat.eq(0)
                     m.next = "EMIT"
             with m.State("EMIT"):
-                fields = []
+                emit = seq.emit
                 for j in range(lanes):
-                    flags = Cat(ok_p[j], stk_p[j], ok[j], stk[j])
-                    fields.append(Cat(flags, Const(0, lw - len(flags))))
-                m.d.comb += [self.status.tdata.eq(Cat(*fields)),
-                             self.status.tlast.eq(beat == beats - 1)]
-                with m.If(self.status.tready):
+                    flags = Mux(ok_p[j], DeviceStatus.POS_PASS, 0) | Mux(
+                        stk_p[j], DeviceStatus.POS_STUCK, 0) | Mux(
+                        ok[j], DeviceStatus.NEG_PASS, 0) | Mux(stk[j], DeviceStatus.NEG_STUCK, 0)
+                    m.d.comb += emit.payload.data[j].eq(flags)
+                m.d.comb += emit.payload.last.eq(beat == beats - 1)
+                with m.If(emit.ready):
                     m.d.sync += [rotate(v, v[:lanes]) for v in (ok_p, stk_p, ok, stk)]
                     m.d.sync += beat.eq(beat + 1)
                     with m.If(beat == beats - 1):
@@ -273,25 +235,19 @@ class ProgramEngine(wiring.Component):
                         m.next = "LOAD"
                         with m.If(row == rows - 1):
                             m.next = "DONE"
-            with m.State("DONE"):
-                m.next = "IDLE"
+            engine.finish()
         self._beat(m, take, tgt_rd, first_wr, first_rd, it, side, tol_q, todo, pset, preset,
                    ok, stk, amp, any_todo, counters, rotate)
         running = ~fsm.ongoing("IDLE") & ~fsm.ongoing("DONE")
         with m.If(running):
             m.d.sync += counters["cycles"].eq(counters["cycles"] + 1)
         # Continuous assignments (valid from time zero in every simulator).
+        engine.drive(fsm, self.done, self.error)
         m.d.comb += [
-            self.busy.eq(~fsm.ongoing("IDLE")),  # through DONE, as the calibration engine
-            self.owns.eq(running & ~fsm.ongoing("WAIT_IDLE")),
-            self.done.eq(fsm.ongoing("DONE")),
-            self.error.eq(fsm.ongoing("DONE") & failed),
-            self.request.eq(fsm.ongoing("REQUEST")),
-            self.results.tready.eq(fsm.ongoing("COLLECT")),
             self.targets.tready.eq(fsm.ongoing("LOAD")),
-            self.status.tvalid.eq(fsm.ongoing("EMIT")),
-            self.pulse.eq(fsm.ongoing("PULSE") & self.ready),
-            self.pulse_wait.eq(fsm.ongoing("PULSE")),
+            seq.emit.valid.eq(fsm.ongoing("EMIT")),
+            self.pulse.eq(fsm.ongoing("PULSE") & seq.ready),
+            seq.wait.eq(fsm.ongoing("PULSE")),
         ]
         return m
 
@@ -303,7 +259,7 @@ class ProgramEngine(wiring.Component):
         rotates the per-column state, counts and multiplies; stage 3 clamps the amplitudes
         and rotates them in."""
         cfg = self.cfg
-        lanes, lw = cfg.lanes, cfg.out_lane_width
+        lanes = cfg.lanes
         ob = CalFormat(cfg).out_bits
         frac = RESULT_FRAC
         # -- stage 1 ----------------------------------------------------------------------
@@ -312,7 +268,7 @@ class ProgramEngine(wiring.Component):
         hit, far, pend, pend3 = Signal(lanes), Signal(lanes), Signal(), Signal()
         m.d.sync += [pend.eq(take), pend3.eq(pend)]
         for j in range(lanes):
-            v = self.results.tdata[j * lw:j * lw + ob].as_signed()
+            v = self.seq.results.payload.data[j][:ob].as_signed()
             t = tgt_rd.data[j].as_signed()
             t_side = Mux(side, Mux(t < 0, -t, 0), Mux(t > 0, t, 0))
             ej = v - (t_side << frac)

@@ -5,6 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import TileConfig
+from .stream import input_vector
 
 __all__ = ["RowDriver"]
 
@@ -15,8 +16,7 @@ class RowDriver(wiring.Component):
     Attributes
     ----------
     load : In(1)
-        Capture ``vector`` as the active vector (two's complement, ``in_lane_width`` bits
-        per row, row 0 in the low bits).
+        Capture ``vector`` (one signed element per row) as the active vector.
     drive : In(1)
         Drive the rows in the next cycle according to ``step``.
     step : In
@@ -34,7 +34,7 @@ class RowDriver(wiring.Component):
         self.cfg = cfg
         super().__init__({
             "load": In(1),
-            "vector": In(cfg.rows * cfg.in_lane_width),
+            "vector": In(input_vector(cfg)),
             "drive": In(1),
             # At least 1 bit: with input_bits=2 there is one step (0), and a zero-width port
             # is emitted as an ascending range `[-1:0]` (Verilator ASCRANGE).
@@ -47,13 +47,12 @@ class RowDriver(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        lw = cfg.in_lane_width
         mag = Signal(data.ArrayLayout(cfg.mag_bits, cfg.rows))
         neg = Signal(cfg.rows)
 
         with m.If(self.load):
             for i in range(cfg.rows):
-                v = self.vector[i * lw:(i + 1) * lw].as_signed()
+                v = self.vector[i]
                 m.d.sync += [mag[i].eq(Mux(v < 0, -v, v)), neg[i].eq(v < 0)]
 
         if cfg.input_mode == "pwm":

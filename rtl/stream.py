@@ -1,13 +1,24 @@
 """Stream ends of the tile: the input-vector loader and the result packer."""
 
-from amaranth import Cat, Const, Module, Signal
-from amaranth.lib import data, wiring
+from amaranth import Cat, Module, Signal, signed
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import TileConfig
 from .axi import AxiStreamSignature
+from .engine import result_beat
 
-__all__ = ["InputLoader", "ResultPacker"]
+__all__ = ["InputLoader", "ResultPacker", "input_vector", "result_vector"]
+
+
+def input_vector(cfg: TileConfig) -> data.ArrayLayout:
+    """An input vector as the sequencer takes it: one signed element per row."""
+    return data.ArrayLayout(signed(cfg.in_lane_width), cfg.rows)
+
+
+def result_vector(cfg: TileConfig) -> data.ArrayLayout:
+    """A result vector as the sequencer hands it over: one raw result per column."""
+    return data.ArrayLayout(signed(cfg.result_bits), cfg.cols)
 
 
 class InputLoader(wiring.Component):
@@ -22,11 +33,9 @@ class InputLoader(wiring.Component):
     Attributes
     ----------
     stream : In(AxiStreamSignature)
-    valid : Out(1)
-        A complete vector is waiting in ``vector``.
-    take : In(1)
-        The sequencer takes the vector this cycle (only while ``valid``).
-    vector : Out(rows * in_lane_width)
+    vector : Out(stream.Signature(input_vector(cfg)))
+        The complete vector waiting in the buffer (``valid``); the sequencer takes it in a
+        cycle with ``ready`` high.
     drop_frame, drop_range : Out(1)
         One-cycle strobes when a vector is dropped.
     """
@@ -35,9 +44,7 @@ class InputLoader(wiring.Component):
         self.cfg = cfg
         super().__init__({
             "stream": In(AxiStreamSignature(cfg.in_data_width)),
-            "valid": Out(1),
-            "take": In(1),
-            "vector": Out(cfg.rows * cfg.in_lane_width),
+            "vector": Out(stream.Signature(input_vector(cfg))),
             "drop_frame": Out(1),
             "drop_range": Out(1),
         })
@@ -52,22 +59,23 @@ class InputLoader(wiring.Component):
         bad = Signal()
         s = self.stream
 
+        out = self.vector
         m.d.comb += [
-            s.tready.eq(~self.valid),
-            self.vector.eq(buf.as_value()[:cfg.rows * lw]),
+            s.tready.eq(~out.valid),
+            out.payload.eq(buf.as_value()[:cfg.rows * lw]),
         ]
-        with m.If(self.take):
-            m.d.sync += self.valid.eq(0)
+        with m.If(out.ready):
+            m.d.sync += out.valid.eq(0)
 
         # Elements of this beat outside +-x_max; padding lanes of the last beat don't count.
         last_beat = beat == beats - 1
         lane_bad = []
         for j in range(lanes):
             v = s.tdata[j * lw:(j + 1) * lw].as_signed()
-            out = (v > cfg.x_max) | (v < -cfg.x_max)
+            bad_lane = (v > cfg.x_max) | (v < -cfg.x_max)
             if (beats - 1) * lanes + j >= cfg.rows:
-                out = out & ~last_beat
-            lane_bad.append(out)
+                bad_lane = bad_lane & ~last_beat
+            lane_bad.append(bad_lane)
         beat_bad = Cat(*lane_bad).any()
 
         with m.If(s.tvalid & s.tready):
@@ -83,7 +91,7 @@ class InputLoader(wiring.Component):
                 with m.Elif(bad | beat_bad):
                     m.d.comb += self.drop_range.eq(1)
                 with m.Else():
-                    m.d.sync += self.valid.eq(1)
+                    m.d.sync += out.valid.eq(1)
             with m.Else():
                 m.d.sync += bad.eq(bad | beat_bad)
                 with m.If(last_beat):
@@ -94,53 +102,53 @@ class InputLoader(wiring.Component):
 
 
 class ResultPacker(wiring.Component):
-    """Sends one result vector per MVM on AXI4-Stream, ``lanes`` results per beat.
+    """Sends one result vector per MVM, ``lanes`` results per beat.
 
     Attributes
     ----------
-    load : In(1)
-        Capture ``results`` and start sending (only while ``ready``).
-    results : In(cols * out_lane_width)
-        Sign-extended results, column 0 in the low bits.
-    ready : Out(1)
-        The packer can take a vector this cycle (empty, or sending its last beat).
+    vector : In(stream.Signature(result_vector(cfg)))
+        Raw results, taken whole (``ready`` when the packer is empty or sending its last
+        beat).
     busy : Out(1)
         A vector is being sent.
-    stream : Out(AxiStreamSignature)
-        TLAST marks the last beat of each vector; padding lanes are zero.
+    stream : Out(stream.Signature(result_beat(cfg)))
+        Results sign-extended to the lane width, ``last`` on the last beat of each vector;
+        padding lanes are zero.
     """
 
     def __init__(self, cfg: TileConfig):
         self.cfg = cfg
         super().__init__({
-            "load": In(1),
-            "results": In(cfg.cols * cfg.out_lane_width),
-            "ready": Out(1),
+            "vector": In(stream.Signature(result_vector(cfg))),
             "busy": Out(1),
-            "stream": Out(AxiStreamSignature(cfg.out_data_width)),
+            "stream": Out(stream.Signature(result_beat(cfg))),
         })
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        beats = cfg.out_beats
-        buf = Signal(data.ArrayLayout(cfg.out_data_width, beats))
+        beats, lanes = cfg.out_beats, cfg.lanes
+        buf = Signal(data.ArrayLayout(result_beat(cfg).members["data"], beats))
         beat = Signal(range(max(beats, 2)))  # no zero-width signal for one-beat vectors
-        s = self.stream
-        pad = beats * cfg.out_data_width - cfg.cols * cfg.out_lane_width
-        sent = s.tvalid & s.tready & s.tlast
+        s, v = self.stream, self.vector
+        sent = s.valid & s.ready & s.payload.last
 
         m.d.comb += [
-            s.tvalid.eq(self.busy),
-            s.tdata.eq(buf[beat]),
-            s.tlast.eq(beat == beats - 1),
-            self.ready.eq(~self.busy | sent),
+            s.valid.eq(self.busy),
+            s.payload.data.eq(buf[beat]),
+            s.payload.last.eq(beat == beats - 1),
+            v.ready.eq(~self.busy | sent),
         ]
-        with m.If(s.tvalid & s.tready):
+        with m.If(s.valid & s.ready):
             m.d.sync += beat.eq(beat + 1)
-            with m.If(s.tlast):
+            with m.If(s.payload.last):
                 m.d.sync += [beat.eq(0), self.busy.eq(0)]
-        with m.If(self.load):
-            padded = Cat(self.results, Const(0, pad)) if pad else self.results
-            m.d.sync += [buf.eq(padded), self.busy.eq(1), beat.eq(0)]
+        with m.If(v.valid & v.ready):
+            # Element assignments sign-extend each result to the lane width; padding lanes
+            # of the last beat are cleared.
+            for b in range(beats):
+                for j in range(lanes):
+                    c = b * lanes + j
+                    m.d.sync += buf[b][j].eq(v.payload[c] if c < cfg.cols else 0)
+            m.d.sync += [self.busy.eq(1), beat.eq(0)]
         return m

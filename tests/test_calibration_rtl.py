@@ -13,10 +13,10 @@ import pytest
 from simulation import simulate
 
 from aimc import TileConfig
-from aimc.enums import CalPhase
+from aimc.enums import CalPhase, CorrectMode
 from aimc.fixedpoint import GAIN_BITS, ONE, CalFormat
 from aimc.rtl.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
-from aimc.rtl.correct import LATENCY, MODE_CORRECT, MODE_NO_DRIFT, MODE_RAW, Corrector
+from aimc.rtl.correct import LATENCY, Corrector
 from aimc.rtl.csr import RegisterFile
 from aimc.rtl.regmap import register_map, windows
 
@@ -26,7 +26,7 @@ CORRECTOR_CONFIGS = [
     TileConfig(rows=8, cols=12, lanes=8),  # last of two beats has 4 padding lanes
     TileConfig(rows=8, cols=8, input_mode="bitserial", lanes=8),  # 15-bit results, 32-bit lanes
 ]
-MODES = [MODE_RAW, MODE_NO_DRIFT, MODE_CORRECT]
+MODES = list(CorrectMode)
 
 
 
@@ -99,11 +99,11 @@ def expected_beats(cfg, mode, batches):
     for offsets, gains, drift, vectors in batches:
         for v in vectors:
             raw = np.array(v[:cols])
-            if mode == MODE_RAW:
+            if mode == CorrectMode.RAW:
                 value, sat = fmt.uncorrected(raw), np.zeros(cols, dtype=bool)
             else:
                 value, sat = fmt.correct(raw, offsets[:cols], gains[:cols],
-                                         drift if mode == MODE_CORRECT else ONE)
+                                         drift if mode == CorrectMode.CORRECT else ONE)
             value = [int(x) for x in value] + [0] * pad
             sat = [bool(x) for x in sat] + [False] * pad
             for k in range(cfg.out_beats):
@@ -157,16 +157,17 @@ def run_corrector(cfg, mode, batches, *, seed=0, p_valid=1.0, p_ready=1.0):
                     tdata, tlast = queue[i]
                 else:  # noise the Corrector must ignore
                     tdata, tlast = rng.getrandbits(cfg.out_data_width), rng.getrandbits(1)
-                ctx.set(dut.sink.tvalid, offered)
-                ctx.set(dut.sink.tdata, tdata)
-                ctx.set(dut.sink.tlast, tlast)
+                ctx.set(dut.sink.valid, offered)
+                ctx.set(dut.sink.payload.data.as_value(), tdata)
+                ctx.set(dut.sink.payload.last, tlast)
                 ready = rng.random() < p_ready
-                ctx.set(dut.source.tready, ready)
-                if offered and ctx.get(dut.sink.tready):
+                ctx.set(dut.source.ready, ready)
+                if offered and ctx.get(dut.sink.ready):
                     accepted.append(now)
                     i, offered = i + 1, False
-                valid = ctx.get(dut.source.tvalid)
-                beat = (ctx.get(dut.source.tdata), ctx.get(dut.source.tlast))
+                valid = ctx.get(dut.source.valid)
+                beat = (ctx.get(dut.source.payload.data.as_value()),
+                        ctx.get(dut.source.payload.last))
                 if held is not None:
                     assert valid and beat == held, f"output changed while stalled, cycle {now}"
                 saturated = ctx.get(dut.saturated)
@@ -178,11 +179,11 @@ def run_corrector(cfg, mode, batches, *, seed=0, p_valid=1.0, p_ready=1.0):
                     held = beat if valid else None
                 await ctx.tick()
                 now += 1
-        ctx.set(dut.sink.tvalid, 0)
-        assert ctx.get(dut.idle) and not ctx.get(dut.source.tvalid)
+        ctx.set(dut.sink.valid, 0)
+        assert ctx.get(dut.idle) and not ctx.get(dut.source.valid)
         for _ in range(LATENCY + 1):  # nothing more comes out
             await ctx.tick()
-            assert not ctx.get(dut.source.tvalid)
+            assert not ctx.get(dut.source.valid)
 
     simulate(dut, bench, memory)
     return accepted, out
@@ -203,13 +204,13 @@ def check_beats(cfg, mode, batches, out):
 @pytest.mark.parametrize("mode", MODES, ids=["raw", "no_drift", "correct"])
 @pytest.mark.parametrize("cfg", CORRECTOR_CONFIGS, ids=cfg_id)
 def test_corrector_bit_exact(cfg, mode):
-    rng = random.Random(10 * CORRECTOR_CONFIGS.index(cfg) + mode)
+    rng = random.Random(10 * CORRECTOR_CONFIGS.index(cfg) + mode.value)
     batches = make_batches(cfg, rng, n_random=24 if cfg.out_beats > 1 else 48)
-    _, out = run_corrector(cfg, mode, batches, seed=mode)
+    _, out = run_corrector(cfg, mode, batches, seed=mode.value)
     want = check_beats(cfg, mode, batches, out)
     saturated = sum(s for _, _, s in want)
     columns = len(want) // cfg.out_beats * cfg.cols
-    if mode == MODE_RAW:
+    if mode == CorrectMode.RAW:
         assert saturated == 0
         fmt = CalFormat(cfg)
         lo, hi = signed_range(fmt.raw_bits)
@@ -229,7 +230,7 @@ def test_corrector_bit_exact(cfg, mode):
 def test_corrector_back_pressure(cfg, p_valid, p_ready, seed):
     rng = random.Random(seed)
     batches = make_batches(cfg, rng, n_random=12)
-    for mode in (MODE_RAW, MODE_CORRECT):
+    for mode in (CorrectMode.RAW, CorrectMode.CORRECT):
         accepted, out = run_corrector(cfg, mode, batches, seed=seed, p_valid=p_valid,
                                       p_ready=p_ready)
         # Every beat exactly once, in order, with its own coefficients (compared bit for bit;
@@ -248,8 +249,8 @@ def test_corrector_full_throughput(cfg):
     rng = random.Random(5)
     # one coefficient set (full-range random) and drift scale, so the stream never pauses
     batches = make_batches(cfg, rng, n_random=16, drifts=[ONE + 1234] * 4)[1:2]
-    accepted, out = run_corrector(cfg, MODE_CORRECT, batches)
-    check_beats(cfg, MODE_CORRECT, batches, out)
+    accepted, out = run_corrector(cfg, CorrectMode.CORRECT, batches)
+    check_beats(cfg, CorrectMode.CORRECT, batches, out)
     n = len(out)
     # one beat accepted every cycle from the first, each leaving exactly LATENCY cycles later
     assert accepted == list(range(n))

@@ -27,7 +27,7 @@ def test_row_driver(mode):
     seen = []
 
     async def testbench(ctx):
-        ctx.set(dut.vector, pack_vector(x, cfg.in_lane_width))
+        ctx.set(dut.vector.as_value(), pack_vector(x, cfg.in_lane_width))
         ctx.set(dut.load, 1)
         await ctx.tick()
         ctx.set(dut.load, 0)
