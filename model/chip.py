@@ -49,6 +49,7 @@ from ..config import TileConfig
 from ..programming import AMP_BITS, AMP_MAX, READ_CYCLES, WIDTH_REF, read_full_scale
 from .adc import AdcBank
 from .config import ModelConfig, preset
+from .ports import pack_bits, unpack_bits, unpack_fields, unpack_rows
 from .rng import Static, Stream, normals, uniforms
 
 __all__ = ["Chip", "ChipState", "CycleModel", "BOLTZMANN_EV", "PULSE_WIDTH_MAX"]
@@ -891,32 +892,6 @@ def _over(spread: np.ndarray, q: np.ndarray, two_limit) -> np.ndarray:
 
 def _on_grid(value: float) -> float:
     return round(value / DRIVE_GRID) * DRIVE_GRID
-
-
-def unpack_bits(value: int, n: int) -> np.ndarray:
-    """Bits 0..n-1 of a packed port value, as a bool array (bit i is element i)."""
-    raw = np.frombuffer(int(value).to_bytes(-(-n // 8) or 1, "little"), dtype=np.uint8)
-    return np.unpackbits(raw, bitorder="little")[:n].astype(bool)
-
-
-def unpack_fields(value: int, n: int, width: int) -> np.ndarray:
-    """``n`` unsigned fields of ``width`` bits from a packed port value (field i at bit i*width)."""
-    bits = unpack_bits(value, n * width).reshape(n, width).astype(np.int64)
-    return bits @ (1 << np.arange(width, dtype=np.int64))
-
-
-def unpack_rows(values, n: int) -> np.ndarray:
-    """:func:`unpack_bits` of several packed values at once: ``(len(values), n)`` bools."""
-    nbytes = -(-n // 8) or 1
-    raw = np.frombuffer(b"".join(int(v).to_bytes(nbytes, "little") for v in values),
-                        dtype=np.uint8).reshape(len(values), nbytes)
-    return np.unpackbits(raw, axis=1, bitorder="little")[:, :n].astype(bool)
-
-
-def pack_bits(bits: np.ndarray) -> int:
-    """Inverse of :func:`unpack_bits`."""
-    return int.from_bytes(np.packbits(np.asarray(bits, dtype=np.uint8), bitorder="little")
-                          .tobytes(), "little")
 
 
 class CycleModel:
