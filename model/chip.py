@@ -48,6 +48,7 @@ import numpy as np
 from ..config import TileConfig
 from ..programming import AMP_BITS, AMP_MAX, READ_CYCLES, WIDTH_REF, read_full_scale
 from .adc import AdcBank
+from .checks import check_index, check_mask, check_side
 from .config import ModelConfig, preset
 from .ports import pack_bits, unpack_bits, unpack_fields, unpack_rows
 from .rng import Static, Stream, normals, uniforms
@@ -123,11 +124,8 @@ class Chip:
     def _erase(self) -> None:
         """A new chip: every device at g_min (stuck devices at their rail), no drift."""
         shape = (self.tile.rows, self.tile.cols)
-        dev = self.config.device
-        self.target_weights = np.zeros(shape, dtype=np.int64)
-        self.g_target = np.full(shape + (2,), dev.g_min)
-        self.g_prog = np.where(self.stuck < 0, dev.g_min,
-                               np.where(self.stuck > 0, dev.g_max, self.g_target))
+        self._set_targets(np.zeros(shape, dtype=np.int64))
+        self.g_prog = self._at_rails(self.g_target)
         self.nu = np.zeros(shape + (2,))
         self._changed()
         self._pulsed = False
@@ -140,11 +138,9 @@ class Chip:
 
     def set_stuck(self, row: int, col: int, side: int, level: int) -> None:
         """Make one device stuck at g_min (``level`` -1) or g_max (+1), or free it (0)."""
-        tile = self.tile
-        for name, value, n in (("row", row, tile.rows), ("col", col, tile.cols),
-                               ("side", side, 2)):
-            if not (isinstance(value, (int, np.integer)) and 0 <= value < n):
-                raise ValueError(f"{name} must be an integer in 0..{n - 1}, not {value!r}")
+        row = check_index("row", row, self.tile.rows)
+        col = check_index("col", col, self.tile.cols)
+        side = check_side(side)
         if level not in (-1, 0, 1):
             raise ValueError(f"level must be -1 (g_min), 0 (free) or 1 (g_max), not {level!r}")
         dev = self.config.device
@@ -179,10 +175,7 @@ class Chip:
                 f"{self.config.array.weight_bits}), found {int(np.abs(w).max())}")
         self.programs += 1
         dev = self.config.device
-        self.target_weights = w.astype(np.int64)
-        pair = np.stack([np.maximum(w, 0), np.maximum(-w, 0)], axis=-1).astype(np.float64)
-        #: Target conductances, uS, ``(rows, cols, 2)``.
-        self.g_target = dev.g_min + self.g_lsb * pair
+        self._set_targets(w.astype(np.int64))
         g_rel = self.g_target / dev.g_max
         size = self.g_target.size
         ctx = self.programs * 2
@@ -192,13 +185,29 @@ class Chip:
             g = np.maximum(self.g_target + sigma * z[0].reshape(self.g_target.shape), 0.0)
         else:
             g = self.g_target.copy()
-        g = np.where(self.stuck < 0, dev.g_min, np.where(self.stuck > 0, dev.g_max, g))
         #: Conductances right after programming, uS.
-        self.g_prog = g
+        self.g_prog = self._at_rails(g)
         #: Drift exponent of each device.
         self.nu = self._drift_exponents(g_rel)
         self._changed()
         self._pulsed = False
+
+    def _at_rails(self, g: np.ndarray) -> np.ndarray:
+        """Conductances ``g`` (uS, ``(rows, cols, 2)``) with the stuck devices at their rail."""
+        dev = self.config.device
+        return np.where(self.stuck < 0, dev.g_min, np.where(self.stuck > 0, dev.g_max, g))
+
+    def _set_targets(self, weights: np.ndarray) -> None:
+        """Make integer ``weights`` the targets: :attr:`target_weights`, and the differential
+        pairs that stand for them in :attr:`g_target` (``|w|`` conductance LSBs above
+        ``g_min`` on the G+ side for ``w > 0``, on the G- side for ``w < 0``, the other
+        device at ``g_min``)."""
+        #: Integer weights the conductances stand for, ``(rows, cols)``.
+        self.target_weights = weights
+        pair = np.stack([np.maximum(weights, 0), np.maximum(-weights, 0)],
+                        axis=-1).astype(np.float64)
+        #: Target conductances, uS, ``(rows, cols, 2)``.
+        self.g_target = self.config.device.g_min + self.g_lsb * pair
 
     def _drift_exponents(self, g_rel: np.ndarray) -> np.ndarray:
         """Drift exponents ``|mu + s z|`` of devices at relative conductances ``g_rel``,
@@ -243,10 +252,10 @@ class Chip:
         """
         tile, dev, cfg = self.tile, self.config.device, self.config.pulse
         cols = tile.cols
-        row = _check_index("row", row, tile.rows)
-        side = _check_side(side)
-        set_mask = self._check_mask("set_mask", set_mask)
-        reset_mask = self._check_mask("reset_mask", reset_mask)
+        row = check_index("row", row, tile.rows)
+        side = check_side(side)
+        set_mask = check_mask("set_mask", set_mask, cols)
+        reset_mask = check_mask("reset_mask", reset_mask, cols)
         both = np.flatnonzero(set_mask & reset_mask)
         if both.size:
             raise ValueError("set_mask and reset_mask must not select the same column, "
@@ -290,19 +299,6 @@ class Chip:
         self._changed()
         self._pulsed = True
 
-    def _check_mask(self, name: str, mask) -> np.ndarray:
-        m = np.asarray(mask)
-        cols = self.tile.cols
-        if m.shape != (cols,):
-            raise ValueError(f"{name} must be a bool array of shape ({cols},), not shape "
-                             f"{m.shape}")
-        if m.dtype != bool:
-            if not np.issubdtype(m.dtype, np.integer) or (m.size and not np.isin(m, (0, 1)).all()):
-                raise ValueError(f"{name} must hold booleans (or 0 and 1), not {m.dtype} "
-                                 f"values {np.unique(m)[:4].tolist()}")
-            m = m.astype(bool)
-        return m
-
     def _set_factor(self) -> np.ndarray:
         """Device-to-device factor of the SET step, ``max(1 + set_dtod z_d, 0)``, ``(rows,
         cols, 2)``, drawn once."""
@@ -327,10 +323,7 @@ class Chip:
         dev = self.config.device
         self.nu = self._drift_exponents(self.g_prog / dev.g_max)
         w = np.round((self.g_prog[..., 0] - self.g_prog[..., 1]) / self.g_lsb)
-        self.target_weights = np.clip(w, -self.w_max, self.w_max).astype(np.int64)
-        pair = np.stack([np.maximum(self.target_weights, 0), np.maximum(-self.target_weights, 0)],
-                        axis=-1).astype(np.float64)
-        self.g_target = dev.g_min + self.g_lsb * pair
+        self._set_targets(np.clip(w, -self.w_max, self.w_max).astype(np.int64))
         self._states.clear()
 
     # -- single-device reads -------------------------------------------------------------
@@ -356,7 +349,7 @@ class Chip:
         ValueError
             ``side`` is not 0 or 1.
         """
-        side = _check_side(side)
+        side = check_side(side)
         if side not in self._reads:
             dev = self.config.device
             w = ((self.g_prog[..., side] - dev.g_min) / self.g_lsb * self.read_counts_per_lsb
@@ -411,7 +404,7 @@ class Chip:
             A parameter is out of range.
         """
         tile = self.tile
-        row = _check_index("row", row, tile.rows)
+        row = check_index("row", row, tile.rows)
         if not (isinstance(index, (int, np.integer)) and not isinstance(index, bool)
                 and index >= 0):
             raise ValueError(f"index must be an integer >= 0, not {index!r}")
@@ -541,20 +534,6 @@ def default_lsb(tile: TileConfig, w_max: int) -> float:
 def _time_event(time: float) -> int:
     """Event number of a read time: microseconds since programming."""
     return int(round(time * 1e6)) % 2**62
-
-
-def _check_index(name: str, value, n: int) -> int:
-    if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-            and 0 <= value < n):
-        raise ValueError(f"{name} must be an integer in 0..{n - 1}, not {value!r}")
-    return int(value)
-
-
-def _check_side(side) -> int:
-    if not (isinstance(side, (int, np.integer)) and not isinstance(side, bool)
-            and side in (0, 1)):
-        raise ValueError(f"side must be 0 (G+) or 1 (G-), not {side!r}")
-    return int(side)
 
 
 def _drive_levels(driver) -> dict[int, tuple[float, float]]:
@@ -962,7 +941,7 @@ class CycleModel:
         ValueError
             ``sel`` is not in ``0 .. cols_per_adc-1``.
         """
-        sel = _check_index("sel", sel, self.state.tile.cols_per_adc)
+        sel = check_index("sel", sel, self.state.tile.cols_per_adc)
         self._flush()
         return pack_bits(self._clipped[self.state.adc.columns(sel)])
 
