@@ -50,17 +50,16 @@ from ..programming import AMP_BITS, AMP_MAX, READ_CYCLES, WIDTH_REF, read_full_s
 from .adc import AdcBank
 from .checks import check_index, check_mask, check_side
 from .config import ModelConfig, preset
+from .events import READ_CONTEXT, NoiseEvents
 from .ports import pack_bits, unpack_bits, unpack_fields, unpack_rows
-from .rng import Static, Stream, normals, uniforms
+from .rng import Static
 
 __all__ = ["Chip", "ChipState", "CycleModel", "BOLTZMANN_EV", "PULSE_WIDTH_MAX"]
 
 BOLTZMANN_EV = 8.617333262e-5  #: Boltzmann constant, eV/K
 DRIVE_GRID = 2.0**-16          #: resolution of the drive levels
 PULSE_WIDTH_MAX = 255          #: longest programming pulse, cycles
-READ_CONTEXT = 1               #: noise context of device reads (MVM integrations: 0)
 _CHUNK = 256                  # vectors per batch-path pass
-_PROGRAM_NOISE, _PROGRAM_NU = 0, 1
 
 
 class Chip:
@@ -98,10 +97,10 @@ class Chip:
         self._levels = _drive_levels(config.driver)
         self._base_var = (config.adc.input_noise * self.lsb) ** 2
         self._cmp = config.adc.comparator_noise * self.lsb
-        normals(seed, Stream.STATIC, 0, 1, 1)  # validates the seed
-        self.adc = AdcBank(tile, config, self.lsb, seed)
-        u = uniforms(seed, Stream.STATIC, 0, 1, tile.rows * tile.cols * 2,
-                     context=int(Static.STUCK))[0].reshape(tile.rows, tile.cols, 2)
+        #: The chip's random draws (:class:`~.events.NoiseEvents`), keyed by the seed.
+        self.noise = NoiseEvents(tile, seed)
+        self.adc = AdcBank(tile, config, self.lsb, self.noise)
+        u = self.noise.static_uniform(Static.STUCK, (tile.rows, tile.cols, 2))
         #: Stuck devices, ``(rows, cols, 2)`` for G+ and G-: -1 at g_min, +1 at g_max, else 0.
         self.stuck = np.where(u < dev.stuck_gmin_rate, -1,
                               np.where(u >= 1 - dev.stuck_gmax_rate, 1, 0)).astype(np.int8)
@@ -177,12 +176,9 @@ class Chip:
         dev = self.config.device
         self._set_targets(w.astype(np.int64))
         g_rel = self.g_target / dev.g_max
-        size = self.g_target.size
-        ctx = self.programs * 2
         sigma = np.polynomial.polynomial.polyval(g_rel, dev.prog_coeffs)
         if np.any(dev.prog_coeffs):
-            z = normals(self.seed, Stream.PROGRAM, 0, 1, size, context=ctx + _PROGRAM_NOISE)
-            g = np.maximum(self.g_target + sigma * z[0].reshape(self.g_target.shape), 0.0)
+            g = np.maximum(self.g_target + sigma * self.noise.programming(self.programs), 0.0)
         else:
             g = self.g_target.copy()
         #: Conductances right after programming, uS.
@@ -217,9 +213,7 @@ class Chip:
         mu = np.clip(dev.nu_mean_a * ln_g + dev.nu_mean_b, dev.nu_mean_lo, dev.nu_mean_hi)
         s = np.clip(dev.nu_std_a * ln_g + dev.nu_std_b, dev.nu_std_lo, dev.nu_std_hi)
         if np.any(s):
-            z = normals(self.seed, Stream.PROGRAM, 0, 1, g_rel.size,
-                        context=self.programs * 2 + _PROGRAM_NU)
-            mu = mu + s * z[0].reshape(g_rel.shape)
+            mu = mu + s * self.noise.drift(self.programs)
         return np.abs(mu)
 
     # -- programming pulses --------------------------------------------------------------
@@ -277,7 +271,7 @@ class Chip:
         strength = np.broadcast_to(amp, (cols,)).astype(np.int64) / AMP_MAX * int(width) \
             / WIDTH_REF
         if cfg.set_cv or cfg.reset_cv:
-            z = normals(self.seed, Stream.PULSE, self.pulse_steps, 1, cols)[0]
+            z = self.noise.pulse(self.pulse_steps)
         else:
             z = np.zeros(cols)
         g = self.g_prog[row, :, side]
@@ -306,8 +300,7 @@ class Chip:
             tile, dtod = self.tile, self.config.pulse.set_dtod
             shape = (tile.rows, tile.cols, 2)
             if dtod:
-                zd = normals(self.seed, Stream.STATIC, 0, 1, tile.rows * tile.cols * 2,
-                             context=int(Static.PULSE_DTOD))[0].reshape(shape)
+                zd = self.noise.static(Static.PULSE_DTOD, shape)
                 self._pulse_dtod = np.maximum(1 + dtod * zd, 0.0)
             else:
                 self._pulse_dtod = np.ones(shape)
@@ -412,17 +405,14 @@ class Chip:
         v = self._read_charges(self.read_weights(side)[row])
         # Conversion noise as CycleModel.compare draws it: no white-noise counts in a read.
         if self._base_var or self.config.device.white_noise:
-            z = normals(self.seed, Stream.READ, index, 1, tile.cols, context=READ_CONTEXT)[0]
+            z = self.noise.conversion(index, 1, READ_CONTEXT)[0]
             v = v + math.sqrt(self._base_var) * z
         if self._cmp:
+            step = self._cmp * self.noise.comparator(index, 1, READ_CONTEXT)[0]
             codes = np.empty(tile.cols, dtype=np.int64)
             for sel in range(tile.cols_per_adc):
                 cols = self.adc.columns(sel)
-                step = self._cmp * normals(self.seed, Stream.COMPARATOR,
-                                           index * tile.cols_per_adc + sel, 1,
-                                           tile.n_adc * tile.adc_bits, context=READ_CONTEXT
-                                           )[0].reshape(tile.n_adc, tile.adc_bits)
-                codes[cols] = self.adc.search(v[cols], cols, step)
+                codes[cols] = self.adc.search(v[cols], cols, step[sel])
         else:
             codes = self.adc.convert(v[None, :])[0]
         return codes - 2 ** (tile.adc_bits - 1)
@@ -450,8 +440,7 @@ class Chip:
             q = np.minimum(dev.read_q / np.maximum((self.g_prog / dev.g_max) ** dev.read_q_exp,
                                                    1e-3), dev.read_q_max)
             spread = q * math.sqrt(max(math.log((t + dev.read_t) / (2 * dev.read_t)), 0.0))
-            z = normals(self.seed, Stream.FLICKER, _time_event(time), 1, g.size,
-                        context=self.programs)[0].reshape(g.shape)
+            z = self.noise.flicker(time, self.programs)
             g = np.maximum(g + np.abs(g) * spread * z, 0.0)
         if dev.temp_activation and temperature != dev.temp_ref:
             g = g * math.exp(-dev.temp_activation / BOLTZMANN_EV
@@ -529,11 +518,6 @@ def default_lsb(tile: TileConfig, w_max: int) -> float:
         # One bit plane: the driven value is 0 or +-1 with probability 1/2 each.
         sigma = math.sqrt(tile.rows / 2) * w_max / math.sqrt(3)
     return float(math.ceil(4 * sigma / 2 ** (tile.adc_bits - 1)))
-
-
-def _time_event(time: float) -> int:
-    """Event number of a read time: microseconds since programming."""
-    return int(round(time * 1e6)) % 2**62
 
 
 def _drive_levels(driver) -> dict[int, tuple[float, float]]:
@@ -794,12 +778,10 @@ class ChipState:
         b, p, cpa = x.shape[0], tile.planes, tile.cols_per_adc
         half = 2 ** (tile.adc_bits - 1)
         if self.noisy:
-            z = normals(chip.seed, Stream.READ, first_vector * p, b * p, tile.cols
-                        ).reshape(b, p, tile.cols)
+            z = chip.noise.conversion(first_vector * p, b * p).reshape(b, p, tile.cols)
         if self._cmp:
-            zc = normals(chip.seed, Stream.COMPARATOR, first_vector * p * cpa, b * p * cpa,
-                         tile.n_adc * tile.adc_bits
-                         ).reshape(b, p, cpa, tile.n_adc, tile.adc_bits)
+            zc = chip.noise.comparator(first_vector * p, b * p).reshape(
+                b, p, cpa, tile.n_adc, tile.adc_bits)
         out = np.zeros((tile.cols, b), dtype=np.int64)  # transposed: columns first
         for plane in range(p):
             v = self._charges(x, plane, reference)
@@ -903,7 +885,9 @@ class CycleModel:
         self.integration = -1                 # event number of the last MVM integration
         self.reads = 0                        # device reads started
         self._prev_en = 0
-        self._noise_key = None                # (integration, sel) the noise below is for
+        self._event_key = None                # (integration, context) of the draws below
+        self._z = self._zc = None             # its conversion and comparator noise, unit RMS
+        self._noise_key = None                # adc_sel the noise below is for
         self._cols = self._read = self._cmp = None
         self._read_side = None                # side of the running device read; None: MVM
         self._clipped = np.zeros(tile.cols, dtype=bool)  # clamp acted since the last reset
@@ -915,7 +899,7 @@ class CycleModel:
             raise ValueError("set_state needs a state of the same chip")
         self._flush()
         self.state = state
-        self._noise_key = None
+        self._event_key = self._noise_key = None
 
     @property
     def q(self) -> np.ndarray:
@@ -1061,19 +1045,18 @@ class CycleModel:
         if event < 0:
             raise RuntimeError("analogue boundary: a comparison was requested (adc_sample) "
                                "before any integrator reset (int_reset)")
-        if self._noise_key != (event, context, sel):
-            self._noise_key = (event, context, sel)
+        if self._event_key != (event, context):
+            self._event_key, self._noise_key = (event, context), None
+            noise = chip.noise
+            self._z = noise.conversion(event, 1, context)[0] if state.noisy else None
+            self._zc = noise.comparator(event, 1, context)[0] if state._cmp else None
+        if self._noise_key != sel:
+            self._noise_key = sel
             self._cols = state.adc.columns(sel)
-            if state.noisy:
-                z = normals(chip.seed, Stream.READ, event, 1, tile.cols, context=context)[0]
-                self._read = (state.sigma(self.counts) * z)[self._cols]
-            else:
-                self._read = None
+            self._read = (None if self._z is None
+                          else (state.sigma(self.counts) * self._z)[self._cols])
             if state._cmp:
-                index = event * tile.cols_per_adc + sel
-                self._cmp = state._cmp * normals(chip.seed, Stream.COMPARATOR, index, 1,
-                                                 tile.n_adc * tile.adc_bits, context=context
-                                                 )[0].reshape(tile.n_adc, tile.adc_bits)
+                self._cmp = state._cmp * self._zc[sel]
         trials = unpack_fields(trial, tile.n_adc, tile.adc_bits)
         v = self._q[self._cols]
         if self._read is not None:
