@@ -23,12 +23,7 @@ conductances.
 Units. Charge counts one input LSB times one conductance LSB (``(g_max - g_min) / w_max``)
 for one clock cycle, so ideal devices integrate exactly the integer dot product.
 
-Exact agreement of the two paths. The effective weights are rounded to a binary grid
-(``2^-k``, ``k`` as fine as the array allows, typically ``2^-14`` of a conductance LSB) and the
-drive levels to ``2^-16``, chosen so that every product and partial sum of an integration
-is exactly representable in float64. Summing cycle by cycle (per-cycle path) and one matrix
-product (batch path) then give the same charge to the last bit, in any order of summation.
-Noise is drawn per event (see :mod:`.rng`) and added by the same operations in both paths.
+Exact agreement of the two paths: see :mod:`.grid`.
 
 Column noise. Independent Gaussian errors that add up in a column are drawn as one
 column-level Gaussian of the same variance: per conversion, the input noise of the
@@ -51,13 +46,13 @@ from .adc import AdcBank
 from .checks import check_index, check_mask, check_side
 from .config import ModelConfig, preset
 from .events import READ_CONTEXT, NoiseEvents
+from .grid import DriveLevels, fine_grid
 from .ports import pack_bits, unpack_bits, unpack_fields, unpack_rows
 from .rng import Static
 
 __all__ = ["Chip", "ChipState", "CycleModel", "BOLTZMANN_EV", "PULSE_WIDTH_MAX"]
 
 BOLTZMANN_EV = 8.617333262e-5  #: Boltzmann constant, eV/K
-DRIVE_GRID = 2.0**-16          #: resolution of the drive levels
 PULSE_WIDTH_MAX = 255          #: longest programming pulse, cycles
 _CHUNK = 256                  # vectors per batch-path pass
 
@@ -94,9 +89,12 @@ class Chip:
         self.g_lsb = (dev.g_max - dev.g_min) / self.w_max
         self.lsb = default_lsb(tile, self.w_max) if config.adc.lsb is None else config.adc.lsb
         self.limit = config.integrator.swing * 2 ** (tile.adc_bits - 1) * self.lsb
-        self._levels = _drive_levels(config.driver)
-        self._base_var = (config.adc.input_noise * self.lsb) ** 2
-        self._cmp = config.adc.comparator_noise * self.lsb
+        #: Drive per cycle of the row drivers (:class:`~.grid.DriveLevels`).
+        self.drive_levels = DriveLevels(config.driver)
+        #: RMS (charge) of the converter's input noise, one draw per conversion.
+        self.input_sigma = config.adc.input_noise * self.lsb
+        #: RMS (charge) of the comparator noise, one draw per comparator decision.
+        self.comparator_sigma = config.adc.comparator_noise * self.lsb
         #: The chip's random draws (:class:`~.events.NoiseEvents`), keyed by the seed.
         self.noise = NoiseEvents(tile, seed)
         self.adc = AdcBank(tile, config, self.lsb, self.noise)
@@ -347,8 +345,7 @@ class Chip:
             dev = self.config.device
             w = ((self.g_prog[..., side] - dev.g_min) / self.g_lsb * self.read_counts_per_lsb
                  * self.lsb / READ_CYCLES)
-            amp_max = max(abs(v) for pair in self._levels.values() for v in pair)
-            w, _ = _grid(w, READ_CYCLES * amp_max * np.abs(w).max(initial=0.0))
+            w = fine_grid(w, READ_CYCLES * self.drive_levels.peak * np.abs(w).max(initial=0.0))
             w.flags.writeable = False
             self._reads[side] = w
         return self._reads[side]
@@ -356,7 +353,7 @@ class Chip:
     def _read_charges(self, w: np.ndarray) -> np.ndarray:
         """Integrated charge of a read of devices with read weights ``w`` (any shape): the
         per-cycle path's operations, cycle by cycle."""
-        first, on = self._levels[1]
+        first, on = self.drive_levels.first[1], self.drive_levels.on[1]
         limit = self.limit
         q = np.zeros_like(w)
         for t in range(READ_CYCLES):
@@ -401,14 +398,13 @@ class Chip:
         if not (isinstance(index, (int, np.integer)) and not isinstance(index, bool)
                 and index >= 0):
             raise ValueError(f"index must be an integer >= 0, not {index!r}")
-        self._moment(time, temperature)
+        self.moment(time, temperature)
         v = self._read_charges(self.read_weights(side)[row])
         # Conversion noise as CycleModel.compare draws it: no white-noise counts in a read.
-        if self._base_var or self.config.device.white_noise:
-            z = self.noise.conversion(index, 1, READ_CONTEXT)[0]
-            v = v + math.sqrt(self._base_var) * z
-        if self._cmp:
-            step = self._cmp * self.noise.comparator(index, 1, READ_CONTEXT)[0]
+        if self.input_sigma or self.config.device.white_noise:
+            v = v + self.input_sigma * self.noise.conversion(index, 1, READ_CONTEXT)[0]
+        if self.comparator_sigma:
+            step = self.comparator_sigma * self.noise.comparator(index, 1, READ_CONTEXT)[0]
             codes = np.empty(tile.cols, dtype=np.int64)
             for sel in range(tile.cols_per_adc):
                 cols = self.adc.columns(sel)
@@ -430,7 +426,7 @@ class Chip:
         """Conductances (uS, ``(rows, cols, 2)``) read ``time`` seconds after the reference
         read (which is ``drift_t0`` after programming) at ``temperature`` kelvin (``None``:
         the characterisation temperature)."""
-        time, temperature = self._moment(time, temperature)
+        time, temperature = self.moment(time, temperature)
         self._settle_pulses()
         dev = self.config.device
         t = time + dev.drift_t0
@@ -450,7 +446,17 @@ class Chip:
             g = np.where(stuck, self.g_prog, g)
         return g
 
-    def _moment(self, time, temperature):
+    def moment(self, time: float = 0.0, temperature: float | None = None
+               ) -> tuple[float, float]:
+        """A moment of the chip, checked: ``(time, temperature)`` as floats, ``time`` seconds
+        after the reference read at ``temperature`` kelvin (``None``: the characterisation
+        temperature, ``temp_ref``).
+
+        Raises
+        ------
+        ValueError
+            ``time`` is not a finite number >= 0, or ``temperature`` not in ``(0, 1000)``.
+        """
         if not (isinstance(time, (int, float)) and math.isfinite(time) and time >= 0):
             raise ValueError(f"time must be a finite number of seconds >= 0, not {time!r}")
         if temperature is None:
@@ -469,7 +475,7 @@ class Chip:
         weights those conductances stand for, ``round((G+ - G-) / g_lsb)`` within
         ``+-w_max``.
         """
-        key = self._moment(time, temperature)
+        key = self.moment(time, temperature)
         self._settle_pulses()
         if key not in self._states:
             self._states[key] = ChipState(self, self.conductances(*key), moment=key)
@@ -520,24 +526,6 @@ def default_lsb(tile: TileConfig, w_max: int) -> float:
     return float(math.ceil(4 * sigma / 2 ** (tile.adc_bits - 1)))
 
 
-def _drive_levels(driver) -> dict[int, tuple[float, float]]:
-    """Drive per cycle of each polarity (+1, -1): (rising-edge cycle, later cycles), on the
-    drive grid."""
-    levels = {}
-    for s in (1, -1):
-        amp = 1 + driver.polarity_mismatch * s
-        levels[s] = (_on_grid(amp * (1 - driver.edge_loss)), _on_grid(amp))
-    return levels
-
-
-def _grid(a: np.ndarray, bound: float) -> tuple[np.ndarray, float]:
-    """Round ``a`` to the finest binary grid ``2^-k`` for which sums of drive-weighted
-    products up to ``bound`` (in units of ``a``) stay exact in float64."""
-    k = 52 - 16 - math.ceil(math.log2(max(bound, 1.0)))
-    scale = 2.0 ** min(k, 40)
-    return np.round(a * scale) / scale, scale
-
-
 class ChipState:
     """A chip at one moment: effective weights and noise, and the batch MVM.
 
@@ -549,11 +537,14 @@ class ChipState:
         The moment the state describes.
     generation : int
         The chip's :attr:`Chip.generation` the state was built from.
+    white_var : array (rows, cols) or None
+        Per-cycle white-noise variance (charge squared, on the grid) of each device pair
+        driven, the ``S_ij`` of the column noise; ``None`` without white noise.
     """
 
     def __init__(self, chip: Chip, g: np.ndarray, moment: tuple[float, float] | None = None):
         self.chip, self.tile, self.adc = chip, chip.tile, chip.adc
-        self.moment = chip._moment(0.0, None) if moment is None else moment
+        self.moment = chip.moment() if moment is None else moment
         self.generation = chip.generation
         tile, cfg = chip.tile, chip.config
         rows, cols = tile.rows, tile.cols
@@ -565,15 +556,12 @@ class ChipState:
             w_us = m[:, 0::2] - m[:, 1::2]
         else:
             w_us = g[..., 0] - g[..., 1]
-        levels = chip._levels
-        self._first = {s: v[0] for s, v in levels.items()}
-        self._on = {s: v[1] for s, v in levels.items()}
-        amp_max = max(max(v) for v in levels.values())
+        self._levels = chip.drive_levels
         self._drive = [self._drive_table(p) for p in range(tile.planes)]
         self._drive_abs32 = [np.abs(d).astype(np.float32) for d in self._drive]
         w = w_us / chip.g_lsb
-        drive_bound = rows * max(tile.x_max, 1) * amp_max
-        self.weights, _ = _grid(w, drive_bound * np.abs(w).max(initial=0.0))
+        drive_bound = rows * max(tile.x_max, 1) * self._levels.peak
+        self.weights = fine_grid(w, drive_bound * np.abs(w).max(initial=0.0))
         self._w32 = self.weights.astype(np.float32)
         self._abs_w32m = np.abs(self._w32) * np.float32(1 + 2e-4)  # see _charges
         if tile.input_mode == "pwm":
@@ -583,36 +571,29 @@ class ChipState:
         dev = cfg.device
         if dev.white_noise:
             s = dev.white_noise**2 * dev.g_max * (g[..., 0] + g[..., 1]) / chip.g_lsb**2
-            self._white, _ = _grid(s, rows * tile.x_max * s.max(initial=0.0))
+            self.white_var = fine_grid(s, rows * tile.x_max * s.max(initial=0.0))
         else:
-            self._white = None
-        self._base_var = chip._base_var
-        self.noisy = bool(self._base_var or self._white is not None)
-        self._cmp = chip._cmp
+            self.white_var = None
+        self._input_var = chip.input_sigma ** 2
+        self.noisy = bool(self._input_var or self.white_var is not None)
 
     # -- drive ---------------------------------------------------------------------------
-
-    def _level(self, s: np.ndarray, first) -> np.ndarray:
-        """Drive per cycle of signs ``s``; ``first`` marks the rising-edge cycle."""
-        pos = np.where(first, self._first[1], self._on[1])
-        neg = np.where(first, self._first[-1], self._on[-1])
-        return np.where(s > 0, pos, np.where(s < 0, -neg, 0.0))
 
     def _drive_table(self, plane: int) -> np.ndarray:
         """Total drive over the integration of ``plane`` for each input ``-x_max..x_max``."""
         x = np.arange(-self.tile.x_max, self.tile.x_max + 1)
         s, mag = np.sign(x), np.abs(x)
         if self.tile.input_mode == "bitserial":
-            return self._level(s * ((mag >> plane) & 1), True)
-        return self._level(s, True) + (mag - 1).clip(0) * self._level(s, False)
+            return self._levels.level(s * ((mag >> plane) & 1), True)
+        return self._levels.level(s, True) + (mag - 1).clip(0) * self._levels.level(s, False)
 
     def _drive_window(self, start: int, stop: int) -> np.ndarray:
         """PWM drive over cycles ``start .. stop-1`` for each input value, float32."""
         x = np.arange(-self.tile.x_max, self.tile.x_max + 1)
         s, mag = np.sign(x), np.abs(x)
-        on = (np.minimum(mag, stop) - np.maximum(start, 1)).clip(0) * self._level(s, False)
+        on = (np.minimum(mag, stop) - np.maximum(start, 1)).clip(0) * self._levels.level(s, False)
         if start == 0:
-            on = on + self._level(s, True) * (mag > 0)
+            on = on + self._levels.level(s, True) * (mag > 0)
         return on.astype(np.float32)
 
     def drive(self, x: np.ndarray, plane: int) -> np.ndarray:
@@ -691,9 +672,9 @@ class ChipState:
         q = np.repeat(np.clip(ref, -limit, limit), x.shape[0], axis=1)
         for t in range(self.tile.drive_cycles):
             if self.tile.input_mode == "pwm":
-                level = np.where(mag > t, self._level(s, t == 0), 0.0)
+                level = np.where(mag > t, self._levels.level(s, t == 0), 0.0)
             else:
-                level = self._level(s * ((mag >> plane) & 1), True)
+                level = self._levels.level(s * ((mag >> plane) & 1), True)
             if level.any():
                 q = q + self.weights.T @ level.T
                 if clipped is not None:
@@ -720,14 +701,14 @@ class ChipState:
         limit, w = self.chip.limit, self.weights
         s, mag = np.sign(x), np.abs(x)
         t_max = int(mag.max(initial=0))
-        q = self._level(s, True) @ w                                  # cycle 0
+        q = self._levels.level(s, True) @ w                           # cycle 0
         if clipped is not None:
             clipped |= np.abs(q) > limit
         np.clip(q, -limit, limit, out=q)
         if t_max <= 1:
             return q
         b, i = np.nonzero(mag > 1)
-        a = csr_matrix((self._level(s, False)[b, i], (b * t_max + mag[b, i] - 1, i)),
+        a = csr_matrix((self._levels.level(s, False)[b, i], (b * t_max + mag[b, i] - 1, i)),
                        shape=(n * t_max, rows))
         v = (a @ w).reshape(n, t_max, -1)
         c = v.sum(axis=1)                                             # c_1 = sum_{m > 1} V_m
@@ -742,9 +723,9 @@ class ChipState:
 
     def sigma(self, counts: np.ndarray) -> np.ndarray | float:
         """Column noise RMS (charge) for rows driven ``counts`` cycles."""
-        if self._white is None:
-            return math.sqrt(self._base_var)
-        return np.sqrt(self._base_var + counts @ self._white)
+        if self.white_var is None:
+            return self.chip.input_sigma
+        return np.sqrt(self._input_var + counts @ self.white_var)
 
     # -- batch path ----------------------------------------------------------------------
 
@@ -779,7 +760,7 @@ class ChipState:
         half = 2 ** (tile.adc_bits - 1)
         if self.noisy:
             z = chip.noise.conversion(first_vector * p, b * p).reshape(b, p, tile.cols)
-        if self._cmp:
+        if chip.comparator_sigma:
             zc = chip.noise.comparator(first_vector * p, b * p).reshape(
                 b, p, cpa, tile.n_adc, tile.adc_bits)
         out = np.zeros((tile.cols, b), dtype=np.int64)  # transposed: columns first
@@ -787,14 +768,14 @@ class ChipState:
             v = self._charges(x, plane, reference)
             k = p - 1 - plane  # position of this plane's integration within the vector
             if self.noisy:
-                counts = self.driven_cycles(x, plane) if self._white is not None else None
+                counts = self.driven_cycles(x, plane) if self.white_var is not None else None
                 v += (self.sigma(counts) * z[:, k]).T
-            if self._cmp:
+            if chip.comparator_sigma:
                 codes = np.empty_like(out)
                 for sel in range(cpa):
                     cols = self.adc.columns(sel)
                     codes[cols] = self.adc.search(v[cols].T, cols,
-                                                  self._cmp * zc[:, k, sel]).T
+                                                  chip.comparator_sigma * zc[:, k, sel]).T
             else:
                 codes = self.adc.convert_t(v)
             codes -= half
@@ -849,10 +830,6 @@ def _over(spread: np.ndarray, q: np.ndarray, two_limit) -> np.ndarray:
     t = np.abs(q, dtype=np.float32)
     t += spread
     return t > two_limit
-
-
-def _on_grid(value: float) -> float:
-    return round(value / DRIVE_GRID) * DRIVE_GRID
 
 
 class CycleModel:
@@ -970,12 +947,12 @@ class CycleModel:
     def _flush(self) -> None:
         """Integrate the pending cycles. Cycle ``t`` adds ``c_t = L_t @ W`` (``L_t`` the
         drive of each row that cycle) and the integrator clamps to +-limit after every cycle.
-        All values lie on the binary grid (see the module docstring), so sums are exact in
-        any order. Every partial sum of the window lies between the sum of its negative
-        products and the sum of its positive ones; where both stay within the limit the
-        clamp never acts and ``q + (sum_t L_t) @ W`` is the cycle-by-cycle result to the
-        bit. The other columns are integrated cycle by cycle, and only there can the clamp
-        act (:attr:`clipped`)."""
+        All values lie on the binary grid (see :mod:`.grid`), so sums are exact in any
+        order. Every partial sum of the window lies between the sum of its negative products
+        and the sum of its positive ones; where both stay within the limit the clamp never
+        acts and ``q + (sum_t L_t) @ W`` is the cycle-by-cycle result to the bit. The other
+        columns are integrated cycle by cycle, and only there can the clamp act
+        (:attr:`clipped`)."""
         pending = self._pending
         if not pending:
             return
@@ -984,10 +961,11 @@ class CycleModel:
         en_all = unpack_rows([self._pending_prev] + [e for e, _ in pending], rows)
         en, neg = en_all[1:], unpack_rows([g for _, g in pending], rows)
         first = en & ~en_all[:-1]
-        levels = state._level(np.where(en, np.where(neg, -1, 1), 0), first)   # (cycles, rows)
+        levels = self.chip.drive_levels.level(np.where(en, np.where(neg, -1, 1), 0),
+                                              first)                          # (cycles, rows)
         if self._read_side is None:
             w = state.weights
-            if state._white is not None:
+            if state.white_var is not None:
                 self.counts += en.sum(axis=0)
         else:
             w = self.chip.read_weights(self._read_side)
@@ -1049,19 +1027,19 @@ class CycleModel:
             self._event_key, self._noise_key = (event, context), None
             noise = chip.noise
             self._z = noise.conversion(event, 1, context)[0] if state.noisy else None
-            self._zc = noise.comparator(event, 1, context)[0] if state._cmp else None
+            self._zc = noise.comparator(event, 1, context)[0] if chip.comparator_sigma else None
         if self._noise_key != sel:
             self._noise_key = sel
             self._cols = state.adc.columns(sel)
             self._read = (None if self._z is None
                           else (state.sigma(self.counts) * self._z)[self._cols])
-            if state._cmp:
-                self._cmp = state._cmp * self._zc[sel]
+            if chip.comparator_sigma:
+                self._cmp = chip.comparator_sigma * self._zc[sel]
         trials = unpack_fields(trial, tile.n_adc, tile.adc_bits)
         v = self._q[self._cols]
         if self._read is not None:
             v = v + self._read
-        if state._cmp:
+        if chip.comparator_sigma:
             # The bit being decided is the lowest set bit of the trial code.
             bit = np.log2(np.maximum(trials & -trials, 1)).astype(np.int64)
             v = v + self._cmp[np.arange(tile.n_adc), bit]
