@@ -537,6 +537,9 @@ class ChipState:
         The moment the state describes.
     generation : int
         The chip's :attr:`Chip.generation` the state was built from.
+    has_column_noise : bool
+        Whether each conversion draws column noise (converter input noise or device white
+        noise; comparator noise is drawn apart, per decision).
     white_var : array (rows, cols) or None
         Per-cycle white-noise variance (charge squared, on the grid) of each device pair
         driven, the ``S_ij`` of the column noise; ``None`` without white noise.
@@ -575,7 +578,7 @@ class ChipState:
         else:
             self.white_var = None
         self._input_var = chip.input_sigma ** 2
-        self.noisy = bool(self._input_var or self.white_var is not None)
+        self.has_column_noise = bool(self._input_var or self.white_var is not None)
 
     # -- drive ---------------------------------------------------------------------------
 
@@ -758,7 +761,7 @@ class ChipState:
         chip, tile = self.chip, self.tile
         b, p, cpa = x.shape[0], tile.planes, tile.cols_per_adc
         half = 2 ** (tile.adc_bits - 1)
-        if self.noisy:
+        if self.has_column_noise:
             z = chip.noise.conversion(first_vector * p, b * p).reshape(b, p, tile.cols)
         if chip.comparator_sigma:
             zc = chip.noise.comparator(first_vector * p, b * p).reshape(
@@ -767,7 +770,7 @@ class ChipState:
         for plane in range(p):
             v = self._charges(x, plane, reference)
             k = p - 1 - plane  # position of this plane's integration within the vector
-            if self.noisy:
+            if self.has_column_noise:
                 counts = self.driven_cycles(x, plane) if self.white_var is not None else None
                 v += (self.sigma(counts) * z[:, k]).T
             if chip.comparator_sigma:
@@ -1026,7 +1029,7 @@ class CycleModel:
         if self._event_key != (event, context):
             self._event_key, self._noise_key = (event, context), None
             noise = chip.noise
-            self._z = noise.conversion(event, 1, context)[0] if state.noisy else None
+            self._z = noise.conversion(event, 1, context)[0] if state.has_column_noise else None
             self._zc = noise.comparator(event, 1, context)[0] if chip.comparator_sigma else None
         if self._noise_key != sel:
             self._noise_key = sel
