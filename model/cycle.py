@@ -52,7 +52,7 @@ class CycleModel:
         self._prev_en = 0
         self._event_key = None                # (integration, context) of the draws below
         self._z = self._zc = None             # its conversion and comparator noise, unit RMS
-        self._noise_key = None                # adc_sel the noise below is for
+        self._sel_key = None                  # adc_sel the scaled noise below is for
         self._cols = self._read = self._cmp = None
         self._read_side = None                # side of the running device read; None: MVM
         self._clipped = np.zeros(tile.cols, dtype=bool)  # clamp acted since the last reset
@@ -64,7 +64,7 @@ class CycleModel:
             raise ValueError("set_state needs a state of the same chip")
         self._flush()
         self.state = state
-        self._event_key = self._noise_key = None
+        self._event_key = self._sel_key = None
 
     @property
     def q(self) -> np.ndarray:
@@ -212,12 +212,12 @@ class CycleModel:
             raise RuntimeError("analogue boundary: a comparison was requested (adc_sample) "
                                "before any integrator reset (int_reset)")
         if self._event_key != (event, context):
-            self._event_key, self._noise_key = (event, context), None
+            self._event_key, self._sel_key = (event, context), None
             noise = chip.noise
             self._z = noise.conversion(event, 1, context)[0] if state.has_column_noise else None
             self._zc = noise.comparator(event, 1, context)[0] if chip.comparator_sigma else None
-        if self._noise_key != sel:
-            self._noise_key = sel
+        if self._sel_key != sel:
+            self._sel_key = sel
             self._cols = state.adc.columns(sel)
             self._read = (None if self._z is None
                           else (state.sigma(self.counts) * self._z)[self._cols])
