@@ -5,7 +5,7 @@ from __future__ import annotations
 import cocotb
 from cocotb.triggers import FallingEdge, First, RisingEdge, ValueChange
 
-from ..model.chip import CycleModel
+from ..model.cycle import CycleModel
 from ..rtl.boundary import PREFIX
 
 __all__ = ["AnalogueBridge"]
@@ -38,7 +38,7 @@ def _reader(handle):
 
 
 class AnalogueBridge:
-    """Answers the RTL's analogue ports from a :class:`~aimc.model.chip.CycleModel`.
+    """Answers the RTL's analogue ports from a :class:`~aimc.model.cycle.CycleModel`.
 
     At the falling edge of each clock with activity at the boundary (the RTL's registered
     outputs are stable then), it reads the ports, advances the model by one cycle and drives

@@ -4,9 +4,11 @@
 model (devices, array, drivers, integrators, ADCs, energy).
 """
 
-from .chip import Chip, ChipState, CycleModel
+from .chip import Chip
 from .config import PRESETS, ModelConfig, load, preset, save
+from .cycle import CycleModel
 from .rng import Stream, normals, uniforms
+from .state import ChipState
 
 __all__ = ["Chip", "ChipState", "CycleModel", "ModelConfig", "PRESETS", "Stream", "load",
            "normals", "preset", "save", "uniforms"]

@@ -24,7 +24,8 @@ import numpy as np
 
 from ..config import TileConfig
 from .config import ModelConfig
-from .rng import Static, Stream, normals
+from .events import NoiseEvents
+from .rng import Static
 
 __all__ = ["AdcBank"]
 
@@ -43,17 +44,15 @@ class AdcBank:
         Charge the calibration reference injects into each column.
     """
 
-    def __init__(self, tile: TileConfig, config: ModelConfig, lsb: float, seed: int):
+    def __init__(self, tile: TileConfig, config: ModelConfig, lsb: float, noise: NoiseEvents):
         self.tile, self.lsb = tile, float(lsb)
         adc, integ = config.adc, config.integrator
         n, n_adc, cols = tile.adc_bits, tile.n_adc, tile.cols
         half = 2 ** (n - 1)
-
-        def static(kind, size):
-            return normals(seed, Stream.STATIC, 0, 1, size, context=int(kind))[0]
+        static = noise.static
 
         weights = 2.0 ** np.arange(n)
-        cap = static(Static.CAP, n_adc * n).reshape(n_adc, n)
+        cap = static(Static.CAP, (n_adc, n))
         cap_w = weights * (1 + adc.cap_mismatch * cap / np.sqrt(weights))      # (n_adc, n)
         codes = np.arange(2**n)
         bits = (codes[:, None] >> np.arange(n)) & 1                           # (2^n, n)

@@ -35,7 +35,7 @@ from ..fixedpoint import (
     ONE,
     CalFormat,
 )
-from .chip import ChipState
+from .state import ChipState
 
 __all__ = ["COL_GAIN", "COL_RAIL", "Calibration", "PHASES", "calibrate", "mvm_error"]
 

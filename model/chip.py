@@ -1,4 +1,4 @@
-"""One chip of the analogue half: programmed devices, wires, drivers, integrators, ADCs.
+"""One chip of the analogue half: programmed devices and their conductances at a moment.
 
 :class:`Chip` draws every static mismatch once, from its seed. Programming draws the
 programming noise and the drift exponents (keyed by the programming number). Time since
@@ -6,9 +6,14 @@ programming and temperature are explicit: :meth:`Chip.state` gives the :class:`C
 one ``(time, temperature)``, which holds the effective weight matrix of that moment, IR drop
 included, and has the two faces that compute the same thing:
 
-* :meth:`ChipState.mvm`, the batch path: the golden prediction of the results the RTL emits
-  (and :meth:`ChipState.saturation`, of the integrator-saturated latches it reads);
-* :class:`CycleModel`, the per-cycle path: the analogue half that answers the RTL's ports.
+* :meth:`ChipState.mvm`, the batch path (:mod:`.state`): the golden prediction of the results
+  the RTL emits (and :meth:`ChipState.saturation`, of the integrator-saturated latches it
+  reads);
+* :class:`CycleModel`, the per-cycle path (:mod:`.cycle`): the analogue half that answers the
+  RTL's ports.
+
+Both paths compute on the binary grids of :mod:`.grid`, which makes them agree to the last
+bit, and draw their noise through the chip's :class:`~.events.NoiseEvents`.
 
 Program-and-verify. :meth:`Chip.pulse` applies one SET or RESET pulse step to devices of one
 row and side (the response is :class:`~.config.PulseConfig`'s, noise keyed by the pulse step
@@ -22,21 +27,6 @@ conductances.
 
 Units. Charge counts one input LSB times one conductance LSB (``(g_max - g_min) / w_max``)
 for one clock cycle, so ideal devices integrate exactly the integer dot product.
-
-Exact agreement of the two paths. The effective weights are rounded to a binary grid
-(``2^-k``, ``k`` as fine as the array allows, typically ``2^-14`` of a conductance LSB) and the
-drive levels to ``2^-16``, chosen so that every product and partial sum of an integration
-is exactly representable in float64. Summing cycle by cycle (per-cycle path) and one matrix
-product (batch path) then give the same charge to the last bit, in any order of summation.
-Noise is drawn per event (see :mod:`.rng`) and added by the same operations in both paths.
-
-Column noise. Independent Gaussian errors that add up in a column are drawn as one
-column-level Gaussian of the same variance: per conversion, the input noise of the
-converter (``input_noise`` LSB) and, when ``white_noise`` is on, the per-cycle white noise
-of every device driven, ``var = input_noise^2 lsb^2 + sum_i n_i S_ij`` where ``n_i`` counts
-the cycles row ``i`` was driven and ``S_ij`` is the per-cycle variance of the device pair. A
-sum of independent normal variables is normal with the summed variance, so the conversion
-sees exactly the distribution of the per-device model, at the cost of one draw per column.
 """
 
 from __future__ import annotations
@@ -48,17 +38,18 @@ import numpy as np
 from ..config import TileConfig
 from ..programming import AMP_BITS, AMP_MAX, READ_CYCLES, WIDTH_REF, read_full_scale
 from .adc import AdcBank
+from .checks import check_index, check_mask, check_side
 from .config import ModelConfig, preset
-from .rng import Static, Stream, normals, uniforms
+from .cycle import CycleModel
+from .events import READ_CONTEXT, NoiseEvents
+from .grid import DriveLevels, fine_grid
+from .rng import Static
+from .state import ChipState
 
-__all__ = ["Chip", "ChipState", "CycleModel", "BOLTZMANN_EV", "PULSE_WIDTH_MAX"]
+__all__ = ["Chip", "BOLTZMANN_EV", "PULSE_WIDTH_MAX"]
 
 BOLTZMANN_EV = 8.617333262e-5  #: Boltzmann constant, eV/K
-DRIVE_GRID = 2.0**-16          #: resolution of the drive levels
 PULSE_WIDTH_MAX = 255          #: longest programming pulse, cycles
-READ_CONTEXT = 1               #: noise context of device reads (MVM integrations: 0)
-_CHUNK = 256                  # vectors per batch-path pass
-_PROGRAM_NOISE, _PROGRAM_NU = 0, 1
 
 
 class Chip:
@@ -93,13 +84,16 @@ class Chip:
         self.g_lsb = (dev.g_max - dev.g_min) / self.w_max
         self.lsb = default_lsb(tile, self.w_max) if config.adc.lsb is None else config.adc.lsb
         self.limit = config.integrator.swing * 2 ** (tile.adc_bits - 1) * self.lsb
-        self._levels = _drive_levels(config.driver)
-        self._base_var = (config.adc.input_noise * self.lsb) ** 2
-        self._cmp = config.adc.comparator_noise * self.lsb
-        normals(seed, Stream.STATIC, 0, 1, 1)  # validates the seed
-        self.adc = AdcBank(tile, config, self.lsb, seed)
-        u = uniforms(seed, Stream.STATIC, 0, 1, tile.rows * tile.cols * 2,
-                     context=int(Static.STUCK))[0].reshape(tile.rows, tile.cols, 2)
+        #: Drive per cycle of the row drivers (:class:`~.grid.DriveLevels`).
+        self.drive_levels = DriveLevels(config.driver)
+        #: RMS (charge) of the converter's input noise, one draw per conversion.
+        self.input_sigma = config.adc.input_noise * self.lsb
+        #: RMS (charge) of the comparator noise, one draw per comparator decision.
+        self.comparator_sigma = config.adc.comparator_noise * self.lsb
+        #: The chip's random draws (:class:`~.events.NoiseEvents`), keyed by the seed.
+        self.noise = NoiseEvents(tile, seed)
+        self.adc = AdcBank(tile, config, self.lsb, self.noise)
+        u = self.noise.static_uniform(Static.STUCK, (tile.rows, tile.cols, 2))
         #: Stuck devices, ``(rows, cols, 2)`` for G+ and G-: -1 at g_min, +1 at g_max, else 0.
         self.stuck = np.where(u < dev.stuck_gmin_rate, -1,
                               np.where(u >= 1 - dev.stuck_gmax_rate, 1, 0)).astype(np.int8)
@@ -122,11 +116,8 @@ class Chip:
     def _erase(self) -> None:
         """A new chip: every device at g_min (stuck devices at their rail), no drift."""
         shape = (self.tile.rows, self.tile.cols)
-        dev = self.config.device
-        self.target_weights = np.zeros(shape, dtype=np.int64)
-        self.g_target = np.full(shape + (2,), dev.g_min)
-        self.g_prog = np.where(self.stuck < 0, dev.g_min,
-                               np.where(self.stuck > 0, dev.g_max, self.g_target))
+        self._set_targets(np.zeros(shape, dtype=np.int64))
+        self.g_prog = self._at_rails(self.g_target)
         self.nu = np.zeros(shape + (2,))
         self._changed()
         self._pulsed = False
@@ -139,11 +130,9 @@ class Chip:
 
     def set_stuck(self, row: int, col: int, side: int, level: int) -> None:
         """Make one device stuck at g_min (``level`` -1) or g_max (+1), or free it (0)."""
-        tile = self.tile
-        for name, value, n in (("row", row, tile.rows), ("col", col, tile.cols),
-                               ("side", side, 2)):
-            if not (isinstance(value, (int, np.integer)) and 0 <= value < n):
-                raise ValueError(f"{name} must be an integer in 0..{n - 1}, not {value!r}")
+        row = check_index("row", row, self.tile.rows)
+        col = check_index("col", col, self.tile.cols)
+        side = check_side(side)
         if level not in (-1, 0, 1):
             raise ValueError(f"level must be -1 (g_min), 0 (free) or 1 (g_max), not {level!r}")
         dev = self.config.device
@@ -178,26 +167,36 @@ class Chip:
                 f"{self.config.array.weight_bits}), found {int(np.abs(w).max())}")
         self.programs += 1
         dev = self.config.device
-        self.target_weights = w.astype(np.int64)
-        pair = np.stack([np.maximum(w, 0), np.maximum(-w, 0)], axis=-1).astype(np.float64)
-        #: Target conductances, uS, ``(rows, cols, 2)``.
-        self.g_target = dev.g_min + self.g_lsb * pair
+        self._set_targets(w.astype(np.int64))
         g_rel = self.g_target / dev.g_max
-        size = self.g_target.size
-        ctx = self.programs * 2
         sigma = np.polynomial.polynomial.polyval(g_rel, dev.prog_coeffs)
         if np.any(dev.prog_coeffs):
-            z = normals(self.seed, Stream.PROGRAM, 0, 1, size, context=ctx + _PROGRAM_NOISE)
-            g = np.maximum(self.g_target + sigma * z[0].reshape(self.g_target.shape), 0.0)
+            g = np.maximum(self.g_target + sigma * self.noise.programming(self.programs), 0.0)
         else:
             g = self.g_target.copy()
-        g = np.where(self.stuck < 0, dev.g_min, np.where(self.stuck > 0, dev.g_max, g))
         #: Conductances right after programming, uS.
-        self.g_prog = g
+        self.g_prog = self._at_rails(g)
         #: Drift exponent of each device.
         self.nu = self._drift_exponents(g_rel)
         self._changed()
         self._pulsed = False
+
+    def _at_rails(self, g: np.ndarray) -> np.ndarray:
+        """Conductances ``g`` (uS, ``(rows, cols, 2)``) with the stuck devices at their rail."""
+        dev = self.config.device
+        return np.where(self.stuck < 0, dev.g_min, np.where(self.stuck > 0, dev.g_max, g))
+
+    def _set_targets(self, weights: np.ndarray) -> None:
+        """Make integer ``weights`` the targets: :attr:`target_weights`, and the differential
+        pairs that stand for them in :attr:`g_target` (``|w|`` conductance LSBs above
+        ``g_min`` on the G+ side for ``w > 0``, on the G- side for ``w < 0``, the other
+        device at ``g_min``)."""
+        #: Integer weights the conductances stand for, ``(rows, cols)``.
+        self.target_weights = weights
+        pair = np.stack([np.maximum(weights, 0), np.maximum(-weights, 0)],
+                        axis=-1).astype(np.float64)
+        #: Target conductances, uS, ``(rows, cols, 2)``.
+        self.g_target = self.config.device.g_min + self.g_lsb * pair
 
     def _drift_exponents(self, g_rel: np.ndarray) -> np.ndarray:
         """Drift exponents ``|mu + s z|`` of devices at relative conductances ``g_rel``,
@@ -207,9 +206,7 @@ class Chip:
         mu = np.clip(dev.nu_mean_a * ln_g + dev.nu_mean_b, dev.nu_mean_lo, dev.nu_mean_hi)
         s = np.clip(dev.nu_std_a * ln_g + dev.nu_std_b, dev.nu_std_lo, dev.nu_std_hi)
         if np.any(s):
-            z = normals(self.seed, Stream.PROGRAM, 0, 1, g_rel.size,
-                        context=self.programs * 2 + _PROGRAM_NU)
-            mu = mu + s * z[0].reshape(g_rel.shape)
+            mu = mu + s * self.noise.drift(self.programs)
         return np.abs(mu)
 
     # -- programming pulses --------------------------------------------------------------
@@ -242,10 +239,10 @@ class Chip:
         """
         tile, dev, cfg = self.tile, self.config.device, self.config.pulse
         cols = tile.cols
-        row = _check_index("row", row, tile.rows)
-        side = _check_side(side)
-        set_mask = self._check_mask("set_mask", set_mask)
-        reset_mask = self._check_mask("reset_mask", reset_mask)
+        row = check_index("row", row, tile.rows)
+        side = check_side(side)
+        set_mask = check_mask("set_mask", set_mask, cols)
+        reset_mask = check_mask("reset_mask", reset_mask, cols)
         both = np.flatnonzero(set_mask & reset_mask)
         if both.size:
             raise ValueError("set_mask and reset_mask must not select the same column, "
@@ -267,7 +264,7 @@ class Chip:
         strength = np.broadcast_to(amp, (cols,)).astype(np.int64) / AMP_MAX * int(width) \
             / WIDTH_REF
         if cfg.set_cv or cfg.reset_cv:
-            z = normals(self.seed, Stream.PULSE, self.pulse_steps, 1, cols)[0]
+            z = self.noise.pulse(self.pulse_steps)
         else:
             z = np.zeros(cols)
         g = self.g_prog[row, :, side]
@@ -289,19 +286,6 @@ class Chip:
         self._changed()
         self._pulsed = True
 
-    def _check_mask(self, name: str, mask) -> np.ndarray:
-        m = np.asarray(mask)
-        cols = self.tile.cols
-        if m.shape != (cols,):
-            raise ValueError(f"{name} must be a bool array of shape ({cols},), not shape "
-                             f"{m.shape}")
-        if m.dtype != bool:
-            if not np.issubdtype(m.dtype, np.integer) or (m.size and not np.isin(m, (0, 1)).all()):
-                raise ValueError(f"{name} must hold booleans (or 0 and 1), not {m.dtype} "
-                                 f"values {np.unique(m)[:4].tolist()}")
-            m = m.astype(bool)
-        return m
-
     def _set_factor(self) -> np.ndarray:
         """Device-to-device factor of the SET step, ``max(1 + set_dtod z_d, 0)``, ``(rows,
         cols, 2)``, drawn once."""
@@ -309,8 +293,7 @@ class Chip:
             tile, dtod = self.tile, self.config.pulse.set_dtod
             shape = (tile.rows, tile.cols, 2)
             if dtod:
-                zd = normals(self.seed, Stream.STATIC, 0, 1, tile.rows * tile.cols * 2,
-                             context=int(Static.PULSE_DTOD))[0].reshape(shape)
+                zd = self.noise.static(Static.PULSE_DTOD, shape)
                 self._pulse_dtod = np.maximum(1 + dtod * zd, 0.0)
             else:
                 self._pulse_dtod = np.ones(shape)
@@ -326,10 +309,7 @@ class Chip:
         dev = self.config.device
         self.nu = self._drift_exponents(self.g_prog / dev.g_max)
         w = np.round((self.g_prog[..., 0] - self.g_prog[..., 1]) / self.g_lsb)
-        self.target_weights = np.clip(w, -self.w_max, self.w_max).astype(np.int64)
-        pair = np.stack([np.maximum(self.target_weights, 0), np.maximum(-self.target_weights, 0)],
-                        axis=-1).astype(np.float64)
-        self.g_target = dev.g_min + self.g_lsb * pair
+        self._set_targets(np.clip(w, -self.w_max, self.w_max).astype(np.int64))
         self._states.clear()
 
     # -- single-device reads -------------------------------------------------------------
@@ -355,13 +335,12 @@ class Chip:
         ValueError
             ``side`` is not 0 or 1.
         """
-        side = _check_side(side)
+        side = check_side(side)
         if side not in self._reads:
             dev = self.config.device
             w = ((self.g_prog[..., side] - dev.g_min) / self.g_lsb * self.read_counts_per_lsb
                  * self.lsb / READ_CYCLES)
-            amp_max = max(abs(v) for pair in self._levels.values() for v in pair)
-            w, _ = _grid(w, READ_CYCLES * amp_max * np.abs(w).max(initial=0.0))
+            w = fine_grid(w, READ_CYCLES * self.drive_levels.peak * np.abs(w).max(initial=0.0))
             w.flags.writeable = False
             self._reads[side] = w
         return self._reads[side]
@@ -369,7 +348,7 @@ class Chip:
     def _read_charges(self, w: np.ndarray) -> np.ndarray:
         """Integrated charge of a read of devices with read weights ``w`` (any shape): the
         per-cycle path's operations, cycle by cycle."""
-        first, on = self._levels[1]
+        first, on = self.drive_levels.first[1], self.drive_levels.on[1]
         limit = self.limit
         q = np.zeros_like(w)
         for t in range(READ_CYCLES):
@@ -410,25 +389,21 @@ class Chip:
             A parameter is out of range.
         """
         tile = self.tile
-        row = _check_index("row", row, tile.rows)
+        row = check_index("row", row, tile.rows)
         if not (isinstance(index, (int, np.integer)) and not isinstance(index, bool)
                 and index >= 0):
             raise ValueError(f"index must be an integer >= 0, not {index!r}")
-        self._moment(time, temperature)
+        self.moment(time, temperature)
         v = self._read_charges(self.read_weights(side)[row])
         # Conversion noise as CycleModel.compare draws it: no white-noise counts in a read.
-        if self._base_var or self.config.device.white_noise:
-            z = normals(self.seed, Stream.READ, index, 1, tile.cols, context=READ_CONTEXT)[0]
-            v = v + math.sqrt(self._base_var) * z
-        if self._cmp:
+        if self.input_sigma or self.config.device.white_noise:
+            v = v + self.input_sigma * self.noise.conversion(index, 1, READ_CONTEXT)[0]
+        if self.comparator_sigma:
+            step = self.comparator_sigma * self.noise.comparator(index, 1, READ_CONTEXT)[0]
             codes = np.empty(tile.cols, dtype=np.int64)
             for sel in range(tile.cols_per_adc):
                 cols = self.adc.columns(sel)
-                step = self._cmp * normals(self.seed, Stream.COMPARATOR,
-                                           index * tile.cols_per_adc + sel, 1,
-                                           tile.n_adc * tile.adc_bits, context=READ_CONTEXT
-                                           )[0].reshape(tile.n_adc, tile.adc_bits)
-                codes[cols] = self.adc.search(v[cols], cols, step)
+                codes[cols] = self.adc.search(v[cols], cols, step[sel])
         else:
             codes = self.adc.convert(v[None, :])[0]
         return codes - 2 ** (tile.adc_bits - 1)
@@ -446,7 +421,7 @@ class Chip:
         """Conductances (uS, ``(rows, cols, 2)``) read ``time`` seconds after the reference
         read (which is ``drift_t0`` after programming) at ``temperature`` kelvin (``None``:
         the characterisation temperature)."""
-        time, temperature = self._moment(time, temperature)
+        time, temperature = self.moment(time, temperature)
         self._settle_pulses()
         dev = self.config.device
         t = time + dev.drift_t0
@@ -456,8 +431,7 @@ class Chip:
             q = np.minimum(dev.read_q / np.maximum((self.g_prog / dev.g_max) ** dev.read_q_exp,
                                                    1e-3), dev.read_q_max)
             spread = q * math.sqrt(max(math.log((t + dev.read_t) / (2 * dev.read_t)), 0.0))
-            z = normals(self.seed, Stream.FLICKER, _time_event(time), 1, g.size,
-                        context=self.programs)[0].reshape(g.shape)
+            z = self.noise.flicker(time, self.programs)
             g = np.maximum(g + np.abs(g) * spread * z, 0.0)
         if dev.temp_activation and temperature != dev.temp_ref:
             g = g * math.exp(-dev.temp_activation / BOLTZMANN_EV
@@ -467,7 +441,17 @@ class Chip:
             g = np.where(stuck, self.g_prog, g)
         return g
 
-    def _moment(self, time, temperature):
+    def moment(self, time: float = 0.0, temperature: float | None = None
+               ) -> tuple[float, float]:
+        """A moment of the chip, checked: ``(time, temperature)`` as floats, ``time`` seconds
+        after the reference read at ``temperature`` kelvin (``None``: the characterisation
+        temperature, ``temp_ref``).
+
+        Raises
+        ------
+        ValueError
+            ``time`` is not a finite number >= 0, or ``temperature`` not in ``(0, 1000)``.
+        """
         if not (isinstance(time, (int, float)) and math.isfinite(time) and time >= 0):
             raise ValueError(f"time must be a finite number of seconds >= 0, not {time!r}")
         if temperature is None:
@@ -486,7 +470,7 @@ class Chip:
         weights those conductances stand for, ``round((G+ - G-) / g_lsb)`` within
         ``+-w_max``.
         """
-        key = self._moment(time, temperature)
+        key = self.moment(time, temperature)
         self._settle_pulses()
         if key not in self._states:
             self._states[key] = ChipState(self, self.conductances(*key), moment=key)
@@ -535,633 +519,3 @@ def default_lsb(tile: TileConfig, w_max: int) -> float:
         # One bit plane: the driven value is 0 or +-1 with probability 1/2 each.
         sigma = math.sqrt(tile.rows / 2) * w_max / math.sqrt(3)
     return float(math.ceil(4 * sigma / 2 ** (tile.adc_bits - 1)))
-
-
-def _time_event(time: float) -> int:
-    """Event number of a read time: microseconds since programming."""
-    return int(round(time * 1e6)) % 2**62
-
-
-def _check_index(name: str, value, n: int) -> int:
-    if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-            and 0 <= value < n):
-        raise ValueError(f"{name} must be an integer in 0..{n - 1}, not {value!r}")
-    return int(value)
-
-
-def _check_side(side) -> int:
-    if not (isinstance(side, (int, np.integer)) and not isinstance(side, bool)
-            and side in (0, 1)):
-        raise ValueError(f"side must be 0 (G+) or 1 (G-), not {side!r}")
-    return int(side)
-
-
-def _drive_levels(driver) -> dict[int, tuple[float, float]]:
-    """Drive per cycle of each polarity (+1, -1): (rising-edge cycle, later cycles), on the
-    drive grid."""
-    levels = {}
-    for s in (1, -1):
-        amp = 1 + driver.polarity_mismatch * s
-        levels[s] = (_on_grid(amp * (1 - driver.edge_loss)), _on_grid(amp))
-    return levels
-
-
-def _grid(a: np.ndarray, bound: float) -> tuple[np.ndarray, float]:
-    """Round ``a`` to the finest binary grid ``2^-k`` for which sums of drive-weighted
-    products up to ``bound`` (in units of ``a``) stay exact in float64."""
-    k = 52 - 16 - math.ceil(math.log2(max(bound, 1.0)))
-    scale = 2.0 ** min(k, 40)
-    return np.round(a * scale) / scale, scale
-
-
-class ChipState:
-    """A chip at one moment: effective weights and noise, and the batch MVM.
-
-    Attributes
-    ----------
-    weights : array (rows, cols)
-        Effective weight matrix (charge per cycle of unit drive), IR drop included.
-    moment : tuple (time, temperature)
-        The moment the state describes.
-    generation : int
-        The chip's :attr:`Chip.generation` the state was built from.
-    """
-
-    def __init__(self, chip: Chip, g: np.ndarray, moment: tuple[float, float] | None = None):
-        self.chip, self.tile, self.adc = chip, chip.tile, chip.adc
-        self.moment = chip._moment(0.0, None) if moment is None else moment
-        self.generation = chip.generation
-        tile, cfg = chip.tile, chip.config
-        rows, cols = tile.rows, tile.cols
-        arr = cfg.array
-        if arr.r_row or arr.r_col:
-            from .irdrop import effective_matrix
-
-            m = effective_matrix(g.reshape(rows, 2 * cols) * 1e-6, arr.r_row, arr.r_col) * 1e6
-            w_us = m[:, 0::2] - m[:, 1::2]
-        else:
-            w_us = g[..., 0] - g[..., 1]
-        levels = chip._levels
-        self._first = {s: v[0] for s, v in levels.items()}
-        self._on = {s: v[1] for s, v in levels.items()}
-        amp_max = max(max(v) for v in levels.values())
-        self._drive = [self._drive_table(p) for p in range(tile.planes)]
-        self._drive_abs32 = [np.abs(d).astype(np.float32) for d in self._drive]
-        w = w_us / chip.g_lsb
-        drive_bound = rows * max(tile.x_max, 1) * amp_max
-        self.weights, _ = _grid(w, drive_bound * np.abs(w).max(initial=0.0))
-        self._w32 = self.weights.astype(np.float32)
-        self._abs_w32m = np.abs(self._w32) * np.float32(1 + 2e-4)  # see _charges
-        if tile.input_mode == "pwm":
-            # Drive over the first and the second half of the PWM window, per input value.
-            self._halves = [self._drive_window(0, tile.drive_cycles // 2),
-                            self._drive_window(tile.drive_cycles // 2, tile.drive_cycles)]
-        dev = cfg.device
-        if dev.white_noise:
-            s = dev.white_noise**2 * dev.g_max * (g[..., 0] + g[..., 1]) / chip.g_lsb**2
-            self._white, _ = _grid(s, rows * tile.x_max * s.max(initial=0.0))
-        else:
-            self._white = None
-        self._base_var = chip._base_var
-        self.noisy = bool(self._base_var or self._white is not None)
-        self._cmp = chip._cmp
-
-    # -- drive ---------------------------------------------------------------------------
-
-    def _level(self, s: np.ndarray, first) -> np.ndarray:
-        """Drive per cycle of signs ``s``; ``first`` marks the rising-edge cycle."""
-        pos = np.where(first, self._first[1], self._on[1])
-        neg = np.where(first, self._first[-1], self._on[-1])
-        return np.where(s > 0, pos, np.where(s < 0, -neg, 0.0))
-
-    def _drive_table(self, plane: int) -> np.ndarray:
-        """Total drive over the integration of ``plane`` for each input ``-x_max..x_max``."""
-        x = np.arange(-self.tile.x_max, self.tile.x_max + 1)
-        s, mag = np.sign(x), np.abs(x)
-        if self.tile.input_mode == "bitserial":
-            return self._level(s * ((mag >> plane) & 1), True)
-        return self._level(s, True) + (mag - 1).clip(0) * self._level(s, False)
-
-    def _drive_window(self, start: int, stop: int) -> np.ndarray:
-        """PWM drive over cycles ``start .. stop-1`` for each input value, float32."""
-        x = np.arange(-self.tile.x_max, self.tile.x_max + 1)
-        s, mag = np.sign(x), np.abs(x)
-        on = (np.minimum(mag, stop) - np.maximum(start, 1)).clip(0) * self._level(s, False)
-        if start == 0:
-            on = on + self._level(s, True) * (mag > 0)
-        return on.astype(np.float32)
-
-    def drive(self, x: np.ndarray, plane: int) -> np.ndarray:
-        """Total drive of each row over the integration of ``plane`` (exact on the grid)."""
-        return np.take(self._drive[plane], x + self.tile.x_max)
-
-    def driven_cycles(self, x: np.ndarray, plane: int) -> np.ndarray:
-        mag = np.abs(x)
-        return mag if self.tile.input_mode == "pwm" else (mag >> plane) & 1
-
-    def charges(self, x: np.ndarray, plane: int) -> np.ndarray:
-        """Integrated column charge of each vector of ``x`` on ``plane``, with saturation,
-        shape ``(batch, cols)``."""
-        return self._charges(x, plane).T
-
-    def _charges(self, x: np.ndarray, plane: int, reference: bool = False,
-                 clipped: np.ndarray | None = None) -> np.ndarray:
-        """:meth:`charges`, transposed: ``(cols, batch)``, C-contiguous.
-
-        ``clipped``, a ``(cols, batch)`` bool array, is set where the clamp acts in the
-        integration (a value before a clamp strictly beyond +-limit); ``None`` (the MVM)
-        skips that bookkeeping.
-        """
-        w, limit = self.weights, self.chip.limit
-        if reference:
-            return self._referenced(x, plane, clipped)
-        index = x + self.tile.x_max
-        q = w.T @ np.take(self._drive[plane], index).T
-        if self.tile.input_mode == "bitserial":
-            # One cycle from an empty integrator: the clamp acts on the product itself.
-            if clipped is not None:
-                np.greater(np.abs(q), limit, out=clipped)
-            return np.clip(q, -limit, limit, out=q)
-        # The integrator clamps after every cycle. Every partial sum lies between minus the
-        # sum of the negative products and the sum of the positive ones, each at most
-        # (spread + |q|) / 2 with spread = |d| @ |w|; where that stays within the limit the
-        # clamp never acts and the one product above is exact. The same bound over each
-        # half of the window, from the charge at the half, refines it. The bounds only pick
-        # the vectors that are integrated cycle by cycle (both ways give the same charge
-        # when the clamp is idle), so they are computed in float32, with the spread
-        # enlarged by 2e-4 of itself (float32 errs by under 2e-5 of it). The same bounds
-        # make the clip flags exact: no partial sum of a vector outside the candidates
-        # passes the limit, and the candidates are integrated with the clamp.
-        aw, two_limit = self._abs_w32m.T, 2 * limit
-        spread = aw @ np.take(self._drive_abs32[plane], index).T
-        candidates = np.nonzero(_over(spread, q, two_limit).any(axis=0))[0]
-        if candidates.size:
-            first, rest = (np.take(t, index[candidates]).T for t in self._halves)
-            q1, spread1 = self._w32.T @ first, aw @ np.abs(first)
-            over = _over(spread1, q1, two_limit)
-            headroom = two_limit - 2 * np.abs(q1) - np.float32(2e-4) * spread1
-            over |= _over(aw @ np.abs(rest), self._w32.T @ rest, headroom)
-            candidates = candidates[over.any(axis=0)]
-        if clipped is not None:
-            clipped[:] = False
-        for start in range(0, candidates.size, 64):
-            chunk = candidates[start:start + 64]
-            if clipped is None:
-                q[:, chunk] = self._saturating(x[chunk]).T
-            else:
-                hit = np.zeros((chunk.size, self.tile.cols), dtype=bool)
-                q[:, chunk] = self._saturating(x[chunk], hit).T
-                clipped[:, chunk] = hit.T
-        return q
-
-    def _referenced(self, x: np.ndarray, plane: int,
-                    clipped: np.ndarray | None = None) -> np.ndarray:
-        """Charges of integrations that start from the reference charge: cycle by cycle,
-        by the per-cycle path's operations. ``clipped`` as for :meth:`_charges`."""
-        limit = self.chip.limit
-        ref = self.adc.reference[:, None]
-        if clipped is not None:
-            # The injection clamps too (CycleModel.inject_reference, from an empty integrator).
-            clipped[:] = np.abs(ref) > limit
-        s, mag = np.sign(x), np.abs(x)
-        q = np.repeat(np.clip(ref, -limit, limit), x.shape[0], axis=1)
-        for t in range(self.tile.drive_cycles):
-            if self.tile.input_mode == "pwm":
-                level = np.where(mag > t, self._level(s, t == 0), 0.0)
-            else:
-                level = self._level(s * ((mag >> plane) & 1), True)
-            if level.any():
-                q = q + self.weights.T @ level.T
-                if clipped is not None:
-                    clipped |= np.abs(q) > limit
-                q = np.clip(q, -limit, limit)
-        return q
-
-    def _saturating(self, x: np.ndarray, clipped: np.ndarray | None = None) -> np.ndarray:
-        """Exact PWM integration of vectors ``x`` with the clamp after every cycle.
-
-        Cycle 0 adds ``F``, the rising-edge drive times the weights; cycle ``t >= 1`` adds
-        ``c_t = sum_{m > t} V_m``, where ``V_m`` sums the per-cycle drive times the weights
-        of the rows whose pulse lasts ``m`` cycles (one sparse product for all vectors).
-        Every sum is exact on the grid, so ``c_t`` equals the per-cycle path's current to
-        the bit, and the clamped accumulation below is the per-cycle path's, operation for
-        operation.
-
-        ``clipped``, optional, a ``(len(x), cols)`` bool array: OR-ed with where the clamp
-        acts (a value before a clamp strictly beyond +-limit) in any cycle.
-        """
-        from scipy.sparse import csr_matrix
-
-        n, rows = x.shape
-        limit, w = self.chip.limit, self.weights
-        s, mag = np.sign(x), np.abs(x)
-        t_max = int(mag.max(initial=0))
-        q = self._level(s, True) @ w                                  # cycle 0
-        if clipped is not None:
-            clipped |= np.abs(q) > limit
-        np.clip(q, -limit, limit, out=q)
-        if t_max <= 1:
-            return q
-        b, i = np.nonzero(mag > 1)
-        a = csr_matrix((self._level(s, False)[b, i], (b * t_max + mag[b, i] - 1, i)),
-                       shape=(n * t_max, rows))
-        v = (a @ w).reshape(n, t_max, -1)
-        c = v.sum(axis=1)                                             # c_1 = sum_{m > 1} V_m
-        for t in range(1, t_max):
-            if t > 1:
-                c -= v[:, t - 1]
-            q += c
-            if clipped is not None:
-                clipped |= np.abs(q) > limit
-            np.clip(q, -limit, limit, out=q)
-        return q
-
-    def sigma(self, counts: np.ndarray) -> np.ndarray | float:
-        """Column noise RMS (charge) for rows driven ``counts`` cycles."""
-        if self._white is None:
-            return math.sqrt(self._base_var)
-        return np.sqrt(self._base_var + counts @ self._white)
-
-    # -- batch path ----------------------------------------------------------------------
-
-    def mvm(self, x, first_vector: int = 0, reference: bool = False) -> np.ndarray:
-        """Golden prediction of the results the RTL emits for input batch ``x``.
-
-        Parameters
-        ----------
-        x : array of int, shape (batch, rows)
-            Signed inputs.
-        first_vector : int
-            MVM number (since the model's reset) of ``x[0]``: it keys the noise events.
-        reference : bool
-            Every integration starts with the calibration reference charge (``ref_en``).
-
-        Returns
-        -------
-        array of int64, shape (batch, cols)
-            Signed results: the ADC code for PWM, the shift-and-add sum of the plane codes
-            for bit-serial.
-        """
-        x = self.chip.check_inputs(x)
-        if x.shape[0] <= _CHUNK:
-            return self._mvm(x, first_vector, reference)
-        # Chunks keep the temporaries in cache and out of the allocator's page-fault path.
-        return np.concatenate([self._mvm(x[s:s + _CHUNK], first_vector + s, reference)
-                               for s in range(0, x.shape[0], _CHUNK)])
-
-    def _mvm(self, x: np.ndarray, first_vector: int, reference: bool) -> np.ndarray:
-        chip, tile = self.chip, self.tile
-        b, p, cpa = x.shape[0], tile.planes, tile.cols_per_adc
-        half = 2 ** (tile.adc_bits - 1)
-        if self.noisy:
-            z = normals(chip.seed, Stream.READ, first_vector * p, b * p, tile.cols
-                        ).reshape(b, p, tile.cols)
-        if self._cmp:
-            zc = normals(chip.seed, Stream.COMPARATOR, first_vector * p * cpa, b * p * cpa,
-                         tile.n_adc * tile.adc_bits
-                         ).reshape(b, p, cpa, tile.n_adc, tile.adc_bits)
-        out = np.zeros((tile.cols, b), dtype=np.int64)  # transposed: columns first
-        for plane in range(p):
-            v = self._charges(x, plane, reference)
-            k = p - 1 - plane  # position of this plane's integration within the vector
-            if self.noisy:
-                counts = self.driven_cycles(x, plane) if self._white is not None else None
-                v += (self.sigma(counts) * z[:, k]).T
-            if self._cmp:
-                codes = np.empty_like(out)
-                for sel in range(cpa):
-                    cols = self.adc.columns(sel)
-                    codes[cols] = self.adc.search(v[cols].T, cols,
-                                                  self._cmp * zc[:, k, sel]).T
-            else:
-                codes = self.adc.convert_t(v)
-            codes -= half
-            codes <<= plane
-            out += codes
-        return np.ascontiguousarray(out.T)
-
-    def saturation(self, x, reference: bool = False) -> np.ndarray:
-        """Whether each column's integrator clamped while computing the MVM of ``x``: the
-        integrator-saturated latch of the RTL, OR-ed over the integrations of one vector.
-
-        The clamp acts when a value before it lies strictly beyond +-limit, at any cycle of
-        an integration (or at the reference injection). A clip mid-window with inputs of
-        both signs can end inside the converter range, so the result codes do not carry
-        this. Noise is added at the comparison, after the integration, so the flags do not
-        depend on it (nor on event numbers).
-
-        Parameters
-        ----------
-        x : array of int, shape (batch, rows)
-            Signed inputs, as for :meth:`mvm`.
-        reference : bool
-            Every integration starts with the calibration reference charge (``ref_en``).
-
-        Returns
-        -------
-        array of bool, shape (batch, cols)
-            PWM: whether the clamp acted in the integration; bit-serial: in any bit plane's.
-            Equals what :meth:`CycleModel.saturated` shows after each integration, OR-ed
-            over the planes of the vector, bit for bit.
-
-        Raises
-        ------
-        ValueError
-            ``x`` is not a valid input batch (as for :meth:`mvm`).
-        """
-        x = self.chip.check_inputs(x)
-        out = np.zeros((x.shape[0], self.tile.cols), dtype=bool)
-        for s in range(0, x.shape[0], _CHUNK):
-            xs = x[s:s + _CHUNK]
-            hit = np.zeros((self.tile.cols, xs.shape[0]), dtype=bool)
-            for plane in range(self.tile.planes):
-                self._charges(xs, plane, reference, hit)
-                out[s:s + _CHUNK] |= hit.T
-        return out
-
-
-def _over(spread: np.ndarray, q: np.ndarray, two_limit) -> np.ndarray:
-    """Whether a partial sum can exceed half of ``two_limit``: ``(spread + |q|) / 2`` bounds
-    the sums of the positive and of the negative products (``spread`` already enlarged to
-    cover float32 rounding)."""
-    t = np.abs(q, dtype=np.float32)
-    t += spread
-    return t > two_limit
-
-
-def _on_grid(value: float) -> float:
-    return round(value / DRIVE_GRID) * DRIVE_GRID
-
-
-def unpack_bits(value: int, n: int) -> np.ndarray:
-    """Bits 0..n-1 of a packed port value, as a bool array (bit i is element i)."""
-    raw = np.frombuffer(int(value).to_bytes(-(-n // 8) or 1, "little"), dtype=np.uint8)
-    return np.unpackbits(raw, bitorder="little")[:n].astype(bool)
-
-
-def unpack_fields(value: int, n: int, width: int) -> np.ndarray:
-    """``n`` unsigned fields of ``width`` bits from a packed port value (field i at bit i*width)."""
-    bits = unpack_bits(value, n * width).reshape(n, width).astype(np.int64)
-    return bits @ (1 << np.arange(width, dtype=np.int64))
-
-
-def unpack_rows(values, n: int) -> np.ndarray:
-    """:func:`unpack_bits` of several packed values at once: ``(len(values), n)`` bools."""
-    nbytes = -(-n // 8) or 1
-    raw = np.frombuffer(b"".join(int(v).to_bytes(nbytes, "little") for v in values),
-                        dtype=np.uint8).reshape(len(values), nbytes)
-    return np.unpackbits(raw, axis=1, bitorder="little")[:, :n].astype(bool)
-
-
-def pack_bits(bits: np.ndarray) -> int:
-    """Inverse of :func:`unpack_bits`."""
-    return int.from_bytes(np.packbits(np.asarray(bits, dtype=np.uint8), bitorder="little")
-                          .tobytes(), "little")
-
-
-class CycleModel:
-    """The analogue half as the RTL sees it, one clock cycle at a time.
-
-    The cosimulation bridge calls :meth:`cycle` once per clock with the values of the
-    analogue-boundary ports; it returns the comparator decisions to drive back, and
-    :meth:`pulse` for each programming pulse step the RTL issues.
-
-    An integration is an MVM integration (the differential weights of :attr:`state`) or, when
-    started with ``read_dev``, a single-device read (:meth:`Chip.read_weights` of the side
-    ``read_neg`` selects). At the start of an MVM integration a stale state (the chip's
-    conductances changed since it was built) is replaced by the chip's state at the same
-    moment.
-
-    Each column also keeps an integrator-saturated latch (:attr:`clipped`, packed per ADC by
-    :meth:`saturated`): whether the clamp acted at any cycle since the last integrator
-    reset, reference injection and device reads included. It is what
-    :meth:`ChipState.saturation` predicts.
-    """
-
-    def __init__(self, state: ChipState):
-        self.state, self.chip = state, state.chip
-        tile = state.tile
-        self._q = np.zeros(tile.cols)         # integrator state (less the pending cycles)
-        self._pending = []                    # (row_en, row_neg) of cycles not integrated yet
-        self._pending_prev = 0                # row_en of the cycle before the pending ones
-        self._split = None                    # (weights, positive part, negative part)
-        self.counts = np.zeros(tile.rows)     # cycles each row was driven this integration
-        self.integration = -1                 # event number of the last MVM integration
-        self.reads = 0                        # device reads started
-        self._prev_en = 0
-        self._noise_key = None                # (integration, sel) the noise below is for
-        self._cols = self._read = self._cmp = None
-        self._read_side = None                # side of the running device read; None: MVM
-        self._clipped = np.zeros(tile.cols, dtype=bool)  # clamp acted since the last reset
-
-    def set_state(self, state: ChipState) -> None:
-        """Continue with the chip at another moment (same chip, for example later in its
-        drift); the event numbering goes on."""
-        if state.chip is not self.chip:
-            raise ValueError("set_state needs a state of the same chip")
-        self._flush()
-        self.state = state
-        self._noise_key = None
-
-    @property
-    def q(self) -> np.ndarray:
-        """Integrator charges, every cycle so far included."""
-        self._flush()
-        return self._q
-
-    @property
-    def clipped(self) -> np.ndarray:
-        """Per column, whether the integrator's clamp acted (a value before a clamp strictly
-        beyond +-limit) since the last integrator reset, every cycle so far included; a
-        copy."""
-        self._flush()
-        return self._clipped.copy()
-
-    def saturated(self, sel: int) -> int:
-        """The integrator-saturated latches the ADCs see with ``adc_sel = sel``, packed: bit
-        ``a`` is :attr:`clipped` of column ``adc.columns(sel)[a]``, the column ADC ``a``
-        converts.
-
-        Raises
-        ------
-        ValueError
-            ``sel`` is not in ``0 .. cols_per_adc-1``.
-        """
-        sel = _check_index("sel", sel, self.state.tile.cols_per_adc)
-        self._flush()
-        return pack_bits(self._clipped[self.state.adc.columns(sel)])
-
-    def reset_integrators(self, read: bool = False) -> None:
-        """Clear the integrators and the saturation latches, and start the next MVM
-        integration, or with ``read`` the next device read (numbered apart, see
-        :meth:`Chip.read_row`)."""
-        self._pending.clear()
-        self._q[:] = 0.0
-        self._clipped[:] = False
-        self.counts[:] = 0
-        if read:
-            self.reads += 1
-        else:
-            self.integration += 1
-        self._prev_en = 0
-
-    def _event(self) -> tuple[int, int]:
-        """(event number, noise context) of the running integration."""
-        if self._read_side is not None:
-            return self.reads - 1, READ_CONTEXT
-        return self.integration, 0
-
-    def inject_reference(self) -> None:
-        """Add the calibration reference charge to every column's integrator (then clamp)."""
-        self._flush()  # the pending cycles come first
-        limit = self.chip.limit
-        q = self._q + self.chip.adc.reference
-        self._clipped |= np.abs(q) > limit
-        np.clip(q, -limit, limit, out=self._q)
-
-    def drive(self, row_en: int, row_neg: int) -> None:
-        """One cycle of row drive (packed port values). The cycles are kept and integrated
-        together when the charge is next needed (:meth:`_flush`), with the same result to
-        the bit as integrating them one by one."""
-        if row_en or self._pending:
-            if not self._pending:
-                self._pending_prev = self._prev_en
-            self._pending.append((row_en, row_neg if row_en else 0))
-        self._prev_en = row_en
-
-    def _flush(self) -> None:
-        """Integrate the pending cycles. Cycle ``t`` adds ``c_t = L_t @ W`` (``L_t`` the
-        drive of each row that cycle) and the integrator clamps to +-limit after every cycle.
-        All values lie on the binary grid (see the module docstring), so sums are exact in
-        any order. Every partial sum of the window lies between the sum of its negative
-        products and the sum of its positive ones; where both stay within the limit the
-        clamp never acts and ``q + (sum_t L_t) @ W`` is the cycle-by-cycle result to the
-        bit. The other columns are integrated cycle by cycle, and only there can the clamp
-        act (:attr:`clipped`)."""
-        pending = self._pending
-        if not pending:
-            return
-        self._pending = []
-        state, rows = self.state, self.state.tile.rows
-        en_all = unpack_rows([self._pending_prev] + [e for e, _ in pending], rows)
-        en, neg = en_all[1:], unpack_rows([g for _, g in pending], rows)
-        first = en & ~en_all[:-1]
-        levels = state._level(np.where(en, np.where(neg, -1, 1), 0), first)   # (cycles, rows)
-        if self._read_side is None:
-            w = state.weights
-            if state._white is not None:
-                self.counts += en.sum(axis=0)
-        else:
-            w = self.chip.read_weights(self._read_side)
-        limit = self.chip.limit
-        q = self._q
-        if self._split is None or self._split[0] is not w:
-            self._split = (w, np.maximum(w, 0.0), np.minimum(w, 0.0))
-        _, wp, wn = self._split
-        lp, ln = np.maximum(levels, 0.0).sum(axis=0), np.minimum(levels, 0.0).sum(axis=0)
-        # Every partial sum lies between the sum of the negative products and the sum of
-        # the positive ones (each a subset sum of all products of the window).
-        safe = (q + lp @ wp + ln @ wn <= limit) & (q + lp @ wn + ln @ wp >= -limit)
-        total = (lp + ln) @ w
-        if safe.all():
-            q += total
-            return
-        q[safe] += total[safe]
-        cols = ~safe
-        wc, qc = w[:, cols], q[cols]
-        hit = np.zeros(qc.shape, dtype=bool)
-        for lv in levels:
-            qc = qc + lv @ wc
-            hit |= np.abs(qc) > limit
-            np.clip(qc, -limit, limit, out=qc)
-        q[cols] = qc
-        self._clipped[cols] |= hit
-
-    def pulse(self, row: int, side: int, set_mask: int, reset_mask: int, amplitude: int,
-              width: int) -> None:
-        """One programming pulse step (:meth:`Chip.pulse`) from packed port values: bit ``c``
-        of ``set_mask`` and ``reset_mask`` is column ``c``; ``amplitude`` holds one
-        ``AMP_BITS``-bit field per column, column ``c`` at bits ``c*AMP_BITS ..
-        c*AMP_BITS + AMP_BITS - 1``.
-
-        Raises
-        ------
-        ValueError
-            A packed value is out of range, or :meth:`Chip.pulse` rejects the pulse.
-        """
-        cols = self.state.tile.cols
-        for name, value, bits in (("set_mask", set_mask, cols), ("reset_mask", reset_mask, cols),
-                                  ("amplitude", amplitude, cols * AMP_BITS)):
-            if not (isinstance(value, (int, np.integer)) and 0 <= value < 1 << bits):
-                raise ValueError(f"{name} must be a packed port value in 0..2**{bits}-1, "
-                                 f"not {value!r}")
-        self._flush()
-        self.chip.pulse(row, side, unpack_bits(set_mask, cols), unpack_bits(reset_mask, cols),
-                        unpack_fields(amplitude, cols, AMP_BITS), width)
-
-    def compare(self, sel: int, trial: int) -> int:
-        """Comparator decisions for the packed trial codes; returns the packed decisions."""
-        self._flush()
-        state, tile, chip = self.state, self.state.tile, self.chip
-        event, context = self._event()
-        if event < 0:
-            raise RuntimeError("analogue boundary: a comparison was requested (adc_sample) "
-                               "before any integrator reset (int_reset)")
-        if self._noise_key != (event, context, sel):
-            self._noise_key = (event, context, sel)
-            self._cols = state.adc.columns(sel)
-            if state.noisy:
-                z = normals(chip.seed, Stream.READ, event, 1, tile.cols, context=context)[0]
-                self._read = (state.sigma(self.counts) * z)[self._cols]
-            else:
-                self._read = None
-            if state._cmp:
-                index = event * tile.cols_per_adc + sel
-                self._cmp = state._cmp * normals(chip.seed, Stream.COMPARATOR, index, 1,
-                                                 tile.n_adc * tile.adc_bits, context=context
-                                                 )[0].reshape(tile.n_adc, tile.adc_bits)
-        trials = unpack_fields(trial, tile.n_adc, tile.adc_bits)
-        v = self._q[self._cols]
-        if self._read is not None:
-            v = v + self._read
-        if state._cmp:
-            # The bit being decided is the lowest set bit of the trial code.
-            bit = np.log2(np.maximum(trials & -trials, 1)).astype(np.int64)
-            v = v + self._cmp[np.arange(tile.n_adc), bit]
-        return pack_bits(state.adc.decide(v, self._cols, trials))
-
-    def cycle(self, *, int_reset: int, row_en: int, row_neg: int, sample: int, sel: int,
-              trial: int, ref_en: int = 0, read_dev: int = 0, read_neg: int = 0) -> int | None:
-        """Advance one clock cycle; returns the packed comparator decisions when sampled.
-
-        ``read_dev`` with ``int_reset`` starts a single-device read of the G+ devices
-        (``read_neg`` 0) or the G- devices (``read_neg`` 1) instead of an MVM integration.
-
-        Raises
-        ------
-        RuntimeError
-            A comparison is requested before the first integrator reset, a reference
-            injection or a device read without an integrator reset, or both together.
-        """
-        if int_reset:
-            if read_dev:
-                if ref_en:
-                    raise RuntimeError("analogue boundary: ref_en and read_dev together (a "
-                                       "device read starts from an empty integrator)")
-                self._read_side = 1 if read_neg else 0
-            else:
-                if self._read_side is not None:
-                    self._read_side = None
-                if self.state.generation != self.chip.generation:
-                    self.set_state(self.chip.state(*self.state.moment))
-            self.reset_integrators(read=bool(read_dev))
-            if ref_en:
-                self.inject_reference()
-        elif ref_en:
-            raise RuntimeError("analogue boundary: ref_en without int_reset")
-        elif read_dev:
-            raise RuntimeError("analogue boundary: read_dev without int_reset")
-        self.drive(row_en, row_neg)
-        if sample:
-            return self.compare(sel, trial)
-        return None

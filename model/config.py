@@ -322,8 +322,9 @@ class ModelConfig:
         return dataclasses.replace(self, **changes)
 
     @property
-    def noisy(self) -> bool:
-        """Whether any effect draws random numbers per MVM."""
+    def has_mvm_noise(self) -> bool:
+        """Whether any effect draws random numbers per MVM: device white noise, converter
+        input noise or comparator noise."""
         d, a = self.device, self.adc
         return bool(d.white_noise or a.input_noise or a.comparator_noise)
 

@@ -61,14 +61,18 @@ _END = "AIMC_COLUMN_CURRENTS_END"
 
 # -- validation ------------------------------------------------------------------------------
 
+def _float_array(name: str, value, what: str) -> np.ndarray:
+    """``value`` as a float64 array; if it is none, the message says that ``name`` must be
+    ``what``."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {what}, not {type(value).__name__}") from None
+
+
 def _check_g(g) -> np.ndarray:
     """``g`` as a float64 array, checked: 2-D, not empty, finite, >= 0."""
-    try:
-        arr = np.asarray(g, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"g must be a 2-D array of conductances in siemens, not {type(g).__name__}"
-        ) from None
+    arr = _float_array("g", g, "a 2-D array of conductances in siemens")
     if arr.ndim != 2 or 0 in arr.shape:
         raise ValueError(
             f"g must be a 2-D array (rows, columns) with at least one row and one column, "
@@ -93,14 +97,14 @@ def _check_resistance(name: str, value) -> float:
     return float(value)
 
 
+def _check_crossbar(g, r_row, r_col) -> tuple[np.ndarray, float, float]:
+    """Cell conductances and wire resistances of a crossbar, checked (in that order)."""
+    return _check_g(g), _check_resistance("r_row", r_row), _check_resistance("r_col", r_col)
+
+
 def _check_v(v, rows: int) -> np.ndarray:
     """Row voltages as a float64 array, checked: 1-D, one per row, finite."""
-    try:
-        arr = np.asarray(v, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"v must be a 1-D array of row voltages in volts, not {type(v).__name__}"
-        ) from None
+    arr = _float_array("v", v, "a 1-D array of row voltages in volts")
     if arr.ndim != 1 or arr.shape[0] != rows:
         raise ValueError(
             f"v must be a 1-D array of length {rows} (one voltage per row of g), "
@@ -310,9 +314,7 @@ def effective_matrix(g, r_row, r_col) -> np.ndarray:
         ``g`` is not a non-empty 2-D array, or has a non-finite or negative entry; ``r_row``
         or ``r_col`` is not a finite number >= 0.
     """
-    g = _check_g(g)
-    r_row = _check_resistance("r_row", r_row)
-    r_col = _check_resistance("r_col", r_col)
+    g, r_row, r_col = _check_crossbar(g, r_row, r_col)
     if r_row == 0 and r_col == 0:
         return g.copy()
     if r_row == 0:
@@ -358,9 +360,7 @@ def direct_currents(g, r_row, r_col, v) -> np.ndarray:
         A parameter is out of range (as for :func:`effective_matrix`), ``v`` does not hold
         one finite voltage per row, or the array has more than 2500 cells.
     """
-    g = _check_g(g)
-    r_row = _check_resistance("r_row", r_row)
-    r_col = _check_resistance("r_col", r_col)
+    g, r_row, r_col = _check_crossbar(g, r_row, r_col)
     rows, cols = g.shape
     v = _check_v(v, rows)
     if rows * cols > _DIRECT_MAX_CELLS:
@@ -465,9 +465,7 @@ def spice_netlist(g, r_row, r_col, v) -> str:
     ValueError
         A parameter is out of range, or ``v`` does not hold one finite voltage per row.
     """
-    g = _check_g(g)
-    r_row = _check_resistance("r_row", r_row)
-    r_col = _check_resistance("r_col", r_col)
+    g, r_row, r_col = _check_crossbar(g, r_row, r_col)
     rows, cols = g.shape
     v = _check_v(v, rows)
 
@@ -518,7 +516,7 @@ def run_ngspice(netlist: str, executable: str = "ngspice", timeout: float = 60) 
     Returns
     -------
     ndarray of float64, shape (C,)
-        Current into the virtual ground of each column, in amperes.
+        The column currents, as :func:`direct_currents` gives them.
 
     Raises
     ------

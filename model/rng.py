@@ -28,7 +28,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["Stream", "normals", "uniforms"]
+__all__ = ["Static", "Stream", "check_seed", "normals", "uniforms"]
 
 _SEED_LIMIT = 2**64
 _TABLE_BITS = 12
@@ -71,9 +71,21 @@ def _table() -> tuple[np.ndarray, np.ndarray]:
     return nodes[:-1] + 0.5 * slope, slope
 
 
-def _check(seed, first, count, size, context):
+def check_seed(seed) -> int:
+    """``seed`` as an int, checked to be a chip seed: an integer in ``[0, 2**64)``.
+
+    Raises
+    ------
+    ValueError
+        It is not.
+    """
     if not isinstance(seed, (int, np.integer)) or not 0 <= seed < _SEED_LIMIT:
         raise ValueError(f"chip seed must be an integer in [0, 2**64), not {seed!r}")
+    return int(seed)
+
+
+def _check(seed, first, count, size, context):
+    check_seed(seed)
     for name, value in (("first event", first), ("event count", count), ("draw size", size),
                         ("context", context)):
         if not isinstance(value, (int, np.integer)) or value < 0 or value >= 2**62:

@@ -4,7 +4,7 @@ with the port activity of the RTL's schedule."""
 import numpy as np
 
 from aimc.model import Chip, preset
-from aimc.model.chip import pack_bits, unpack_bits
+from aimc.model.ports import pack_bits, unpack_bits
 
 #: Every effect at once: devices, wires, drivers, converters with per-decision noise.
 EVERYTHING = preset("pcm").replace(

@@ -7,7 +7,7 @@ from cycle_driver import EVERYTHING, random_chip, run_cycle_model
 
 from aimc import TileConfig
 from aimc.model import Chip, ModelConfig, Stream, normals, uniforms
-from aimc.model.chip import pack_bits, unpack_bits, unpack_fields
+from aimc.model.ports import pack_bits, unpack_bits, unpack_fields
 
 
 def quantise(q, lsb, adc_bits):

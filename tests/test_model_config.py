@@ -46,7 +46,7 @@ def test_bad_model_parameters_are_named(make, message):
 def test_presets_are_what_they_say():
     assert set(PRESETS) == {"ideal", "adc-only", "pcm", "rram"}
     ideal, adc_only, pcm = PRESETS["ideal"], PRESETS["adc-only"], PRESETS["pcm"]
-    assert not ideal.noisy and ideal.device == DeviceConfig() and ideal.adc == AdcConfig()
+    assert not ideal.has_mvm_noise and ideal.device == DeviceConfig() and ideal.adc == AdcConfig()
     assert adc_only.device == ideal.device and adc_only.adc.input_noise > 0
     assert pcm.device.g_max == 25.0 and pcm.adc == adc_only.adc
     assert PRESETS["rram"].device.g_max == 40.0

@@ -12,8 +12,8 @@ from scipy.stats import norm
 
 from aimc import TileConfig
 from aimc.model import Chip, ModelConfig, load, normals, preset
-from aimc.model.chip import pack_bits, unpack_bits
 from aimc.model.config import PulseConfig
+from aimc.model.ports import pack_bits, unpack_bits
 from aimc.model.rng import Stream
 from aimc.programming import AMP_BITS, AMP_MAX, READ_CYCLES
 

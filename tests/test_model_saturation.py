@@ -9,7 +9,7 @@ from cycle_driver import EVERYTHING, random_chip, run_cycle_model
 
 from aimc import TileConfig
 from aimc.model import Chip, ModelConfig
-from aimc.model.chip import pack_bits
+from aimc.model.ports import pack_bits
 from aimc.programming import READ_CYCLES
 
 #: Every effect that changes the integrated charge (drivers, wires, stuck devices, drift),

@@ -1,0 +1,341 @@
+"""The chip at one moment, and the batch path: the golden prediction of the RTL's results.
+
+:class:`ChipState` (from :meth:`Chip.state`) holds the effective weight matrix of one
+``(time, temperature)``, IR drop included, on the weight grid of :mod:`.grid`, and computes
+whole input batches at once: :meth:`ChipState.mvm` the results the RTL emits,
+:meth:`ChipState.saturation` the integrator-saturated latches it reads. It draws the noise of
+thousands of consecutive events in one call (:mod:`.events`), the same numbers the per-cycle
+path (:mod:`.cycle`) draws one event at a time, and adds them by the same operations.
+
+Column noise. Independent Gaussian errors that add up in a column are drawn as one
+column-level Gaussian of the same variance: per conversion, the input noise of the
+converter (``input_noise`` LSB) and, when ``white_noise`` is on, the per-cycle white noise
+of every device driven, ``var = input_noise^2 lsb^2 + sum_i n_i S_ij`` where ``n_i`` counts
+the cycles row ``i`` was driven and ``S_ij`` is the per-cycle variance of the device pair. A
+sum of independent normal variables is normal with the summed variance, so the conversion
+sees exactly the distribution of the per-device model, at the cost of one draw per column.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .grid import fine_grid
+
+if TYPE_CHECKING:
+    from .chip import Chip
+
+__all__ = ["ChipState"]
+
+_CHUNK = 256                  # vectors per batch-path pass
+
+
+class ChipState:
+    """A chip at one moment: effective weights and noise, and the batch MVM.
+
+    Attributes
+    ----------
+    weights : array (rows, cols)
+        Effective weight matrix (charge per cycle of unit drive), IR drop included.
+    moment : tuple (time, temperature)
+        The moment the state describes.
+    generation : int
+        The chip's :attr:`Chip.generation` the state was built from.
+    has_column_noise : bool
+        Whether each conversion draws column noise (converter input noise or device white
+        noise; comparator noise is drawn apart, per decision).
+    white_var : array (rows, cols) or None
+        Per-cycle white-noise variance (charge squared, on the grid) of each device pair
+        driven, the ``S_ij`` of the column noise; ``None`` without white noise.
+    """
+
+    def __init__(self, chip: Chip, g: np.ndarray, moment: tuple[float, float] | None = None):
+        self.chip, self.tile, self.adc = chip, chip.tile, chip.adc
+        self.moment = chip.moment() if moment is None else moment
+        self.generation = chip.generation
+        tile, cfg = chip.tile, chip.config
+        rows, cols = tile.rows, tile.cols
+        arr = cfg.array
+        if arr.r_row or arr.r_col:
+            from .irdrop import effective_matrix
+
+            m = effective_matrix(g.reshape(rows, 2 * cols) * 1e-6, arr.r_row, arr.r_col) * 1e6
+            w_us = m[:, 0::2] - m[:, 1::2]
+        else:
+            w_us = g[..., 0] - g[..., 1]
+        self._levels = chip.drive_levels
+        self._drive = [self._drive_table(p) for p in range(tile.planes)]
+        self._drive_abs32 = [np.abs(d).astype(np.float32) for d in self._drive]
+        w = w_us / chip.g_lsb
+        drive_bound = rows * max(tile.x_max, 1) * self._levels.peak
+        self.weights = fine_grid(w, drive_bound * np.abs(w).max(initial=0.0))
+        self._w32 = self.weights.astype(np.float32)
+        self._abs_w32m = np.abs(self._w32) * np.float32(1 + 2e-4)  # see _charges
+        if tile.input_mode == "pwm":
+            # Drive over the first and the second half of the PWM window, per input value.
+            self._halves = [self._drive_window(0, tile.drive_cycles // 2),
+                            self._drive_window(tile.drive_cycles // 2, tile.drive_cycles)]
+        dev = cfg.device
+        if dev.white_noise:
+            s = dev.white_noise**2 * dev.g_max * (g[..., 0] + g[..., 1]) / chip.g_lsb**2
+            self.white_var = fine_grid(s, rows * tile.x_max * s.max(initial=0.0))
+        else:
+            self.white_var = None
+        self._input_var = chip.input_sigma ** 2
+        self.has_column_noise = bool(self._input_var or self.white_var is not None)
+
+    # -- drive ---------------------------------------------------------------------------
+
+    def _drive_table(self, plane: int) -> np.ndarray:
+        """Total drive over the integration of ``plane`` for each input ``-x_max..x_max``."""
+        x = np.arange(-self.tile.x_max, self.tile.x_max + 1)
+        s, mag = np.sign(x), np.abs(x)
+        if self.tile.input_mode == "bitserial":
+            return self._levels.level(s * ((mag >> plane) & 1), True)
+        return self._levels.level(s, True) + (mag - 1).clip(0) * self._levels.level(s, False)
+
+    def _drive_window(self, start: int, stop: int) -> np.ndarray:
+        """PWM drive over cycles ``start .. stop-1`` for each input value, float32."""
+        x = np.arange(-self.tile.x_max, self.tile.x_max + 1)
+        s, mag = np.sign(x), np.abs(x)
+        on = (np.minimum(mag, stop) - np.maximum(start, 1)).clip(0) * self._levels.level(s, False)
+        if start == 0:
+            on = on + self._levels.level(s, True) * (mag > 0)
+        return on.astype(np.float32)
+
+    def drive(self, x: np.ndarray, plane: int) -> np.ndarray:
+        """Total drive of each row over the integration of ``plane`` (exact on the grid)."""
+        return np.take(self._drive[plane], x + self.tile.x_max)
+
+    def driven_cycles(self, x: np.ndarray, plane: int) -> np.ndarray:
+        mag = np.abs(x)
+        return mag if self.tile.input_mode == "pwm" else (mag >> plane) & 1
+
+    def charges(self, x: np.ndarray, plane: int) -> np.ndarray:
+        """Integrated column charge of each vector of ``x`` on ``plane``, with saturation,
+        shape ``(batch, cols)``."""
+        return self._charges(x, plane).T
+
+    def _charges(self, x: np.ndarray, plane: int, reference: bool = False,
+                 clipped: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`charges`, transposed: ``(cols, batch)``, C-contiguous.
+
+        ``clipped``, a ``(cols, batch)`` bool array, is set where the clamp acts in the
+        integration (a value before a clamp strictly beyond +-limit); ``None`` (the MVM)
+        skips that bookkeeping.
+        """
+        w, limit = self.weights, self.chip.limit
+        if reference:
+            return self._referenced(x, plane, clipped)
+        index = x + self.tile.x_max
+        q = w.T @ np.take(self._drive[plane], index).T
+        if self.tile.input_mode == "bitserial":
+            # One cycle from an empty integrator: the clamp acts on the product itself.
+            if clipped is not None:
+                np.greater(np.abs(q), limit, out=clipped)
+            return np.clip(q, -limit, limit, out=q)
+        # The integrator clamps after every cycle. Every partial sum lies between minus the
+        # sum of the negative products and the sum of the positive ones, each at most
+        # (spread + |q|) / 2 with spread = |d| @ |w|; where that stays within the limit the
+        # clamp never acts and the one product above is exact. The same bound over each
+        # half of the window, from the charge at the half, refines it. The bounds only pick
+        # the vectors that are integrated cycle by cycle (both ways give the same charge
+        # when the clamp is idle), so they are computed in float32, with the spread
+        # enlarged by 2e-4 of itself (float32 errs by under 2e-5 of it). The same bounds
+        # make the clip flags exact: no partial sum of a vector outside the candidates
+        # passes the limit, and the candidates are integrated with the clamp.
+        aw, two_limit = self._abs_w32m.T, 2 * limit
+        spread = aw @ np.take(self._drive_abs32[plane], index).T
+        candidates = np.nonzero(_over(spread, q, two_limit).any(axis=0))[0]
+        if candidates.size:
+            first, rest = (np.take(t, index[candidates]).T for t in self._halves)
+            q1, spread1 = self._w32.T @ first, aw @ np.abs(first)
+            over = _over(spread1, q1, two_limit)
+            headroom = two_limit - 2 * np.abs(q1) - np.float32(2e-4) * spread1
+            over |= _over(aw @ np.abs(rest), self._w32.T @ rest, headroom)
+            candidates = candidates[over.any(axis=0)]
+        if clipped is not None:
+            clipped[:] = False
+        for start in range(0, candidates.size, 64):
+            chunk = candidates[start:start + 64]
+            if clipped is None:
+                q[:, chunk] = self._saturating(x[chunk]).T
+            else:
+                hit = np.zeros((chunk.size, self.tile.cols), dtype=bool)
+                q[:, chunk] = self._saturating(x[chunk], hit).T
+                clipped[:, chunk] = hit.T
+        return q
+
+    def _referenced(self, x: np.ndarray, plane: int,
+                    clipped: np.ndarray | None = None) -> np.ndarray:
+        """Charges of integrations that start from the reference charge: cycle by cycle,
+        by the per-cycle path's operations. ``clipped`` as for :meth:`_charges`."""
+        limit = self.chip.limit
+        ref = self.adc.reference[:, None]
+        if clipped is not None:
+            # The injection clamps too (CycleModel.inject_reference, from an empty integrator).
+            clipped[:] = np.abs(ref) > limit
+        s, mag = np.sign(x), np.abs(x)
+        q = np.repeat(np.clip(ref, -limit, limit), x.shape[0], axis=1)
+        for t in range(self.tile.drive_cycles):
+            if self.tile.input_mode == "pwm":
+                level = np.where(mag > t, self._levels.level(s, t == 0), 0.0)
+            else:
+                level = self._levels.level(s * ((mag >> plane) & 1), True)
+            if level.any():
+                q = q + self.weights.T @ level.T
+                if clipped is not None:
+                    clipped |= np.abs(q) > limit
+                q = np.clip(q, -limit, limit)
+        return q
+
+    def _saturating(self, x: np.ndarray, clipped: np.ndarray | None = None) -> np.ndarray:
+        """Exact PWM integration of vectors ``x`` with the clamp after every cycle.
+
+        Cycle 0 adds ``F``, the rising-edge drive times the weights; cycle ``t >= 1`` adds
+        ``c_t = sum_{m > t} V_m``, where ``V_m`` sums the per-cycle drive times the weights
+        of the rows whose pulse lasts ``m`` cycles (one sparse product for all vectors).
+        Every sum is exact on the grid, so ``c_t`` equals the per-cycle path's current to
+        the bit, and the clamped accumulation below is the per-cycle path's, operation for
+        operation.
+
+        ``clipped``, optional, a ``(len(x), cols)`` bool array: OR-ed with where the clamp
+        acts (a value before a clamp strictly beyond +-limit) in any cycle.
+        """
+        from scipy.sparse import csr_matrix
+
+        n, rows = x.shape
+        limit, w = self.chip.limit, self.weights
+        s, mag = np.sign(x), np.abs(x)
+        t_max = int(mag.max(initial=0))
+        q = self._levels.level(s, True) @ w                           # cycle 0
+        if clipped is not None:
+            clipped |= np.abs(q) > limit
+        np.clip(q, -limit, limit, out=q)
+        if t_max <= 1:
+            return q
+        b, i = np.nonzero(mag > 1)
+        a = csr_matrix((self._levels.level(s, False)[b, i], (b * t_max + mag[b, i] - 1, i)),
+                       shape=(n * t_max, rows))
+        v = (a @ w).reshape(n, t_max, -1)
+        c = v.sum(axis=1)                                             # c_1 = sum_{m > 1} V_m
+        for t in range(1, t_max):
+            if t > 1:
+                c -= v[:, t - 1]
+            q += c
+            if clipped is not None:
+                clipped |= np.abs(q) > limit
+            np.clip(q, -limit, limit, out=q)
+        return q
+
+    def sigma(self, counts: np.ndarray) -> np.ndarray | float:
+        """Column noise RMS (charge) for rows driven ``counts`` cycles."""
+        if self.white_var is None:
+            return self.chip.input_sigma
+        return np.sqrt(self._input_var + counts @ self.white_var)
+
+    # -- batch path ----------------------------------------------------------------------
+
+    def mvm(self, x, first_vector: int = 0, reference: bool = False) -> np.ndarray:
+        """Golden prediction of the results the RTL emits for input batch ``x``.
+
+        Parameters
+        ----------
+        x : array of int, shape (batch, rows)
+            Signed inputs.
+        first_vector : int
+            MVM number (since the model's reset) of ``x[0]``: it keys the noise events.
+        reference : bool
+            Every integration starts with the calibration reference charge (``ref_en``).
+
+        Returns
+        -------
+        array of int64, shape (batch, cols)
+            Signed results: the ADC code for PWM, the shift-and-add sum of the plane codes
+            for bit-serial.
+        """
+        x = self.chip.check_inputs(x)
+        if x.shape[0] <= _CHUNK:
+            return self._mvm(x, first_vector, reference)
+        # Chunks keep the temporaries in cache and out of the allocator's page-fault path.
+        return np.concatenate([self._mvm(x[s:s + _CHUNK], first_vector + s, reference)
+                               for s in range(0, x.shape[0], _CHUNK)])
+
+    def _mvm(self, x: np.ndarray, first_vector: int, reference: bool) -> np.ndarray:
+        chip, tile = self.chip, self.tile
+        b, p, cpa = x.shape[0], tile.planes, tile.cols_per_adc
+        half = 2 ** (tile.adc_bits - 1)
+        if self.has_column_noise:
+            z = chip.noise.conversion(first_vector * p, b * p).reshape(b, p, tile.cols)
+        if chip.comparator_sigma:
+            zc = chip.noise.comparator(first_vector * p, b * p).reshape(
+                b, p, cpa, tile.n_adc, tile.adc_bits)
+        out = np.zeros((tile.cols, b), dtype=np.int64)  # transposed: columns first
+        for plane in range(p):
+            v = self._charges(x, plane, reference)
+            k = p - 1 - plane  # position of this plane's integration within the vector
+            if self.has_column_noise:
+                counts = self.driven_cycles(x, plane) if self.white_var is not None else None
+                v += (self.sigma(counts) * z[:, k]).T
+            if chip.comparator_sigma:
+                codes = np.empty_like(out)
+                for sel in range(cpa):
+                    cols = self.adc.columns(sel)
+                    codes[cols] = self.adc.search(v[cols].T, cols,
+                                                  chip.comparator_sigma * zc[:, k, sel]).T
+            else:
+                codes = self.adc.convert_t(v)
+            codes -= half
+            codes <<= plane
+            out += codes
+        return np.ascontiguousarray(out.T)
+
+    def saturation(self, x, reference: bool = False) -> np.ndarray:
+        """Whether each column's integrator clamped while computing the MVM of ``x``: the
+        integrator-saturated latch of the RTL, OR-ed over the integrations of one vector.
+
+        The clamp acts when a value before it lies strictly beyond +-limit, at any cycle of
+        an integration (or at the reference injection). A clip mid-window with inputs of
+        both signs can end inside the converter range, so the result codes do not carry
+        this. Noise is added at the comparison, after the integration, so the flags do not
+        depend on it (nor on event numbers).
+
+        Parameters
+        ----------
+        x : array of int, shape (batch, rows)
+            Signed inputs, as for :meth:`mvm`.
+        reference : bool
+            Every integration starts with the calibration reference charge (``ref_en``).
+
+        Returns
+        -------
+        array of bool, shape (batch, cols)
+            PWM: whether the clamp acted in the integration; bit-serial: in any bit plane's.
+            Equals what :meth:`CycleModel.saturated` shows after each integration, OR-ed
+            over the planes of the vector, bit for bit.
+
+        Raises
+        ------
+        ValueError
+            ``x`` is not a valid input batch (as for :meth:`mvm`).
+        """
+        x = self.chip.check_inputs(x)
+        out = np.zeros((x.shape[0], self.tile.cols), dtype=bool)
+        for s in range(0, x.shape[0], _CHUNK):
+            xs = x[s:s + _CHUNK]
+            hit = np.zeros((self.tile.cols, xs.shape[0]), dtype=bool)
+            for plane in range(self.tile.planes):
+                self._charges(xs, plane, reference, hit)
+                out[s:s + _CHUNK] |= hit.T
+        return out
+
+
+def _over(spread: np.ndarray, q: np.ndarray, two_limit) -> np.ndarray:
+    """Whether a partial sum can exceed half of ``two_limit``: ``(spread + |q|) / 2`` bounds
+    the sums of the positive and of the negative products (``spread`` already enlarged to
+    cover float32 rounding)."""
+    t = np.abs(q, dtype=np.float32)
+    t += spread
+    return t > two_limit
