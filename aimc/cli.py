@@ -81,7 +81,7 @@ def cmd_model_show(args) -> int:
     chip = Chip(cfg, model)
     print(f"model {model.name!r} on a {cfg.rows}x{cfg.cols} {cfg.input_mode} tile "
           f"({cfg.adc_bits}-bit ADCs, {cfg.cols_per_adc} column(s) per ADC)")
-    for key in mc._SECTIONS:
+    for key in mc.ModelConfig.sections():
         section = getattr(model, key)
         print(f"\n[{key}]")
         for f in dataclasses.fields(section):
