@@ -127,38 +127,24 @@ def cosim_builds(p: dict) -> tuple[list, list]:
 
 
 def section_cosim(p: dict, out: Path, results: dict, prebuilt=None) -> dict:
+    import cosim_probe
     import cosim_speed
-    import timing
-
-    from aimc.cosim import runner
 
     speed, bridge = [], []
     builds, errors = prebuilt if prebuilt is not None else cosim_builds(p)
     errors = list(errors)
     for size, sim, vectors in p["runs"]:
         cfg = TileConfig(rows=size, cols=size)
-        argv = sys.argv
-        sys.argv = ["cosim_speed.py", "--sizes", str(size), "--sims", sim,
-                    "--vectors", str(vectors)]
         try:
             t0 = time.perf_counter()
-            cosim_speed.main()
-            row = json.loads(cosim_speed.OUT.read_text())[0]
+            row = cosim_speed.measure(sizes=(size,), sims=(sim,), vectors=vectors, log=log)[0]
             row["run_seconds"] = round(time.perf_counter() - t0, 1)
             speed.append(row)
         except Exception as exc:
             errors.append(f"cosim_speed {size}x{size} {sim}: {type(exc).__name__}: {exc}")
             log(f"  FAILED: {errors[-1]}")
-        finally:
-            sys.argv = argv
         try:
-            s = timing.probe(cfg, sim, "bridge_probe", {"AIMC_VECTORS": vectors},
-                             out / "logs")
-            s = {"size": f"{size}x{size}", "sim": sim, **{
-                k: s[k] for k in ("vectors", "matched", "wall_seconds", "mvm_per_second",
-                                  "cycles_per_second", "bridge_seconds", "model_seconds",
-                                  "bridge_share", "model_share", "bridge_us_per_cycle",
-                                  "model_us_per_cycle")}}
+            s = cosim_probe.bridge_share(cfg, sim, vectors, out / "logs")
             bridge.append(s)
             log(f"  {size}x{size} {sim}: bridge {100 * s['bridge_share']:.1f} % of wall time "
                 f"(model {100 * s['model_share']:.1f} %), {s['bridge_us_per_cycle']:.1f} us "
@@ -167,7 +153,7 @@ def section_cosim(p: dict, out: Path, results: dict, prebuilt=None) -> dict:
             errors.append(f"bridge_probe {size}x{size} {sim}: {type(exc).__name__}: {exc}")
             log(f"  FAILED: {errors[-1]}")
     return {"speed": speed, "bridge": bridge, "errors": errors, "builds": builds,
-            "simulators": {"icarus": _icarus_version(), "verilator": _verilator_version(runner)}}
+            "simulators": {"icarus": _icarus_version(), "verilator": _verilator_version()}}
 
 
 def _icarus_version() -> str:
@@ -178,7 +164,7 @@ def _icarus_version() -> str:
         return "unknown"
 
 
-def _verilator_version(runner) -> str:
+def _verilator_version() -> str:
     try:
         from importlib.metadata import version
 
@@ -566,7 +552,7 @@ def _rtl_digest() -> str:
     from aimc.cosim import runner
 
     try:
-        return runner._rtl_digest()
+        return runner.rtl_digest()
     except Exception:
         return "unknown"
 

@@ -52,7 +52,7 @@ def test_program_command_writes_a_matrix(tmp_path, capsys):
                "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert rc == 0, out
-    s = json.loads((tmp_path / "out" / "program.json").read_text())
+    s = json.loads((tmp_path / "out" / "program.json").read_text())["program_verify"]
     assert s["devices"] == 128 and s["passed"] + s["failed"] == 128
     assert f"yield: {s['passed']}/128 devices within 5 counts" in out
     assert "bit for bit" in out
