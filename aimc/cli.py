@@ -61,8 +61,13 @@ def _model(spec: str):
     return mc.preset(spec)
 
 
-def _model_env(spec: str) -> str:
-    return json.dumps(_model(spec).to_dict())
+def _settings(args, **fields):
+    """The cosimulation settings of a command: its tile, ``--model`` and ``--seed``, and
+    ``fields``; validated here, before any simulator starts."""
+    from .cosim.settings import CosimSettings
+
+    return CosimSettings(tile=_tile(args), model=_model(args.model), chip_seed=args.seed,
+                         **fields)
 
 
 def cmd_model_show(args) -> int:
@@ -81,7 +86,7 @@ def cmd_model_show(args) -> int:
     chip = Chip(cfg, model)
     print(f"model {model.name!r} on a {cfg.rows}x{cfg.cols} {cfg.input_mode} tile "
           f"({cfg.adc_bits}-bit ADCs, {cfg.cols_per_adc} column(s) per ADC)")
-    for key in mc._SECTIONS:
+    for key in mc.ModelConfig.sections():
         section = getattr(model, key)
         print(f"\n[{key}]")
         for f in dataclasses.fields(section):
@@ -107,27 +112,20 @@ def cmd_model_show(args) -> int:
     return 0
 
 
-def _cosim(cfg, sim, vectors, seed, testcase, waves, stats_path, log_file=None,
-           model="ideal", time_s=0.0):
-    from .cosim import runner
-
-    if not time_s >= 0:
-        raise ValueError(f"--time must be a number of seconds >= 0, not {time_s!r}")
-    env = {"AIMC_VECTORS": vectors, "AIMC_SEED": seed, "AIMC_STATS": stats_path,
-           "AIMC_MODEL": _model_env(model), "AIMC_TIME": time_s}
-    return runner.run(cfg, sim, testcase, env=env, waves=waves, log_file=log_file)
-
-
 def cmd_cosim(args) -> int:
-    cfg = _tile(args)
-    stats_path = Path(args.stats).resolve()
-    stats_path.parent.mkdir(parents=True, exist_ok=True)
-    stats_path.unlink(missing_ok=True)
-    results = _cosim(cfg, args.sim, args.vectors, args.seed, args.test, args.waves, stats_path,
-                     model=args.model, time_s=args.time)
+    from .cosim import runner
+    from .cosim.settings import cocotb_tests
+
+    settings = _settings(args, vectors=args.vectors, time=args.time, tests=args.test or (),
+                         waves=args.waves, stats=args.stats)
+    results = runner.run(settings, args.sim)
+    tests = settings.tests or cocotb_tests(settings.module)
     print(f"cocotb results: {results}")
-    if stats_path.exists():
-        _print_stats(json.loads(stats_path.read_text()), args.sim)
+    print(f"{len(tests)} of {len(tests)} cocotb test(s) of {settings.module} passed on "
+          f"{args.sim} ({settings.tile.key}): {', '.join(tests)}")
+    stats = settings.read_stats()
+    if "mvm_stream" in stats:
+        _print_stats(stats["mvm_stream"], args.sim)
     if args.waves:
         build_dir = results.parents[2]  # <build_dir>/run/<test>/results.xml
         dumps = sorted((p for ext in ("*.fst", "*.vcd") for p in build_dir.rglob(ext)),
@@ -143,16 +141,13 @@ def cmd_calibrate(args) -> int:
     from .cosim import runner
     from .fixedpoint import GAIN_FRAC, OFF_FRAC
 
-    cfg = _tile(args)
-    stats_path = Path(args.stats).resolve()
-    stats_path.parent.mkdir(parents=True, exist_ok=True)
-    stats_path.unlink(missing_ok=True)
     test = "drift_compensation" if args.drift else "calibration"
-    env = {"AIMC_VECTORS": args.vectors, "AIMC_SEED": args.seed, "AIMC_STATS": stats_path,
-           "AIMC_MODEL": _model_env(args.model), "AIMC_CAL_K": args.avg_log2}
-    log = stats_path.with_suffix(".log")
-    runner.run(cfg, args.sim, test, env=env, log_file=log)
-    s = json.loads(stats_path.read_text())
+    settings = _settings(args, vectors=args.vectors, cal_k=args.avg_log2, tests=test,
+                         stats=args.stats)
+    cfg = settings.tile
+    log = settings.stats.with_suffix(".log")
+    runner.run(settings, args.sim, log_file=log)
+    s = settings.read_stats(test)
     print(f"calibrated a {cfg.rows}x{cfg.cols} {args.model} chip (seed {args.seed}) in "
           f"cosimulation on {args.sim}, 2**{args.avg_log2} MVMs per measurement")
 
@@ -199,8 +194,10 @@ def cmd_stream(args) -> int:
     from .cosim import runner
     from .rtl.verilog import generate
 
-    cfg = _tile(args)
     out = Path(args.out)
+    settings = _settings(args, vectors=args.vectors, time=args.time, tests="mvm_stream",
+                         stats=out / "stats.json")
+    cfg = settings.tile
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     info = generate(cfg, out)
@@ -210,14 +207,10 @@ def cmd_stream(args) -> int:
     runner.build(cfg, args.sim)
     print(f"[2/3] built the {args.sim} model ({time.perf_counter() - t1:.1f} s; reused on "
           f"later runs)")
-    stats_path = (out / "stats.json").resolve()
-    stats_path.unlink(missing_ok=True)
     print(f"[3/3] streaming {args.vectors} random vectors through cosimulation with the "
           f"crossbar model in the loop ...")
-    log = (out / "cosim.log").resolve()
-    _cosim(cfg, args.sim, args.vectors, args.seed, "mvm_stream", False, stats_path, log,
-           model=args.model, time_s=args.time)
-    s = json.loads(stats_path.read_text())
+    runner.run(settings, args.sim, log_file=(out / "cosim.log").resolve())
+    s = settings.read_stats("mvm_stream")
     _print_stats(s, args.sim)
     print(f"total {time.perf_counter() - t0:.1f} s; Verilog, figures (stats.json) and the "
           f"cocotb log (cosim.log) in {out}")
@@ -248,19 +241,14 @@ def cmd_program(args) -> int:
     params = ProgramParams(tol=args.tol, max_iter=args.iterations, width=args.width,
                            parallel=not args.serial, correct=not args.raw)
     out = Path(args.out).resolve()
+    settings = _settings(args, cal_k=4, targets=out / "targets.npy", vectors=2, program=params,
+                         tests="program_verify", stats=out / "program.json")
     out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "targets.npy", targets)
-    stats_path = out / "program.json"
-    stats_path.unlink(missing_ok=True)
-    env = {"AIMC_SEED": args.seed, "AIMC_STATS": stats_path, "AIMC_MODEL": _model_env(args.model),
-           "AIMC_CAL_K": 4,
-           "AIMC_TARGETS": out / "targets.npy", "AIMC_VECTORS": 2,
-           "AIMC_PROG": json.dumps({k: getattr(params, k) for k in (
-               "tol", "max_iter", "width", "parallel", "correct")})}
+    np.save(settings.targets, targets)
     log = out / "program.log"
     t0 = time.perf_counter()
-    runner.run(cfg, args.sim, "program_verify", env=env, log_file=log)
-    s = json.loads(stats_path.read_text())
+    runner.run(settings, args.sim, log_file=log)
+    s = settings.read_stats("program_verify")
     devices = s["devices"]
     reads = ("calibrated first (2**4 MVMs per phase), reads corrected" if params.correct
              else "raw reads")
@@ -276,8 +264,8 @@ def cmd_program(args) -> int:
           f"device")
     print(f"time: {s['cycles']} cycles ({s['cycles'] / 1e3:.1f} us at 1 GHz); counters, "
           f"status and conductances equal the golden algorithm's bit for bit")
-    print(f"cosimulation {time.perf_counter() - t0:.1f} s; figures in {stats_path}, cocotb log "
-          f"{log}")
+    print(f"cosimulation {time.perf_counter() - t0:.1f} s; figures in {settings.stats}, cocotb "
+          f"log {log}")
     return 0
 
 

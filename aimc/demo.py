@@ -35,7 +35,7 @@ class Condition:
     name: str
     label: str
     time: float
-    mode: str   # raw | cal | affine | affine_drift (see aimc.cosim.test_network)
+    mode: str   # one of aimc.cosim.settings.NETWORK_MODES
 
 
 def conditions(full: bool) -> list[Condition]:
@@ -77,34 +77,34 @@ class _Bar:
             self.stream.write("\n")
 
 
-def _cosim_block(cfg, sim, model_dict, seed, plan, work: Path, label: str, bar: _Bar | None):
-    """Run one block's plan in cosimulation; returns its stats."""
+def _cosim_block(cfg, sim, model, seed, plan, work: Path, label: str, bar: _Bar | None):
+    """Run one block's plan in cosimulation on a chip of ``model`` and seed ``seed``;
+    returns its stats."""
     from .cosim import runner
+    from .cosim.settings import CosimSettings, NetworkPlan
 
-    plan = dict(plan, progress=str(work / "progress.json"), stats=str(work / "stats.json"))
-    (work / "plan.json").write_text(json.dumps(plan))
-    Path(plan["progress"]).unlink(missing_ok=True)
-    env = {"AIMC_NET": work / "plan.json", "AIMC_MODEL": json.dumps(model_dict),
-           "AIMC_SEED": seed}
+    plan = NetworkPlan(**plan, progress=work / "progress.json")
+    settings = CosimSettings(tile=cfg, model=model, chip_seed=seed, cal_k=4, network=plan,
+                             stats=work / "stats.json", module="aimc.cosim.test_network",
+                             tests="network_block")
+    plan.progress.unlink(missing_ok=True)
     error = []
 
     def target():
         try:
-            runner.run(cfg, sim, "network_block", env=env, test_module="aimc.cosim.test_network",
-                       log_file=work / "cosim.log")
+            runner.run(settings, sim, log_file=work / "cosim.log")
         except BaseException as exc:  # reported below, in the main thread
             error.append(exc)
 
     started = time.perf_counter()
     th = threading.Thread(target=target, daemon=True)
     th.start()
-    total = len(np.load(plan["fit_inputs"])) + sum(len(np.load(p["inputs"]))
-                                                   for p in plan["phases"])
+    total = len(np.load(plan.fit_inputs)) + sum(len(np.load(p.inputs)) for p in plan.phases)
     while th.is_alive():
         th.join(1.0 if bar and bar.tty else 10.0)
         if bar:
             try:
-                done = json.loads(Path(plan["progress"]).read_text())["done"]
+                done = json.loads(plan.progress.read_text())["done"]
             except (OSError, ValueError, KeyError):
                 done = 0
             bar.show(label, done, total, started)
@@ -114,7 +114,7 @@ def _cosim_block(cfg, sim, model_dict, seed, plan, work: Path, label: str, bar: 
     if error:
         raise RuntimeError(f"cosimulation of {label} failed ({error[0]}); log: "
                            f"{work / 'cosim.log'}")
-    stats = json.loads(Path(plan["stats"]).read_text())
+    stats = settings.read_stats("network_block")
     stats["wall_seconds"] = time.perf_counter() - started
     return stats
 
@@ -196,14 +196,12 @@ def run_demo(out="build/report", *, full: bool = False, sim: str = "verilator", 
                     phases.append({"name": c.name, "time": c.time, "mode": c.mode,
                                    "inputs": str(work / f"x_{c.name}.npy"),
                                    "out": str(work / f"y_{c.name}.npy")})
-                plan = {"targets": str(work / "targets.npy"),
-                        "fit_inputs": str(work / "fit_inputs.npy"),
-                        "fit_ideal": str(work / "fit_ideal.npy"),
-                        "fit_out": str(work / "fit_raw.npy"), "cal_k": 4, "phases": phases}
+                plan = {"targets": work / "targets.npy", "fit_inputs": work / "fit_inputs.npy",
+                        "fit_ideal": work / "fit_ideal.npy", "fit_out": work / "fit_raw.npy",
+                        "phases": phases}
                 label = f"run {run_no}: {net_name} layer {li + 1} block {bi + 1}/{len(m.blocks)}"
                 chip_seed = seed * 1000 + run_no
-                st = _cosim_block(tile, sim, layer_model.to_dict(), chip_seed, plan, work,
-                                  label, bar)
+                st = _cosim_block(tile, sim, layer_model, chip_seed, plan, work, label, bar)
                 wall_cosim += st["wall_seconds"]
                 mvms += st["mvms_checked"]
                 for c in conds:

@@ -16,11 +16,11 @@ drift compensation. Prints percentiles and writes build/bench/calibration.json.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
+from common import log, save
 
 from aimc import TileConfig
 from aimc.fixedpoint import CalFormat
@@ -60,22 +60,17 @@ def one_chip(tile, model, seed, vectors, k):
     return out
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--chips", type=int, default=100)
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--vectors", type=int, default=200)
-    p.add_argument("--avg-log2", type=int, default=6)
-    p.add_argument("--models", nargs="+", default=["adc-only", "pcm"])
-    args = p.parse_args()
-
-    tile = TileConfig(rows=args.size, cols=args.size)
-    report = {"tile": f"{args.size}x{args.size}", "chips": args.chips, "vectors": args.vectors,
-              "avg_log2": args.avg_log2, "models": {}}
-    for model in args.models:
+def run(chips: int = 100, size: int = 256, vectors: int = 200, avg_log2: int = 6,
+        models=("adc-only", "pcm"), log=log) -> dict:
+    """Calibrate ``chips`` chips (seeds 1..``chips``) of each of ``models`` on a ``size`` x
+    ``size`` tile with ``2**avg_log2`` MVMs per measurement, ``vectors`` random vectors for
+    the error; returns the percentiles over chips that bench/calibration.json holds."""
+    tile = TileConfig(rows=size, cols=size)
+    report = {"tile": f"{size}x{size}", "chips": chips, "vectors": vectors,
+              "avg_log2": avg_log2, "models": {}}
+    for model in models:
         t0 = time.perf_counter()
-        runs = [one_chip(tile, model, seed, args.vectors, args.avg_log2)
-                for seed in range(1, args.chips + 1)]
+        runs = [one_chip(tile, model, seed, vectors, avg_log2) for seed in range(1, chips + 1)]
         summary = {}
         for key in runs[0]:
             if key == "bad_columns":
@@ -95,21 +90,29 @@ def main() -> int:
                 "rms_over_rounding_median": round(float(np.median(rms / rounding)), 3),
             }
         report["models"][model] = summary
-        print(f"{model}: {args.chips} chips of {args.size}x{args.size} in "
-              f"{time.perf_counter() - t0:.1f} s; bad columns in all: {summary['bad_columns']}")
+        log(f"{model}: {chips} chips of {size}x{size} in {time.perf_counter() - t0:.1f} s; "
+            f"bad columns in all: {summary['bad_columns']}")
         for key, s in summary.items():
             if key == "bad_columns":
                 continue
-            print(f"  {key:18s} RMS median {s['rms_median']:6.3f} % (90th {s['rms_p90']:6.3f}, "
-                  f"max {s['rms_max']:6.3f});  worst median {s['worst_median']:6.2f} %, "
-                  f"max {s['worst_max']:6.2f} %, under 1 % on "
-                  f"{100 * s['worst_under_1_percent']:.0f} % of chips; rounding alone "
-                  f"{s['rounding_rms_median']:.3f} % RMS ({s['rms_over_rounding_median']:.2f}x)",
-                  flush=True)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {OUT}")
-    return 0
+            log(f"  {key:18s} RMS median {s['rms_median']:6.3f} % (90th {s['rms_p90']:6.3f}, "
+                f"max {s['rms_max']:6.3f});  worst median {s['worst_median']:6.2f} %, "
+                f"max {s['worst_max']:6.2f} %, under 1 % on "
+                f"{100 * s['worst_under_1_percent']:.0f} % of chips; rounding alone "
+                f"{s['rounding_rms_median']:.3f} % RMS ({s['rms_over_rounding_median']:.2f}x)")
+    return report
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--chips", type=int, default=100)
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--vectors", type=int, default=200)
+    p.add_argument("--avg-log2", type=int, default=6)
+    p.add_argument("--models", nargs="+", default=["adc-only", "pcm"])
+    args = p.parse_args(argv)
+    report = run(args.chips, args.size, args.vectors, args.avg_log2, args.models)
+    return save(OUT, report)
 
 
 if __name__ == "__main__":

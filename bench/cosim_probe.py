@@ -1,48 +1,97 @@
-"""cocotb tests that measure rather than check: run by bench/timing.py and bench/run.py through
-``aimc.cosim.runner.run(cfg, sim, testcase, test_module="cosim_probe")``, not by ``make test``.
+"""cocotb tests that measure rather than check, and the host functions that run them (by
+bench/timing.py and bench/run.py, not by ``make test``).
 
-Both use the project's bench (:class:`aimc.cosim.bench.TileBench`: clock, AXI bus functional
-models, the analogue bridge with the crossbar model in the loop, the in-order scoreboard) and
-write their figures as JSON to the file ``AIMC_STATS`` names.
+    .venv/bin/python bench/cosim_probe.py [--size 16] [--sim icarus] [--vectors 16]
 
-* ``timing_probe``: ``AIMC_VECTORS`` random vectors back to back without stalls (correction
-  on with non-identity coefficients when ``AIMC_CORRECT=1``), then the RTL's LATENCY and
-  PERIOD registers, and the same figures seen from the pins: the cycles between consecutive
-  result frames, and from the last input beat of an isolated vector to its first result beat.
+runs ``bridge_probe`` alone and prints the bridge's share of wall time.
+
+Both tests use the project's bench (:class:`aimc.cosim.bench.TileBench`: clock, AXI bus
+functional models, the analogue bridge with the crossbar model in the loop, the in-order
+scoreboard), take the run's :class:`~aimc.cosim.settings.CosimSettings` and add their figures
+to its stats file.
+
+* ``timing_probe``: ``vectors`` random vectors back to back without stalls (correction on
+  with non-identity coefficients when the settings' ``correct`` is set), then the RTL's
+  LATENCY and PERIOD registers, and the same figures seen from the pins: the cycles between
+  consecutive result frames, and from the last input beat of an isolated vector to its
+  first result beat.
 * ``bridge_probe``: the speed run of ``mvm_stream`` (no stalls) with the time the Python
   bridge takes counted: each resumption of the bridge's coroutine at the falling edge until
   it waits for the next (port reads, the model's cycle, the comparator write), and within it
-  the model's ``CycleModel.cycle``/``pulse`` calls. Both are wrapped from here;
-  cosim/bridge.py is not changed.
+  the model's ``CycleModel.cycle``/``pulse`` calls. Both are wrapped from here.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import os
+import tempfile
 import time
+from pathlib import Path
 
 import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, with_timeout
 from cocotb.utils import get_sim_time
 
-from aimc.config import TileConfig
-from aimc.cosim.bench import CLOCK_NS, TileBench, chip_from_env
-from aimc.model.calibration import Calibration
+from aimc import TileConfig
+from aimc.cosim import runner
+from aimc.cosim.bench import CLOCK_NS, TileBench
+from aimc.cosim.settings import CosimSettings
+
+#: The name the simulator imports this file by (bench/ is on the Python path it inherits).
+MODULE = "cosim_probe"
+
+#: The figures of ``bridge_probe`` that bench/run.py reports.
+BRIDGE_FIGURES = ("vectors", "matched", "wall_seconds", "mvm_per_second", "cycles_per_second",
+                  "bridge_seconds", "model_seconds", "bridge_share", "model_share",
+                  "bridge_us_per_cycle", "model_us_per_cycle")
 
 
-def _bench(dut) -> TileBench:
-    cfg = TileConfig.from_json(os.environ["AIMC_CONFIG"])
-    chip = chip_from_env(cfg, os.environ)
-    return TileBench(dut, cfg, chip, seed=int(os.environ.get("AIMC_SEED", "1")),
-                     time=float(os.environ.get("AIMC_TIME", "0")))
+def probe(cfg: TileConfig, sim: str, test: str, log_dir: Path | None = None,
+          **settings) -> dict:
+    """Run the probe ``test`` of this module on ``cfg`` in ``sim``; returns its figures.
+
+    Parameters
+    ----------
+    cfg : TileConfig
+        The tile.
+    sim : str
+        ``icarus`` or ``verilator``.
+    test : str
+        ``timing_probe`` or ``bridge_probe``.
+    log_dir : Path, optional
+        Where the simulator's log goes (default: the terminal).
+    **settings
+        Further :class:`CosimSettings` fields (``vectors``, ``correct``, ...).
+
+    Raises
+    ------
+    ValueError
+        An unknown test or a bad setting, before the simulator starts.
+    AssertionError
+        The probe failed.
+    """
+    fd, name = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    run = CosimSettings(tile=cfg, module=MODULE, tests=(test,), stats=name, **settings)
+    log = None
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log = log_dir / f"{test}_{cfg.key}_{sim}.log"
+    try:
+        runner.run(run, sim, log_file=log)
+        return run.read_stats(test)
+    finally:
+        Path(name).unlink(missing_ok=True)
 
 
-def _write(stats: dict):
-    if os.environ.get("AIMC_STATS"):
-        with open(os.environ["AIMC_STATS"], "w") as fh:
-            json.dump(stats, fh, indent=2)
+def bridge_share(cfg: TileConfig, sim: str, vectors: int = 16,
+                 log_dir: Path | None = None) -> dict:
+    """The bridge's and the model's share of the wall time of a stream of ``vectors``
+    (``bridge_probe``): the figures of :data:`BRIDGE_FIGURES`, with the size and simulator."""
+    s = probe(cfg, sim, "bridge_probe", log_dir, vectors=vectors)
+    return {"size": f"{cfg.rows}x{cfg.cols}", "sim": sim, **{k: s[k] for k in BRIDGE_FIGURES}}
 
 
 def _cycle() -> int:
@@ -76,17 +125,13 @@ async def _handshakes(dut, log: dict):
 @cocotb.test()
 async def timing_probe(dut):
     """Back-to-back MVMs: LATENCY and PERIOD registers, and the same seen from the pins."""
-    tb = _bench(dut)
+    tb = TileBench(dut, CosimSettings.from_env())
     cfg = tb.cfg
-    n = int(os.environ.get("AIMC_VECTORS", "6"))
+    n = tb.settings.vector_count(6)
     await tb.start()
-    correct = os.environ.get("AIMC_CORRECT", "1") == "1"
+    correct = tb.settings.correct
     if correct:
-        cal = Calibration.reset(cfg.cols)
-        cal.offset[:] = np.arange(cfg.cols) * 8 - 40
-        cal.gain[:] = 12000 + 300 * np.arange(cfg.cols) % 9000
-        await tb.write_coefficients(cal.offset, cal.gain)
-        await tb.set_correction(cal)
+        await tb.set_example_correction()
     else:
         await tb.enable()
     log = {"in_last": [], "out_first": [], "int_reset": []}
@@ -123,7 +168,7 @@ async def timing_probe(dut):
         "analogue_min_cycles": cfg.analogue_min_cycles,
         "schedule_period_cycles": cfg.mvm_period_cycles,
     }
-    _write(stats)
+    tb.settings.write_stats("timing_probe", stats)
     dut._log.info("period %d, latency %d (schedule %d, analogue minimum %d); result spacing "
                   "%s; stream latency %s", period, latency, cfg.mvm_period_cycles,
                   cfg.analogue_min_cycles, spacing, stats["stream_latency_cycles"])
@@ -194,22 +239,22 @@ class _TimedCoroutine:
 @cocotb.test()
 async def bridge_probe(dut):
     """mvm_stream without stalls, with the bridge's and the model's share of wall time."""
-    tb = _bench(dut)
+    tb = TileBench(dut, CosimSettings.from_env())
     cfg = tb.cfg
-    n = int(os.environ.get("AIMC_VECTORS", "16"))
+    n = tb.settings.vector_count(16)
     timed_model = _TimedModel(tb.model)
     tb.bridge.model = timed_model
-    inner_run = tb.bridge._run
+    inner_run = tb.bridge.run
     timed = {}
 
     async def timed_run():
         timed["bridge"] = _TimedCoroutine(inner_run())
         await timed["bridge"]
 
-    tb.bridge._run = timed_run
+    tb.bridge.run = timed_run
     await tb.start()
     await tb.enable()
-    x = tb.random_vectors(n, np.random.default_rng(int(os.environ.get("AIMC_SEED", "1")) + 7))
+    x = tb.random_vectors(n, tb.settings.stimulus_rng(7))
     # The golden results go on the scoreboard before the timed phase, so that their (batch
     # model) time is not counted as simulation.
     for v in x:
@@ -234,8 +279,26 @@ async def bridge_probe(dut):
         "bridge_us_per_cycle": 1e6 * bridge / max(steps, 1),
         "model_us_per_cycle": 1e6 * model / max(steps, 1),
     }
-    _write(stats)
+    tb.settings.write_stats("bridge_probe", stats)
     dut._log.info("%.1f MVM/s; bridge %.1f %% of wall time (model %.1f %%), %.1f us a cycle",
                   stats["mvm_per_second"], 100 * stats["bridge_share"],
                   100 * stats["model_share"], stats["bridge_us_per_cycle"])
     assert not tb.scoreboard.mismatches and tb.scoreboard.matched == n
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="the Python bridge's share of cosimulation time")
+    p.add_argument("--size", type=int, default=16)
+    p.add_argument("--sim", default="icarus", choices=runner.SIMULATORS)
+    p.add_argument("--vectors", type=int, default=16)
+    args = p.parse_args(argv)
+    s = bridge_share(TileConfig(rows=args.size, cols=args.size), args.sim, args.vectors,
+                     runner.BUILD / "bench" / "logs")
+    print(f"{s['size']} {s['sim']}: {s['mvm_per_second']:.1f} MVM/s; bridge "
+          f"{100 * s['bridge_share']:.1f} % of wall time (model {100 * s['model_share']:.1f} %), "
+          f"{s['bridge_us_per_cycle']:.1f} us a cycle")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

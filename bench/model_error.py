@@ -12,10 +12,10 @@ full-scale output), RMS and worst case. ``adc-only`` is what the periphery leave
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
+from common import log, save
 
 from aimc import TileConfig
 from aimc.model import Chip
@@ -25,22 +25,19 @@ CASES = [("adc-only", 0.0), ("pcm", 0.0), ("pcm", 3600.0), ("pcm", 86400.0),
          ("pcm", 30 * 86400.0), ("rram", 0.0)]
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--vectors", type=int, default=2000)
-    p.add_argument("--seeds", type=int, default=4)
-    args = p.parse_args()
-
-    tile = TileConfig(rows=args.size, cols=args.size)
+def measure(size: int = 256, vectors: int = 2000, seeds: int = 4, log=log) -> dict:
+    """The uncalibrated error of each case of :data:`CASES` on a ``size`` x ``size`` tile,
+    ``vectors`` random vectors through chips of seeds 1..``seeds``; returns the figures
+    bench/model_error.json holds."""
+    tile = TileConfig(rows=size, cols=size)
     full_scale = 2 ** (tile.adc_bits - 1)
     rows = []
     for name, time in CASES:
         errors = []
-        for seed in range(1, args.seeds + 1):
+        for seed in range(1, seeds + 1):
             rng = np.random.default_rng(seed)
             w = rng.integers(-127, 128, size=(tile.rows, tile.cols))
-            x = rng.integers(-tile.x_max, tile.x_max + 1, size=(args.vectors, tile.rows))
+            x = rng.integers(-tile.x_max, tile.x_max + 1, size=(vectors, tile.rows))
             ideal = Chip(tile, "ideal", seed=seed)
             ideal.program(w)
             chip = Chip(tile, name, seed=seed)
@@ -51,14 +48,19 @@ def main() -> int:
             np.mean(e**2))), 2), "worst_percent": round(float(np.abs(e).max()), 1),
             "mean_percent": round(float(e.mean()), 2), "samples": int(e.size)})
         r = rows[-1]
-        print(f"{name:9s} t = {time:>9.0f} s: RMS {r['rms_percent']:6.2f} %  worst "
-              f"{r['worst_percent']:6.1f} %  mean {r['mean_percent']:+.2f} % of full scale",
-              flush=True)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"tile": f"{args.size}x{args.size}", "vectors": args.vectors,
-                               "seeds": args.seeds, "results": rows}, indent=2) + "\n")
-    print(f"wrote {OUT}")
-    return 0
+        log(f"{name:9s} t = {time:>9.0f} s: RMS {r['rms_percent']:6.2f} %  worst "
+            f"{r['worst_percent']:6.1f} %  mean {r['mean_percent']:+.2f} % of full scale")
+    return {"tile": f"{size}x{size}", "vectors": vectors, "seeds": seeds, "results": rows}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--vectors", type=int, default=2000)
+    p.add_argument("--seeds", type=int, default=4)
+    args = p.parse_args(argv)
+    result = measure(args.size, args.vectors, args.seeds)
+    return save(OUT, result)
 
 
 if __name__ == "__main__":

@@ -13,12 +13,12 @@ apart. Prints a table and writes build/bench/model_speed.json.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
 
 import numpy as np
+from common import log, save
 
 from aimc import TileConfig
 from aimc.model import Chip, preset
@@ -49,32 +49,30 @@ def models(r_wire: float):
     }
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--batches", type=int, nargs="+", default=[1, 64, 1024])
-    p.add_argument("--r-wire", type=float, default=2.0, help="wire ohm per segment for IR drop")
-    p.add_argument("--time", type=float, default=3600.0, help="seconds since programming")
-    args = p.parse_args()
-
-    tile = TileConfig(rows=args.size, cols=args.size)
+def measure(size: int = 256, batches=(1, 64, 1024), r_wire: float = 2.0,
+            time_s: float = 3600.0, log=log) -> dict:
+    """The time of ``ChipState.mvm`` against a float32 matrix multiply, for each model of
+    :func:`models` and each batch size, on a ``size`` x ``size`` tile ``time_s`` seconds
+    after programming, with ``r_wire`` ohm wire segments for the IR-drop model (0: none).
+    Returns the figures bench/model_speed.json holds."""
+    tile = TileConfig(rows=size, cols=size)
     rng = np.random.default_rng(0)
     w_int = rng.integers(-127, 128, size=(tile.rows, tile.cols))
     w32 = w_int.astype(np.float32)
     rows = []
     states = {}
-    for name, model in models(args.r_wire).items():
-        if name.endswith("ir-drop") and args.r_wire == 0:
+    for name, model in models(r_wire).items():
+        if name.endswith("ir-drop") and r_wire == 0:
             continue
         chip = Chip(tile, model, seed=1)
         chip.program(w_int)
         t0 = time.perf_counter()
-        states[name] = chip.state(args.time)
+        states[name] = chip.state(time_s)
         build = time.perf_counter() - t0
-        print(f"{name}: chip state built in {build:.3f} s", flush=True)
+        log(f"{name}: chip state built in {build:.3f} s")
         rows.append({"model": name, "batch": None, "state_seconds": round(build, 3)})
     results = []
-    for batch in args.batches:
+    for batch in batches:
         x = rng.integers(-tile.x_max, tile.x_max + 1, size=(batch, tile.rows))
         x32 = x.astype(np.float32)
         for name, state in states.items():
@@ -94,16 +92,23 @@ def main() -> int:
                 "ratio": round(t / plain, 2), "mvm_per_second": round(batch / t),
             })
             r = results[-1]
-            print(f"{args.size}x{args.size} batch {batch:5d} {name:12s} "
-                  f"{r['model_ms']:9.3f} ms  vs float32 matmul {r['matmul_f32_ms']:8.3f} ms: "
-                  f"{r['ratio']:6.2f}x  ({r['mvm_per_second']:,} MVM/s)", flush=True)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({
-        "tile": f"{args.size}x{args.size}", "time_since_programming_s": args.time,
-        "r_wire_ohm": args.r_wire, "machine": platform.processor() or platform.machine(),
-        "numpy": np.__version__, "states": rows, "results": results}, indent=2) + "\n")
-    print(f"wrote {OUT}")
-    return 0
+            log(f"{size}x{size} batch {batch:5d} {name:12s} "
+                f"{r['model_ms']:9.3f} ms  vs float32 matmul {r['matmul_f32_ms']:8.3f} ms: "
+                f"{r['ratio']:6.2f}x  ({r['mvm_per_second']:,} MVM/s)")
+    return {"tile": f"{size}x{size}", "time_since_programming_s": time_s,
+            "r_wire_ohm": r_wire, "machine": platform.processor() or platform.machine(),
+            "numpy": np.__version__, "states": rows, "results": results}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 64, 1024])
+    p.add_argument("--r-wire", type=float, default=2.0, help="wire ohm per segment for IR drop")
+    p.add_argument("--time", type=float, default=3600.0, help="seconds since programming")
+    args = p.parse_args(argv)
+    result = measure(args.size, args.batches, args.r_wire, args.time)
+    return save(OUT, result)
 
 
 if __name__ == "__main__":

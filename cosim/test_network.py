@@ -1,20 +1,16 @@
 """cocotb test of one network layer block on the tile: program, calibrate, run the inputs of
 every condition, and write the results (used by ``aimc demo``).
 
-``AIMC_NET`` names a JSON plan::
+The run's :class:`~aimc.cosim.settings.CosimSettings` carry the block's
+:class:`~aimc.cosim.settings.NetworkPlan` (targets, the calibration subset for the affine
+fit, the phases), the calibration averaging (``cal_k``) and the stats file the programming
+and calibration figures go to.
 
-    {"targets": "t.npy",              signed read counts (rows, cols)
-     "fit_inputs": "xf.npy", "fit_ideal": "yf.npy",   calibration subset for the affine fit
-     "cal_k": 4,                      2**k MVMs per calibration measurement
-     "progress": "p.json",            MVMs done so far, rewritten as the run goes
-     "stats": "s.json",               programming and calibration figures
-     "phases": [{"name": ..., "time": seconds, "mode": "raw" | "cal" | "affine" |
-                 "affine_drift", "inputs": "x.npy", "out": "y.npy"}, ...]}
-
-Modes: raw results; corrected with the on-chip calibration's coefficients; corrected with the
-host's affine coefficients (fitted on the calibration subset), drift scale 1; the same after
-the engine's drift compensation at that moment. Phases run in the order given (their times
-must not decrease). Every result is checked bit for bit against the batch model.
+Modes (:data:`~aimc.cosim.settings.NETWORK_MODES`): raw results; corrected with the on-chip
+calibration's coefficients; corrected with the host's affine coefficients (fitted on the
+calibration subset), drift scale 1; the same after the engine's drift compensation at that
+moment. Phases run in the order given (the plan checks that their times do not decrease).
+Every result is checked bit for bit against the batch model.
 """
 
 from __future__ import annotations
@@ -26,14 +22,13 @@ import time
 import cocotb
 import numpy as np
 
-from ..config import TileConfig
 from ..fixedpoint import ONE
 from ..model.calibration import Calibration, calibrate
 from ..model.program import ProgramParams, program_and_verify
 from ..nn import affine_fit, result_codes
-from .bench import TileBench, chip_from_env
+from .bench import TileBench
+from .settings import CosimSettings
 
-MODES = ("raw", "cal", "affine", "affine_drift")
 CHUNK = 32
 
 
@@ -44,7 +39,7 @@ class _Progress:
     def add(self, n, what):
         self.done += n
         if self.path:
-            tmp = self.path + ".tmp"
+            tmp = self.path.with_name(self.path.name + ".tmp")
             with open(tmp, "w") as f:
                 json.dump({"done": self.done, "total": self.total, "what": what,
                            "seconds": time.perf_counter() - self.t0}, f)
@@ -61,22 +56,17 @@ async def _run(tb: TileBench, x: np.ndarray, progress: _Progress, what: str) -> 
 
 @cocotb.test()
 async def network_block(dut):
-    cfg = TileConfig.from_json(os.environ["AIMC_CONFIG"])
-    plan = json.loads(open(os.environ["AIMC_NET"]).read())
-    env = dict(os.environ, AIMC_ERASED="1")
-    tb = TileBench(dut, cfg, chip_from_env(cfg, env), seed=int(env.get("AIMC_SEED", "1")))
-    twin = chip_from_env(cfg, env)
-    targets = np.load(plan["targets"])
-    k = int(plan.get("cal_k", 4))
-    x_fit, y_fit = np.load(plan["fit_inputs"]), np.load(plan["fit_ideal"])
-    phases = plan["phases"]
-    for p in phases:
-        assert p["mode"] in MODES, f"phase {p['name']}: mode must be one of {MODES}"
-    times = [float(p["time"]) for p in phases]
-    assert times == sorted(times), "phase times must not decrease"
-    inputs = {p["name"]: np.load(p["inputs"]) for p in phases}
-    progress = _Progress(plan.get("progress"), len(x_fit) + sum(len(v) for v in
-                                                                 inputs.values()))
+    settings = CosimSettings.from_env().replace(erased=True)
+    cfg, plan = settings.tile, settings.network
+    assert plan is not None, "the settings carry no network plan"
+    tb = TileBench(dut, settings)
+    twin = settings.chip()
+    targets = np.load(plan.targets)
+    k = settings.cal_k
+    x_fit, y_fit = np.load(plan.fit_inputs), np.load(plan.fit_ideal)
+    phases = plan.phases
+    inputs = {p.name: np.load(p.inputs) for p in phases}
+    progress = _Progress(plan.progress, len(x_fit) + sum(len(v) for v in inputs.values()))
     stats = {"config": cfg.to_dict()}
     await tb.start()
     await tb.enable()
@@ -103,15 +93,15 @@ async def network_block(dut):
     affine = Calibration(a_off, a_gain, np.zeros(cfg.cols, dtype=np.int64))
     stats["onchip"] = {"offset": onchip.offset.tolist(), "gain": onchip.gain.tolist()}
     stats["affine"] = {"offset": a_off.tolist(), "gain": a_gain.tolist()}
-    if plan.get("fit_out"):
-        np.save(plan["fit_out"], raw_fit)
+    if plan.fit_out is not None:
+        np.save(plan.fit_out, raw_fit)
 
     captured = False
     stats["phases"] = {}
     for p in phases:
-        if float(p["time"]) != tb.state.moment[0]:
-            tb.at_time(float(p["time"]))
-        mode = p["mode"]
+        if p.time != tb.state.moment[0]:
+            tb.at_time(p.time)
+        mode = p.mode
         if mode == "raw":
             await tb.set_correction(None)
         elif mode == "cal":
@@ -139,13 +129,12 @@ async def network_block(dut):
                 assert affine.drift_scale == d.drift_scale
             await tb.set_correction(Calibration(affine.offset, affine.gain, affine.status,
                                                 drift_scale=affine.drift_scale))
-        y = await _run(tb, inputs[p["name"]], progress, p["name"])
-        np.save(p["out"], result_codes(y))
-        stats["phases"][p["name"]] = {"mvms": len(y), "drift_scale": affine.drift_scale / ONE
-                                      if mode == "affine_drift" else 1.0}
+        y = await _run(tb, inputs[p.name], progress, p.name)
+        np.save(p.out, result_codes(y))
+        stats["phases"][p.name] = {"mvms": len(y), "drift_scale": affine.drift_scale / ONE
+                                   if mode == "affine_drift" else 1.0}
     assert not tb.scoreboard.mismatches and not tb.scoreboard.missing
     stats["mvms_checked"] = tb.scoreboard.matched
     stats["period_cycles"] = await tb.read("PERIOD")
     stats["latency_cycles"] = await tb.read("LATENCY")
-    with open(plan["stats"], "w") as f:
-        json.dump(stats, f)
+    settings.write_stats("network_block", stats)

@@ -1,17 +1,17 @@
 """cocotb tests of the generated tile with the crossbar model in the loop.
 
-Run through :func:`aimc.cosim.runner.run`; the configuration comes from ``AIMC_CONFIG`` and
-the chip from ``AIMC_MODEL`` / ``AIMC_SEED`` / ``AIMC_TIME`` / ``AIMC_FAULTS`` (JSON: fault
-kind to column list). ``AIMC_VECTORS`` sets how many random vectors stream through,
-``AIMC_CAL_K`` the calibration averaging, ``AIMC_STATS`` names a JSON file to write figures to.
+Run through :func:`aimc.cosim.runner.run`, which hands every test the run's
+:class:`~aimc.cosim.settings.CosimSettings`: the tile, the chip (model, seed, time, faults,
+stuck devices), the stimulus (seeds, vector count, stall probabilities, calibration
+averaging, program-and-verify parameters and targets) and the stats file the figures go to.
+Register words are packed and unpacked through the register map, status bits named by the
+enums of :mod:`aimc.enums`.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import json
-import os
 import random
 import time
 
@@ -21,28 +21,29 @@ from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiStreamFrame
 
-from ..config import TileConfig
-from ..model import Chip, ModelConfig
-from ..model.calibration import Calibration, calibrate, mvm_error
+from ..enums import CalPhase, ColFlag, DeviceStatus
+from ..fixedpoint import ONE
+from ..model import Chip
+from ..model.calibration import calibrate, mvm_error
 from ..model.program import ProgramParams, program_and_verify, report
 from ..programming import read_full_scale
 from ..rtl.axi import RESP_OKAY
 from ..rtl.regmap import ID_MAGIC
 from . import coverage
-from .bench import CLOCK_NS, TileBench, chip_from_env, to_lanes
+from .bench import CLOCK_NS, TileBench, to_lanes
+from .settings import CosimSettings
 
 
-def _setup(dut, full_scale_weights=False):
-    """The bench for this run's configuration, with random weights or all at +w_max."""
-    cfg = TileConfig.from_json(os.environ["AIMC_CONFIG"])
-    chip = chip_from_env(cfg, os.environ)
-    for kind, columns in json.loads(os.environ.get("AIMC_FAULTS", "{}")).items():
-        for c in columns:
-            chip.set_column_fault(c, kind)
+def _setup(dut, full_scale_weights=False, erased=False) -> TileBench:
+    """The bench for this run's settings; its chip has random weights, all at +w_max
+    (``full_scale_weights``) or none (``erased``: every device at g_min)."""
+    settings = CosimSettings.from_env()
+    if erased:
+        settings = settings.replace(erased=True)
+    chip = settings.chip()
     if full_scale_weights:
-        chip.program(np.full((cfg.rows, cfg.cols), chip.w_max))
-    return TileBench(dut, cfg, chip, seed=int(os.environ.get("AIMC_SEED", "1")),
-                     time=float(os.environ.get("AIMC_TIME", "0")))
+        chip.program(np.full((settings.tile.rows, settings.tile.cols), chip.w_max))
+    return TileBench(dut, settings, chip)
 
 
 @cocotb.test()
@@ -50,14 +51,14 @@ async def mvm_stream(dut):
     """Random vectors through the tile under random stalls on both streams, checked in order
     and bit for bit against the model's batch prediction."""
     tb = _setup(dut)
-    cfg = tb.cfg
-    n = int(os.environ.get("AIMC_VECTORS", "24"))
-    p_in, p_out = (float(v) for v in os.environ.get("AIMC_STALLS", "0.2,0.3").split(","))
+    cfg, settings = tb.cfg, tb.settings
+    n = settings.vector_count(24)
+    p_in, p_out = settings.stalls
     await tb.start()
     await tb.enable(irq=True)
     tb.backpressure(p_in, p_out)
 
-    x = tb.random_vectors(n, np.random.default_rng(int(os.environ.get("AIMC_SEED", "1")) + 7))
+    x = tb.random_vectors(n, settings.stimulus_rng(7))
     wall0, sim0 = time.perf_counter(), get_sim_time("ns")
     collector = cocotb.start_soon(tb.collect(n))
     for v in x:
@@ -87,9 +88,7 @@ async def mvm_stream(dut):
                   "cycles (analogue minimum %d)", sb.matched, n, stats["mvm_per_second"],
                   stats["cycles_per_second"], stats["latency_cycles"], stats["period_cycles"],
                   cfg.analogue_min_cycles)
-    if os.environ.get("AIMC_STATS"):
-        with open(os.environ["AIMC_STATS"], "w") as fh:
-            json.dump(stats, fh, indent=2)
+    settings.write_stats("mvm_stream", stats)
 
 
 @cocotb.test()
@@ -100,11 +99,7 @@ async def back_to_back_timing(dut):
     tb = _setup(dut)
     cfg = tb.cfg
     await tb.start()
-    cal = Calibration.reset(cfg.cols)
-    cal.offset[:] = np.arange(cfg.cols) * 8 - 40  # a real correction, not the identity
-    cal.gain[:] = 12000 + 300 * np.arange(cfg.cols) % 9000
-    await tb.write_coefficients(cal.offset, cal.gain)
-    await tb.set_correction(cal)
+    cal = await tb.set_example_correction()
     x = tb.random_vectors(4, np.random.default_rng(3))
     collector = cocotb.start_soon(tb.collect(4))
     for v in x:
@@ -128,7 +123,7 @@ async def back_to_back_timing(dut):
     raw = tb.state.mvm(x, first_vector=tb.sent)
     clamped = fmt.correct(raw, cal.offset, cal.gain, cal.drift_scale)[1]
     assert clamped[:, 0].all() and clamped[:, -1].all()
-    await tb.write("STATUS", 1 << tb.regs["STATUS"].field("sat").lsb)
+    await tb.clear("STATUS", "sat")
     assert await tb.field("STATUS", "sat") == 0
     before = await tb.read("CORR_SAT")
     await tb.stream(x)
@@ -149,13 +144,15 @@ async def registers(dut):
         assert await tb.read(reg) == tb.regs[reg].reset_value, reg
     assert await tb.field("CFG_ARRAY", "rows") == cfg.rows
     assert await tb.field("CFG_CONV", "adc_bits") == cfg.adc_bits
-    await tb.write("CTRL", 0x3)
-    assert await tb.read("CTRL") == 0x3
+    ctrl = tb.regs["CTRL"]
+    both, irq_only = ctrl.pack(enable=1, irq_en=1), ctrl.pack(irq_en=1)
+    await tb.write("CTRL", both)
+    assert await tb.read("CTRL") == both
     # A write with WSTRB selecting only byte 1 leaves the fields in byte 0 alone.
     await tb.axil.write(tb.address("CTRL") + 1, b"\x00")
-    assert await tb.read("CTRL") == 0x3
-    await tb.axil.write(tb.address("CTRL"), b"\x02")
-    assert await tb.read("CTRL") == 0x2
+    assert await tb.read("CTRL") == both
+    await tb.axil.write(tb.address("CTRL"), irq_only.to_bytes(1, "little"))
+    assert await tb.read("CTRL") == irq_only
     # Read-only registers: the write is refused and changes nothing.
     for name in ("ID", "MVM_COUNT", "CFG_ARRAY", "LATENCY"):
         await tb.expect_refused(name, 0xFFFFFFFF, "readonly")
@@ -165,7 +162,7 @@ async def registers(dut):
         await tb.expect_refused(address, 0xFFFFFFFF, "decode")
         await tb.expect_read_refused(address)
     assert (await tb.axil.read(tb.address("ID"), 4)).resp == RESP_OKAY
-    assert await tb.read("CTRL") == 0x2
+    assert await tb.read("CTRL") == irq_only
     # Every register reads back its reset value after the refused accesses (CTRL aside).
     for r in tb.regs.values():
         if r.name not in ("CTRL", "STATUS", "ABORTED") and all(
@@ -182,19 +179,18 @@ _QUIET_REGISTERS = ("CAL_REF", "DRIFT_X", "DRIFT_REF", "DRIFT_SCALE", "PROG_LIMI
 def _random_value(reg, rng, legal: bool) -> int:
     """A word for ``reg``: every field random within its legal range, or (``legal`` False)
     one field with a legal range outside it."""
-    value = 0
+    values = {}
     fields = [f for f in reg.fields if f.access in ("RW", "RWH")]
     bad = rng.choice([f for f in fields if f.legal]) if not legal else None
     for f in fields:
         lo, hi = f.legal or f.representable
         if f is bad:
             low, high = f.representable
-            v = rng.choice([x for x in (lo - 1, hi + 1, low, high)
-                            if low <= x <= high and not lo <= x <= hi])
+            values[f.name] = rng.choice([x for x in (lo - 1, hi + 1, low, high)
+                                         if low <= x <= high and not lo <= x <= hi])
         else:
-            v = rng.randint(lo, hi)
-        value |= (v & (2 ** f.width - 1)) << f.lsb
-    return value
+            values[f.name] = rng.randint(lo, hi)
+    return reg.pack(**values)
 
 
 @cocotb.test()
@@ -205,13 +201,13 @@ async def bus_under_pauses(dut):
     back right, and every result still arrives once, in order, bit for bit."""
     tb = _setup(dut)
     cfg = tb.cfg
-    n = int(os.environ.get("AIMC_VECTORS", "24"))
+    n = tb.settings.vector_count(24)
     await tb.start()
     await tb.enable()
     tb.backpressure(0.3, 0.3)
     tb.bus_pauses(0.3)
-    rng = np.random.default_rng(int(os.environ.get("AIMC_SEED", "1")) + 3)
-    pick = random.Random(int(os.environ.get("AIMC_SEED", "1")))
+    rng = tb.settings.stimulus_rng(3)
+    pick = random.Random(tb.settings.stimulus_seed)  # which registers, and their values
     collector = cocotb.start_soon(tb.collect(n))
     x = tb.random_vectors(n, rng)
     feeder = cocotb.start_soon(_feed(tb, x))
@@ -265,7 +261,7 @@ async def comparator_faults(dut):
     bit for bit, and the faulty ones stay within the result range."""
     tb = _setup(dut)
     cfg = tb.cfg
-    n = int(os.environ.get("AIMC_VECTORS", "24"))
+    n = tb.settings.vector_count(24)
     await tb.start()
     await tb.enable()
     faulty = sorted({0, cfg.cols // 2, cfg.cols - 1})
@@ -301,16 +297,15 @@ async def analogue_timeout(dut):
     is dropped, a calibration and a programming run (waiting on a device read, and on a
     pulse step) end with their error bit; each is counted, nothing hangs and nothing stale
     comes out. A ready that comes back within the timeout only delays the operation."""
-    cfg = TileConfig.from_json(os.environ["AIMC_CONFIG"])
-    env = dict(os.environ, AIMC_ERASED="1")
-    tb = TileBench(dut, cfg, chip_from_env(cfg, env))
+    tb = _setup(dut, erased=True)
+    cfg = tb.cfg
     await tb.start()
     limit = 64
     await tb.write("READY_TIMEOUT", limit)
     await tb.expect_refused("READY_TIMEOUT", 0, "range")
     await tb.enable(irq=True)
-    status_timeout = 1 << tb.regs["STATUS"].field("timeout").lsb
-    done, error = 1 << 1, 1 << 2
+    timed_out = tb.regs["STATUS"].pack(timeout=1)
+    ended_in_error = tb.regs["PROG_STATUS"].pack(done=1, error=1)
     rng = np.random.default_rng(5)
     integrations = tb.model.integration
 
@@ -319,25 +314,25 @@ async def analogue_timeout(dut):
     await tb.send(tb.random_vectors(1, rng)[0], expect=False)
     await ClockCycles(dut.clk, limit + 40)
     assert await tb.read("TIMEOUT_COUNT") == 1
-    assert await tb.read("STATUS") == status_timeout, "dropped: not busy, no result"
+    assert await tb.read("STATUS") == timed_out, "dropped: not busy, no result"
     assert await tb.read("MVM_COUNT") == 0 and tb.model.integration == integrations
-    await tb.write("STATUS", status_timeout)
+    await tb.clear("STATUS", "timeout")
 
     # A calibration run.
     status = await tb.calibrate(("offset",), 2)
-    assert status & done and status & error, f"CAL_STATUS {status:#x}"
+    assert status["done"] and status["error"], f"CAL_STATUS {status}"
     assert await tb.read("TIMEOUT_COUNT") == 2
     assert tb.model.integration == integrations
-    await tb.write("CAL_STATUS", done | error)
+    await tb.clear("CAL_STATUS", "done", "error")
 
     # A programming run waiting on its first device read.
     targets = _program_targets(tb.chip, rng)
     await tb.start_program(ProgramParams())
     await tb.target_source.send(tb.target_frame(targets[0]))
     await ClockCycles(dut.clk, limit + 8 * cfg.out_beats + 40)
-    assert await tb.read("PROG_STATUS") == done | error
+    assert await tb.read("PROG_STATUS") == ended_in_error
     assert await tb.read("TIMEOUT_COUNT") == 3 and await tb.read("PROG_READS") == 0
-    await tb.write("PROG_STATUS", done | error)
+    await tb.clear("PROG_STATUS", "done", "error")
 
     # A programming run whose read goes through and whose pulse step then waits.
     tb.bridge.set_ready(True)
@@ -346,13 +341,13 @@ async def analogue_timeout(dut):
     await RisingEdge(dut.ana__read_dev)
     tb.bridge.set_ready(False)
     await ClockCycles(dut.clk, limit + 200)
-    assert await tb.read("PROG_STATUS") == done | error
+    assert await tb.read("PROG_STATUS") == ended_in_error
     assert await tb.read("PROG_READS") == 1 and await tb.read("PROG_STEPS") == 0
     assert tb.chip.pulse_steps == 0
     assert await tb.read("TIMEOUT_COUNT") == 4
     assert await tb.field("STATUS", "timeout") == 1
-    await tb.write("PROG_STATUS", done | error)
-    await tb.write("STATUS", status_timeout)
+    await tb.clear("PROG_STATUS", "done", "error")
+    await tb.clear("STATUS", "timeout")
     assert tb.sink.empty(), "a status packet of an abandoned row came out"
     coverage.hit("errors", "analogue_timeout")
 
@@ -397,7 +392,7 @@ async def malformed_vectors(dut):
     for what in ("frame_long", "element_range") + (("frame_short",) if cfg.in_beats > 1 else ()):
         coverage.hit("errors", what)
     assert await tb.field("STATUS", "dropped") == 1
-    await tb.write("STATUS", 1 << tb.regs["STATUS"].field("dropped").lsb)
+    await tb.clear("STATUS", "dropped")
     assert await tb.field("STATUS", "dropped") == 0
 
 
@@ -421,24 +416,22 @@ async def saturation_flagged(dut):
     assert await tb.read("CLIP_COUNT") == int(clipped.any(axis=1).sum())
     assert await tb.field("STATUS", "rail") == 1
     assert await tb.field("STATUS", "clip") == int(clipped.any())
-    low, high, clip = 1, 2, 4
-    want = low | high | clip * clipped.any(axis=0)
+    low, high, clip = ColFlag.LOW, ColFlag.HIGH, ColFlag.CLIP
+    want = (low | high) | clip * clipped.any(axis=0)
     np.testing.assert_array_equal(await tb.read_window("COL_FLAGS"), want)
     for what in ("rail_low", "rail_high", "integrator_saturated"):
         coverage.hit("errors", what)
     # Writing 1s clears a column's bits, and only that column's; a write of 0s clears none.
     window = tb.windows["COL_FLAGS"]
     await tb.axil.write(window.address(0), bytes(4))
-    await tb.axil.write(window.address(1), (low | high | clip).to_bytes(4, "little"))
+    await tb.axil.write(window.address(1), int(low | high | clip).to_bytes(4, "little"))
     want[1] = 0
     np.testing.assert_array_equal(await tb.read_window("COL_FLAGS"), want)
     await _clear_flags(tb)
 
     # An analogue half whose integrators clamp at the converter's full scale (swing 1):
     # vectors that clamp mid-window and end inside the range, found with the model.
-    model = os.environ.get("AIMC_MODEL", "ideal")
-    tight = ModelConfig.from_dict({**(json.loads(model) if model.lstrip().startswith("{")
-                                      else {"preset": model}), "integrator": {"swing": 1.0}})
+    tight = tb.settings.model.replace(integrator={"swing": 1.0})
     chip = Chip(cfg, tight, seed=tb.chip.seed)
     chip.program(np.full((cfg.rows, cfg.cols), chip.w_max))
     tb.use_chip(chip)
@@ -464,7 +457,8 @@ async def saturation_flagged(dut):
 
 async def _clear_flags(tb):
     for c in range(tb.cfg.cols):
-        await tb.axil.write(tb.windows["COL_FLAGS"].address(c), (7).to_bytes(4, "little"))
+        await tb.axil.write(tb.windows["COL_FLAGS"].address(c),
+                            int(~ColFlag(0)).to_bytes(4, "little"))
     assert not (await tb.read_window("COL_FLAGS")).any()
 
 
@@ -489,12 +483,6 @@ def _errors(tb, x, results, good):
     return mvm_error(tb.state, x, results, good)
 
 
-def _write_stats(stats):
-    if os.environ.get("AIMC_STATS"):
-        with open(os.environ["AIMC_STATS"], "w") as f:
-            json.dump(stats, f, indent=2)
-
-
 def _compare(got, want, what):
     for name in ("offset", "gain", "status"):
         a, b = getattr(got, name), getattr(want, name)
@@ -509,12 +497,12 @@ async def calibration(dut):
     """The engine calibrates a chip it knows nothing about: offsets, gains and column flags
     equal the golden algorithm's bit for bit, and the MVM error falls."""
     tb = _setup(dut)
-    cfg = tb.cfg
-    k = int(os.environ.get("AIMC_CAL_K", "6"))
-    n = int(os.environ.get("AIMC_VECTORS", "16"))
+    cfg, settings = tb.cfg, tb.settings
+    k = settings.cal_k
+    n = settings.vector_count(16)
     await tb.start()
     await tb.set_correction(None)
-    x = tb.random_vectors(n, np.random.default_rng(int(os.environ.get("AIMC_SEED", "1")) + 99))
+    x = tb.random_vectors(n, settings.stimulus_rng(99))
     before = await tb.stream(x)
     start, t0 = tb.sent, get_sim_time("ns")
     status = await tb.calibrate(("offset", "gain"), k)
@@ -523,9 +511,9 @@ async def calibration(dut):
     got = await tb.read_calibration()
     _compare(got, golden, "calibration")
     assert tb.sent - start == golden.mvms, "MVMs the engine used"
-    assert status & 2 and not status & 4, f"CAL_STATUS {status:#x}: done without error"
+    assert status["done"] and not status["error"], f"CAL_STATUS {status}: done without error"
     assert await tb.read("BAD_COLS") == int(golden.bad.sum())
-    assert bool(status & 8) == bool(golden.bad.any())
+    assert status["bad"] == golden.bad.any()
     await tb.set_correction(got)
     after = await tb.stream(x)
     assert tb.scoreboard.matched == 2 * n and not tb.scoreboard.mismatches
@@ -536,7 +524,7 @@ async def calibration(dut):
              "coefficients_match": True, "calibration_mvms": golden.mvms,
              "calibration_cycles": cycles,
              "before": _errors(tb, x, before, good), "after": _errors(tb, x, after, good)}
-    _write_stats(stats)
+    settings.write_stats("calibration", stats)
     dut._log.info("error before %.2f %% RMS (worst %.2f %%), after %.2f %% RMS (worst %.2f %%) "
                   "of full scale", stats["before"]["rms_percent"],
                   stats["before"]["worst_percent"], stats["after"]["rms_percent"],
@@ -549,8 +537,8 @@ async def drift_compensation(dut):
     later, the error without and with the engine's drift compensation (DRIFT_SCALE equal to
     the golden algorithm's)."""
     tb = _setup(dut)
-    k = int(os.environ.get("AIMC_CAL_K", "6"))
-    n = int(os.environ.get("AIMC_VECTORS", "16"))
+    k = tb.settings.cal_k
+    n = tb.settings.vector_count(16)
     await tb.start()
     await tb.set_correction(None)
     start = tb.sent
@@ -566,25 +554,25 @@ async def drift_compensation(dut):
              "at_programming": _errors(tb, x, await tb.stream(x), good)}
     for label, seconds in (("one_day", 86400.0), ("one_month", 30 * 86400.0)):
         tb.at_time(seconds)
-        await tb.write("DRIFT_SCALE", 1 << 14)
-        got.drift_scale = 1 << 14
+        await tb.write("DRIFT_SCALE", ONE)
+        got.drift_scale = ONE
         await tb.set_correction(got)
         without = _errors(tb, x, await tb.stream(x), good)
         start = tb.sent
         status = await tb.calibrate(("drift",), k)
         want = calibrate(tb.state, ("drift",), start, k, start=got)
         got.drift_scale = await tb.read("DRIFT_SCALE")
-        assert not status & 4 and got.drift_scale == want.drift_scale, (
+        assert not status["error"] and got.drift_scale == want.drift_scale, (
             f"{label}: DRIFT_SCALE {got.drift_scale:#x}, golden {want.drift_scale:#x}")
         await tb.set_correction(got)
         with_comp = _errors(tb, x, await tb.stream(x), good)
         stats[label] = {"without": without, "with": with_comp,
-                        "drift_scale": got.drift_scale / 2**14}
+                        "drift_scale": got.drift_scale / ONE}
         dut._log.info("%s: error %.2f %% RMS without drift compensation, %.2f %% with "
                       "(scale %.4f)", label, without["rms_percent"], with_comp["rms_percent"],
-                      got.drift_scale / 2**14)
+                      got.drift_scale / ONE)
     assert tb.scoreboard.matched == 5 * n and not tb.scoreboard.mismatches
-    _write_stats(stats)
+    tb.settings.write_stats("drift_compensation", stats)
 
 
 @cocotb.test()
@@ -598,15 +586,14 @@ async def calibration_errors(dut):
     await tb.start()
     await tb.set_correction(None, irq=True)
     before = await tb.read_calibration()
-    done, error = 1 << 1, 1 << 2
     ctrl = tb.regs["CAL_CTRL"]
     before_x = await tb.read("DRIFT_X")
     # Values outside their legal range never reach the engine: the write is refused whole
     # (no start), and BUS_ERROR says why and where.
-    await tb.expect_refused("CAL_CTRL", 1 | 0b10 | (9 << ctrl.field("avg_log2").lsb), "range",
-                            cover="cal_avg_range")
+    await tb.expect_refused("CAL_CTRL", ctrl.pack(start=1, phases=CalPhase.OFFSET, avg_log2=9),
+                            "range", cover="cal_avg_range")
     await tb.expect_refused("DRIFT_X", cfg.x_max + 1, "range")
-    await tb.expect_refused("DRIFT_X", (-cfg.x_max - 1) & 0xFFFF, "range")
+    await tb.expect_refused("DRIFT_X", tb.regs["DRIFT_X"].pack(value=-cfg.x_max - 1), "range")
     await ClockCycles(dut.clk, 10)
     assert await tb.read("CAL_STATUS") == 0, "a refused start ran the engine"
     # A drift measurement whose scale overflows Q2.14 ends with CAL_STATUS.error, changes
@@ -615,11 +602,11 @@ async def calibration_errors(dut):
     await tb.write("DRIFT_REF", 0xFFFFFFFF)
     await tb.write("DRIFT_X", cfg.x_max)
     status = await tb.calibrate(("drift",), 1)
-    assert status & done and status & error and not status & 1, f"CAL_STATUS {status:#x}"
+    assert status["done"] and status["error"] and not status["busy"], f"CAL_STATUS {status}"
     assert await tb.read("DRIFT_SCALE") == before.drift_scale
     assert int(dut.irq.value) == 1
     coverage.hit("errors", "cal_drift_range")
-    await tb.write("CAL_STATUS", done | error)
+    await tb.clear("CAL_STATUS", "done", "error")
     await ClockCycles(dut.clk, 2)
     assert int(dut.irq.value) == 0
     # A drift measurement with no response at all (an ideal analogue half, zero input):
@@ -627,10 +614,10 @@ async def calibration_errors(dut):
     tb.use_chip(Chip(cfg, "ideal", seed=1))
     await tb.write("DRIFT_X", 0)
     status = await tb.calibrate(("drift",), 1)
-    assert status & done and status & error, f"CAL_STATUS {status:#x}"
+    assert status["done"] and status["error"], f"CAL_STATUS {status}"
     assert await tb.read("DRIFT_SCALE") == before.drift_scale
     coverage.hit("errors", "cal_zero_reference")
-    await tb.write("CAL_STATUS", done | error)
+    await tb.clear("CAL_STATUS", "done", "error")
     await tb.write("DRIFT_X", before_x)
     await tb.write("DRIFT_REF", before.drift_ref)
     after = await tb.read_calibration()
@@ -649,7 +636,7 @@ async def calibration_errors(dut):
     await tb.expect_refused(g.address(0), 1 << g.width, "range")
     np.testing.assert_array_equal(await tb.read_window("OFFSET"), before.offset)
     np.testing.assert_array_equal(await tb.read_window("GAIN"), before.gain)
-    await tb.write("CAL_CTRL", 1 | 0b10 | (8 << ctrl.field("avg_log2").lsb))
+    await tb.start_calibration(("offset",), 8)
     await ClockCycles(dut.clk, 10)
     assert await tb.field("CAL_STATUS", "busy") == 1
     await tb.expect_refused(w.address(1), 7, "window", cover="window_locked")
@@ -660,10 +647,6 @@ async def calibration_errors(dut):
     assert (await tb.axil.write(w.address(1), (-3 & 0xFFFFFFFF).to_bytes(4, "little"))).resp \
         == RESP_OKAY
     assert (await tb.read_window("OFFSET"))[1] == -3
-
-
-def _program_params() -> ProgramParams:
-    return ProgramParams(**json.loads(os.environ.get("AIMC_PROG", "{}")))
 
 
 def _program_targets(chip, rng) -> np.ndarray:
@@ -683,25 +666,23 @@ async def program_verify(dut):
     device's status and every conductance equal the golden algorithm's bit for bit; every
     device it passes is within tolerance in the model; stuck devices fail; the MVMs that
     follow use the programmed weights."""
-    cfg = TileConfig.from_json(os.environ["AIMC_CONFIG"])
-    env = dict(os.environ, AIMC_ERASED="1")
-    tb = TileBench(dut, cfg, chip_from_env(cfg, env), seed=int(env.get("AIMC_SEED", "1")))
-    twin = chip_from_env(cfg, env)
-    params = _program_params()
-    if "AIMC_TARGETS" in env:
-        targets = np.load(env["AIMC_TARGETS"])
+    tb = _setup(dut, erased=True)
+    cfg, settings = tb.cfg, tb.settings
+    twin = settings.chip()
+    params = settings.program
+    if settings.targets is not None:
+        targets = np.load(settings.targets)
     else:
-        targets = _program_targets(tb.chip, np.random.default_rng(int(env.get("AIMC_SEED",
-                                                                               "1"))))
+        targets = _program_targets(tb.chip, settings.stimulus_rng())
     await tb.start()
     cal = None
     if params.correct:
         # Calibrate first: the engine's reads are then corrected for column offset and gain.
-        k = int(os.environ.get("AIMC_CAL_K", "6"))
+        k = settings.cal_k
         cal_status = await tb.calibrate(("offset", "gain"), k)
         cal = calibrate(tb.state, ("offset", "gain"), 0, k)
         _compare(await tb.read_calibration(), cal, "calibration")
-        assert not cal_status & 4, f"CAL_STATUS {cal_status:#x}"
+        assert not cal_status["error"], f"CAL_STATUS {cal_status}"
     wall0 = time.perf_counter()
     got, status = await tb.program(targets, params)
     wall = time.perf_counter() - wall0
@@ -712,25 +693,27 @@ async def program_verify(dut):
     bad = np.argwhere(status != want.status)
     assert not bad.size, f"status of devices {bad[:8].tolist()} differs from the golden run"
     assert np.array_equal(tb.chip.g_prog, twin.g_prog), "conductances differ from golden"
-    assert got["status"] & 2 and not got["status"] & 4, f"PROG_STATUS {got['status']:#x}"
+    prog_status = tb.regs["PROG_STATUS"].unpack(got["status"])
+    assert prog_status["done"] and not prog_status["error"], f"PROG_STATUS {prog_status}"
     devices = 2 * cfg.rows * cfg.cols
     assert got["passed"] + got["failed"] == devices
     fig = report(tb.chip, targets, status, params.tol, calibration=cal)
     assert fig["passed_outside_tol"] == 0, f"{fig['passed_outside_tol']} passed devices " \
         "are outside the tolerance in the model"
     for r, c, side in np.argwhere(tb.chip.stuck):
-        flags = status[r, c] >> (2 * side)
-        assert not flags & 1 and flags & 2, f"stuck device {(r, c, side)} status {flags:#x}"
+        flags = DeviceStatus(int(status[r, c]))
+        assert DeviceStatus.stuck(side) in flags and DeviceStatus.passed(side) not in flags, \
+            f"stuck device {(r, c, side)} status {flags!r}"
     assert got["stuck"] >= int(np.count_nonzero(tb.chip.stuck))
     # MVMs now see the programmed conductances.
-    n = int(os.environ.get("AIMC_VECTORS", "4"))
+    n = settings.vector_count(4)
     await tb.enable()
     await tb.stream(tb.random_vectors(n, np.random.default_rng(5)))
     assert tb.scoreboard.matched == n and not tb.scoreboard.mismatches
     fig.update(got, config=cfg.to_dict(), params=dataclasses.asdict(params),
                pulses_per_device=got["pulses"] / devices, wall_seconds=wall,
                iterations_max=int(want.iterations.max(initial=0)))
-    _write_stats(fig)
+    settings.write_stats("program_verify", fig)
     dut._log.info("programmed %d devices: yield %.2f %%, weight error %.2f %% of w_max RMS, "
                   "%.2f pulses per device, %d cycles (%.1f s)", devices, 100 * fig["yield"],
                   fig["weight_error_sigma"], fig["pulses_per_device"], got["cycles"], wall)
@@ -742,42 +725,39 @@ async def program_errors(dut):
     them); runs that cannot proceed end at once with PROG_STATUS.error and the interrupt: a
     start while the calibration engine runs, a target packet shorter than a row; a
     calibration started while the engine runs is refused with CAL_STATUS.error."""
-    cfg = TileConfig.from_json(os.environ["AIMC_CONFIG"])
-    env = dict(os.environ, AIMC_ERASED="1")
-    tb = TileBench(dut, cfg, chip_from_env(cfg, env))
+    tb = _setup(dut, erased=True)
+    cfg = tb.cfg
     await tb.start()
     await tb.enable(irq=True)
-    done, error = 1 << 1, 1 << 2
-    limits = tb.regs["PROG_LIMITS"]
-    assert await tb.read("PROG_LIMITS") == tb.regs["PROG_LIMITS"].reset_value
+    ended_in_error = tb.regs["PROG_STATUS"].pack(done=1, error=1)
+    limits, prog_ctrl = tb.regs["PROG_LIMITS"], tb.regs["PROG_CTRL"]
+    assert await tb.read("PROG_LIMITS") == limits.reset_value
     for bad in ({"iterations": 0}, {"width": 0}):
         fields = {"tol": 5, "iterations": 30, "width": 8, **bad}
-        await tb.expect_refused("PROG_LIMITS",
-                                sum(v << limits.field(k).lsb for k, v in fields.items()),
-                                "range")
+        await tb.expect_refused("PROG_LIMITS", limits.pack(**fields), "range")
     # A start while the calibration engine runs.
-    await tb.write("CAL_CTRL", 1 | 0b10 | (6 << tb.regs["CAL_CTRL"].field("avg_log2").lsb))
+    await tb.start_calibration(("offset",), 6)
     await ClockCycles(dut.clk, 10)
     assert await tb.field("CAL_STATUS", "busy") == 1
-    await tb.write("PROG_CTRL", 1)
+    await tb.write("PROG_CTRL", prog_ctrl.pack(start=1))
     await ClockCycles(dut.clk, 5)
     status = await tb.read("PROG_STATUS")
-    assert status == done | error, f"start during calibration: PROG_STATUS {status:#x}"
+    assert status == ended_in_error, f"start during calibration: PROG_STATUS {status:#x}"
     assert int(dut.irq.value) == 1
     coverage.hit("errors", "prog_while_calibrating")
-    await tb.write("PROG_STATUS", done | error)
+    await tb.clear("PROG_STATUS", "done", "error")
     while await tb.field("CAL_STATUS", "busy"):
         await ClockCycles(dut.clk, 100)
-    await tb.write("CAL_STATUS", 0b110)
+    await tb.clear("CAL_STATUS", "done", "error")
     await ClockCycles(dut.clk, 2)
     assert int(dut.irq.value) == 0
     await tb.write("PROG_LIMITS", limits.reset_value)
-    await tb.write("PROG_CTRL", 1)
+    await tb.write("PROG_CTRL", prog_ctrl.pack(start=1))
     await ClockCycles(dut.clk, 10)
     assert await tb.field("PROG_STATUS", "busy") == 1
-    await tb.write("CAL_CTRL", 0b11)
+    await tb.start_calibration(("offset",), 0)
     await ClockCycles(dut.clk, 5)
-    assert await tb.read("CAL_STATUS") & error, "calibration start during programming"
+    assert await tb.field("CAL_STATUS", "error"), "calibration start during programming"
     assert await tb.field("CAL_STATUS", "busy") == 0
     coverage.hit("errors", "cal_while_programming")
     assert cfg.out_beats >= 2, "this test needs rows of at least two beats"
@@ -785,10 +765,19 @@ async def program_errors(dut):
     await tb.target_source.send(AxiStreamFrame([1] * short))
     await ClockCycles(dut.clk, 4 * short + 20)
     status = await tb.read("PROG_STATUS")
-    assert status == done | error, f"short target packet: PROG_STATUS {status:#x}"
+    assert status == ended_in_error, f"short target packet: PROG_STATUS {status:#x}"
     coverage.hit("errors", "prog_target_length")
     assert tb.sink.empty(), "no status packet for an aborted row"
     assert tb.chip.pulse_steps == 0 and await tb.read("PROG_READS") == 0
+
+
+async def _cut_short(tb, what: str):
+    """Reset the tile while ``what`` (a field of ABORTED) runs: ABORTED says so through the
+    reset, and clears."""
+    await tb.hard_reset()
+    assert await tb.read("ABORTED") == tb.regs["ABORTED"].pack(**{what: 1}), f"{what} not flagged"
+    await tb.clear("ABORTED", what)
+    coverage.hit("errors", f"reset_{what}")
 
 
 @cocotb.test()
@@ -796,24 +785,17 @@ async def reset_recovery(dut):
     """A reset in the middle of an MVM, of a calibration and of a programming run: ABORTED
     says which was cut short (through the reset), no stale result comes out, and the next
     operation of each kind equals the golden model."""
-    cfg = TileConfig.from_json(os.environ["AIMC_CONFIG"])
-    assert cfg.planes == 1, "the golden MVM numbering after a cut integration needs PWM"
-    env = dict(os.environ, AIMC_ERASED="1")
-    tb = TileBench(dut, cfg, chip_from_env(cfg, env))
+    tb = _setup(dut, erased=True)
+    assert tb.cfg.planes == 1, "the golden MVM numbering after a cut integration needs PWM"
     rng = np.random.default_rng(3)
     await tb.start()
-    aborted = tb.regs["ABORTED"]
-    bit = {f.name: 1 << f.lsb for f in aborted.fields}
 
     # An MVM in its drive window.
     await tb.enable()
     await tb.send(tb.random_vectors(1, rng)[0], expect=False)
     await ClockCycles(dut.clk, 30)
     assert await tb.field("STATUS", "busy") == 1
-    await tb.hard_reset()
-    assert await tb.read("ABORTED") == bit["mvm"]
-    await tb.write("ABORTED", bit["mvm"])
-    coverage.hit("errors", "reset_mvm")
+    await _cut_short(tb, "mvm")
     assert await tb.read("ABORTED") == 0
     await tb.drain(2 * tb.cycles_per_mvm_bound())
     assert tb.scoreboard.unexpected == 0, "a result of the aborted MVM came out"
@@ -821,16 +803,13 @@ async def reset_recovery(dut):
     await tb.stream(tb.random_vectors(4, rng))
 
     # A calibration run, then a whole one.
-    await tb.write("CAL_CTRL", 1 | 0b110 | (4 << tb.regs["CAL_CTRL"].field("avg_log2").lsb))
+    await tb.start_calibration(("offset", "gain"), 4)
     await ClockCycles(dut.clk, 800)
     assert await tb.field("CAL_STATUS", "busy") == 1
-    await tb.hard_reset()
-    assert await tb.read("ABORTED") == bit["cal"]
-    await tb.write("ABORTED", bit["cal"])
-    coverage.hit("errors", "reset_cal")
+    await _cut_short(tb, "cal")
     start = tb.sent
     status = await tb.calibrate(("offset", "gain"), 4)
-    assert status & 2 and not status & 4
+    assert status["done"] and not status["error"], f"CAL_STATUS {status}"
     _compare(await tb.read_calibration(), calibrate(tb.state, ("offset", "gain"), start, 4),
              "calibration after a reset")
 
@@ -841,10 +820,7 @@ async def reset_recovery(dut):
     await ClockCycles(dut.clk, 3000)
     assert await tb.field("PROG_STATUS", "busy") == 1
     run.cancel()
-    await tb.hard_reset()
-    assert await tb.read("ABORTED") == bit["prog"]
-    await tb.write("ABORTED", bit["prog"])
-    coverage.hit("errors", "reset_prog")
+    await _cut_short(tb, "prog")
     twin = copy.deepcopy(tb.chip)
     first_read = tb.model.reads
     got, status = await tb.program(targets, params)
@@ -862,10 +838,9 @@ async def engines_wait_for_results_in_flight(dut):
     """A calibration or programming run started while host results wait in the pipeline
     (the host is not reading m_axis): the results still leave on m_axis, complete and bit
     for bit, and the run then equals its golden run."""
-    cfg = TileConfig.from_json(os.environ["AIMC_CONFIG"])
-    env = dict(os.environ, AIMC_ERASED="1")
-    tb = TileBench(dut, cfg, chip_from_env(cfg, env))
-    twin = chip_from_env(cfg, env)
+    tb = _setup(dut, erased=True)
+    cfg = tb.cfg
+    twin = tb.settings.chip()
     rng = np.random.default_rng(4)
     await tb.start()
     await tb.enable()
@@ -878,8 +853,7 @@ async def engines_wait_for_results_in_flight(dut):
         assert await tb.read("MVM_COUNT") >= 1 and tb.sink.empty()
         if engine == "cal":
             start = tb.sent
-            await tb.write("CAL_CTRL", 1 | 0b110 | (3 << tb.regs["CAL_CTRL"].field("avg_log2")
-                                                      .lsb))
+            await tb.start_calibration(("offset", "gain"), 3)
         else:
             targets = _program_targets(tb.chip, rng)
             await tb.start_program(ProgramParams())

@@ -306,6 +306,11 @@ class ModelConfig:
                 raise TypeError(f"ModelConfig.{key} must be a {cls.__name__}, "
                                 f"not {getattr(self, key)!r}")
 
+    @staticmethod
+    def sections() -> tuple[str, ...]:
+        """The names of the model's tables (``device``, ``pulse``, ... ``energy``), in order."""
+        return tuple(_SECTIONS)
+
     def replace(self, **sections) -> ModelConfig:
         """A copy with fields changed: ``replace(adc={"input_noise": 0.5}, name="x")``."""
         changes = {}

@@ -1,12 +1,12 @@
 """System tier: the generated Verilog with the crossbar model in the loop, on Icarus and on
 Verilator (each configuration is built once per simulator and reused by its tests)."""
 
-import json
-
 import pytest
 
 from aimc import TileConfig
 from aimc.cosim import runner
+from aimc.cosim.settings import CosimSettings
+from aimc.enums import ColStatus
 
 SMALL = {
     "8x8-pwm": TileConfig(rows=8, cols=8),
@@ -30,13 +30,23 @@ CORE = ("mvm_stream,back_to_back_timing,registers,bus_under_pauses,malformed_vec
 STALLS = [(p, q) for p in (0.0, 0.1, 0.3) for q in (0.0, 0.1, 0.3)]
 
 
+def _run(cfg, sim, tests, **settings) -> CosimSettings:
+    """Run ``tests`` on ``cfg`` with the other settings given; returns the settings."""
+    run = CosimSettings(tile=cfg, tests=tests, **settings)
+    runner.run(run, sim)
+    return run
+
+
+def _stats(tmp_path, cfg, sim, test, **settings) -> dict:
+    """Run ``test`` and return the figures it wrote."""
+    return _run(cfg, sim, test, stats=tmp_path / "stats.json", **settings).read_stats(test)
+
+
 @pytest.mark.parametrize("name", list(SMALL))
 def test_small_tiles(sim, name, tmp_path):
-    stats = tmp_path / "stats.json"
     stalls = STALLS[(2 * list(SMALL).index(name) + runner.SIMULATORS.index(sim)) % len(STALLS)]
-    runner.run(SMALL[name], sim, CORE, env={"AIMC_VECTORS": 24, "AIMC_STATS": stats,
-                                            "AIMC_STALLS": "{},{}".format(*stalls)})
-    result = json.loads(stats.read_text())
+    run = _run(SMALL[name], sim, CORE, vectors=24, stalls=stalls, stats=tmp_path / "stats.json")
+    result = run.read_stats("mvm_stream")
     assert result["matched"] == result["vectors"] == 24
 
 
@@ -44,34 +54,24 @@ def test_noisy_chip_matches_batch_prediction(sim, tmp_path):
     """With every per-conversion noise on (comparator decisions, converter input, device
     white noise), the cosimulation still equals the batch path bit for bit: the noise is a
     function of chip seed and event, not of who draws it."""
-    cfg = SMALL["16x16-bitserial-share2"]
-    model = json.dumps({"preset": "adc-only", "adc": {"comparator_noise": 0.7},
-                        "device": {"white_noise": 0.05}})
-    runner.run(cfg, sim, "mvm_stream", env={"AIMC_VECTORS": 16, "AIMC_MODEL": model,
-                                            "AIMC_SEED": 11})
+    model = {"preset": "adc-only", "adc": {"comparator_noise": 0.7},
+             "device": {"white_noise": 0.05}}
+    _run(SMALL["16x16-bitserial-share2"], sim, "mvm_stream", vectors=16, model=model,
+         chip_seed=11)
 
 
 @pytest.mark.parametrize("name", ["8x8-pwm", "16x16-pwm-share4"])
 def test_pcm_chip_a_day_after_programming(sim, name, tmp_path):
     """The pcm preset (programming noise, drift, 1/f read noise, converter errors) with IR
     drop, one day after programming: the RTL's results equal the batch path bit for bit."""
-    model = json.dumps({"preset": "pcm", "array": {"r_row": 2.0, "r_col": 2.0},
-                        "driver": {"edge_loss": 0.1, "polarity_mismatch": 0.02}})
-    stats = tmp_path / "stats.json"
-    runner.run(SMALL[name], sim, "mvm_stream",
-               env={"AIMC_VECTORS": 16, "AIMC_MODEL": model, "AIMC_SEED": 5,
-                    "AIMC_TIME": 86400, "AIMC_STATS": stats})
-    result = json.loads(stats.read_text())
+    model = {"preset": "pcm", "array": {"r_row": 2.0, "r_col": 2.0},
+             "driver": {"edge_loss": 0.1, "polarity_mismatch": 0.02}}
+    result = _stats(tmp_path, SMALL[name], sim, "mvm_stream", vectors=16, model=model,
+                    chip_seed=5, time=86400)
     assert result["matched"] == result["vectors"] == 16
 
 
 CAL_TILE = SMALL["16x16-pwm-share4"]
-
-
-def _stats(tmp_path, cfg, sim, test, **env):
-    stats = tmp_path / "stats.json"
-    runner.run(cfg, sim, test, env={"AIMC_STATS": stats, **env})
-    return json.loads(stats.read_text())
 
 
 def _calibrated_well(result):
@@ -86,8 +86,8 @@ def _calibrated_well(result):
 def test_calibration_equals_golden_and_removes_the_periphery_error(sim, seed, tmp_path):
     """On adc-only chips the engine's offsets, gains and flags equal the golden algorithm's
     bit for bit (asserted inside the cocotb test) and the error falls to the rounding floor."""
-    result = _stats(tmp_path, CAL_TILE, sim, "calibration", AIMC_MODEL="adc-only",
-                    AIMC_SEED=seed, AIMC_VECTORS=24)
+    result = _stats(tmp_path, CAL_TILE, sim, "calibration", model="adc-only",
+                    chip_seed=seed, vectors=24)
     assert result["coefficients_match"] and not result["bad_columns"]
     _calibrated_well(result)
 
@@ -95,8 +95,8 @@ def test_calibration_equals_golden_and_removes_the_periphery_error(sim, seed, tm
 @pytest.mark.parametrize("name", ["12x10-pwm-share2-lanes4", "16x16-bitserial-share2"])
 def test_calibration_on_other_tiles(sim, name, tmp_path):
     """Padded output beats, shared ADCs and bit-serial results calibrate bit-exactly too."""
-    result = _stats(tmp_path, SMALL[name], sim, "calibration", AIMC_MODEL="adc-only",
-                    AIMC_SEED=4, AIMC_VECTORS=12, AIMC_CAL_K=3)
+    result = _stats(tmp_path, SMALL[name], sim, "calibration", model="adc-only",
+                    chip_seed=4, vectors=12, cal_k=3)
     assert result["coefficients_match"]
     assert result["after"]["rms_percent"] < result["before"]["rms_percent"] / 3
 
@@ -104,24 +104,23 @@ def test_calibration_on_other_tiles(sim, name, tmp_path):
 def test_dead_and_stuck_columns_are_flagged(sim, tmp_path):
     """A dead column (no response to charge) and a column stuck at the top code are flagged
     bad; every other column still calibrates, bit-exactly."""
-    faults = json.dumps({"dead": [3], "stuck-high": [9]})
-    result = _stats(tmp_path, CAL_TILE, sim, "calibration", AIMC_MODEL="adc-only",
-                    AIMC_SEED=5, AIMC_VECTORS=24, AIMC_FAULTS=faults)
+    result = _stats(tmp_path, CAL_TILE, sim, "calibration", model="adc-only",
+                    chip_seed=5, vectors=24, column_faults={"dead": [3], "stuck-high": [9]})
     assert result["bad_columns"] == [3, 9]
-    assert result["status"][3] == 2            # dead: no reference response
-    assert result["status"][9] == 3            # stuck: at a rail, and no response
+    assert result["status"][3] == ColStatus.GAIN                    # dead: no response
+    assert result["status"][9] == ColStatus.RAIL | ColStatus.GAIN   # stuck: at a rail too
     _calibrated_well(result)
 
 
 def test_calibration_errors_are_reported(sim, tmp_path):
-    runner.run(SMALL["8x8-pwm"], sim, "calibration_errors", env={"AIMC_MODEL": "adc-only"})
+    _run(SMALL["8x8-pwm"], sim, "calibration_errors", model="adc-only")
 
 
 def test_drift_compensation_after_a_day_and_a_month(sim, tmp_path):
     """pcm preset: DRIFT_SCALE from the engine equals the golden algorithm's, and it takes
     most of the drift error away."""
-    result = _stats(tmp_path, CAL_TILE, sim, "drift_compensation", AIMC_MODEL="pcm",
-                    AIMC_SEED=6, AIMC_VECTORS=16)
+    result = _stats(tmp_path, CAL_TILE, sim, "drift_compensation", model="pcm",
+                    chip_seed=6, vectors=16)
     for label in ("one_day", "one_month"):
         without, with_comp = result[label]["without"], result[label]["with"]
         assert with_comp["rms_percent"] < 0.6 * without["rms_percent"], result[label]
@@ -144,34 +143,33 @@ def _programmed(result, tol=5):
 def test_program_and_verify_16x16(sim, tmp_path):
     """pcm chip with four stuck devices: counters, status and conductances equal the golden
     algorithm; the stuck devices fail; everything else passes."""
-    r = _stats(tmp_path, PROG_TILE, sim, "program_verify", AIMC_MODEL="pcm", AIMC_SEED=3,
-               AIMC_STUCK=json.dumps(STUCK))
+    r = _stats(tmp_path, PROG_TILE, sim, "program_verify", model="pcm", chip_seed=3,
+               stuck=STUCK)
     _programmed(r)
     assert r["stuck"] == len(STUCK) and r["failed"] == len(STUCK), r
 
 
 def test_reset_in_the_middle_of_each_operation(sim):
-    runner.run(PROG_TILE, sim, "reset_recovery", env={"AIMC_MODEL": "pcm", "AIMC_SEED": 2})
+    _run(PROG_TILE, sim, "reset_recovery", model="pcm", chip_seed=2)
 
 
 def test_analogue_half_never_ready(sim):
-    runner.run(PROG_TILE, sim, "analogue_timeout", env={"AIMC_MODEL": "pcm", "AIMC_SEED": 4})
+    _run(PROG_TILE, sim, "analogue_timeout", model="pcm", chip_seed=4)
 
 
 def test_engines_started_with_results_in_flight(sim):
-    runner.run(PROG_TILE, sim, "engines_wait_for_results_in_flight",
-               env={"AIMC_MODEL": "adc-only", "AIMC_SEED": 3})
+    _run(PROG_TILE, sim, "engines_wait_for_results_in_flight", model="adc-only", chip_seed=3)
 
 
 def test_program_and_verify_errors(sim):
-    runner.run(PROG_TILE, sim, "program_errors")
+    _run(PROG_TILE, sim, "program_errors")
 
 
 @pytest.mark.parametrize("name", ["8x8-bitserial", "12x10-pwm-share2-lanes4"])
 def test_program_and_verify_other_tiles(name, tmp_path):
     """Bit-serial reads (one integration) and padded beats, on Icarus."""
-    r = _stats(tmp_path, SMALL[name], "icarus", "program_verify", AIMC_MODEL="adc-only",
-               AIMC_SEED=4)
+    r = _stats(tmp_path, SMALL[name], "icarus", "program_verify", model="adc-only",
+               chip_seed=4)
     _programmed(r)
 
 
@@ -181,8 +179,7 @@ def test_row_parallel_programming_is_faster(tmp_path):
     runs = {}
     for parallel in (True, False):
         runs[parallel] = _stats(tmp_path, PROG_TILE, "icarus", "program_verify",
-                                AIMC_MODEL="pcm", AIMC_SEED=6,
-                                AIMC_PROG=json.dumps({"parallel": parallel}))
+                                model="pcm", chip_seed=6, program={"parallel": parallel})
         _programmed(runs[parallel])
     assert runs[False]["cycles"] > 3 * runs[True]["cycles"], (runs[False]["cycles"],
                                                               runs[True]["cycles"])
@@ -194,9 +191,8 @@ def test_program_and_verify_64x64_correct_reads(tmp_path):
     cfg = TileConfig(rows=64, cols=64)
     runs = {}
     for correct in (False, True):
-        runs[correct] = _stats(tmp_path, cfg, "verilator", "program_verify", AIMC_MODEL="pcm",
-                               AIMC_SEED=8, AIMC_CAL_K=4,
-                               AIMC_PROG=json.dumps({"correct": correct}))
+        runs[correct] = _stats(tmp_path, cfg, "verilator", "program_verify", model="pcm",
+                               chip_seed=8, cal_k=4, program={"correct": correct})
         _programmed(runs[correct])
         assert runs[correct]["yield"] > 0.99, runs[correct]["yield"]
     assert runs[True]["weight_error_sigma"] < 0.8 * runs[False]["weight_error_sigma"], (
@@ -208,8 +204,8 @@ def test_program_and_verify_full_size(tmp_path):
     """256x256 pcm chip on Verilator, calibrated first, reads corrected: the published
     yield, over 99 % of the devices within 5 counts after at most 30 pulse steps, and a
     weight error in the published 3-5 % of w_max."""
-    r = _stats(tmp_path, TileConfig(), "verilator", "program_verify", AIMC_MODEL="pcm",
-               AIMC_SEED=1, AIMC_CAL_K=4, AIMC_PROG=json.dumps({"correct": True}))
+    r = _stats(tmp_path, TileConfig(), "verilator", "program_verify", model="pcm",
+               chip_seed=1, cal_k=4, program={"correct": True})
     _programmed(r)
     assert r["yield"] > 0.99, r["yield"]
     assert r["params"]["max_iter"] == 30
@@ -220,19 +216,15 @@ def test_program_and_verify_full_size(tmp_path):
 def test_soak_10000_mvms_under_random_stalls(tmp_path):
     """10,000 MVMs with random stalls on both streams (30 % of cycles each): every result
     arrives exactly once, in order, bit for bit (the scoreboard), none unasked for."""
-    stats = tmp_path / "stats.json"
-    runner.run(SMALL["8x8-pwm"], "verilator", "mvm_stream",
-               env={"AIMC_VECTORS": 10_000, "AIMC_STALLS": "0.3,0.3", "AIMC_STATS": stats,
-                    "AIMC_MODEL": "adc-only", "AIMC_SEED": 12})
-    result = json.loads(stats.read_text())
+    result = _stats(tmp_path, SMALL["8x8-pwm"], "verilator", "mvm_stream", vectors=10_000,
+                    stalls=(0.3, 0.3), model="adc-only", chip_seed=12)
     assert result["matched"] == result["vectors"] == 10_000
 
 
 @pytest.mark.slow
 def test_full_size_tile():
     """The specification's 256x256 tile, on Verilator."""
-    runner.run(TileConfig(), "verilator", "mvm_stream,back_to_back_timing,registers",
-               env={"AIMC_VECTORS": 12})
+    _run(TileConfig(), "verilator", "mvm_stream,back_to_back_timing,registers", vectors=12)
 
 
 @pytest.mark.slow
@@ -240,7 +232,7 @@ def test_full_size_calibration(tmp_path):
     """The engine on the specification's 256x256 tile: coefficients of all 256 columns equal
     the golden algorithm's, and the error falls to the rounding floor."""
     result = _stats(tmp_path, TileConfig(), "verilator", "calibration",
-                    AIMC_MODEL="adc-only", AIMC_SEED=8, AIMC_VECTORS=8)
+                    model="adc-only", chip_seed=8, vectors=8)
     assert result["coefficients_match"] and len(result["gain"]) == 256
     assert result["after"]["rms_percent"] <= 1.5 * result["after"]["rounding_rms_percent"]
 
