@@ -28,6 +28,7 @@ _INT_RANGES = (
     ("adc_bits", 2, 12),
     ("cols_per_adc", 1, 1024),
     ("lanes", 1, 64),
+    ("rows_per_adc", 1, 1024),
 )
 
 
@@ -66,6 +67,9 @@ class TileConfig:
         evaluation and conversion per magnitude bit, summed by shift-and-add).
     lanes : int
         Vector elements per beat on both AXI4-Stream interfaces, a power of two 1..64.
+    rows_per_adc : int
+        Sharing factor of the row ADCs that convert backward MVMs, a power of two dividing
+        ``rows``.
 
     Raises
     ------
@@ -82,6 +86,7 @@ class TileConfig:
     cols_per_adc: int = 1
     input_mode: str = "pwm"
     lanes: int = 8
+    rows_per_adc: int = 1
 
     def __post_init__(self):
         for name, lo, hi in _INT_RANGES:
@@ -102,6 +107,10 @@ class TileConfig:
             raise ValueError(
                 f"TileConfig.cols_per_adc must be a power of two that divides cols={self.cols}, "
                 f"not {self.cols_per_adc!r}")
+        if not _is_pow2(self.rows_per_adc) or self.rows % self.rows_per_adc:
+            raise ValueError(
+                f"TileConfig.rows_per_adc must be a power of two that divides rows={self.rows}, "
+                f"not {self.rows_per_adc!r}")
         if not _is_pow2(self.lanes):
             raise ValueError(f"TileConfig.lanes must be a power of two, not {self.lanes!r}")
 
@@ -128,7 +137,8 @@ class TileConfig:
     def key(self) -> str:
         """Short unique name, used for build directories."""
         return (f"r{self.rows}c{self.cols}i{self.input_bits}a{self.adc_bits}"
-                f"s{self.cols_per_adc}{self.input_mode}l{self.lanes}")
+                f"s{self.cols_per_adc}{self.input_mode}l{self.lanes}"
+                + (f"q{self.rows_per_adc}" if self.rows_per_adc != 1 else ""))
 
     # -- derived quantities --------------------------------------------------------------
 
@@ -153,8 +163,24 @@ class TileConfig:
 
     @property
     def sel_bits(self) -> int:
-        """Width of the ADC column-select port (at least 1)."""
+        """Width of the ADC column-select port ``adc_sel``: ``log2(cols_per_adc)``, at least
+        1 (with one ADC per column the port is a constant 0)."""
         return max(1, math.ceil(math.log2(self.cols_per_adc)))
+
+    @property
+    def n_row_adc(self) -> int:
+        """Row ADCs (backward MVMs)."""
+        return self.rows // self.rows_per_adc
+
+    @property
+    def row_sel_bits(self) -> int:
+        """Width of the row ADC select port ``adc_row_sel`` (at least 1)."""
+        return max(1, math.ceil(math.log2(self.rows_per_adc)))
+
+    @property
+    def lines(self) -> int:
+        """Elements of the longest vector the tile takes or gives: ``max(rows, cols)``."""
+        return max(self.rows, self.cols)
 
     @property
     def planes(self) -> int:
@@ -225,6 +251,23 @@ class TileConfig:
     def analogue_min_cycles(self) -> int:
         """Cycles the analogue half needs per MVM: drive window plus conversions, per plane."""
         return self.planes * (self.drive_cycles + self.cols_per_adc * self.adc_bits)
+
+    @property
+    def back_beats(self) -> int:
+        """Beats of a backward result (and of a forward input): one element per row."""
+        return -(-self.rows // self.lanes)
+
+    @property
+    def bwd_analogue_min_cycles(self) -> int:
+        """Cycles the analogue half needs per backward MVM: column drive window plus the
+        row conversions, per plane."""
+        return self.planes * (self.drive_cycles + self.rows_per_adc * self.adc_bits)
+
+    @property
+    def bwd_period_cycles(self) -> int:
+        """Cycles per backward MVM of the sequencer's schedule when nothing stalls (as
+        :attr:`mvm_period_cycles`, with the row ADCs' sharing)."""
+        return self.planes * (self.drive_cycles + 1 + self.rows_per_adc * self.adc_bits) + 1
 
     @property
     def mvm_period_cycles(self) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from amaranth.lib import enum
 
 __all__ = ["BusError", "CalPhase", "ColFlag", "ColStatus", "CorrectMode", "DeviceStatus",
-           "describe"]
+           "InputKind", "ResultKind", "UpdateMode", "describe"]
 
 
 class CorrectMode(enum.Enum, shape=2):
@@ -22,6 +22,29 @@ class CorrectMode(enum.Enum, shape=2):
     RAW = 0
     NO_DRIFT = 1
     CORRECT = 2
+
+
+class InputKind(enum.Enum, shape=2):
+    """What a vector on the input stream (``s_axis``, TUSER) asks for."""
+
+    FORWARD = 0
+    BACKWARD = 1
+    UPDATE = 2
+
+
+class ResultKind(enum.Enum, shape=2):
+    """What a vector on the result stream (``m_axis``, TUSER) is."""
+
+    FORWARD = 0
+    BACKWARD = 1
+    STATUS = 2
+
+
+class UpdateMode(enum.Enum, shape=1):
+    """How the update engine decides which lines fire in a pulse slot."""
+
+    STOCHASTIC = 0
+    DETERMINISTIC = 1
 
 
 class CalPhase(enum.IntFlag, shape=4):
@@ -98,6 +121,22 @@ class BusError(enum.IntFlag, shape=4):
 #: generated register descriptions. Keyed by class, then name (IntFlag members of different
 #: classes with equal values compare equal).
 _DOCS = {
+    InputKind: {
+        "FORWARD": "a forward MVM of the vector (one element per row)",
+        "BACKWARD": "a backward MVM: the vector (one element per column) drives the columns",
+        "UPDATE": "a pulsed update with the vector (one element per column) as the error d "
+                  "and the last forward input as x",
+    },
+    ResultKind: {
+        "FORWARD": "the results of a forward MVM (one per column)",
+        "BACKWARD": "the results of a backward MVM (one per row)",
+        "STATUS": "a program-and-verify status packet (one field per column)",
+    },
+    UpdateMode: {
+        "STOCHASTIC": "every line compares its own pseudo-random draw with its probability",
+        "DETERMINISTIC": "rows compare with a shared ramp, columns with a shared van der "
+                         "Corput sequence",
+    },
     CorrectMode: {
         "RAW": "results leave as converted, with zero fractional bits",
         "NO_DRIFT": "per-column offset and gain",

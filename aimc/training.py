@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["BL_MAX", "ETA_FRAC", "LINE_COLUMN_BASE", "PROB_BITS", "SCALE_FRAC", "Schedule",
-           "line_constant", "line_seeds", "manage", "probability_thresholds", "ramp",
+           "line_constant", "line_seeds", "manage", "probability_thresholds", "ramp", "ramp_step",
            "van_der_corput", "xorshift32"]
 
 #: Bits of a line's firing probability (and of its draw).
@@ -90,11 +90,17 @@ def probability_thresholds(magnitudes, scale: int, k: int) -> np.ndarray:
     return q & ~((1 << (PROB_BITS - k)) - 1)
 
 
+def ramp_step(bl: int) -> int:
+    """``round(2**24 / BL)``: the reciprocal the deterministic ramp steps by."""
+    return ((1 << 24) + bl // 2) // bl
+
+
 def ramp(bl: int) -> np.ndarray:
-    """Deterministic mode, rows: the threshold of slot ``t`` is ``floor((2t + 1) 2**15 /
-    BL)``, so that a row of probability ``p`` fires in the first ``round(p BL)`` slots."""
+    """Deterministic mode, rows: the threshold of slot ``t`` is ``((2t + 1) R) >> 9`` with
+    ``R = ramp_step(BL)``, about ``(t + 1/2) 2**16 / BL``, so that a row of probability ``p``
+    fires in about the first ``p BL`` slots. The RTL adds ``2R`` per slot."""
     t = np.arange(bl, dtype=np.int64)
-    return ((2 * t + 1) << (PROB_BITS - 1)) // bl
+    return ((2 * t + 1) * ramp_step(bl)) >> 9
 
 
 def van_der_corput(bl: int) -> np.ndarray:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Signal
+from amaranth import Cat, Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import TileConfig
-from ..enums import CorrectMode
+from ..enums import CorrectMode, InputKind
 from .engine import EngineSignature, OpKind, op_layout, result_beat
 
 __all__ = ["Arbiter"]
@@ -28,6 +28,8 @@ class Arbiter(wiring.Component):
     ----------
     host_valid : In(1)
         A complete host vector waits in the input buffer.
+    host_kind : In(InputKind)
+        What it asks for (a forward or backward MVM, or an update).
     host_take : Out(1)
         It is taken: its MVM starts, or it is dropped after a timeout.
     enable : In(1)
@@ -60,8 +62,8 @@ class Arbiter(wiring.Component):
     def __init__(self, cfg: TileConfig, engines: tuple[str, ...]):
         if not isinstance(cfg, TileConfig):
             raise TypeError(f"cfg must be a TileConfig, not {cfg!r}")
-        reserved = {"host_valid", "host_take", "enable", "op", "timeout", "ready", "idle",
-                    "wait", "results", "out", "host_mode", "mode", "busy", "owned"}
+        reserved = {"host_valid", "host_kind", "host_take", "enable", "op", "timeout", "ready",
+                    "idle", "wait", "results", "out", "host_mode", "mode", "busy", "owned"}
         for name in engines:
             if not isinstance(name, str) or not name.isidentifier() or name in reserved:
                 raise ValueError(f"engine names must be identifiers other than "
@@ -71,6 +73,7 @@ class Arbiter(wiring.Component):
         self.cfg, self.engines = cfg, tuple(engines)
         super().__init__({
             "host_valid": In(1),
+            "host_kind": In(InputKind),
             "host_take": Out(1),
             "enable": In(1),
             **{name: In(EngineSignature(cfg)) for name in self.engines},
@@ -99,7 +102,10 @@ class Arbiter(wiring.Component):
         m.d.comb += host.eq(self.enable & self.host_valid & ~self.busy)
 
         # The sequencer: the host first, then the engines in order.
-        m.d.comb += [self.op.valid.eq(host), self.op.payload.kind.eq(OpKind.HOST),
+        # The host's kinds are the first ones of OpKind, with InputKind's values.
+        assert all(OpKind[k.name].value == k.value for k in InputKind)
+        m.d.comb += [self.op.valid.eq(host),
+                     Value.cast(self.op.payload.kind).eq(Value.cast(self.host_kind)),
                      self.host_take.eq(host & (self.op.ready | self.timeout))]
         granted = host
         for e in engines:

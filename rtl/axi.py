@@ -11,31 +11,36 @@ RESP_DECERR = 0b11
 
 
 class AxiStreamSignature(wiring.Signature):
-    """AXI4-Stream with TDATA, TVALID, TREADY and TLAST.
+    """AXI4-Stream with TDATA, TVALID, TREADY and TLAST, and TUSER when ``user_width`` > 0.
 
     Parameters
     ----------
     data_width : int
         Width of TDATA in bits, a positive multiple of 8.
+    user_width : int
+        Width of TUSER, 0 (no TUSER) .. 32.
     """
 
-    def __init__(self, data_width: int):
+    def __init__(self, data_width: int, user_width: int = 0):
         if not isinstance(data_width, int) or data_width <= 0 or data_width % 8:
             raise ValueError(
                 f"AXI4-Stream data width must be a positive multiple of 8, not {data_width!r}")
-        self.data_width = data_width
-        super().__init__({
-            "tdata": Out(data_width),
-            "tvalid": Out(1),
-            "tready": In(1),
-            "tlast": Out(1),
-        })
+        if not isinstance(user_width, int) or not 0 <= user_width <= 32:
+            raise ValueError(f"AXI4-Stream user width must be an integer 0..32, "
+                             f"not {user_width!r}")
+        self.data_width, self.user_width = data_width, user_width
+        members = {"tdata": Out(data_width), "tvalid": Out(1), "tready": In(1),
+                   "tlast": Out(1)}
+        if user_width:
+            members["tuser"] = Out(user_width)
+        super().__init__(members)
 
     def __eq__(self, other):
-        return isinstance(other, AxiStreamSignature) and other.data_width == self.data_width
+        return (isinstance(other, AxiStreamSignature) and other.data_width == self.data_width
+                and other.user_width == self.user_width)
 
     def __repr__(self):
-        return f"AxiStreamSignature({self.data_width})"
+        return f"AxiStreamSignature({self.data_width}, {self.user_width})"
 
 
 class AxiLiteSignature(wiring.Signature):

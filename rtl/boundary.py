@@ -56,6 +56,11 @@ BOUNDARY = (
         "registered; high for one cycle before each integration",
         "clears every column integrator and starts a new integration event"),
     BoundaryPort(
+        "int_back", "out", (),
+        "registered; high from the int_reset of a backward MVM through its last conversion",
+        "the integration that follows is a backward one: the column drive (col_en) adds "
+        "charge to the row integrators, and comparisons (adc_row_sample) are of the rows"),
+    BoundaryPort(
         "ref_en", "out", (),
         "registered; high with int_reset when the integration is a reference measurement "
         "(calibration engine, gain phase)",
@@ -84,6 +89,17 @@ BOUNDARY = (
         "registered; bit i high when row i is driven with negative polarity (only with row_en)",
         "the driven row contributes -w instead of +w"),
     BoundaryPort(
+        "col_en", "out", ("cols",),
+        "registered; bit c high while column c is driven in a backward MVM, with the timing "
+        "of row_en (PWM window or bit planes)",
+        "each cycle, adds the row currents of the driven columns (the effective weights "
+        "transposed, by reciprocity of the resistive network; the G+ and G- columns of a "
+        "pair driven with opposite polarity) to the row integrators, then clamps them"),
+    BoundaryPort(
+        "col_neg", "out", ("cols",),
+        "registered; bit c high when column c is driven with negative polarity (only with "
+        "col_en)", "the driven column contributes -w instead of +w"),
+    BoundaryPort(
         "adc_sel", "out", ("sel_bits",),
         "registered; constant during a conversion; ADC a converts column a*cols_per_adc + sel",
         "selects which column of each group the ADCs compare"),
@@ -107,6 +123,54 @@ BOUNDARY = (
         "the RTL samples it in the last step of each conversion",
         "bit a: the integrator of the column ADC a converts clamped at +-limit at some "
         "cycle since the last int_reset (the reference injection included)"),
+    BoundaryPort(
+        "adc_row_sel", "out", ("row_sel_bits",),
+        "registered; constant during a row conversion; row ADC a converts row "
+        "a*rows_per_adc + adc_row_sel", "selects which row of each group the row ADCs compare"),
+    BoundaryPort(
+        "adc_row_sample", "out", (),
+        "registered; high during each SAR step of the row ADCs (adc_bits cycles per "
+        "conversion)", "a comparison of the row integrators is requested this cycle"),
+    BoundaryPort(
+        "adc_row_trial", "out", ("n_row_adc", "adc_bits"),
+        "registered; offset-binary trial code of row ADC a at bits [a*adc_bits, "
+        "(a+1)*adc_bits)", "the row converters' DAC levels, as adc_trial for the columns"),
+    BoundaryPort(
+        "adc_row_cmp", "in", ("n_row_adc",),
+        "driven by the analogue half during a cycle with adc_row_sample high; sampled by the "
+        "RTL at the next rising edge",
+        "bit a: 1 if the row charge + noise >= the threshold of row a*rows_per_adc + sel "
+        "(the row converters' own static errors)"),
+    BoundaryPort(
+        "adc_row_sat", "in", ("n_row_adc",),
+        "driven by the analogue half, like adc_row_cmp, during every cycle with "
+        "adc_row_sample high", "bit a: the integrator of the row ADC a converts clamped since "
+        "the last int_reset"),
+    BoundaryPort(
+        "upd_start", "out", (),
+        "registered; high for one cycle before the first pulse slot of an update",
+        "starts the numbering of the update's slots (its noise events)"),
+    BoundaryPort(
+        "upd_pulse", "out", (),
+        "registered; high in each of the BL pulse slots of an update, with upd_row, "
+        "upd_row_neg, upd_col, upd_col_neg valid",
+        "applies the slot: every device whose row and column both fire takes one pulse of "
+        "its update device (the G+ side of its pair; G- is the reference), down when the "
+        "two polarities agree, up when they differ, with its cycle-to-cycle noise"),
+    BoundaryPort(
+        "upd_row", "out", ("rows",),
+        "registered; bit r: row line r fires in this slot", "row pulse lines"),
+    BoundaryPort(
+        "upd_row_neg", "out", ("rows",),
+        "registered; bit r: row r fires with negative polarity (the sign of x_r; only with "
+        "upd_row)", "row polarities"),
+    BoundaryPort(
+        "upd_col", "out", ("cols",),
+        "registered; bit c: column line c fires in this slot", "column pulse lines"),
+    BoundaryPort(
+        "upd_col_neg", "out", ("cols",),
+        "registered; bit c: column c fires with negative polarity (the sign of d_c; only "
+        "with upd_col)", "column polarities"),
     BoundaryPort(
         "prog_pulse", "out", (),
         "high for one cycle per pulse step; the step lasts prog_width cycles, during which "

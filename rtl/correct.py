@@ -7,7 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import TileConfig
-from ..enums import CorrectMode
+from ..enums import CorrectMode, ResultKind
 from ..fixedpoint import (
     DRIFT_BITS,
     DRIFT_FRAC,
@@ -17,7 +17,7 @@ from ..fixedpoint import (
     RESULT_FRAC,
     CalFormat,
 )
-from .engine import result_beat
+from .engine import beat_lanes, result_beat
 
 __all__ = ["Corrector", "LATENCY"]
 
@@ -64,7 +64,7 @@ class Corrector(wiring.Component):
             "source": Out(stream.Signature(result_beat(cfg))),
             "mode": In(CorrectMode),
             "drift": In(DRIFT_BITS),
-            "coef_addr": Out(range(max(cfg.out_beats, 2))),
+            "coef_addr": Out(range(max(cfg.out_beats + cfg.back_beats, 2))),
             "coef_en": Out(1),
             "offset": In(data.ArrayLayout(signed(self.fmt.off_bits), cfg.lanes)),
             "gain": In(data.ArrayLayout(unsigned(GAIN_BITS), cfg.lanes)),
@@ -82,19 +82,21 @@ class Corrector(wiring.Component):
 
         valid = Signal(LATENCY)
         last = Signal(LATENCY)
+        kinds = [Signal(ResultKind, name=f"kind{i + 1}") for i in range(LATENCY)]
         advance = Signal()
-        beat = Signal(range(max(cfg.out_beats, 2)))
+        beat = Signal(range(max(cfg.out_beats, cfg.back_beats, 2)))
+        # Backward results use the row coefficients, after the columns' words.
+        backward = sink.payload.kind == ResultKind.BACKWARD
         m.d.comb += [
             advance.eq(~valid[-1] | source.ready),
             sink.ready.eq(advance),
-            self.coef_addr.eq(beat),
+            self.coef_addr.eq(beat + Mux(backward, cfg.out_beats, 0)),
             self.coef_en.eq(advance),
             self.idle.eq(~valid.any()),
         ]
         with m.If(sink.valid & sink.ready):
             m.d.sync += beat.eq(Mux(sink.payload.last, 0, beat + 1))
 
-        # Which lanes of each beat hold a column (the last beat may be padded).
         lane_ok1 = Signal(lanes)
         beat1 = Signal.like(beat)
         mode1 = Signal(CorrectMode)
@@ -109,12 +111,14 @@ class Corrector(wiring.Component):
         raw3 = Signal(data.ArrayLayout(signed(rb), lanes))
         ok3 = Signal(lanes)
         mode3 = Signal(CorrectMode)
-        out4 = Signal(result_beat(cfg).members["data"])
+        out4 = Signal(beat_lanes(cfg))
         sat4 = Signal(range(lanes + 1))
 
         with m.If(advance):
             m.d.sync += [valid.eq(Cat(sink.valid, valid[:-1])),
-                         last.eq(Cat(sink.payload.last, last[:-1]))]
+                         last.eq(Cat(sink.payload.last, last[:-1])),
+                         kinds[0].eq(sink.payload.kind),
+                         *(kinds[i].eq(kinds[i - 1]) for i in range(1, LATENCY))]
             # Stage 1: the raw beat; its coefficients arrive from the memories meanwhile. The
             # mode and the drift operand are registered with it (off the multiplier's path).
             m.d.sync += [beat1.eq(beat), mode1.eq(self.mode),
@@ -145,11 +149,14 @@ class Corrector(wiring.Component):
                 m.d.sync += out4[j].eq(Mux(ok3[j], value[:ob].as_signed(), 0))
                 sat_bits.append(ok3[j] & ~raw_mode & ((full < lo) | (full > hi)))
             m.d.sync += sat4.eq(sum(sat_bits))
+        # Which lanes hold a column (or a row, backward): the last beat may be padded.
+        length = Mux(kinds[0] == ResultKind.BACKWARD, cfg.rows, cfg.cols)
         for j in range(lanes):
-            m.d.comb += lane_ok1[j].eq(beat1 * lanes + j < cfg.cols)
+            m.d.comb += lane_ok1[j].eq(beat1 * lanes + j < length)
         m.d.comb += [
             source.valid.eq(valid[-1]),
             source.payload.last.eq(last[-1]),
+            source.payload.kind.eq(kinds[-1]),
             source.payload.data.eq(out4),
             self.saturated.eq(Mux(source.valid & source.ready, sat4, 0)),
         ]

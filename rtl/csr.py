@@ -68,25 +68,21 @@ class WindowSignature(wiring.Signature):
     Parameters
     ----------
     window : Window
-    cols : int
-        Words in the window, at least 1.
+        Its ``words`` give the word count.
     """
 
-    def __init__(self, window: Window, cols: int):
+    def __init__(self, window: Window):
         if not isinstance(window, Window):
             raise TypeError(f"WindowSignature needs a Window, not {window!r}")
-        if not isinstance(cols, int) or cols < 1:
-            raise ValueError(f"WindowSignature cols must be a positive integer, not {cols!r}")
-        self.window, self.cols = window, cols
-        super().__init__({"addr": Out(range(max(cols, 2))), "re": Out(1), "rdata": In(32),
-                          "we": Out(1), "wdata": Out(32), "lock": In(1)})
+        self.window = window
+        super().__init__({"addr": Out(range(max(window.words, 2))), "re": Out(1),
+                          "rdata": In(32), "we": Out(1), "wdata": Out(32), "lock": In(1)})
 
     def __eq__(self, other):
-        return (isinstance(other, WindowSignature) and other.window == self.window
-                and other.cols == self.cols)
+        return isinstance(other, WindowSignature) and other.window == self.window
 
     def __repr__(self):
-        return f"WindowSignature({self.window.name}, {self.cols})"
+        return f"WindowSignature({self.window.name}, {self.window.words})"
 
 
 class RegisterFile(wiring.Component):
@@ -121,18 +117,15 @@ class RegisterFile(wiring.Component):
     registers : tuple of Register
         The register map.
     windows : tuple of Window
-        The per-column arrays.
-    cols : int
-        Number of columns (words) of each window.
+        The per-column and per-row arrays.
     """
 
-    def __init__(self, registers, windows=(), cols=1):
+    def __init__(self, registers, windows=()):
         self.registers = tuple(registers)
         self.windows = tuple(windows)
-        self.cols = cols
         regs = {r.name.lower(): Out(RegisterSignature(r)) for r in self.registers
                 if RegisterSignature(r).members}
-        wins = {w.name.lower(): Out(WindowSignature(w, cols)) for w in self.windows}
+        wins = {w.name.lower(): Out(WindowSignature(w)) for w in self.windows}
         super().__init__({
             "bus": In(AxiLiteSignature(REG_ADDR_WIDTH)),
             "regs": Out(wiring.Signature(regs)),
@@ -298,10 +291,10 @@ class RegisterFile(wiring.Component):
 
     def _decode(self, w, addr):
         """Whether ``addr`` falls in window ``w``, and its word index there."""
-        word_bits = max(self.cols - 1, 1).bit_length()
+        word_bits = max(w.words - 1, 1).bit_length()
         base = w.base >> 2
         index = addr[2:]
-        hit = (index >= base) & (index < base + self.cols)
+        hit = (index >= base) & (index < base + w.words)
         return hit, (index - base)[:word_bits]
 
     @staticmethod

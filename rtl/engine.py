@@ -19,18 +19,21 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import TileConfig
-from ..enums import CorrectMode
+from ..enums import CorrectMode, ResultKind
 
-__all__ = ["EngineSignature", "OpKind", "op_layout", "result_beat"]
+__all__ = ["EngineFSM", "EngineSignature", "OpKind", "beat_lanes", "op_layout", "result_beat"]
 
 
-class OpKind(enum.Enum, shape=2):
-    """The analogue operation a request asks the sequencer for."""
+class OpKind(enum.Enum, shape=3):
+    """The analogue operation a request asks the sequencer for. The first three are the
+    host's (the vector in the input buffer), never an engine's request."""
 
-    HOST = 0   #: an MVM of the host's vector (the input buffer); never an engine's request
-    ZERO = 1   #: an MVM with every input 0
-    DRIFT = 2  #: an MVM with DRIFT_X on every row
-    READ = 3   #: a single-device read of row ``row``, side ``neg``
+    FORWARD = 0   #: a forward MVM of the host's vector
+    BACKWARD = 1  #: a backward MVM of the host's vector (it drives the columns)
+    UPDATE = 2    #: a pulsed update with the host's vector as d
+    ZERO = 3      #: a forward MVM with every input 0
+    DRIFT = 4     #: a forward MVM with DRIFT_X on every row
+    READ = 5      #: a single-device read of row ``row``, side ``neg``
 
 
 def op_layout(cfg: TileConfig) -> data.StructLayout:
@@ -44,12 +47,19 @@ def op_layout(cfg: TileConfig) -> data.StructLayout:
     })
 
 
+def beat_lanes(cfg: TileConfig) -> data.ArrayLayout:
+    """The ``lanes`` results of a beat, each sign-extended to ``out_lane_width`` bits."""
+    return data.ArrayLayout(signed(cfg.out_lane_width), cfg.lanes)
+
+
 def result_beat(cfg: TileConfig) -> data.StructLayout:
-    """One beat of a result vector: ``lanes`` results (columns ``beat * lanes + j``, padding
-    lanes 0) with ``RESULT_FRAC`` fractional bits, and ``last`` on the last beat."""
+    """One beat of a result vector: ``lanes`` results (columns, or rows for a backward
+    result, ``beat * lanes + j``; padding lanes 0) with ``RESULT_FRAC`` fractional bits,
+    ``last`` on the last beat, and the vector's kind."""
     return data.StructLayout({
-        "data": data.ArrayLayout(signed(cfg.out_lane_width), cfg.lanes),
+        "data": beat_lanes(cfg),
         "last": 1,
+        "kind": ResultKind,
     })
 
 

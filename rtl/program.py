@@ -14,7 +14,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..config import TileConfig
-from ..enums import CorrectMode, DeviceStatus
+from ..enums import CorrectMode, DeviceStatus, ResultKind
 from ..fixedpoint import RESULT_FRAC, CalFormat
 from ..programming import AMP_BITS, AMP_MAX, PULSE_GAIN_FRAC
 from .axi import AxiStreamSignature
@@ -221,12 +221,6 @@ class ProgramEngine(wiring.Component):
                     m.next = "EMIT"
             with m.State("EMIT"):
                 emit = seq.emit
-                for j in range(lanes):
-                    flags = Mux(ok_p[j], DeviceStatus.POS_PASS, 0) | Mux(
-                        stk_p[j], DeviceStatus.POS_STUCK, 0) | Mux(
-                        ok[j], DeviceStatus.NEG_PASS, 0) | Mux(stk[j], DeviceStatus.NEG_STUCK, 0)
-                    m.d.comb += emit.payload.data[j].eq(flags)
-                m.d.comb += emit.payload.last.eq(beat == beats - 1)
                 with m.If(emit.ready):
                     m.d.sync += [rotate(v, v[:lanes]) for v in (ok_p, stk_p, ok, stk)]
                     m.d.sync += beat.eq(beat + 1)
@@ -241,8 +235,17 @@ class ProgramEngine(wiring.Component):
         running = ~fsm.ongoing("IDLE") & ~fsm.ongoing("DONE")
         with m.If(running):
             m.d.sync += counters["cycles"].eq(counters["cycles"] + 1)
-        # Continuous assignments (valid from time zero in every simulator).
+        # Continuous assignments (valid from time zero in every simulator). The status
+        # packet's beat: the flags of the low lanes (the state rotates a beat per beat sent).
         engine.drive(fsm, self.done, self.error)
+        for j in range(lanes):
+            flags = (Mux(ok_p[j], DeviceStatus.POS_PASS, 0)
+                     | Mux(stk_p[j], DeviceStatus.POS_STUCK, 0)
+                     | Mux(ok[j], DeviceStatus.NEG_PASS, 0)
+                     | Mux(stk[j], DeviceStatus.NEG_STUCK, 0))
+            m.d.comb += seq.emit.payload.data[j].eq(flags)
+        m.d.comb += [seq.emit.payload.last.eq(beat == beats - 1),
+                     seq.emit.payload.kind.eq(ResultKind.STATUS)]
         m.d.comb += [
             self.targets.tready.eq(fsm.ongoing("LOAD")),
             seq.emit.valid.eq(fsm.ongoing("EMIT")),

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from amaranth import Shape
 
 from ..config import TileConfig
-from ..enums import BusError, CalPhase, ColFlag, ColStatus, describe
+from ..enums import BusError, CalPhase, ColFlag, ColStatus, UpdateMode, describe
 from ..fixedpoint import DRIFT_FRAC, GAIN_BITS, GAIN_FRAC, MAX_AVG_LOG2, OFF_FRAC, ONE, CalFormat
 from ..programming import AMP_MAX, PROG_RESET_GAIN, PROG_SET_GAIN, PULSE_GAIN_FRAC, WIDTH_REF
+from ..training import BL_MAX, ETA_FRAC, PROB_BITS, SCALE_BITS, SCALE_FRAC
 
 __all__ = ["Access", "Field", "Register", "REG_ADDR_WIDTH", "Window", "markdown_table",
            "register_map", "windows"]
@@ -354,6 +355,49 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
                   legal=(1, 2 ** 16 - 1)),)),
         Register("TIMEOUT_COUNT", 0x98, "Operations abandoned for a READY_TIMEOUT since "
                  "reset.", (Field("count", 0, 32, R, ""),)),
+        Register("BWD_COUNT", 0x9C, "Backward MVMs completed since reset.", (
+            Field("count", 0, 32, R, ""),)),
+        Register("BWD_LATENCY", 0xA0, "Cycles from the start of the last backward MVM to the "
+                 "cycle its results are handed to the result pipeline.", (
+            Field("cycles", 0, 32, R, ""),)),
+        Register("BWD_PERIOD", 0xA4, "Cycles between the starts of the last two backward "
+                 "MVMs.", (Field("cycles", 0, 32, R, ""),)),
+        Register("UPD_CTRL", 0xB0, "Pulsed update engine control (see docs: training). An "
+                 "update runs when an UPDATE vector (its d) is taken from s_axis.", (
+            Field("reseed", 0, 1, W1P, "1: load every line generator from UPD_SEED"),
+            Field("mode", 1, 1, RW, "line decisions", enum=UpdateMode),
+            Field("manage", 2, 1, RW, "1: BL and the scales from UPD_ETA and max|x|, max|d| "
+                  "(update management); 0: UPD_BL, UPD_SCALE_X and UPD_SCALE_D as written",
+                  reset=1),
+            Field("k", 8, 5, RW, f"bits kept of each line's {PROB_BITS}-bit probability",
+                  reset=PROB_BITS, legal=(1, PROB_BITS)))),
+        Register("UPD_ETA", 0xB4, f"Learning rate in device steps (dw_min) per product of "
+                 f"input LSBs, unsigned Q{32 - ETA_FRAC}.{ETA_FRAC}.", (
+            Field("value", 0, 32, RW, ""),)),
+        Register("UPD_BL", 0xB8, "Pulse slots of an update: the most (manage), or all.", (
+            Field("slots", 0, 8, RW, "", reset=31, legal=(1, BL_MAX)),)),
+        Register("UPD_SCALE_X", 0xBC, f"Row probability per input LSB, {PROB_BITS + SCALE_FRAC}"
+                 f" fractional bits (without manage).", (Field("value", 0, SCALE_BITS, RW, ""),)),
+        Register("UPD_SCALE_D", 0xC0, "Column probability per input LSB, likewise.", (
+            Field("value", 0, SCALE_BITS, RW, ""),)),
+        Register("UPD_SEED", 0xC4, "Seed of the line generators (loaded by UPD_CTRL.reseed).", (
+            Field("value", 0, 32, RW, ""),)),
+        Register("UPD_STATUS", 0xC8, "Pulsed update engine status.", (
+            Field("busy", 0, 1, R, "an update runs"),
+            Field("done", 1, 1, W1C, "an update finished"),
+            Field("error", 2, 1, W1C, "an update found no forward input in the row driver "
+                  "(none since reset, or an engine's operation since): nothing was pulsed"))),
+        Register("UPD_COUNT", 0xCC, "Updates since reset.", (Field("count", 0, 32, R, ""),)),
+        Register("UPD_UP", 0xD0, "Up pulses (device coincidences where x and d have opposite "
+                 "signs) since reset.", (Field("count", 0, 32, R, ""),)),
+        Register("UPD_DOWN", 0xD4, "Down pulses (signs agree) since reset.", (
+            Field("count", 0, 32, R, ""),)),
+        Register("UPD_LAST", 0xD8, "The last update.", (
+            Field("slots", 0, 8, R, "pulse slots (BL)"),
+            Field("x_max", 8, 12, R, "max |x|"),
+            Field("d_max", 20, 12, R, "max |d|"))),
+        Register("UPD_CYCLES", 0xDC, "Cycles of the last update, from its start to its end.", (
+            Field("cycles", 0, 32, R, ""),)),
     )
     offsets = [r.offset for r in regs]
     if len(set(offsets)) != len(offsets) or any(o % 4 for o in offsets):
@@ -363,7 +407,8 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
 
 @dataclass(frozen=True)
 class Window:
-    """A per-column array in the address space: column ``c`` at ``base + 4 c``. ``access``
+    """A per-column (or per-row) array in the address space: element ``c`` at ``base +
+    4 c``, ``words`` of them. ``access``
     is RW, R (writes refused) or W1C (writing 1s clears those bits); ``enum`` as for
     :class:`Field`."""
 
@@ -374,6 +419,7 @@ class Window:
     access: Access
     doc: str
     enum: type | None = None
+    words: int = 1  #: columns (or rows) of the window
 
     def __post_init__(self):
         access = Access.cast(self.access, f"Window {self.name}")
@@ -399,15 +445,23 @@ def windows(cfg: TileConfig) -> tuple[Window, ...]:
     the window's width (sign-extended for a signed window); others are refused with SLVERR,
     as are writes while the calibration engine runs."""
     fmt = CalFormat(cfg)
+    cols, rows = cfg.cols, cfg.rows
+    offset = f"raw-result LSB with {OFF_FRAC} fractional bits"
+    gain = f"unsigned Q2.{GAIN_FRAC}"
     return (
-        Window("OFFSET", 0x1000, fmt.off_bits, True, Access.RW,
-               f"column offset, raw-result LSB with {OFF_FRAC} fractional bits"),
-        Window("GAIN", 0x2000, GAIN_BITS, False, Access.RW,
-               f"column gain, unsigned Q2.{GAIN_FRAC}"),
+        Window("OFFSET", 0x1000, fmt.off_bits, True, Access.RW, f"column offset, {offset}",
+               words=cols),
+        Window("GAIN", 0x2000, GAIN_BITS, False, Access.RW, f"column gain, {gain}",
+               words=cols),
         Window("COL_STATUS", 0x3000, 2, False, Access.R,
-               "flags of the last calibration", enum=ColStatus),
+               "flags of the last calibration", enum=ColStatus, words=cols),
         Window("COL_FLAGS", 0x4000, 3, False, Access.W1C,
-               "host MVMs since the bits were cleared (writing 1 clears a bit)", enum=ColFlag),
+               "host MVMs since the bits were cleared (writing 1 clears a bit)", enum=ColFlag,
+               words=cols),
+        Window("ROW_OFFSET", 0x5000, fmt.off_bits, True, Access.RW,
+               f"row offset of backward results, {offset}", words=rows),
+        Window("ROW_GAIN", 0x6000, GAIN_BITS, False, Access.RW,
+               f"row gain of backward results, {gain}", words=rows),
     )
 
 
@@ -424,6 +478,7 @@ def markdown_table(regs, wins=()) -> str:
             lines.append(f"| {f'0x{r.offset:02X}' if i == 0 else ''} | "
                          f"{r.name if i == 0 else ''} | {bits} | {f.name} | {f.access} | {doc} |")
     for w in wins:
-        lines.append(f"| 0x{w.base:04X} + 4c | {w.name}[c] | {w.width - 1}:0 | value | "
+        index = "r" if w.name.startswith("ROW_") else "c"
+        lines.append(f"| 0x{w.base:04X} + 4{index} | {w.name}[{index}] | {w.width - 1}:0 | value | "
                      f"{w.access} | {w.description}{' (sign-extended)' if w.signed else ''} |")
     return "\n".join(lines)

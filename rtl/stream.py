@@ -1,39 +1,62 @@
 """Stream ends of the tile: the input-vector loader and the result packer."""
 
-from amaranth import Cat, Module, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import TileConfig
+from ..enums import InputKind, ResultKind
 from .axi import AxiStreamSignature
-from .engine import result_beat
+from .engine import beat_lanes, result_beat
 
-__all__ = ["InputLoader", "ResultPacker", "input_vector", "result_vector"]
+__all__ = ["InputLoader", "ResultPacker", "input_frame", "line_vector", "result_vector"]
 
-
-def input_vector(cfg: TileConfig) -> data.ArrayLayout:
-    """An input vector as the sequencer takes it: one signed element per row."""
-    return data.ArrayLayout(signed(cfg.in_lane_width), cfg.rows)
+#: TUSER width of both vector streams: the kind of the vector (InputKind, ResultKind).
+KIND_BITS = 2
 
 
-def result_vector(cfg: TileConfig) -> data.ArrayLayout:
-    """A result vector as the sequencer hands it over: one raw result per column."""
-    return data.ArrayLayout(signed(cfg.result_bits), cfg.cols)
+def line_vector(cfg: TileConfig, lines: int) -> data.ArrayLayout:
+    """A vector of ``lines`` signed inputs (one per row, or per column)."""
+    return data.ArrayLayout(signed(cfg.in_lane_width), lines)
+
+
+def input_frame(cfg: TileConfig) -> data.StructLayout:
+    """An input vector as the sequencer takes it: its kind, ``max(rows, cols)`` elements
+    (a forward vector uses the first ``rows``, the others the first ``cols``) and the
+    largest magnitude among its elements."""
+    return data.StructLayout({
+        "kind": InputKind,
+        "data": line_vector(cfg, cfg.lines),
+        "max": unsigned(cfg.mag_bits),
+    })
+
+
+def result_vector(cfg: TileConfig) -> data.StructLayout:
+    """A result vector as the sequencer hands it over: its kind and one raw result per
+    column (forward) or per row (backward), in the first elements of ``max(rows, cols)``."""
+    return data.StructLayout({
+        "kind": ResultKind,
+        "data": data.ArrayLayout(signed(cfg.result_bits), cfg.lines),
+    })
 
 
 class InputLoader(wiring.Component):
     """Receives input vectors on AXI4-Stream into a buffer that the sequencer takes whole.
 
-    A vector is ``in_beats`` beats of ``lanes`` elements (row ``beat*lanes + j`` in lane j,
-    sign-extended to ``in_lane_width`` bits); lanes past the last row are padding and
-    ignored. A vector whose TLAST comes early or late is dropped whole (``drop_frame``);
-    one with an element outside ``+-x_max`` is dropped whole (``drop_range``). The stream
-    stalls only while a complete vector waits to be taken.
+    TUSER (:class:`~aimc.enums.InputKind`, held through the frame) says what a vector is
+    for: a forward vector has one element per row, in ``in_beats`` beats; a backward or
+    update vector one per column, in ``out_beats`` beats. Element ``beat*lanes + j`` is
+    in lane j, sign-extended to ``in_lane_width`` bits; lanes past the last element are
+    padding and ignored. A vector whose TLAST comes early or late, whose TUSER changes
+    within the frame or names no kind is dropped whole (``drop_frame``); one with an element
+    outside ``+-x_max`` is dropped whole (``drop_range``). The stream stalls only while a
+    complete vector waits to be taken. The loader also finds the largest magnitude of each
+    vector as its beats arrive (for the update engine's update management).
 
     Attributes
     ----------
     stream : In(AxiStreamSignature)
-    vector : Out(stream.Signature(input_vector(cfg)))
+    vector : Out(stream.Signature(input_frame(cfg)))
         The complete vector waiting in the buffer (``valid``); the sequencer takes it in a
         cycle with ``ready`` high.
     drop_frame, drop_range : Out(1)
@@ -43,8 +66,8 @@ class InputLoader(wiring.Component):
     def __init__(self, cfg: TileConfig):
         self.cfg = cfg
         super().__init__({
-            "stream": In(AxiStreamSignature(cfg.in_data_width)),
-            "vector": Out(stream.Signature(input_vector(cfg))),
+            "stream": In(AxiStreamSignature(cfg.in_data_width, KIND_BITS)),
+            "vector": Out(stream.Signature(input_frame(cfg))),
             "drop_frame": Out(1),
             "drop_range": Out(1),
         })
@@ -52,31 +75,42 @@ class InputLoader(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        lw, lanes, beats = cfg.in_lane_width, cfg.lanes, cfg.in_beats
+        lw, lanes = cfg.in_lane_width, cfg.lanes
+        beats = max(cfg.in_beats, cfg.out_beats)
         buf = Signal(data.ArrayLayout(cfg.in_data_width, beats))
         beat = Signal(range(max(beats, 2)))  # no zero-width signal for one-beat vectors
         overlong = Signal()
-        bad = Signal()
-        s = self.stream
+        bad = Signal()       # an element out of range so far
+        wrong = Signal()     # TUSER changed within the frame, or names no kind
+        kind = Signal(InputKind)
+        peak = Signal(cfg.mag_bits)
+        s, out = self.stream, self.vector
 
-        out = self.vector
         m.d.comb += [
             s.tready.eq(~out.valid),
-            out.payload.eq(buf.as_value()[:cfg.rows * lw]),
+            out.payload.data.eq(buf.as_value()[:cfg.lines * lw]),
         ]
         with m.If(out.ready):
             m.d.sync += out.valid.eq(0)
 
-        # Elements of this beat outside +-x_max; padding lanes of the last beat don't count.
-        last_beat = beat == beats - 1
-        lane_bad = []
+        # The kind of this beat's frame: the first beat's TUSER.
+        first = beat == 0
+        now = Signal(InputKind)
+        m.d.comb += Value.cast(now).eq(Mux(first, s.tuser, Value.cast(kind)))
+        forward = now == InputKind.FORWARD
+        last_beat = Mux(forward, beat == cfg.in_beats - 1, beat == cfg.out_beats - 1)
+        # Elements of this beat outside +-x_max, and the largest magnitude; padding lanes of
+        # the last beat do not count.
+        lane_bad, mags = [], []
         for j in range(lanes):
             v = s.tdata[j * lw:(j + 1) * lw].as_signed()
-            bad_lane = (v > cfg.x_max) | (v < -cfg.x_max)
-            if (beats - 1) * lanes + j >= cfg.rows:
-                bad_lane = bad_lane & ~last_beat
-            lane_bad.append(bad_lane)
+            used = Mux(forward, beat * lanes + j < cfg.rows, beat * lanes + j < cfg.cols)
+            lane_bad.append(((v > cfg.x_max) | (v < -cfg.x_max)) & used)
+            mags.append(Mux(used, Mux(v < 0, -v, v)[:cfg.mag_bits], 0))
         beat_bad = Cat(*lane_bad).any()
+        beat_max = _maximum(m, mags, cfg.mag_bits)
+        running = Mux(first, 0, peak)
+        beat_wrong = Mux(first, s.tuser == 3, s.tuser != Value.cast(kind))
 
         with m.If(s.tvalid & s.tready):
             with m.If(~overlong):
@@ -84,16 +118,19 @@ class InputLoader(wiring.Component):
                     for k in range(beats):
                         with m.Case(k):
                             m.d.sync += buf[k].eq(s.tdata)
+            m.d.sync += [kind.eq(now), peak.eq(Mux(beat_max > running, beat_max, running))]
             with m.If(s.tlast):
-                m.d.sync += [beat.eq(0), overlong.eq(0), bad.eq(0)]
-                with m.If(overlong | ~last_beat):
+                m.d.sync += [beat.eq(0), overlong.eq(0), bad.eq(0), wrong.eq(0)]
+                with m.If(overlong | ~last_beat | wrong | beat_wrong):
                     m.d.comb += self.drop_frame.eq(1)
                 with m.Elif(bad | beat_bad):
                     m.d.comb += self.drop_range.eq(1)
                 with m.Else():
-                    m.d.sync += out.valid.eq(1)
+                    m.d.sync += [out.valid.eq(1), out.payload.kind.eq(now),
+                                 out.payload.max.eq(Mux(beat_max > running, beat_max,
+                                                        running))]
             with m.Else():
-                m.d.sync += bad.eq(bad | beat_bad)
+                m.d.sync += [bad.eq(bad | beat_bad), wrong.eq(wrong | beat_wrong)]
                 with m.If(last_beat):
                     m.d.sync += overlong.eq(1)
                 with m.Else():
@@ -101,8 +138,24 @@ class InputLoader(wiring.Component):
         return m
 
 
+def _maximum(m, values, width):
+    """The largest of ``values`` (unsigned), by a tree of comparisons."""
+    level = list(values)
+    while len(level) > 1:
+        nxt = []
+        for a, b in zip(level[::2], level[1::2], strict=False):
+            w = Signal(width)
+            m.d.comb += w.eq(Mux(a > b, a, b))
+            nxt.append(w)
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
 class ResultPacker(wiring.Component):
-    """Sends one result vector per MVM, ``lanes`` results per beat.
+    """Sends one result vector per MVM, ``lanes`` results per beat: ``out_beats`` beats for a
+    forward vector (one result per column), ``back_beats`` for a backward one (per row).
 
     Attributes
     ----------
@@ -112,8 +165,8 @@ class ResultPacker(wiring.Component):
     busy : Out(1)
         A vector is being sent.
     stream : Out(stream.Signature(result_beat(cfg)))
-        Results sign-extended to the lane width, ``last`` on the last beat of each vector;
-        padding lanes are zero.
+        Results sign-extended to the lane width, ``last`` on the last beat of each vector,
+        ``kind`` the vector's; padding lanes are zero.
     """
 
     def __init__(self, cfg: TileConfig):
@@ -127,28 +180,38 @@ class ResultPacker(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        beats, lanes = cfg.out_beats, cfg.lanes
-        buf = Signal(data.ArrayLayout(result_beat(cfg).members["data"], beats))
+        lanes = cfg.lanes
+        beats = max(cfg.out_beats, cfg.back_beats)
+        buf = Signal(data.ArrayLayout(beat_lanes(cfg), beats))
         beat = Signal(range(max(beats, 2)))  # no zero-width signal for one-beat vectors
+        kind = Signal(ResultKind)
         s, v = self.stream, self.vector
-        sent = s.valid & s.ready & s.payload.last
+        last = Mux(kind == ResultKind.BACKWARD, beat == cfg.back_beats - 1,
+                   beat == cfg.out_beats - 1)
+        sent = s.valid & s.ready & last
 
         m.d.comb += [
             s.valid.eq(self.busy),
             s.payload.data.eq(buf[beat]),
-            s.payload.last.eq(beat == beats - 1),
+            s.payload.last.eq(last),
+            s.payload.kind.eq(kind),
             v.ready.eq(~self.busy | sent),
         ]
         with m.If(s.valid & s.ready):
             m.d.sync += beat.eq(beat + 1)
-            with m.If(s.payload.last):
+            with m.If(last):
                 m.d.sync += [beat.eq(0), self.busy.eq(0)]
         with m.If(v.valid & v.ready):
-            # Element assignments sign-extend each result to the lane width; padding lanes
-            # of the last beat are cleared.
+            # Element assignments sign-extend each result to the lane width; lanes past the
+            # vector's length are cleared.
+            backward = v.payload.kind == ResultKind.BACKWARD
             for b in range(beats):
                 for j in range(lanes):
                     c = b * lanes + j
-                    m.d.sync += buf[b][j].eq(v.payload[c] if c < cfg.cols else 0)
-            m.d.sync += [self.busy.eq(1), beat.eq(0)]
+                    if c >= cfg.lines:
+                        m.d.sync += buf[b][j].eq(0)
+                        continue
+                    length_ok = Mux(backward, c < cfg.rows, c < cfg.cols)
+                    m.d.sync += buf[b][j].eq(Mux(length_ok, v.payload.data[c], 0))
+            m.d.sync += [self.busy.eq(1), beat.eq(0), kind.eq(v.payload.kind)]
         return m

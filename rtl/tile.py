@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, ResetSignal, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, ResetSignal, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -19,10 +19,11 @@ from .csr import RegisterFile
 from .engine import OpKind
 from .program import ProgramEngine
 from .regmap import REG_ADDR_WIDTH, register_map, windows
-from .rowdrv import RowDriver
+from .rowdrv import LineDriver
 from .sar import SarController
 from .sequencer import Sequencer
-from .stream import InputLoader, ResultPacker
+from .stream import KIND_BITS, InputLoader, ResultPacker
+from .update import UpdateEngine
 
 __all__ = ["Tile"]
 
@@ -66,8 +67,8 @@ class Tile(wiring.Component):
         self.windows = windows(cfg)
         super().__init__({
             "s_axil": In(AxiLiteSignature(REG_ADDR_WIDTH)),
-            "s_axis": In(AxiStreamSignature(cfg.in_data_width)),
-            "m_axis": Out(AxiStreamSignature(cfg.out_data_width)),
+            "s_axis": In(AxiStreamSignature(cfg.in_data_width, KIND_BITS)),
+            "m_axis": Out(AxiStreamSignature(cfg.out_data_width, KIND_BITS)),
             "t_axis": In(AxiStreamSignature(cfg.tgt_data_width)),
             "irq": Out(1),
             PREFIX: Out(analogue_signature(cfg)),
@@ -78,12 +79,15 @@ class Tile(wiring.Component):
         cfg = self.cfg
         ana = getattr(self, PREFIX)
 
-        m.submodules.csr = csr = RegisterFile(self.registers, self.windows, cfg.cols)
+        m.submodules.csr = csr = RegisterFile(self.registers, self.windows)
         regs = csr.regs
         m.submodules.loader = loader = InputLoader(cfg)
-        m.submodules.rowdrv = rowdrv = RowDriver(cfg)
+        m.submodules.rowdrv = rowdrv = LineDriver(cfg, cfg.rows)
+        m.submodules.coldrv = coldrv = LineDriver(cfg, cfg.cols)
         m.submodules.sar = sar = SarController(cfg.n_adc, cfg.adc_bits)
+        m.submodules.row_sar = row_sar = SarController(cfg.n_row_adc, cfg.adc_bits)
         m.submodules.seq = seq = Sequencer(cfg)
+        m.submodules.upd = upd = UpdateEngine(cfg)
         m.submodules.packer = packer = ResultPacker(cfg)
         m.submodules.corr = corr = Corrector(cfg)
         m.submodules.cal = cal = CalibrationEngine(cfg)
@@ -101,34 +105,41 @@ class Tile(wiring.Component):
         wiring.connect(m, corr.source, arb.results)
         self._coefficients(m, csr, corr, cal)
 
-        # Results leave through m_axis, or go to the engine that owns the pipeline (from
-        # its first request on: results in flight when an engine starts are the host's
-        # and drain to m_axis first); the program engine's status packets leave on m_axis.
+        # Results leave through m_axis (TUSER: their kind), or go to the engine that owns
+        # the pipeline (from its first request on: results in flight when an engine starts
+        # are the host's and drain to m_axis first); the program engine's status packets
+        # leave on m_axis.
         out = self.m_axis
+        frame = loader.vector.payload
         m.d.comb += [
             out.tdata.eq(arb.out.payload.data), out.tlast.eq(arb.out.payload.last),
+            out.tuser.eq(arb.out.payload.kind),
             out.tvalid.eq(arb.out.valid), arb.out.ready.eq(out.tready),
-            arb.host_valid.eq(loader.vector.valid), loader.vector.ready.eq(arb.host_take),
+            arb.host_valid.eq(loader.vector.valid), arb.host_kind.eq(frame.kind),
+            loader.vector.ready.eq(arb.host_take),
             arb.enable.eq(regs.ctrl.enable),
             arb.host_mode.eq(Mux(regs.ctrl.correct, CorrectMode.CORRECT, CorrectMode.RAW)),
             corr.mode.eq(arb.mode),
             corr.drift.eq(regs.drift_scale.value.value),
         ]
 
-        # The vector of the operation the sequencer starts: the host's, zero input, DRIFT_X
-        # on every row, or a device read (the selected row at 1, held on for the read
-        # window, the others 0).
+        # The vector of the operation the sequencer starts. Rows: the host's forward vector,
+        # zero input, DRIFT_X on every row, or a device read (the selected row at 1, held on
+        # for the read window, the others 0). Columns: the host's backward or update vector.
         op = arb.op.payload
         drift_x = regs.drift_x.value
+        data_bits = Value.cast(frame.data)
+        lw = cfg.in_lane_width
         with m.Switch(op.kind):
-            with m.Case(OpKind.HOST):
-                m.d.comb += rowdrv.vector.eq(loader.vector.payload)
+            with m.Case(OpKind.FORWARD):
+                m.d.comb += Value.cast(rowdrv.vector).eq(data_bits[:cfg.rows * lw])
             with m.Case(OpKind.DRIFT):
                 m.d.comb += [rowdrv.vector[i].eq(drift_x) for i in range(cfg.rows)]
             with m.Case(OpKind.READ):
                 m.d.comb += [rowdrv.vector[i].eq(op.row == i) for i in range(cfg.rows)]
+        m.d.comb += Value.cast(coldrv.vector).eq(data_bits[:cfg.cols * lw])
 
-        # -- sequencer, row driver, SAR controllers, boundary ---------------------------------
+        # -- sequencer, line drivers, SAR controllers, boundary -----------------------------
         m.d.comb += [
             seq.ready.eq(ana.ready),
             seq.wait_in.eq(arb.wait),
@@ -139,40 +150,63 @@ class Tile(wiring.Component):
             rowdrv.drive.eq(seq.row_drive),
             rowdrv.step.eq(seq.row_step),
             rowdrv.hold.eq(seq.row_hold),
+            coldrv.load.eq(seq.col_load),
+            coldrv.drive.eq(seq.col_drive),
+            coldrv.step.eq(seq.row_step),
             sar.start.eq(seq.sar_start),
             seq.sar_done.eq(sar.done),
             seq.codes.eq(sar.result),
             seq.adc_sat.eq(ana.adc_sat),
             sar.cmp.eq(ana.adc_cmp),
-            ana.row_en.eq(rowdrv.row_en),
-            ana.row_neg.eq(rowdrv.row_neg),
+            row_sar.start.eq(seq.row_sar_start),
+            seq.row_sar_done.eq(row_sar.done),
+            seq.row_codes.eq(row_sar.result),
+            seq.row_adc_sat.eq(ana.adc_row_sat),
+            row_sar.cmp.eq(ana.adc_row_cmp),
+            ana.row_en.eq(rowdrv.en),
+            ana.row_neg.eq(rowdrv.neg),
+            ana.col_en.eq(coldrv.en),
+            ana.col_neg.eq(coldrv.neg),
             ana.adc_trial.eq(sar.trial),
             ana.adc_sample.eq(sar.sample),
             ana.adc_sel.eq(seq.adc_sel),
+            ana.adc_row_trial.eq(row_sar.trial),
+            ana.adc_row_sample.eq(row_sar.sample),
+            ana.adc_row_sel.eq(seq.adc_row_sel),
             ana.int_reset.eq(seq.int_reset),
+            ana.int_back.eq(seq.int_back),
             ana.ref_en.eq(seq.ref_en),
             ana.read_dev.eq(seq.read_dev),
             ana.read_neg.eq(seq.read_neg),
         ]
         busy = ~seq.idle | packer.busy | ~corr.idle
         m.d.comb += arb.idle.eq(~busy)
+        self._update(m, regs, seq, upd, rowdrv, coldrv, loader, ana)
 
         # -- counters and status -----------------------------------------------------------
         cycle = Signal(32)
-        last_start = Signal(32)
-        mvm_count, drop_frame, drop_range, rail_count, clip_count, sat_count, timeouts = (
-            Signal(32, name=n) for n in ("mvm_count", "drop_frame_count", "drop_range_count",
-                                         "rail_count", "clip_count", "corr_sat_count",
-                                         "timeout_count"))
+        mvm_count, bwd_count, drop_frame, drop_range, rail_count, clip_count, sat_count, \
+            timeouts = (Signal(32, name=n) for n in (
+                "mvm_count", "bwd_count", "drop_frame_count", "drop_range_count",
+                "rail_count", "clip_count", "corr_sat_count", "timeout_count"))
         host_emit = seq.done & seq.host
+        forward = seq.kind != OpKind.BACKWARD
         host_sat = Mux(arb.owned, 0, corr.saturated)
-        latency, period = Signal(32), Signal(32)
         m.d.sync += cycle.eq(cycle + 1)
-        with m.If(seq.started):
-            m.d.sync += [last_start.eq(cycle), period.eq(cycle - last_start)]
-        with m.If(seq.done):
-            m.d.sync += latency.eq(cycle - last_start)
-        for counter, event in ((mvm_count, host_emit), (rail_count, host_emit & seq.rail),
+        # Latency and period, per direction (the engines' operations are forward MVMs).
+        timing = {}
+        for name, this in (("fwd", forward), ("bwd", ~forward)):
+            last_start, latency, period = (Signal(32, name=f"{name}_{n}")
+                                           for n in ("last_start", "latency", "period"))
+            is_this = Mux(arb.op.payload.kind == OpKind.BACKWARD, name == "bwd",
+                          name == "fwd")
+            with m.If(seq.started & is_this & (arb.op.payload.kind != OpKind.UPDATE)):
+                m.d.sync += [last_start.eq(cycle), period.eq(cycle - last_start)]
+            with m.If(seq.done & this):
+                m.d.sync += latency.eq(cycle - last_start)
+            timing[name] = (latency, period)
+        for counter, event in ((mvm_count, host_emit & forward), (bwd_count, host_emit & ~forward),
+                               (rail_count, host_emit & seq.rail),
                                (clip_count, host_emit & seq.clip),
                                (drop_frame, loader.drop_frame), (drop_range, loader.drop_range),
                                (timeouts, seq.timeout)):
@@ -189,14 +223,17 @@ class Tile(wiring.Component):
             regs.status.sat.set.eq(host_sat != 0),
             regs.status.timeout.set.eq(seq.timeout),
             regs.mvm_count.count.eq(mvm_count),
+            regs.bwd_count.count.eq(bwd_count),
             regs.drop_frame.count.eq(drop_frame),
             regs.drop_range.count.eq(drop_range),
             regs.rail_count.count.eq(rail_count),
             regs.clip_count.count.eq(clip_count),
             regs.corr_sat.count.eq(sat_count),
             regs.timeout_count.count.eq(timeouts),
-            regs.latency.cycles.eq(latency),
-            regs.period.cycles.eq(period),
+            regs.latency.cycles.eq(timing["fwd"][0]),
+            regs.period.cycles.eq(timing["fwd"][1]),
+            regs.bwd_latency.cycles.eq(timing["bwd"][0]),
+            regs.bwd_period.cycles.eq(timing["bwd"][1]),
             self.irq.eq(regs.ctrl.irq_en & (regs.status.done.value
                                             | regs.cal_status.done.value
                                             | regs.prog_status.done.value)),
@@ -218,6 +255,45 @@ class Tile(wiring.Component):
             regs.aborted.prog.set.eq(rst & prog.seq.busy),
         ]
         return m
+
+    def _update(self, m, regs, seq, upd, rowdrv, coldrv, loader, ana):
+        """The update engine: its registers, the vectors and their largest magnitudes
+        (of the last forward vector, captured when it starts, and of the update's d), and
+        its boundary ports."""
+        cfg = self.cfg
+        x_max, d_max = Signal(cfg.mag_bits), Signal(cfg.mag_bits)
+        with m.If(seq.started & (seq.op.payload.kind == OpKind.FORWARD)):
+            m.d.sync += x_max.eq(loader.vector.payload.max)
+        with m.If(seq.started & (seq.op.payload.kind == OpKind.UPDATE)):
+            m.d.sync += d_max.eq(loader.vector.payload.max)
+        ctrl = regs.upd_ctrl
+        m.d.comb += [
+            upd.go.eq(seq.upd_go),
+            seq.upd_done.eq(upd.done),
+            upd.x_mag.eq(rowdrv.mag), upd.x_sign.eq(rowdrv.sign),
+            upd.d_mag.eq(coldrv.mag), upd.d_sign.eq(coldrv.sign),
+            upd.x_valid.eq(seq.x_valid), upd.x_max.eq(x_max), upd.d_max.eq(d_max),
+            upd.mode.eq(ctrl.mode), upd.manage.eq(ctrl.manage), upd.k.eq(ctrl.k),
+            upd.reseed.eq(ctrl.reseed), upd.seed.eq(regs.upd_seed.value),
+            upd.eta.eq(regs.upd_eta.value), upd.bl.eq(regs.upd_bl.slots),
+            upd.scale_x.eq(regs.upd_scale_x.value), upd.scale_d.eq(regs.upd_scale_d.value),
+            regs.upd_status.busy.eq(upd.busy),
+            regs.upd_status.done.set.eq(upd.done),
+            regs.upd_status.error.set.eq(upd.error),
+            regs.upd_count.count.eq(upd.count),
+            regs.upd_up.count.eq(upd.up),
+            regs.upd_down.count.eq(upd.down),
+            regs.upd_last.slots.eq(upd.last_bl),
+            regs.upd_last.x_max.eq(x_max),
+            regs.upd_last.d_max.eq(d_max),
+            regs.upd_cycles.cycles.eq(upd.last_cycles),
+            ana.upd_start.eq(upd.upd_start),
+            ana.upd_pulse.eq(upd.upd_pulse),
+            ana.upd_row.eq(upd.upd_row),
+            ana.upd_row_neg.eq(upd.upd_row_neg),
+            ana.upd_col.eq(upd.upd_col),
+            ana.upd_col_neg.eq(upd.upd_col_neg),
+        ]
 
     def _calibration(self, m, regs, cal, prog):
         """Registers of the calibration engine."""
@@ -273,10 +349,13 @@ class Tile(wiring.Component):
         ]
 
     def _coefficients(self, m, csr, corr, cal):
-        """Offset and gain memories (one word of ``lanes`` entries per result beat) with
-        their ports: corrector, engine, and the host's windows; and the column flags."""
+        """Offset and gain memories (one word of ``lanes`` entries per result beat: the
+        columns' ``out_beats`` words, then the rows' ``back_beats``) with their ports:
+        corrector, calibration engine (columns), and the host's windows (OFFSET, GAIN for
+        the columns; ROW_OFFSET, ROW_GAIN for the rows: one bus access at a time, so they
+        share the memory's host ports); and the column flags."""
         cfg, fmt = self.cfg, CalFormat(self.cfg)
-        lanes, depth = cfg.lanes, max(cfg.out_beats, 2)
+        lanes, depth = cfg.lanes, max(cfg.out_beats + cfg.back_beats, 2)
         lane_bits = lanes.bit_length() - 1
         mems = {
             "offset": Memory(shape=data.ArrayLayout(signed(fmt.off_bits), lanes), depth=depth,
@@ -284,6 +363,8 @@ class Tile(wiring.Component):
             "gain": Memory(shape=data.ArrayLayout(unsigned(GAIN_BITS), lanes), depth=depth,
                            init=[[ONE] * lanes] * depth),
         }
+        windows = {"offset": (csr.win.offset, csr.win.row_offset),
+                   "gain": (csr.win.gain, csr.win.row_gain)}
         for name, mem in mems.items():
             m.submodules[name + "_mem"] = mem
             to_corr, host, write = mem.read_port(), mem.read_port(), mem.write_port(granularity=1)
@@ -292,15 +373,22 @@ class Tile(wiring.Component):
             if name == "offset":
                 engine = mem.read_port()
                 m.d.comb += [engine.addr.eq(cal.off_raddr), cal.off_rdata.eq(engine.data)]
-            # Host window: column c is lane c % lanes of word c // lanes.
-            win = csr.win.offset if name == "offset" else csr.win.gain
-            word, lane = win.addr >> lane_bits, win.addr[:lane_bits] if lane_bits else Const(0, 1)
+            # Host windows: column c is lane c % lanes of word c // lanes; row r of word
+            # out_beats + r // lanes.
+            cols_win, rows_win = windows[name]
+            use_rows = rows_win.re | rows_win.we
+            addr = Mux(use_rows, rows_win.addr, cols_win.addr)
+            base = Mux(use_rows, cfg.out_beats, 0)
+            word = (addr >> lane_bits) + base
+            lane = addr[:lane_bits] if lane_bits else Const(0, 1)
             lane_q = Signal.like(lane)
-            m.d.comb += [host.addr.eq(word), host.en.eq(win.re)]
-            with m.If(win.re):
+            m.d.comb += [host.addr.eq(word), host.en.eq(cols_win.re | rows_win.re)]
+            with m.If(cols_win.re | rows_win.re):
                 m.d.sync += lane_q.eq(lane)
-            m.d.comb += [win.rdata.eq(host.data[lane_q]), win.lock.eq(cal.seq.busy)]
-            value = win.wdata[:len(write.data[0])]
+            for win in (cols_win, rows_win):
+                m.d.comb += [win.rdata.eq(host.data[lane_q]), win.lock.eq(cal.seq.busy)]
+            wdata = Mux(rows_win.we, rows_win.wdata, cols_win.wdata)
+            value = wdata[:len(write.data[0])]
             if name == "offset":
                 engine_write = (cal.off_waddr, cal.off_wen, cal.off_wdata)
             else:
@@ -309,7 +397,8 @@ class Tile(wiring.Component):
                 m.d.comb += [write.addr.eq(engine_write[0]), write.en.eq(engine_write[1]),
                              write.data.eq(engine_write[2])]
             with m.Else():
-                m.d.comb += [write.addr.eq(word), write.en.eq(Mux(win.we, 1 << lane, 0))]
+                m.d.comb += [write.addr.eq(word),
+                             write.en.eq(Mux(cols_win.we | rows_win.we, 1 << lane, 0))]
                 m.d.comb += [write.data[j].eq(value) for j in range(lanes)]
         # Column flags, read through the COL_STATUS window.
         flags = Signal(2)

@@ -282,7 +282,8 @@ class LiteHost:
         self.ctx, self.dut, self.rng = ctx, dut, rng
         self.now = 0
         self.names = [w.name.lower() for w in dut.windows]
-        self.mem = {n: [rng.getrandbits(32) for _ in range(dut.cols)] for n in self.names}
+        self.words = {w.name.lower(): w.words for w in dut.windows}
+        self.mem = {n: [rng.getrandbits(32) for _ in range(self.words[n])] for n in self.names}
         self.events, self.watch, self.trace = [], {}, []
         self.a_cycle = None  # cycle of the last address handshake
 
@@ -293,7 +294,7 @@ class LiteHost:
             win = getattr(dut.win, n)
             addr = ctx.get(win.addr)
             re, we = ctx.get(win.re), ctx.get(win.we)
-            assert not (re or we) or addr < dut.cols, f"{n}: strobe for word {addr}"
+            assert not (re or we) or addr < self.words[n], f"{n}: strobe for word {addr}"
             if re:
                 self.events.append((self.now, n, "re", addr, None))
                 reads[n] = self.mem[n][addr]
@@ -415,7 +416,7 @@ class LiteHost:
 
 def run_lite(cfg, body, seed=1):
     """Run ``body(ctx, dut, host)`` against a RegisterFile for ``cfg``; returns the host."""
-    dut = RegisterFile(register_map(cfg), windows(cfg), cfg.cols)
+    dut = RegisterFile(register_map(cfg), windows(cfg))
     hosts = []
 
     async def bench(ctx):
@@ -567,7 +568,8 @@ def extend(w, word):
 def test_register_file_window_reads(cfg):
     wins = windows(cfg)
     assert [(w.name, w.signed) for w in wins] == [
-        ("OFFSET", True), ("GAIN", False), ("COL_STATUS", False), ("COL_FLAGS", False)]
+        ("OFFSET", True), ("GAIN", False), ("COL_STATUS", False), ("COL_FLAGS", False),
+        ("ROW_OFFSET", True), ("ROW_GAIN", False)]
     results = []
 
     async def body(ctx, dut, host):
@@ -576,7 +578,7 @@ def test_register_file_window_reads(cfg):
             # sign bit set with zeros above; sign bit clear with ones above
             mem[0] = 1 << (w.width - 1)
             mem[-1] = 0xFFFFFFFF ^ (1 << (w.width - 1))
-        order = [(w, c) for w in wins for c in range(cfg.cols)]
+        order = [(w, c) for w in wins for c in range(w.words)]
         host.rng.shuffle(order)
         for w, c in order:
             name = w.name.lower()
@@ -586,7 +588,7 @@ def test_register_file_window_reads(cfg):
             results.append((w.name, c, word, data, resp, host.a_cycle,
                             host.events_since(start)))
         # past the last column, before the first, and unmapped registers
-        for addr in [w.address(cfg.cols) for w in wins] + [0x1000 - 4, 0x3C, 0xFFFC]:
+        for addr in [w.address(w.words) for w in wins] + [0x1000 - 4, 0x3C, 0xFFFC]:
             start = host.now
             data, resp = await host.read(addr)
             results.append(("-", addr, None, data, resp, host.a_cycle,
@@ -659,7 +661,7 @@ def test_register_file_window_writes(cfg):
         await write(("slverr", "col_status"), status.address(0), 0x3)
         await write(("slverr", "col_status"), status.address(last), 0x1, 0x1)
         # past the last column, before the first, unmapped
-        for addr in [w.address(cfg.cols) for w in (offset, gain, status)] + [0x0FFC, 0x3C]:
+        for addr in [w.address(w.words) for w in (offset, gain, status)] + [0x0FFC, 0x3C]:
             await write(("decerr", addr), addr, 0xFFFFFFFF)
         # a register still answers OKAY after all that
         await write(("reg",), reg(cfg, "DRIFT_X").offset, 5)

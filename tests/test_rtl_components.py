@@ -5,7 +5,7 @@ import pytest
 from simulation import simulate
 
 from aimc import TileConfig
-from aimc.rtl.rowdrv import RowDriver
+from aimc.rtl.rowdrv import LineDriver
 from aimc.rtl.sar import SarController
 from aimc.rtl.tile import Tile
 
@@ -21,7 +21,7 @@ def bits_of(value, n):
 @pytest.mark.parametrize("mode", ["pwm", "bitserial"])
 def test_row_driver(mode):
     cfg = TileConfig(rows=8, cols=4, input_bits=4, input_mode=mode)  # x_max 7
-    dut = RowDriver(cfg)
+    dut = LineDriver(cfg)
     x = np.array([-7, -3, 0, 1, 5, 7, -1, 2])
     steps = range(cfg.drive_cycles) if mode == "pwm" else range(cfg.planes)
     seen = []
@@ -31,15 +31,15 @@ def test_row_driver(mode):
         ctx.set(dut.load, 1)
         await ctx.tick()
         ctx.set(dut.load, 0)
-        assert ctx.get(dut.row_en) == 0, "no drive before it is asked for"
+        assert ctx.get(dut.en) == 0, "no drive before it is asked for"
         for step in steps:
             ctx.set(dut.drive, 1)
             ctx.set(dut.step, step)
             await ctx.tick()
-            seen.append((bits_of(ctx.get(dut.row_en), 8), bits_of(ctx.get(dut.row_neg), 8)))
+            seen.append((bits_of(ctx.get(dut.en), 8), bits_of(ctx.get(dut.neg), 8)))
         ctx.set(dut.drive, 0)
         await ctx.tick()
-        assert ctx.get(dut.row_en) == 0 and ctx.get(dut.row_neg) == 0
+        assert ctx.get(dut.en) == 0 and ctx.get(dut.neg) == 0
 
     simulate(dut, testbench)
     en = np.array([s[0] for s in seen])
@@ -109,7 +109,7 @@ def test_components_reject_a_non_config():
     with pytest.raises(TypeError, match=r"^cfg must be a TileConfig, not 8$"):
         Tile(8)
     with pytest.raises(TypeError, match=r"^cfg must be a TileConfig, not None$"):
-        RowDriver(None)
+        LineDriver(None)
 
 
 @pytest.mark.parametrize("kwargs, message", [
