@@ -30,43 +30,64 @@ from .rng import Static
 __all__ = ["AdcBank"]
 
 
+#: The static-mismatch draws of each side's converters: the column side's (forward MVMs)
+#: and the row side's (backward MVMs), which are other circuits with their own errors.
+_STATIC_KINDS = {
+    "col": (Static.CAP, Static.COMPARATOR_OFFSET, Static.INTEGRATOR_GAIN,
+            Static.INTEGRATOR_OFFSET, Static.REFERENCE),
+    "row": (Static.ROW_CAP, Static.ROW_COMPARATOR_OFFSET, Static.ROW_INTEGRATOR_GAIN,
+            Static.ROW_INTEGRATOR_OFFSET, Static.ROW_REFERENCE),
+}
+
+
 class AdcBank:
-    """The static part of all column converters of one chip.
+    """The static part of all converters of one side of a chip: the column ADCs (forward
+    MVMs, ``side="col"``) or the row ADCs (backward MVMs, ``side="row"``). "Line" is a column
+    or a row; a line ``c`` is converted by ADC ``c // per_adc`` with the select at
+    ``c % per_adc``.
 
     Attributes
     ----------
-    thresholds : array (cols, 2**adc_bits)
-        Comparator threshold (charge) of each column for each trial code; column 0 of the
+    thresholds : array (lines, 2**adc_bits)
+        Comparator threshold (charge) of each line for each trial code; column 0 of the
         code axis is unused.
     lsb : float
         Nominal charge per code.
-    reference : array (cols,)
-        Charge the calibration reference injects into each column.
+    reference : array (lines,)
+        Charge the calibration reference injects into each line's integrator.
     """
 
-    def __init__(self, tile: TileConfig, config: ModelConfig, lsb: float, noise: NoiseEvents):
-        self.tile, self.lsb = tile, float(lsb)
+    def __init__(self, tile: TileConfig, config: ModelConfig, lsb: float, noise: NoiseEvents,
+                 side: str = "col"):
+        if side not in _STATIC_KINDS:
+            raise ValueError(f"AdcBank side must be 'col' or 'row', not {side!r}")
+        self.tile, self.lsb, self.side = tile, float(lsb), side
+        if side == "col":
+            self.lines, self.per_adc, self.n_adc = tile.cols, tile.cols_per_adc, tile.n_adc
+        else:
+            self.lines, self.per_adc, self.n_adc = tile.rows, tile.rows_per_adc, tile.n_row_adc
+        k_cap, k_cmp, k_gain, k_off, k_ref = _STATIC_KINDS[side]
         adc, integ = config.adc, config.integrator
-        n, n_adc, cols = tile.adc_bits, tile.n_adc, tile.cols
+        n, n_adc, cols = tile.adc_bits, self.n_adc, self.lines
         half = 2 ** (n - 1)
         static = noise.static
 
         weights = 2.0 ** np.arange(n)
-        cap = static(Static.CAP, (n_adc, n))
+        cap = static(k_cap, (n_adc, n))
         cap_w = weights * (1 + adc.cap_mismatch * cap / np.sqrt(weights))      # (n_adc, n)
         codes = np.arange(2**n)
         bits = (codes[:, None] >> np.arange(n)) & 1                           # (2^n, n)
         level = bits @ cap_w.T - half                                         # (2^n, n_adc)
-        cmp_off = adc.comparator_offset * static(Static.COMPARATOR_OFFSET, n_adc)
-        gain = 1 + integ.gain_error * static(Static.INTEGRATOR_GAIN, cols)
-        int_off = integ.offset * static(Static.INTEGRATOR_OFFSET, cols)
+        cmp_off = adc.comparator_offset * static(k_cmp, n_adc)
+        gain = 1 + integ.gain_error * static(k_gain, cols)
+        int_off = integ.offset * static(k_off, cols)
         adc_of = self.adc_of_column()
         t_lsb = (level[:, adc_of].T - 0.5 + cmp_off[adc_of, None]) / gain[:, None] \
             - int_off[:, None]
         self.thresholds = t_lsb * self.lsb
         self.gain, self.offset = gain, int_off + cmp_off[adc_of]
         self.reference = (adc.ref_level * half * self.lsb
-                          * (1 + adc.ref_error * static(Static.REFERENCE, cols)))
+                          * (1 + adc.ref_error * static(k_ref, cols)))
         self._tabulate()
 
     #: Column faults :meth:`set_fault` knows.
@@ -82,8 +103,8 @@ class AdcBank:
         ValueError
             Unknown column or fault.
         """
-        if not (isinstance(column, (int, np.integer)) and 0 <= column < self.tile.cols):
-            raise ValueError(f"column must be in 0..{self.tile.cols - 1}, not {column!r}")
+        if not (isinstance(column, (int, np.integer)) and 0 <= column < self.lines):
+            raise ValueError(f"column must be in 0..{self.lines - 1}, not {column!r}")
         if kind not in self.FAULTS:
             raise ValueError(f"column fault must be one of {', '.join(self.FAULTS)}, "
                              f"not {kind!r}")
@@ -96,12 +117,13 @@ class AdcBank:
         self._tabulate()
 
     def adc_of_column(self) -> np.ndarray:
-        """ADC index of each column: column ``c = a * cols_per_adc + sel``."""
-        return np.arange(self.tile.cols) // self.tile.cols_per_adc
+        """ADC index of each line: line ``c = a * per_adc + sel``."""
+        return np.arange(self.lines) // self.per_adc
 
     def columns(self, sel: int) -> np.ndarray:
-        """Columns connected to the ADCs when the column select is ``sel``."""
-        return np.arange(self.tile.n_adc) * self.tile.cols_per_adc + sel
+        """Lines (columns, or rows for the row side) connected to the ADCs when the select
+        is ``sel``."""
+        return np.arange(self.n_adc) * self.per_adc + sel
 
     # -- comparator level ---------------------------------------------------------------
 
@@ -129,7 +151,7 @@ class AdcBank:
         """Breakpoints (sorted thresholds) and the code between each pair, per column, in
         flat tables with one row of ``M + 2`` entries per column (``-inf``, the breakpoints,
         ``+inf``): breakpoint count ``j`` of column ``c`` is at ``c (M + 2) + j``."""
-        cols = self.tile.cols
+        cols = self.lines
         bp = np.sort(self.thresholds[:, 1:], axis=1)                       # (cols, M)
         m = bp.shape[1]
         codes = np.zeros((cols, m + 2), dtype=np.int64)                    # last: unused

@@ -25,6 +25,12 @@ programming-time conductances (no drift, 1/f noise or IR drop). After pulses the
 :meth:`Chip.state` counts as a programming: it draws the drift exponents of the new
 conductances.
 
+Backward MVMs. The columns drive and the rows integrate: by reciprocity of the resistive
+network (the transfer from a driven column to a row held at virtual ground equals that from
+the row to the column), the effective weights are those of the forward direction, read
+transposed. The rows have their own integrators and converters (:class:`Side`), with their
+own static errors, and their own noise events (:data:`~.events.BACKWARD_CONTEXT`).
+
 Units. Charge counts one input LSB times one conductance LSB (``(g_max - g_min) / w_max``)
 for one clock cycle, so ideal devices integrate exactly the integer dot product.
 """
@@ -32,6 +38,7 @@ for one clock cycle, so ideal devices integrate exactly the integer dot product.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,15 +48,57 @@ from .adc import AdcBank
 from .checks import check_index, check_mask, check_side
 from .config import ModelConfig, preset
 from .cycle import CycleModel
-from .events import READ_CONTEXT, NoiseEvents
+from .events import BACKWARD_CONTEXT, READ_CONTEXT, NoiseEvents
 from .grid import DriveLevels, fine_grid
 from .rng import Static
 from .state import ChipState
 
-__all__ = ["Chip", "BOLTZMANN_EV", "PULSE_WIDTH_MAX"]
+__all__ = ["Chip", "BOLTZMANN_EV", "PULSE_WIDTH_MAX", "Side"]
 
 BOLTZMANN_EV = 8.617333262e-5  #: Boltzmann constant, eV/K
 PULSE_WIDTH_MAX = 255          #: longest programming pulse, cycles
+
+
+@dataclass(frozen=True)
+class Side:
+    """The integrators and converters of one direction of MVM: the columns' (forward) or
+    the rows' (backward).
+
+    Attributes
+    ----------
+    name : str
+        ``"col"`` or ``"row"``.
+    adc : AdcBank
+        The converters' static part.
+    lsb, limit : float
+        Charge per ADC code; the integrators' clamp (charge).
+    input_sigma, comparator_sigma : float
+        RMS (charge) of the converter input noise (per conversion) and of the comparator
+        noise (per decision).
+    context : int
+        Noise context of the side's integrations.
+    inputs, outputs : int
+        Lines driven and lines integrated (rows and columns forward, columns and rows
+        backward).
+    """
+
+    name: str
+    adc: AdcBank
+    lsb: float
+    limit: float
+    input_sigma: float
+    comparator_sigma: float
+    context: int
+    inputs: int
+    outputs: int
+
+    @property
+    def per_adc(self) -> int:
+        return self.adc.per_adc
+
+    @property
+    def n_adc(self) -> int:
+        return self.adc.n_adc
 
 
 class Chip:
@@ -82,17 +131,18 @@ class Chip:
         self.w_max = config.array.w_max
         dev = config.device
         self.g_lsb = (dev.g_max - dev.g_min) / self.w_max
-        self.lsb = default_lsb(tile, self.w_max) if config.adc.lsb is None else config.adc.lsb
-        self.limit = config.integrator.swing * 2 ** (tile.adc_bits - 1) * self.lsb
-        #: Drive per cycle of the row drivers (:class:`~.grid.DriveLevels`).
+        #: Drive per cycle of the line drivers (:class:`~.grid.DriveLevels`), rows and
+        #: columns alike.
         self.drive_levels = DriveLevels(config.driver)
-        #: RMS (charge) of the converter's input noise, one draw per conversion.
-        self.input_sigma = config.adc.input_noise * self.lsb
-        #: RMS (charge) of the comparator noise, one draw per comparator decision.
-        self.comparator_sigma = config.adc.comparator_noise * self.lsb
         #: The chip's random draws (:class:`~.events.NoiseEvents`), keyed by the seed.
         self.noise = NoiseEvents(tile, seed)
-        self.adc = AdcBank(tile, config, self.lsb, self.noise)
+        #: The column side (forward MVMs) and the row side (backward MVMs).
+        self.forward = self._side("col", tile.rows, tile.cols, 0)
+        self.backward = self._side("row", tile.cols, tile.rows, BACKWARD_CONTEXT)
+        f = self.forward
+        #: The forward side's figures, as most of the model uses them.
+        self.lsb, self.limit, self.adc = f.lsb, f.limit, f.adc
+        self.input_sigma, self.comparator_sigma = f.input_sigma, f.comparator_sigma
         u = self.noise.static_uniform(Static.STUCK, (tile.rows, tile.cols, 2))
         #: Stuck devices, ``(rows, cols, 2)`` for G+ and G-: -1 at g_min, +1 at g_max, else 0.
         self.stuck = np.where(u < dev.stuck_gmin_rate, -1,
@@ -112,6 +162,15 @@ class Chip:
         self._pulse_dtod = None        # device-to-device factor of the SET step, drawn lazily
         self._pulsed = False           # pulses applied since the last state
         self._erase()
+
+    def _side(self, name: str, inputs: int, outputs: int, context: int) -> Side:
+        cfg, tile = self.config, self.tile
+        lsb = (default_lsb(tile, self.w_max, inputs) if cfg.adc.lsb is None
+               else cfg.adc.lsb)
+        limit = cfg.integrator.swing * 2 ** (tile.adc_bits - 1) * lsb
+        return Side(name, AdcBank(tile, cfg, lsb, self.noise, name), lsb, limit,
+                    cfg.adc.input_noise * lsb, cfg.adc.comparator_noise * lsb, context,
+                    inputs, outputs)
 
     def _erase(self) -> None:
         """A new chip: every device at g_min (stuck devices at their rail), no drift."""
@@ -492,13 +551,15 @@ class Chip:
         evaluates bit planes most significant first, so integrations are numbered so."""
         return vector * self.tile.planes + (self.tile.planes - 1 - plane)
 
-    def check_inputs(self, x) -> np.ndarray:
-        """Validate an input batch ``(batch, rows)`` of integers within ``+-x_max``."""
+    def check_inputs(self, x, lines: int | None = None) -> np.ndarray:
+        """Validate an input batch ``(batch, lines)`` (default: the rows) of integers within
+        ``+-x_max``."""
+        lines = self.tile.rows if lines is None else lines
         x = np.asarray(x)
         if x.ndim == 1:
             x = x[None, :]
-        if x.ndim != 2 or x.shape[1] != self.tile.rows:
-            raise ValueError(f"inputs must have shape (batch, {self.tile.rows}), not {x.shape}")
+        if x.ndim != 2 or x.shape[1] != lines:
+            raise ValueError(f"inputs must have shape (batch, {lines}), not {x.shape}")
         if not np.issubdtype(x.dtype, np.integer):
             raise ValueError(f"inputs must be integers, not {x.dtype}")
         x_max = self.tile.x_max
@@ -509,13 +570,15 @@ class Chip:
         return x.astype(np.int64, copy=False)
 
 
-def default_lsb(tile: TileConfig, w_max: int) -> float:
-    """ADC LSB (charge) for which four standard deviations of the column charge of uniform
-    random inputs and weights span half the converter range."""
+def default_lsb(tile: TileConfig, w_max: int, inputs: int | None = None) -> float:
+    """ADC LSB (charge) for which four standard deviations of the charge of uniform random
+    inputs and weights on ``inputs`` driven lines (default: the rows) span half the
+    converter range."""
+    inputs = tile.rows if inputs is None else inputs
     if tile.input_mode == "pwm":
         # Uniform x in [-x_max, x_max] and w in [-w_max, w_max]: var = x_max^2 w_max^2 / 9.
-        sigma = math.sqrt(tile.rows) * tile.x_max * w_max / 3
+        sigma = math.sqrt(inputs) * tile.x_max * w_max / 3
     else:
         # One bit plane: the driven value is 0 or +-1 with probability 1/2 each.
-        sigma = math.sqrt(tile.rows / 2) * w_max / math.sqrt(3)
+        sigma = math.sqrt(inputs / 2) * w_max / math.sqrt(3)
     return float(math.ceil(4 * sigma / 2 ** (tile.adc_bits - 1)))

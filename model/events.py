@@ -15,7 +15,10 @@ draw, so the keys of every random number the chip uses are laid out here.
   device reads, numbered apart) is event ``i`` of the column noise
   (:attr:`~.rng.Stream.READ`, one per column), and its conversion with ``adc_sel = s`` is
   event ``i * cols_per_adc + s`` of the comparator noise (:attr:`~.rng.Stream.COMPARATOR`,
-  one per ADC and SAR step).
+  one per ADC and SAR step). Backward integrations are numbered apart too, in
+  :data:`BACKWARD_CONTEXT`, with one draw per row and per row ADC.
+* Update pulses (:attr:`~.rng.Stream.UPDATE`): slot ``t`` of update ``u`` is event
+  ``u * 256 + t``; one draw per device (its cycle-to-cycle noise, if it fires).
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ import numpy as np
 from ..config import TileConfig
 from .rng import Static, Stream, check_seed, normals, uniforms
 
-__all__ = ["READ_CONTEXT", "NoiseEvents"]
+__all__ = ["BACKWARD_CONTEXT", "READ_CONTEXT", "NoiseEvents"]
 
-READ_CONTEXT = 1  #: noise context of device reads (MVM integrations: 0)
+READ_CONTEXT = 1      #: noise context of device reads (MVM integrations: 0)
+BACKWARD_CONTEXT = 2  #: noise context of backward integrations (numbered apart)
 _PROGRAM_NOISE, _PROGRAM_NU = 0, 1
 
 
@@ -83,16 +87,22 @@ class NoiseEvents:
 
     def conversion(self, first: int, count: int, context: int = 0) -> np.ndarray:
         """Column noise of integrations ``first .. first+count-1`` of ``context``, one
-        standard normal deviate per column, ``(count, cols)``."""
-        return normals(self.seed, Stream.READ, first, count, self.tile.cols, context=context)
+        standard normal deviate per column (per row in :data:`BACKWARD_CONTEXT`),
+        ``(count, lines)``."""
+        lines = self.tile.rows if context == BACKWARD_CONTEXT else self.tile.cols
+        return normals(self.seed, Stream.READ, first, count, lines, context=context)
 
     def comparator(self, first: int, count: int, context: int = 0) -> np.ndarray:
         """Comparator noise of the conversions of integrations ``first .. first+count-1`` of
-        ``context``: ``(count, cols_per_adc, n_adc, adc_bits)``, element ``[i, s, a, k]`` for
-        the decision of bit ``k`` by ADC ``a`` with ``adc_sel = s`` after integration
-        ``first + i``."""
+        ``context``: ``(count, per_adc, n_adc, adc_bits)``, element ``[i, s, a, k]`` for
+        the decision of bit ``k`` by ADC ``a`` with the select at ``s`` after integration
+        ``first + i`` (the row ADCs in :data:`BACKWARD_CONTEXT`)."""
         tile = self.tile
-        cpa, n_adc, bits = tile.cols_per_adc, tile.n_adc, tile.adc_bits
+        if context == BACKWARD_CONTEXT:
+            cpa, n_adc = tile.rows_per_adc, tile.n_row_adc
+        else:
+            cpa, n_adc = tile.cols_per_adc, tile.n_adc
+        bits = tile.adc_bits
         z = normals(self.seed, Stream.COMPARATOR, first * cpa, count * cpa, n_adc * bits,
                     context=context)
         return z.reshape(count, cpa, n_adc, bits)

@@ -56,6 +56,13 @@ class Static(enum.IntEnum):
     REFERENCE = 4
     STUCK = 5
     PULSE_DTOD = 6  #: device-to-device factor of the SET step, one per device
+    #: The row converters (backward MVMs): capacitor mismatch, comparator offset, integrator
+    #: gain and offset, reference error, as the columns' kinds above.
+    ROW_CAP = 20
+    ROW_COMPARATOR_OFFSET = 21
+    ROW_INTEGRATOR_GAIN = 22
+    ROW_INTEGRATOR_OFFSET = 23
+    ROW_REFERENCE = 24
 
 
 @functools.cache

@@ -3,7 +3,10 @@
 :class:`ChipState` (from :meth:`Chip.state`) holds the effective weight matrix of one
 ``(time, temperature)``, IR drop included, on the weight grid of :mod:`.grid`, and computes
 whole input batches at once: :meth:`ChipState.mvm` the results the RTL emits,
-:meth:`ChipState.saturation` the integrator-saturated latches it reads. It draws the noise of
+:meth:`ChipState.saturation` the integrator-saturated latches it reads, and
+:meth:`ChipState.backward` the results of backward MVMs (the columns driven, the rows
+integrated and converted: the same arithmetic on the transposed weights, the row side's
+converters and noise events). It draws the noise of
 thousands of consecutive events in one call (:mod:`.events`), the same numbers the per-cycle
 path (:mod:`.cycle`) draws one event at a time, and adds them by the same operations.
 
@@ -18,6 +21,7 @@ sees exactly the distribution of the per-device model, at the cost of one draw p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,11 +29,27 @@ import numpy as np
 from .grid import fine_grid
 
 if TYPE_CHECKING:
-    from .chip import Chip
+    from .chip import Chip, Side
 
-__all__ = ["ChipState"]
+__all__ = ["ChipState", "Path"]
 
 _CHUNK = 256                  # vectors per batch-path pass
+
+
+@dataclass
+class Path:
+    """One direction of MVM through a chip state: the weights oriented inputs by outputs
+    (forward ``W``, backward ``W.T``), their float32 copies for the clamp screening, the
+    per-cycle white-noise variances likewise, and the :class:`~.chip.Side` that integrates
+    and converts."""
+
+    weights: np.ndarray
+    side: Side
+    white_var: np.ndarray | None
+
+    def __post_init__(self):
+        self.w32 = self.weights.astype(np.float32)
+        self.abs_w32m = np.abs(self.w32) * np.float32(1 + 2e-4)  # see ChipState._charges
 
 
 class ChipState:
@@ -69,10 +89,10 @@ class ChipState:
         self._drive = [self._drive_table(p) for p in range(tile.planes)]
         self._drive_abs32 = [np.abs(d).astype(np.float32) for d in self._drive]
         w = w_us / chip.g_lsb
-        drive_bound = rows * max(tile.x_max, 1) * self._levels.peak
+        # One grid for both directions: sums over the rows (forward) and over the columns
+        # (backward) stay exact.
+        drive_bound = max(rows, cols) * max(tile.x_max, 1) * self._levels.peak
         self.weights = fine_grid(w, drive_bound * np.abs(w).max(initial=0.0))
-        self._w32 = self.weights.astype(np.float32)
-        self._abs_w32m = np.abs(self._w32) * np.float32(1 + 2e-4)  # see _charges
         if tile.input_mode == "pwm":
             # Drive over the first and the second half of the PWM window, per input value.
             self._halves = [self._drive_window(0, tile.drive_cycles // 2),
@@ -80,11 +100,15 @@ class ChipState:
         dev = cfg.device
         if dev.white_noise:
             s = dev.white_noise**2 * dev.g_max * (g[..., 0] + g[..., 1]) / chip.g_lsb**2
-            self.white_var = fine_grid(s, rows * tile.x_max * s.max(initial=0.0))
+            self.white_var = fine_grid(s, max(rows, cols) * tile.x_max * s.max(initial=0.0))
         else:
             self.white_var = None
-        self._input_var = chip.input_sigma ** 2
-        self.has_column_noise = bool(self._input_var or self.white_var is not None)
+        self.has_column_noise = bool(chip.input_sigma or self.white_var is not None)
+        #: The forward and the backward direction (:class:`Path`).
+        self.forward = Path(self.weights, chip.forward, self.white_var)
+        self.backward_path = Path(np.ascontiguousarray(self.weights.T), chip.backward,
+                                  None if self.white_var is None
+                                  else np.ascontiguousarray(self.white_var.T))
 
     # -- drive ---------------------------------------------------------------------------
 
@@ -119,14 +143,16 @@ class ChipState:
         return self._charges(x, plane).T
 
     def _charges(self, x: np.ndarray, plane: int, reference: bool = False,
-                 clipped: np.ndarray | None = None) -> np.ndarray:
-        """:meth:`charges`, transposed: ``(cols, batch)``, C-contiguous.
+                 clipped: np.ndarray | None = None, path: Path | None = None) -> np.ndarray:
+        """:meth:`charges`, transposed: ``(outputs, batch)``, C-contiguous, for the
+        direction ``path`` (default forward: columns by batch).
 
-        ``clipped``, a ``(cols, batch)`` bool array, is set where the clamp acts in the
+        ``clipped``, a ``(outputs, batch)`` bool array, is set where the clamp acts in the
         integration (a value before a clamp strictly beyond +-limit); ``None`` (the MVM)
         skips that bookkeeping.
         """
-        w, limit = self.weights, self.chip.limit
+        path = self.forward if path is None else path
+        w, limit = path.weights, path.side.limit
         if reference:
             return self._referenced(x, plane, clipped)
         index = x + self.tile.x_max
@@ -146,25 +172,25 @@ class ChipState:
         # enlarged by 2e-4 of itself (float32 errs by under 2e-5 of it). The same bounds
         # make the clip flags exact: no partial sum of a vector outside the candidates
         # passes the limit, and the candidates are integrated with the clamp.
-        aw, two_limit = self._abs_w32m.T, 2 * limit
+        aw, two_limit = path.abs_w32m.T, 2 * limit
         spread = aw @ np.take(self._drive_abs32[plane], index).T
         candidates = np.nonzero(_over(spread, q, two_limit).any(axis=0))[0]
         if candidates.size:
             first, rest = (np.take(t, index[candidates]).T for t in self._halves)
-            q1, spread1 = self._w32.T @ first, aw @ np.abs(first)
+            q1, spread1 = path.w32.T @ first, aw @ np.abs(first)
             over = _over(spread1, q1, two_limit)
             headroom = two_limit - 2 * np.abs(q1) - np.float32(2e-4) * spread1
-            over |= _over(aw @ np.abs(rest), self._w32.T @ rest, headroom)
+            over |= _over(aw @ np.abs(rest), path.w32.T @ rest, headroom)
             candidates = candidates[over.any(axis=0)]
         if clipped is not None:
             clipped[:] = False
         for start in range(0, candidates.size, 64):
             chunk = candidates[start:start + 64]
             if clipped is None:
-                q[:, chunk] = self._saturating(x[chunk]).T
+                q[:, chunk] = self._saturating(x[chunk], path=path).T
             else:
-                hit = np.zeros((chunk.size, self.tile.cols), dtype=bool)
-                q[:, chunk] = self._saturating(x[chunk], hit).T
+                hit = np.zeros((chunk.size, path.side.outputs), dtype=bool)
+                q[:, chunk] = self._saturating(x[chunk], hit, path).T
                 clipped[:, chunk] = hit.T
         return q
 
@@ -191,7 +217,8 @@ class ChipState:
                 q = np.clip(q, -limit, limit)
         return q
 
-    def _saturating(self, x: np.ndarray, clipped: np.ndarray | None = None) -> np.ndarray:
+    def _saturating(self, x: np.ndarray, clipped: np.ndarray | None = None,
+                    path: Path | None = None) -> np.ndarray:
         """Exact PWM integration of vectors ``x`` with the clamp after every cycle.
 
         Cycle 0 adds ``F``, the rising-edge drive times the weights; cycle ``t >= 1`` adds
@@ -201,13 +228,15 @@ class ChipState:
         the bit, and the clamped accumulation below is the per-cycle path's, operation for
         operation.
 
-        ``clipped``, optional, a ``(len(x), cols)`` bool array: OR-ed with where the clamp
-        acts (a value before a clamp strictly beyond +-limit) in any cycle.
+        ``clipped``, optional, a ``(len(x), outputs)`` bool array: OR-ed with where the clamp
+        acts (a value before a clamp strictly beyond +-limit) in any cycle. ``path``: the
+        direction (default forward).
         """
         from scipy.sparse import csr_matrix
 
+        path = self.forward if path is None else path
         n, rows = x.shape
-        limit, w = self.chip.limit, self.weights
+        limit, w = path.side.limit, path.weights
         s, mag = np.sign(x), np.abs(x)
         t_max = int(mag.max(initial=0))
         q = self._levels.level(s, True) @ w                           # cycle 0
@@ -230,11 +259,13 @@ class ChipState:
             np.clip(q, -limit, limit, out=q)
         return q
 
-    def sigma(self, counts: np.ndarray) -> np.ndarray | float:
-        """Column noise RMS (charge) for rows driven ``counts`` cycles."""
-        if self.white_var is None:
-            return self.chip.input_sigma
-        return np.sqrt(self._input_var + counts @ self.white_var)
+    def sigma(self, counts: np.ndarray, path: Path | None = None) -> np.ndarray | float:
+        """Column noise RMS (charge) for rows driven ``counts`` cycles (backward: row noise
+        for columns driven ``counts`` cycles)."""
+        path = self.forward if path is None else path
+        if path.white_var is None:
+            return path.side.input_sigma
+        return np.sqrt(path.side.input_sigma ** 2 + counts @ path.white_var)
 
     # -- batch path ----------------------------------------------------------------------
 
@@ -257,36 +288,62 @@ class ChipState:
             for bit-serial.
         """
         x = self.chip.check_inputs(x)
+        return self._batch(x, first_vector, reference, self.forward)
+
+    def backward(self, d, first_vector: int = 0) -> np.ndarray:
+        """Golden prediction of the results the RTL emits for a batch of backward MVMs:
+        ``d`` (batch, cols) drives the columns, each row's charge is converted by the row
+        ADCs.
+
+        Parameters
+        ----------
+        d : array of int, shape (batch, cols)
+            Signed inputs (errors), within ``+-x_max``.
+        first_vector : int
+            Backward MVM number (since the model's reset) of ``d[0]``: backward MVMs key
+            their own noise events.
+
+        Returns
+        -------
+        array of int64, shape (batch, rows)
+            Signed results, as :meth:`mvm`'s.
+        """
+        d = self.chip.check_inputs(d, self.tile.cols)
+        return self._batch(d, first_vector, False, self.backward_path)
+
+    def _batch(self, x, first_vector, reference, path):
         if x.shape[0] <= _CHUNK:
-            return self._mvm(x, first_vector, reference)
+            return self._mvm(x, first_vector, reference, path)
         # Chunks keep the temporaries in cache and out of the allocator's page-fault path.
-        return np.concatenate([self._mvm(x[s:s + _CHUNK], first_vector + s, reference)
+        return np.concatenate([self._mvm(x[s:s + _CHUNK], first_vector + s, reference, path)
                                for s in range(0, x.shape[0], _CHUNK)])
 
-    def _mvm(self, x: np.ndarray, first_vector: int, reference: bool) -> np.ndarray:
-        chip, tile = self.chip, self.tile
-        b, p, cpa = x.shape[0], tile.planes, tile.cols_per_adc
+    def _mvm(self, x: np.ndarray, first_vector: int, reference: bool,
+             path: Path) -> np.ndarray:
+        chip, tile, side = self.chip, self.tile, path.side
+        b, p, cpa, n_out = x.shape[0], tile.planes, side.per_adc, side.outputs
         half = 2 ** (tile.adc_bits - 1)
+        adc, cmp_sigma = side.adc, side.comparator_sigma
         if self.has_column_noise:
-            z = chip.noise.conversion(first_vector * p, b * p).reshape(b, p, tile.cols)
-        if chip.comparator_sigma:
-            zc = chip.noise.comparator(first_vector * p, b * p).reshape(
-                b, p, cpa, tile.n_adc, tile.adc_bits)
-        out = np.zeros((tile.cols, b), dtype=np.int64)  # transposed: columns first
+            z = chip.noise.conversion(first_vector * p, b * p, side.context).reshape(
+                b, p, n_out)
+        if cmp_sigma:
+            zc = chip.noise.comparator(first_vector * p, b * p, side.context).reshape(
+                b, p, cpa, side.n_adc, tile.adc_bits)
+        out = np.zeros((n_out, b), dtype=np.int64)  # transposed: outputs first
         for plane in range(p):
-            v = self._charges(x, plane, reference)
+            v = self._charges(x, plane, reference, path=path)
             k = p - 1 - plane  # position of this plane's integration within the vector
             if self.has_column_noise:
-                counts = self.driven_cycles(x, plane) if self.white_var is not None else None
-                v += (self.sigma(counts) * z[:, k]).T
-            if chip.comparator_sigma:
+                counts = self.driven_cycles(x, plane) if path.white_var is not None else None
+                v += (self.sigma(counts, path) * z[:, k]).T
+            if cmp_sigma:
                 codes = np.empty_like(out)
                 for sel in range(cpa):
-                    cols = self.adc.columns(sel)
-                    codes[cols] = self.adc.search(v[cols].T, cols,
-                                                  chip.comparator_sigma * zc[:, k, sel]).T
+                    cols = adc.columns(sel)
+                    codes[cols] = adc.search(v[cols].T, cols, cmp_sigma * zc[:, k, sel]).T
             else:
-                codes = self.adc.convert_t(v)
+                codes = adc.convert_t(v)
             codes -= half
             codes <<= plane
             out += codes

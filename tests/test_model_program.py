@@ -486,7 +486,7 @@ def test_bad_reads_and_ports_are_named():
     cm = chip.cycle_model()
     with pytest.raises(RuntimeError, match=r"^analogue boundary: read_dev without int_reset$"):
         cm.cycle(int_reset=0, row_en=0, row_neg=0, sample=0, sel=0, trial=0, read_dev=1)
-    with pytest.raises(RuntimeError, match=r"^analogue boundary: ref_en and read_dev together"):
+    with pytest.raises(RuntimeError, match=r"^analogue boundary: read_dev with ref_en or int_back"):
         cm.cycle(int_reset=1, row_en=0, row_neg=0, sample=0, sel=0, trial=0, ref_en=1,
                  read_dev=1)
     with pytest.raises(ValueError, match=r"^set_mask must be a packed port value in "
