@@ -19,7 +19,7 @@ from cocotbext.axi import (
 )
 
 from ..config import TileConfig
-from ..enums import BusError, CalPhase
+from ..enums import BusError, CalPhase, InputKind, ResultKind
 from ..fixedpoint import CalFormat
 from ..model import Chip, CycleModel
 from ..model.calibration import Calibration
@@ -55,14 +55,21 @@ def to_lanes(x: np.ndarray, cfg: TileConfig) -> list[int]:
     """One input vector as stream lane words (two's complement), padded to whole beats."""
     mask = (1 << cfg.in_lane_width) - 1
     words = [int(v) & mask for v in x]
-    return words + [0] * (cfg.in_beats * cfg.lanes - len(words))
+    return words + [0] * (-(-len(words) // cfg.lanes) * cfg.lanes - len(words))
 
 
-def from_lanes(words, cfg: TileConfig) -> np.ndarray:
-    """Signed results from the lane words of one output frame."""
+def from_lanes(words, cfg: TileConfig, length: int | None = None) -> np.ndarray:
+    """Signed results from the lane words of one output frame (the first ``length``:
+    default the columns)."""
     w = cfg.out_lane_width
-    vals = np.array(list(words)[:cfg.cols], dtype=np.int64)
+    vals = np.array(list(words)[:cfg.cols if length is None else length], dtype=np.int64)
     return np.where(vals >= 1 << (w - 1), vals - (1 << w), vals)
+
+
+def vector_frame(x: np.ndarray, cfg: TileConfig, kind: InputKind) -> AxiStreamFrame:
+    """An input vector as an s_axis frame: its lanes, TUSER the kind on every beat."""
+    words = to_lanes(x, cfg)
+    return AxiStreamFrame(words, tuser=[kind.value] * len(words))
 
 
 class Scoreboard:
@@ -74,15 +81,15 @@ class Scoreboard:
         self.mismatches = []
         self.unexpected = 0
 
-    def expect(self, vector: np.ndarray):
-        self.expected.append(np.asarray(vector))
+    def expect(self, vector: np.ndarray, kind: ResultKind = ResultKind.FORWARD):
+        self.expected.append((np.asarray(vector), kind))
 
-    def check(self, got: np.ndarray):
+    def check(self, got: np.ndarray, kind: ResultKind = ResultKind.FORWARD):
         if not self.expected:
             self.unexpected += 1
             return
-        want = self.expected.pop(0)
-        if np.array_equal(want, got):
+        want, want_kind = self.expected.pop(0)
+        if want_kind == kind and np.array_equal(want, got):
             self.matched += 1
         else:
             self.mismatches.append((self.matched + len(self.mismatches), want, got))
@@ -115,8 +122,10 @@ class TileBench:
         self.regs = {r.name: r for r in register_map(cfg)}
         self.windows = {w.name: w for w in windows(cfg)}
         self.fmt = CalFormat(cfg)
-        #: Coefficients the RTL applies to results (None: correction off).
+        #: Coefficients the RTL applies to results (None: correction off), and those of the
+        #: rows (backward results; the reset values until the host loads others).
         self.correction: Calibration | None = None
+        self.row_correction = Calibration.reset(cfg.rows)
         clk, rst = dut.clk, dut.rst
         self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil", bus_separator="__"),
                                   clk, rst)
@@ -134,7 +143,8 @@ class TileBench:
         self.model = CycleModel(self.state)
         self.bridge = AnalogueBridge(dut, self.model)
         self.scoreboard = Scoreboard()
-        self.sent = 0
+        self.sent = 0            # forward MVMs sent (they key the noise of the golden model)
+        self.sent_backward = 0   # backward MVMs sent
         self.received: list[np.ndarray] = []  # every result vector collected, in order
         self._axil_paused = False
         self._modes_sampled: set[str] = set()
@@ -159,6 +169,7 @@ class TileBench:
         self.dut.rst.value = 0
         await RisingEdge(self.dut.clk)
         self.sent = (self.model.integration + 1) // self.cfg.planes
+        self.sent_backward = (self.model.back_integration + 1) // self.cfg.planes
         self.correction = None
         while not self.sink.empty():
             self.sink.recv_nowait()
@@ -241,24 +252,36 @@ class TileBench:
         self._axil_paused = probability > 0
         coverage.hit("stalls.axil", "paused" if self._axil_paused else "none")
 
-    def golden(self, x: np.ndarray) -> np.ndarray:
-        """The result the RTL must emit for the next vector ``x``, in the output format."""
-        raw = self.state.mvm(x[None, :], first_vector=self.sent)[0]
-        c = self.correction
+    def golden(self, x: np.ndarray, kind: InputKind = InputKind.FORWARD) -> np.ndarray:
+        """The result the RTL must emit for the next vector ``x`` of ``kind`` (forward or
+        backward), in the output format."""
+        if kind == InputKind.BACKWARD:
+            raw = self.state.backward(x[None, :], first_vector=self.sent_backward)[0]
+            c = self.correction and self.row_correction
+        else:
+            raw = self.state.mvm(x[None, :], first_vector=self.sent)[0]
+            c = self.correction
         if c is None:
             return self.fmt.uncorrected(raw)
-        return self.fmt.correct(raw, c.offset, c.gain, c.drift_scale)[0]
+        return self.fmt.correct(raw, c.offset, c.gain, self.correction.drift_scale)[0]
 
-    async def send(self, x: np.ndarray, expect: bool = True):
-        """Queue one input vector; with ``expect``, its golden result joins the scoreboard."""
-        if expect:
-            self.scoreboard.expect(self.golden(x))
-            self.sent += 1
+    async def send(self, x: np.ndarray, expect: bool = True,
+                   kind: InputKind = InputKind.FORWARD):
+        """Queue one input vector of ``kind``; with ``expect``, its golden result (none for
+        an update) joins the scoreboard."""
+        if expect and kind != InputKind.UPDATE:
+            self.scoreboard.expect(self.golden(x, kind),
+                                   ResultKind.BACKWARD if kind == InputKind.BACKWARD
+                                   else ResultKind.FORWARD)
+            if kind == InputKind.BACKWARD:
+                self.sent_backward += 1
+            else:
+                self.sent += 1
             mode = "raw" if self.correction is None else "corrected"
             if mode not in self._modes_sampled:  # once per mode: export is not per vector
                 self._modes_sampled.add(mode)
                 coverage.hit("mode.mvm", mode)
-        await self.source.send(AxiStreamFrame(to_lanes(x, self.cfg)))
+        await self.source.send(vector_frame(x, self.cfg, kind))
 
     # -- calibration -------------------------------------------------------------------
 
@@ -358,7 +381,7 @@ class TileBench:
     async def read_window(self, name: str) -> np.ndarray:
         w = self.windows[name]
         out = []
-        for c in range(self.cfg.cols):
+        for c in range(w.words):
             word = int.from_bytes((await self.axil.read(w.address(c), 4)).data, "little")
             out.append(word - (1 << 32) if w.signed and word >= 1 << 31 else word)
         return np.array(out, dtype=np.int64)
@@ -371,29 +394,44 @@ class TileBench:
         cal.drift_scale = await self.read("DRIFT_SCALE")
         return cal
 
-    async def write_coefficients(self, offset, gain):
-        """Load per-column coefficients from the host (for example an affine fit)."""
-        for c in range(self.cfg.cols):
-            for name, value in (("OFFSET", offset[c]), ("GAIN", gain[c])):
+    async def write_coefficients(self, offset, gain, rows: bool = False):
+        """Load per-column coefficients from the host (for example an affine fit), or with
+        ``rows`` the rows' (backward results: ROW_OFFSET, ROW_GAIN)."""
+        names = ("ROW_OFFSET", "ROW_GAIN") if rows else ("OFFSET", "GAIN")
+        for c in range(self.windows[names[0]].words):
+            for name, value in zip(names, (offset[c], gain[c]), strict=True):
                 await self.axil.write(self.windows[name].address(c),
                                       (int(value) & 0xFFFFFFFF).to_bytes(4, "little"))
+        if rows:
+            self.row_correction = Calibration(np.asarray(offset, dtype=np.int64),
+                                              np.asarray(gain, dtype=np.int64),
+                                              np.zeros(len(offset), dtype=np.int64))
 
-    async def send_words(self, words: list[int]):
-        """Send raw lane words as one frame (for malformed vectors)."""
-        await self.source.send(AxiStreamFrame(words))
+    async def send_words(self, words: list[int], tuser=None):
+        """Send raw lane words as one frame (for malformed vectors); ``tuser`` per beat's
+        lanes (default: forward)."""
+        await self.source.send(AxiStreamFrame(words, tuser=tuser))
 
-    async def receive(self) -> np.ndarray:
+    async def receive(self, with_kind: bool = False):
+        """The next result frame's values (and, ``with_kind``, its ResultKind from TUSER);
+        its length is checked against its kind."""
         frame = await self.sink.recv()
         words = list(frame.tdata)
-        assert len(words) == self.cfg.out_beats * self.cfg.lanes, (
-            f"result frame of {len(words)} lanes, expected {self.cfg.out_beats * self.cfg.lanes}")
-        return from_lanes(words, self.cfg)
+        users = set(frame.tuser) if isinstance(frame.tuser, list) else {frame.tuser or 0}
+        assert len(users) == 1, f"TUSER changed within a result frame: {sorted(users)}"
+        kind = ResultKind(users.pop())
+        length = self.cfg.rows if kind == ResultKind.BACKWARD else self.cfg.cols
+        lanes = -(-length // self.cfg.lanes) * self.cfg.lanes
+        assert len(words) == lanes, (f"{kind.name.lower()} result frame of {len(words)} lanes, "
+                                     f"expected {lanes}")
+        values = from_lanes(words, self.cfg, length)
+        return (values, kind) if with_kind else values
 
     async def collect(self, count: int):
         for _ in range(count):
-            got = await self.receive()
+            got, kind = await self.receive(with_kind=True)
             self.received.append(got)
-            self.scoreboard.check(got)
+            self.scoreboard.check(got, kind)
 
     async def stream(self, x: np.ndarray) -> np.ndarray:
         """Send the vectors ``x`` and return their results (also checked bit for bit)."""
@@ -412,6 +450,7 @@ class TileBench:
         self.chip, self.state = chip, chip.state(time)
         self.model = CycleModel(self.state)
         self.model.integration, self.model.reads = old.integration, old.reads
+        self.model.back_integration, self.model.updates = old.back_integration, old.updates
         self.bridge.model = self.model
 
     def at_time(self, time: float):

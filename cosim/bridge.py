@@ -43,24 +43,27 @@ class AnalogueBridge:
     At the falling edge of each clock with activity at the boundary (the RTL's registered
     outputs are stable then), it reads the ports, advances the model by one cycle and drives
     the comparator decisions and the integrator-clamp latches of the selected columns, which
-    the RTL samples at the next rising edge. A cycle with
-    ``prog_pulse`` high applies a pulse step to the model's devices. When every port is idle
-    (no integrator reset, no row driven, no comparison, no pulse), a cycle changes nothing in
-    the model, so the bridge sleeps until ``int_reset``, ``adc_sample`` or ``prog_pulse``
-    rises or ``row_en`` changes.
+    the RTL samples at the next rising edge (the row ADCs' likewise in backward MVMs). A
+    cycle with ``prog_pulse`` high applies a pulse step to the model's devices, one with
+    ``upd_start`` or ``upd_pulse`` an update's start or slot. When every port is idle (no
+    integrator reset, no line driven, no comparison, no pulse), a cycle changes nothing in
+    the model, so the bridge sleeps until one of them rises or a line drive changes.
     """
 
     def __init__(self, dut, model: CycleModel):
         self.dut = dut
         self.model = model
         p = lambda name: getattr(dut, f"{PREFIX}__{name}")  # noqa: E731
-        self._handles = {n: p(n) for n in ("int_reset", "row_en", "row_neg", "ref_en",
-                                            "read_dev", "read_neg", "prog_pulse", "adc_sel",
-                                            "adc_sample", "adc_trial")}
+        self._handles = {n: p(n) for n in (
+            "int_reset", "int_back", "row_en", "row_neg", "col_en", "col_neg", "ref_en",
+            "read_dev", "read_neg", "prog_pulse", "adc_sel", "adc_sample", "adc_trial",
+            "adc_row_sel", "adc_row_sample", "adc_row_trial", "upd_start", "upd_pulse",
+            "upd_row", "upd_row_neg", "upd_col", "upd_col_neg")}
         self._read = {n: _reader(h) for n, h in self._handles.items()}
         self._prog = {k: _reader(p("prog_" + k))
                       for k in ("row", "neg", "set", "reset", "amp", "width")}
         self._cmp, self._sat, self._ready = p("adc_cmp"), p("adc_sat"), p("ready")
+        self._row_cmp, self._row_sat = p("adc_row_cmp"), p("adc_row_sat")
         self._task = None
         self._random_cmp = None
         #: Falling edges the bridge woke at, and the clock cycles it slept through.
@@ -69,6 +72,8 @@ class AnalogueBridge:
     def start(self):
         self._cmp.value = 0
         self._sat.value = 0
+        self._row_cmp.value = 0
+        self._row_sat.value = 0
         self._ready.value = 1
         self._task = cocotb.start_soon(self.run())
 
@@ -99,31 +104,51 @@ class AnalogueBridge:
         r, h = self._read, self._handles
         edge = FallingEdge(self.dut.clk)
         activity = First(RisingEdge(h["int_reset"]), RisingEdge(h["adc_sample"]),
-                         RisingEdge(h["prog_pulse"]), ValueChange(h["row_en"]))
-        last_sat = 0
+                         RisingEdge(h["adc_row_sample"]), RisingEdge(h["prog_pulse"]),
+                         RisingEdge(h["upd_start"]), RisingEdge(h["upd_pulse"]),
+                         ValueChange(h["row_en"]), ValueChange(h["col_en"]))
+        last_sat = last_row_sat = 0
         while True:
             await edge
             self.wakes += 1
             model = self.model  # may be replaced between cycles (TileBench.use_chip)
             row_en, sample, int_reset = r["row_en"](), r["adc_sample"](), r["int_reset"]()
-            pulse = r["prog_pulse"]()
+            col_en, row_sample = r["col_en"](), r["adc_row_sample"]()
+            pulse, upd_start, upd_pulse = r["prog_pulse"](), r["upd_start"](), r["upd_pulse"]()
             if pulse:
                 v = {k: f() for k, f in self._prog.items()}
                 model.pulse(v["row"], v["neg"], v["set"], v["reset"], v["amp"], v["width"])
+            if upd_start:
+                model.update_start()
+            if upd_pulse:
+                model.update_slot(r["upd_row"](), r["upd_row_neg"](), r["upd_col"](),
+                                  r["upd_col_neg"]())
             read_dev = r["read_dev"]() if int_reset else 0
             sel = r["adc_sel"]() if sample else 0
+            row_sel = r["adc_row_sel"]() if row_sample else 0
             decision = model.cycle(
                 int_reset=int_reset,
+                int_back=r["int_back"]() if int_reset else 0,
                 ref_en=r["ref_en"]() if int_reset else 0,
                 read_dev=read_dev,
                 read_neg=r["read_neg"]() if read_dev else 0,
                 row_en=row_en,
                 row_neg=r["row_neg"]() if row_en else 0,
+                col_en=col_en,
+                col_neg=r["col_neg"]() if col_en else 0,
                 sample=sample,
                 sel=sel,
                 trial=r["adc_trial"]() if sample else 0,
+                row_sample=row_sample,
+                row_sel=row_sel,
+                row_trial=r["adc_row_trial"]() if row_sample else 0,
             )
-            if decision is not None:
+            if decision is not None and row_sample:
+                self._row_cmp.value = decision
+                sat = model.saturated(row_sel, backward=True)
+                if sat != last_row_sat:
+                    self._row_sat.value = last_row_sat = sat
+            elif decision is not None:
                 if self._random_cmp is not None:
                     masks, rng, n = self._random_cmp
                     m = masks[sel]
@@ -132,7 +157,7 @@ class AnalogueBridge:
                 sat = model.saturated(sel)
                 if sat != last_sat:
                     self._sat.value = last_sat = sat
-            elif not (row_en or int_reset or pulse):
+            elif not (row_en or col_en or int_reset or pulse or upd_start or upd_pulse):
                 # Idle: nothing happens in the model until a port becomes active. The
                 # trigger fires just after the rising edge that changes the port; the
                 # falling edge that follows reads that cycle.

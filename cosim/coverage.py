@@ -47,7 +47,8 @@ BINS: dict[str, tuple[str, ...]] = {
     "config.adc_sharing": ("dedicated", "shared"),
     "config.padding": ("none", "padded"),
     "config.size": ("small", "medium", "full"),
-    "mode.mvm": ("raw", "corrected"),
+    "mode.mvm": ("raw", "corrected", "backward"),
+    "mode.update": ("stochastic", "deterministic", "managed", "unmanaged"),
     "mode.calibration": ("offset", "gain", "drift", "capture"),
     "mode.program": ("parallel_raw", "parallel_corrected", "serial_raw"),
     "stalls.source": ("none", "light", "heavy"),
@@ -62,6 +63,7 @@ BINS: dict[str, tuple[str, ...]] = {
         "reset_mvm", "reset_cal", "reset_prog",
         "rail_low", "rail_high", "integrator_saturated", "corrected_saturated",
         "comparator_random", "analogue_timeout",
+        "frame_kind", "update_without_forward",
     ),
 }
 

@@ -13,10 +13,10 @@ SMALL = {
     "8x8-bitserial": TileConfig(rows=8, cols=8, input_mode="bitserial"),
     "16x16-pwm-share4": TileConfig(rows=16, cols=16, cols_per_adc=4),
     "16x16-bitserial-share2": TileConfig(rows=16, cols=16, input_mode="bitserial",
-                                         cols_per_adc=2),
+                                         cols_per_adc=2, rows_per_adc=2),
     # Sizes that are not multiples of the lanes: padding on both streams.
     "12x10-pwm-share2-lanes4": TileConfig(rows=12, cols=10, lanes=4, cols_per_adc=2,
-                                          input_bits=6, adc_bits=6),
+                                          input_bits=6, adc_bits=6, rows_per_adc=4),
 }
 
 
@@ -48,6 +48,19 @@ def test_small_tiles(sim, name, tmp_path):
     run = _run(SMALL[name], sim, CORE, vectors=24, stalls=stalls, stats=tmp_path / "stats.json")
     result = run.read_stats("mvm_stream")
     assert result["matched"] == result["vectors"] == 24
+
+
+@pytest.mark.parametrize("name", ["8x8-pwm", "16x16-bitserial-share2",
+                                  "12x10-pwm-share2-lanes4"])
+def test_backward_mvm(sim, name, tmp_path):
+    """Backward MVMs interleaved with forward ones, raw and row-corrected, on a PWM tile, a
+    bit-serial tile with shared row and column ADCs and a padded one: bit for bit the batch
+    model's with the pcm preset's noise (asserted in the cocotb test), back to back at
+    TileConfig.bwd_period_cycles, malformed kinds dropped."""
+    result = _stats(tmp_path, SMALL[name], sim, ("backward_mvm",), model="pcm", vectors=16,
+                    chip_seed=7)
+    assert result["matched"] == result["vectors"] == 20
+    assert result["backward_period_cycles"] == SMALL[name].bwd_period_cycles
 
 
 def test_noisy_chip_matches_batch_prediction(sim, tmp_path):
