@@ -57,7 +57,7 @@ def test_backward_mvm(sim, name, tmp_path):
     bit-serial tile with shared row and column ADCs and a padded one: bit for bit the batch
     model's with the pcm preset's noise (asserted in the cocotb test), back to back at
     TileConfig.bwd_period_cycles, malformed kinds dropped."""
-    result = _stats(tmp_path, SMALL[name], sim, ("backward_mvm",), model="pcm", vectors=16,
+    result = _stats(tmp_path, SMALL[name], sim, "backward_mvm", model="pcm", vectors=16,
                     chip_seed=7)
     assert result["matched"] == result["vectors"] == 20
     assert result["backward_period_cycles"] == SMALL[name].bwd_period_cycles
