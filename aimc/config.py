@@ -12,6 +12,8 @@ import json
 import math
 from dataclasses import dataclass
 
+from .numeric import is_integer
+
 __all__ = ["INPUT_MODES", "TileConfig"]
 
 #: Fractional bits of every result on the output stream (see ``TileConfig.result_frac``).
@@ -37,12 +39,12 @@ def _is_pow2(n: int) -> bool:
 
 
 def _show(value) -> str:
-    """``repr`` of a rejected value for an error message. Huge integers are described by
-    their size: past 4300 digits Python refuses to print them (``repr`` raises
-    ``ValueError``, which would replace the message naming the parameter)."""
-    if isinstance(value, int) and value.bit_length() > 10_000:
-        return f"{'a negative' if value < 0 else 'an'} integer of {value.bit_length()} bits"
-    return repr(value)
+    """``repr`` of a rejected value for an error message (:func:`aimc.numeric.show`: huge
+    integers are described by their size, since past 4300 digits Python refuses to print
+    them and ``repr`` would raise ``ValueError`` in place of the message)."""
+    from .numeric import show
+
+    return show(value)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,9 @@ class TileConfig:
         Sharing factor of the row ADCs that convert backward MVMs, a power of two dividing
         ``rows``.
 
+    Integer parameters follow the API's rule for numbers (:mod:`aimc.numeric`): a numpy
+    integer or a whole-number float (``8.0``) is taken as that integer and stored as ``int``.
+
     Raises
     ------
     TypeError
@@ -91,8 +96,12 @@ class TileConfig:
     def __post_init__(self):
         for name, lo, hi in _INT_RANGES:
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
+            # The API's one rule for numbers (aimc.numeric): numpy integers and
+            # whole-number floats are integers too; they are stored as int.
+            if not is_integer(value):
                 raise TypeError(f"TileConfig.{name} must be an integer, not {_show(value)}")
+            value = int(value)
+            object.__setattr__(self, name, value)
             if not lo <= value <= hi:
                 raise ValueError(
                     f"TileConfig.{name} must be between {lo} and {hi}, not {_show(value)}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import TileConfig
+from ..numeric import as_int
 from .config import ModelConfig
 from .events import NoiseEvents
 from .rng import Static
@@ -103,8 +104,8 @@ class AdcBank:
         ValueError
             Unknown column or fault.
         """
-        if not (isinstance(column, (int, np.integer)) and 0 <= column < self.lines):
-            raise ValueError(f"column must be in 0..{self.lines - 1}, not {column!r}")
+        column = as_int(column, "column", 0, self.lines - 1,
+                        allowed=f"in 0..{self.lines - 1}")
         if kind not in self.FAULTS:
             raise ValueError(f"column fault must be one of {', '.join(self.FAULTS)}, "
                              f"not {kind!r}")

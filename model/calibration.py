@@ -35,6 +35,7 @@ from ..fixedpoint import (
     ONE,
     CalFormat,
 )
+from ..numeric import as_int
 from .state import ChipState
 
 __all__ = ["COL_GAIN", "COL_RAIL", "Calibration", "PHASES", "calibrate", "mvm_error"]
@@ -100,8 +101,7 @@ def calibrate(state: ChipState, phases, first_vector: int, k: int = 6, ref: int 
     if unknown:
         raise ValueError(f"calibration phases must be among {', '.join(PHASES)}, "
                          f"not {sorted(unknown)}")
-    if not isinstance(k, int) or not 0 <= k <= MAX_AVG_LOG2:
-        raise ValueError(f"k must be an integer in 0..{MAX_AVG_LOG2}, not {k!r}")
+    k = as_int(k, "k", 0, MAX_AVG_LOG2)
     ref = fmt.ref_default if ref is None else ref
     drift_x = tile.x_max // 2 if drift_x is None else drift_x
     cal = start or Calibration.reset(tile.cols)

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..numeric import as_int
+
 __all__ = ["check_index", "check_mask", "check_side"]
 
 
 def check_index(name: str, value, n: int) -> int:
-    """``value`` as an int, checked to be an integer (not a bool) in ``0 .. n-1``.
+    """``value`` as an int, checked to be an integer (:mod:`aimc.numeric`: numpy integers
+    and whole-number floats too, not a bool) in ``0 .. n-1``.
 
     Raises
     ------
     ValueError
         It is not; the message names the argument ``name``.
     """
-    if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-            and 0 <= value < n):
-        raise ValueError(f"{name} must be an integer in 0..{n - 1}, not {value!r}")
-    return int(value)
+    return as_int(value, name, 0, n - 1)
 
 
 def check_side(side) -> int:
@@ -29,10 +29,7 @@ def check_side(side) -> int:
     ValueError
         It is neither.
     """
-    if not (isinstance(side, (int, np.integer)) and not isinstance(side, bool)
-            and side in (0, 1)):
-        raise ValueError(f"side must be 0 (G+) or 1 (G-), not {side!r}")
-    return int(side)
+    return as_int(side, "side", 0, 1, allowed="0 (G+) or 1 (G-)")
 
 
 def check_mask(name: str, mask, cols: int) -> np.ndarray:

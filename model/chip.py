@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import TileConfig
+from ..numeric import as_int, as_int_array, as_real, is_number, show
 from ..programming import AMP_BITS, AMP_MAX, READ_CYCLES, WIDTH_REF, read_full_scale
 from .adc import AdcBank
 from .checks import check_index, check_mask, check_side
@@ -53,10 +54,13 @@ from .grid import DriveLevels, fine_grid
 from .rng import Static
 from .state import ChipState
 
-__all__ = ["Chip", "BOLTZMANN_EV", "PULSE_WIDTH_MAX", "Side"]
+__all__ = ["Chip", "BOLTZMANN_EV", "PULSE_WIDTH_MAX", "Side", "TEMPERATURE_RANGE"]
 
 BOLTZMANN_EV = 8.617333262e-5  #: Boltzmann constant, eV/K
 PULSE_WIDTH_MAX = 255          #: longest programming pulse, cycles
+#: Temperatures a chip is read at, kelvin: below 200 K (-73 C) is no operating point, and a
+#: value there is most likely degrees Celsius passed by mistake.
+TEMPERATURE_RANGE = (200, 1000)
 
 
 @dataclass(frozen=True)
@@ -218,8 +222,7 @@ class Chip:
         shape = (self.tile.rows, self.tile.cols)
         if w.shape != shape:
             raise ValueError(f"weights must have shape {shape}, not {w.shape}")
-        if not (np.issubdtype(w.dtype, np.number) and np.array_equal(w, np.round(w))):
-            raise ValueError("weights must be integers")
+        w = as_int_array(w, "weights")
         if w.size and np.abs(w).max() > self.w_max:
             raise ValueError(
                 f"weights must lie in -{self.w_max}..{self.w_max} (weight_bits="
@@ -316,10 +319,7 @@ class Chip:
             bad = amp.min() if amp.min() < 0 else amp.max()
             raise ValueError(f"amplitude must lie in 0..{AMP_MAX} (AMP_BITS={AMP_BITS}), "
                              f"found {int(bad)}")
-        if not (isinstance(width, (int, np.integer)) and not isinstance(width, bool)
-                and 1 <= width <= PULSE_WIDTH_MAX):
-            raise ValueError(f"width must be an integer number of cycles in "
-                             f"1..{PULSE_WIDTH_MAX}, not {width!r}")
+        width = as_int(width, "width", 1, PULSE_WIDTH_MAX, unit="cycles")
         strength = np.broadcast_to(amp, (cols,)).astype(np.int64) / AMP_MAX * int(width) \
             / WIDTH_REF
         if cfg.set_cv or cfg.reset_cv:
@@ -449,9 +449,7 @@ class Chip:
         """
         tile = self.tile
         row = check_index("row", row, tile.rows)
-        if not (isinstance(index, (int, np.integer)) and not isinstance(index, bool)
-                and index >= 0):
-            raise ValueError(f"index must be an integer >= 0, not {index!r}")
+        index = as_int(index, "index", 0)
         self.moment(time, temperature)
         v = self._read_charges(self.read_weights(side)[row])
         # Conversion noise as CycleModel.compare draws it: no white-noise counts in a read.
@@ -506,19 +504,24 @@ class Chip:
         after the reference read at ``temperature`` kelvin (``None``: the characterisation
         temperature, ``temp_ref``).
 
+        Both take any real number (numpy scalars too, :mod:`aimc.numeric`).
+
         Raises
         ------
         ValueError
-            ``time`` is not a finite number >= 0, or ``temperature`` not in ``(0, 1000)``.
+            ``time`` is not a finite number >= 0, or ``temperature`` not in
+            ``TEMPERATURE_RANGE`` kelvin: below 200 K is no operating temperature of a chip,
+            and the likely slip is degrees Celsius (25 would leave the array dark).
         """
-        if not (isinstance(time, (int, float)) and math.isfinite(time) and time >= 0):
-            raise ValueError(f"time must be a finite number of seconds >= 0, not {time!r}")
+        time = as_real(time, "time", 0.0, unit="seconds")
         if temperature is None:
-            temperature = self.config.device.temp_ref
-        if not (isinstance(temperature, (int, float)) and 0 < temperature < 1000):
-            raise ValueError(f"temperature must be in kelvin, between 0 and 1000, "
-                             f"not {temperature!r}")
-        return float(time), float(temperature)
+            return time, float(self.config.device.temp_ref)
+        lo, hi = TEMPERATURE_RANGE
+        if not (is_number(temperature) and lo <= temperature <= hi):
+            raise ValueError(f"temperature must be in kelvin, {lo}..{hi} K, not "
+                             f"{show(temperature)} (below {lo} K is no operating "
+                             f"temperature; 25 degrees Celsius is 298.15 K)")
+        return time, float(temperature)
 
     def state(self, time: float = 0.0, temperature: float | None = None) -> ChipState:
         """The chip at one moment (cached per programming, time and temperature).
@@ -560,8 +563,7 @@ class Chip:
             x = x[None, :]
         if x.ndim != 2 or x.shape[1] != lines:
             raise ValueError(f"inputs must have shape (batch, {lines}), not {x.shape}")
-        if not np.issubdtype(x.dtype, np.integer):
-            raise ValueError(f"inputs must be integers, not {x.dtype}")
+        x = as_int_array(x, "inputs")
         x_max = self.tile.x_max
         if x.size and max(-int(x.min()), int(x.max())) > x_max:
             raise ValueError(

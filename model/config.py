@@ -25,6 +25,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..numeric import is_number
+
 __all__ = [
     "AdcConfig", "ArrayConfig", "DeviceConfig", "DriverConfig", "EnergyConfig",
     "IntegratorConfig", "ModelConfig", "PRESETS", "PulseConfig", "load", "preset", "save",
@@ -57,7 +59,7 @@ def _check_fields(obj) -> None:
             continue
         if value is None and meta["optional"]:
             continue
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = is_number(value)  # numpy scalars too (aimc.numeric)
         if meta["kind"] is int:
             ok = ok and float(value).is_integer()
         ok = ok and math.isfinite(value)
@@ -485,12 +487,20 @@ def _toml_value(v) -> str:
 
 
 def dumps_toml(config: ModelConfig) -> str:
-    """The configuration as TOML, every field written out."""
+    """The configuration as TOML, every field written out with its meaning as a comment
+    (the text ``aimc model show`` prints beside it)."""
     data = config.to_dict()
-    lines = [f"name = {_toml_value(data.pop('name'))}"]
+    lines = [f"# Analogue model {config.name!r}: every field, with its meaning. Pass this file "
+             f"where a preset name goes",
+             "# (--model FILE); a file may also name `preset = \"pcm\"` and change only some "
+             "fields.",
+             f"name = {_toml_value(data.pop('name'))}"]
     for key, table in data.items():
+        docs = {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(getattr(config, key))}
         lines += ["", f"[{key}]"]
-        lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+        for k, v in table.items():
+            line = f"{k} = {_toml_value(v)}"
+            lines.append(f"{line:34} # {docs[k]}" if docs.get(k) else line)
     return "\n".join(lines) + "\n"
 
 

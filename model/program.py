@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..fixedpoint import GAIN_FRAC, ONE, RESULT_FRAC, CalFormat
+from ..numeric import as_int, as_int_array
 from ..programming import (
     PROG_RESET_GAIN,
     PROG_SET_GAIN,
@@ -46,10 +47,10 @@ class ProgramParams:
     def __post_init__(self):
         for name, lo in (("tol", 0), ("max_iter", 1), ("width", 1), ("set_gain", 0),
                          ("reset_gain", 0)):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or not lo <= value <= 255:
-                raise ValueError(f"ProgramParams.{name} must be an integer in {lo}..255, "
-                                 f"not {value!r}")
+            unit = {"max_iter": "pulse steps", "width": "cycles", "tol": "counts"}.get(name, "")
+            allowed = f"an integer in {lo}..255" + (f" ({unit})" if unit else "")
+            object.__setattr__(self, name, as_int(getattr(self, name), f"ProgramParams.{name}",
+                                                  lo, 255, allowed=allowed))
 
 
 @dataclass
@@ -76,8 +77,7 @@ def check_targets(targets, chip: Chip) -> np.ndarray:
     t = np.asarray(targets)
     if t.shape != (tile.rows, tile.cols):
         raise ValueError(f"targets must have shape {(tile.rows, tile.cols)}, not {t.shape}")
-    if not np.issubdtype(t.dtype, np.integer):
-        raise ValueError(f"targets must be integers (read counts), not {t.dtype}")
+    t = as_int_array(t, "targets (read counts)")
     t_max = read_full_scale(tile.adc_bits)
     if t.size and np.abs(t).max() > t_max:
         raise ValueError(f"targets must lie in -{t_max}..{t_max} (the read counts of g_max at "

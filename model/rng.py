@@ -28,6 +28,8 @@ import functools
 
 import numpy as np
 
+from ..numeric import as_int
+
 __all__ = ["Static", "Stream", "check_seed", "normals", "uniforms"]
 
 _SEED_LIMIT = 2**64
@@ -86,9 +88,8 @@ def check_seed(seed) -> int:
     ValueError
         It is not.
     """
-    if not isinstance(seed, (int, np.integer)) or not 0 <= seed < _SEED_LIMIT:
-        raise ValueError(f"chip seed must be an integer in [0, 2**64), not {seed!r}")
-    return int(seed)
+    return as_int(seed, "chip seed", 0, _SEED_LIMIT - 1,
+                  allowed="an integer in [0, 2**64)")
 
 
 def _check(seed, first, count, size, context):

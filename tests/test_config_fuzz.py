@@ -43,7 +43,13 @@ FIELDS = (*RANGES, "input_mode")
 
 
 def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    """The API's rule for integers: int and numpy integers, and floats (Python or numpy)
+    with a whole value; never bool."""
+    if isinstance(v, bool | np.bool_):
+        return False
+    if isinstance(v, int | np.integer):
+        return True
+    return isinstance(v, float | np.floating) and np.isfinite(v) and float(v).is_integer()
 
 
 def _pow2(v: int) -> bool:
@@ -54,6 +60,7 @@ def expected_errors(kw: dict) -> dict:
     """The parameters of ``kw`` that are bad, each with the exception it deserves:
     ``TypeError`` for a value of the wrong type, ``ValueError`` for one out of range."""
     bad = {}
+    kw = {k: int(v) if k in RANGES and _is_int(v) else v for k, v in kw.items()}
     for name, (lo, hi) in RANGES.items():
         v = kw[name]
         if not _is_int(v):
@@ -76,7 +83,8 @@ def expected_errors(kw: dict) -> dict:
 
 # -- 1. construction with arbitrary values ------------------------------------------------
 
-#: Values of a wrong type for any parameter.
+#: Values of other types for any parameter (np.int64(8), np.uint8(4), np.float32(8.0) and 8.0
+#: are integers by the API's rule for numbers, the others of a wrong type).
 WRONG_TYPES = st.one_of(
     st.none(),
     st.booleans(),

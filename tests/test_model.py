@@ -129,7 +129,8 @@ def test_bad_weights_inputs_and_seed():
     with pytest.raises(ValueError, match=r"^weights must lie in -127\.\.127 \(weight_bits=8\), "
                                          r"found 128$"):
         chip.program(np.full((4, 4), 128))
-    with pytest.raises(ValueError, match=r"^weights must be integers$"):
+    with pytest.raises(ValueError, match=r"^weights must be integers \(whole-number floats are "
+                                         r"accepted\), not float64 values such as 0\.5$"):
         chip.program(np.full((4, 4), 0.5))
     with pytest.raises(ValueError, match=r"^inputs must lie in -127\.\.127 \(input_bits=8\), "
                                          r"found 128$"):

@@ -83,8 +83,9 @@ def test_temperature_scales_conductance_by_arrhenius():
     factor = math.exp(-0.2 / BOLTZMANN_EV * (1 / 330 - 1 / 300))
     assert factor > 1.5  # PCM conducts much better hot
     np.testing.assert_allclose(hot, ref * factor, rtol=1e-12)
-    with pytest.raises(ValueError, match=r"^temperature must be in kelvin, between 0 and "
-                                         r"1000, not -5$"):
+    with pytest.raises(ValueError, match=r"^temperature must be in kelvin, 200\.\.1000 K, not -5 "
+                                         r"\(below 200 K is no operating temperature; 25 "
+                                         r"degrees Celsius is 298\.15 K\)$"):
         chip.conductances(0.0, temperature=-5)
 
 

@@ -457,7 +457,7 @@ def test_pulse_configuration_and_presets(tmp_path):
     (dict(amplitude=amps(1.5)), r"^amplitude must be integer codes, not float64$"),
     (dict(width=0), r"^width must be an integer number of cycles in 1\.\.255, not 0$"),
     (dict(width=256), r"^width must be an integer number of cycles in 1\.\.255, not 256$"),
-    (dict(width=2.0), r"^width must be an integer number of cycles in 1\.\.255, not 2\.0$"),
+    (dict(width=2.5), r"^width must be an integer number of cycles in 1\.\.255, not 2\.5$"),
     (dict(set_mask=np.ones(15, bool)),
      r"^set_mask must be a bool array of shape \(16,\), not shape \(15,\)$"),
     (dict(reset_mask=np.full(16, 2)), r"^reset_mask must hold booleans \(or 0 and 1\)"),
@@ -537,15 +537,19 @@ def test_program_params_and_targets_are_checked():
     from aimc.model.program import ProgramParams, check_targets, targets_from_weights
 
     chip = Chip(TILE, "ideal")
-    for kw, text in (({"tol": 256}, "ProgramParams.tol must be an integer in 0..255, not 256"),
+    for kw, text in (({"tol": 256}, "ProgramParams.tol must be an integer in 0..255 (counts), "
+                                    "not 256"),
                      ({"max_iter": 0}, "ProgramParams.max_iter must be an integer in 1..255"),
                      ({"width": 1.5}, "ProgramParams.width must be an integer in 1..255")):
         with pytest.raises(ValueError, match=re.escape(text)):
             ProgramParams(**kw)
     with pytest.raises(ValueError, match=r"targets must have shape \(16, 16\), not \(4, 4\)"):
         check_targets(np.zeros((4, 4), dtype=int), chip)
-    with pytest.raises(ValueError, match="targets must be integers"):
-        check_targets(np.zeros((16, 16)), chip)
+    with pytest.raises(ValueError, match=r"targets \(read counts\) must be integers \(whole-"
+                                         r"number floats are accepted\), not float64 values "
+                                         r"such as 0\.5"):
+        check_targets(np.full((16, 16), 0.5), chip)
+    assert check_targets(np.full((16, 16), 3.0), chip).dtype == np.int64
     with pytest.raises(ValueError, match=r"targets must lie in -96\.\.96 \(the read counts of "
                                          r"g_max at adc_bits=8\), found 97"):
         check_targets(np.full((16, 16), -97), chip)
