@@ -18,6 +18,7 @@ from cocotbext.axi import (
     AxiStreamSource,
 )
 
+from .. import progress
 from ..config import TileConfig
 from ..enums import BusError, CalPhase, InputKind, ResultKind
 from ..fixedpoint import CalFormat
@@ -147,6 +148,8 @@ class TileBench:
         self.sent_backward = 0   # backward MVMs sent
         self.received: list[np.ndarray] = []  # every result vector collected, in order
         self._axil_paused = False
+        #: Where the run's progress goes (aimc.progress): the settings' file.
+        self.progress_path = settings.progress
         self._modes_sampled: set[str] = set()
         coverage.sample_config(cfg)
 
@@ -157,6 +160,22 @@ class TileBench:
         await ClockCycles(self.dut.clk, 4)
         self.dut.rst.value = 0
         await RisingEdge(self.dut.clk)
+        await self.clear_aborted()
+
+    async def clear_aborted(self) -> int:
+        """The host's first step after a reset: read the reset-less ABORTED bits (what a
+        reset cut short: in one simulation, what an earlier test left running) and clear
+        them by writing 1s, so that every test starts from the same state. Returns the
+        value read."""
+        reg = self.regs["ABORTED"]
+        aborted = await self.read("ABORTED")
+        if aborted:
+            self.dut._log.info("ABORTED %s after reset (left by an earlier test); cleared",
+                               reg.unpack(aborted))
+        await self.write("ABORTED", reg.pack(**{f.name: 1 for f in reg.fields}))
+        left = await self.read("ABORTED")
+        assert left == 0, f"ABORTED {left:#x} after writing 1s to clear it"
+        return aborted
 
     async def hard_reset(self, cycles: int = 3):
         """Assert ``rst`` for ``cycles`` clocks in the middle of whatever runs. The analogue
@@ -315,6 +334,7 @@ class TileBench:
         engine's MVMs."""
         for p in phases:
             coverage.hit("mode.calibration", p)
+        progress.report(self.progress_path, "calibrating")
         await self.start_calibration(phases, k)
         waited = 0
         while True:
@@ -364,9 +384,11 @@ class TileBench:
             await self.target_source.send(self.target_frame(targets[r]))
         status = np.zeros((cfg.rows, cfg.cols), dtype=np.int64)
         waited = 0
+        progress.report(self.progress_path, "programming", 0, cfg.rows, "rows")
         for r in range(cfg.rows):
             frame = await with_timeout(self.sink.recv(), timeout_cycles * CLOCK_NS, "ns")
             status[r] = np.array(list(frame.tdata)[:cfg.cols], dtype=np.int64)
+            progress.report(self.progress_path, "programming", r + 1, cfg.rows, "rows")
         while await self.field("PROG_STATUS", "busy"):
             await ClockCycles(self.dut.clk, 10)
             waited += 10

@@ -17,7 +17,6 @@ import dataclasses
 import functools
 import importlib.util
 import json
-import math
 import os
 import random
 from collections.abc import Mapping
@@ -32,9 +31,10 @@ from ..fixedpoint import MAX_AVG_LOG2
 from ..model.adc import AdcBank
 from ..model.config import ModelConfig, preset
 from ..model.program import ProgramParams
+from ..numeric import as_int, as_real, is_integer, is_number
 
 __all__ = ["ENV", "NETWORK_MODES", "CosimSettings", "NetworkPhase", "NetworkPlan",
-           "cocotb_tests"]
+           "cocotb_tests", "skip_reason"]
 
 #: The one environment variable that carries the settings to the simulator.
 ENV = "AIMC_SETTINGS"
@@ -78,6 +78,31 @@ def _tests_in(path: str) -> tuple[str, ...]:
                  and any(is_test(d) for d in node.decorator_list))
 
 
+#: Tests that do not apply to every tile: (whether the test applies to a tile, why not).
+#: The cocotb test skips itself with the reason (:func:`skip_reason`), and the command line
+#: reports it; a test that does not apply is never counted as a failure.
+_APPLIES = {
+    "program_errors": (
+        lambda t: t.out_beats >= 2,
+        lambda t: f"its target packet shorter than a row needs rows of at least two stream "
+                  f"beats (cols > lanes); this tile's {t.cols} columns fit one beat of "
+                  f"{t.lanes} lanes"),
+    "reset_recovery": (
+        lambda t: t.planes == 1,
+        lambda t: "the golden model's MVM numbering after an integration cut short is "
+                  "defined for PWM tiles only (one integration per MVM); this tile is "
+                  "bit-serial"),
+}
+
+
+def skip_reason(test: str, tile: TileConfig) -> str | None:
+    """Why the cocotb test ``test`` does not apply to ``tile`` (None: it applies)."""
+    rule = _APPLIES.get(test)
+    if rule is None or rule[0](tile):
+        return None
+    return rule[1](tile)
+
+
 def _path(value, what: str) -> Path | None:
     """An absolute path (the simulator runs in its own directory), or None."""
     if value is None:
@@ -94,17 +119,11 @@ def _bool(value, what: str) -> bool:
 
 
 def _integer(value, what: str, lo: int, hi: int | None, allowed: str) -> int:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer) \
-            or value < lo or (hi is not None and value > hi):
-        raise ValueError(f"{what} must be {allowed}, not {value!r}")
-    return int(value)
+    return as_int(value, what, lo, hi, allowed=allowed)
 
 
 def _seconds(value, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{what} must be a number of seconds >= 0, not {value!r}")
-    return float(value)
+    return as_real(value, what, 0.0, allowed="a number of seconds >= 0")
 
 
 @dataclass(frozen=True)
@@ -257,6 +276,9 @@ class CosimSettings:
         Each calibration measurement averages ``2**cal_k`` MVMs, 0..8 (``--avg-log2``).
     stats : path, optional
         The JSON file the tests write their figures to, one entry per test.
+    progress : path, optional
+        A JSON file the bench rewrites with where the run is (:mod:`aimc.progress`: the
+        phase, rows programmed, MVMs streamed), for the host to show.
     network : NetworkPlan or dict, optional
         The plan of :mod:`aimc.cosim.test_network`.
     waves : bool
@@ -292,6 +314,7 @@ class CosimSettings:
     targets: Path | None = None
     cal_k: int = 6
     stats: Path | None = None
+    progress: Path | None = None
     network: NetworkPlan | None = None
     waves: bool = False
     correct: bool = True
@@ -324,7 +347,7 @@ class CosimSettings:
             put("vectors", _integer(self.vectors, "--vectors", 1, None, "an integer >= 1"))
         stalls = tuple(self.stalls) if isinstance(self.stalls, tuple | list) else None
         if stalls is None or len(stalls) != 2 or not all(
-                isinstance(p, int | float) and not isinstance(p, bool) and 0 <= p < 1
+                is_number(p) and 0 <= p < 1
                 for p in stalls):
             raise ValueError(f"CosimSettings.stalls must be two probabilities in [0, 1) "
                              f"(input stream, result stream), not {self.stalls!r}")
@@ -363,7 +386,7 @@ class CosimSettings:
         put("program", program)
         put("cal_k", _integer(self.cal_k, "--avg-log2", 0, MAX_AVG_LOG2,
                               f"an integer in 0..{MAX_AVG_LOG2}"))
-        for name in ("targets", "stats"):
+        for name in ("targets", "stats", "progress"):
             put(name, _path(getattr(self, name), f"CosimSettings.{name}"))
         network = self.network
         if isinstance(network, Mapping):
@@ -383,6 +406,12 @@ class CosimSettings:
                 raise ValueError(f"--test must name cocotb tests of {self.module} "
                                  f"({', '.join(known)}), not {name!r}")
         put("tests", tests)
+
+    def skipped(self) -> dict[str, str]:
+        """The tests of this run (``tests``, or every test of ``module``) that do not apply
+        to its tile, each with the reason."""
+        tests = self.tests or cocotb_tests(self.module)
+        return {t: r for t in tests if (r := skip_reason(t, self.tile)) is not None}
 
     def replace(self, **changes) -> CosimSettings:
         """A copy with the fields ``changes`` names set (validated again)."""
@@ -513,4 +542,4 @@ class CosimSettings:
 
 def _in(value, lo: int, hi: int) -> bool:
     """Whether ``value`` is an integer in ``lo..hi-1``."""
-    return isinstance(value, int | np.integer) and not isinstance(value, bool) and lo <= value < hi
+    return is_integer(value) and lo <= value < hi
