@@ -18,7 +18,7 @@ help:
 	@echo "make demo    a digits MLP on the cosimulated 64x64 tile: program, calibrate, accuracy report (build/report)"
 	@echo "make test    run every test: model, RTL components, cosimulation on Icarus and Verilator"
 	@echo "make setup   create .venv, install the package, install Icarus Verilog where missing"
-	@echo "make verilog generate the Verilog top into build/verilog (ARGS='--rows 64 ...')"
+	@echo "make verilog generate the Verilog top, .f, FuseSoC .core and the register map (SystemRDL, C header, HTML, IP-XACT) into build/verilog (ARGS='--rows 64 ...')"
 	@echo "make cosim   SIM=icarus|verilator TEST=mvm_stream WAVES=1 ARGS='--rows 8 --cols 8'"
 	@echo "make lint    ruff, and verilator --lint-only -Wall on generated Verilog"
 	@echo "make bench   every benchmark (10-20 min; ARGS='--quick' or '--only synth'): build/bench/results.md"
@@ -57,7 +57,11 @@ check-tools:
 	  fi; \
 	fi
 
+# The C header, HTML and IP-XACT of the register map need the `regs` extra (PeakRDL);
+# `make setup` installs it with the dev extra, this installs it into an older .venv.
 verilog: setup
+	@$(PY) -c 'import systemrdl, peakrdl_cheader, peakrdl_html, peakrdl_ipxact' 2>/dev/null || \
+	  $(PY) -m pip install --quiet -e '.[regs]'
 	$(AIMC) verilog --out build/verilog $(ARGS)
 
 test: setup test-tools

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +23,8 @@ import numpy as np
 
 from .config import TileConfig
 
-__all__ = ["Condition", "conditions", "run_demo"]
+__all__ = ["Condition", "accuracy_figure", "check_options", "conditions", "drift_figure",
+           "run_demo", "wilson_interval"]
 
 DAY = 86400.0
 
@@ -38,6 +37,9 @@ class Condition:
     mode: str   # one of aimc.cosim.settings.NETWORK_MODES
 
 
+_WHEN = {"1h": "1 hour", "1d": "1 day", "1w": "1 week", "1mo": "1 month", "1y": "1 year"}
+
+
 def conditions(full: bool) -> list[Condition]:
     """The tile conditions, in the order a cosimulation runs them (time never decreases)."""
     out = [Condition("raw", "uncalibrated", 0.0, "raw"),
@@ -46,76 +48,63 @@ def conditions(full: bool) -> list[Condition]:
     drift = ([("1h", 3600.0), ("1d", DAY), ("1w", 7 * DAY), ("1mo", 30 * DAY),
               ("1y", 365 * DAY)] if full else [("1d", DAY), ("1mo", 30 * DAY)])
     for tag, t in drift:
-        out.append(Condition(f"{tag}", f"{tag} later, no drift compensation", t, "affine"))
-        out.append(Condition(f"{tag}_comp", f"{tag} later, drift compensation", t,
+        when = _WHEN[tag]
+        out.append(Condition(f"{tag}", f"{when} later, no drift compensation", t, "affine"))
+        out.append(Condition(f"{tag}_comp", f"{when} later, drift compensation", t,
                              "affine_drift"))
     return out
 
 
-class _Bar:
-    """A one-line progress bar with an estimate of the time left."""
-
-    def __init__(self, stream=sys.stdout):
-        self.stream, self.t0 = stream, time.perf_counter()
-        self.tty = stream.isatty()
-
-    def show(self, label, done, total, started):
-        frac = done / total if total else 0.0
-        elapsed = time.perf_counter() - started
-        left = elapsed / frac * (1 - frac) if frac > 0.02 else float("nan")
-        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
-        eta = f"{left:5.0f} s left" if left == left else "  ... s left"
-        line = f"  {label:34} [{bar}] {done:5d}/{total} MVMs {eta}"
-        if self.tty:
-            self.stream.write("\r" + line)
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def end(self):
-        if self.tty:
-            self.stream.write("\n")
+#: Test images of the digits split (30 % of scikit-learn's 1797).
+TEST_IMAGES = 540
+#: Largest demo seed: each block's chip seed is ``seed * 1000 + run``.
+SEED_MAX = 2 ** 32 - 1
 
 
-def _cosim_block(cfg, sim, model, seed, plan, work: Path, label: str, bar: _Bar | None):
+def check_options(seed, images, *, names=("seed", "images")) -> tuple[int, int | None]:
+    """``seed`` and ``images`` checked (``names``: what to call them in a message, the
+    command line's ``--seed``, ``--images``).
+
+    Raises
+    ------
+    ValueError
+        ``seed`` is not an integer in 0..2**32-1, ``images`` (unless None) not in 1..540.
+    """
+    from .numeric import as_int
+
+    seed = as_int(seed, names[0], 0, SEED_MAX, allowed="an integer in 0..2**32-1")
+    if images is not None:
+        images = as_int(images, names[1], 1, TEST_IMAGES,
+                        allowed=f"a number of test images in 1..{TEST_IMAGES}")
+    return seed, images
+
+
+def _cosim_block(cfg, sim, model, seed, plan, work: Path, label: str, progress: bool):
     """Run one block's plan in cosimulation on a chip of ``model`` and seed ``seed``;
-    returns its stats."""
+    returns its stats. ``progress``: show where the run is (calibration, programming
+    rows, MVMs, each with its rate) and a final line with its figures."""
     from .cosim import runner
     from .cosim.settings import CosimSettings, NetworkPlan
+    from .progress import Bar, run_with_progress
 
     plan = NetworkPlan(**plan, progress=work / "progress.json")
     settings = CosimSettings(tile=cfg, model=model, chip_seed=seed, cal_k=4, network=plan,
                              stats=work / "stats.json", module="aimc.cosim.test_network",
                              tests="network_block")
-    plan.progress.unlink(missing_ok=True)
-    error = []
-
-    def target():
-        try:
-            runner.run(settings, sim, log_file=work / "cosim.log")
-        except BaseException as exc:  # reported below, in the main thread
-            error.append(exc)
-
     started = time.perf_counter()
-    th = threading.Thread(target=target, daemon=True)
-    th.start()
-    total = len(np.load(plan.fit_inputs)) + sum(len(np.load(p.inputs)) for p in plan.phases)
-    while th.is_alive():
-        th.join(1.0 if bar and bar.tty else 10.0)
+    bar = Bar(label) if progress else None
+    try:
+        run_with_progress(lambda: runner.run(settings, sim, log_file=work / "cosim.log"),
+                          plan.progress, bar)
+    except Exception as exc:
         if bar:
-            try:
-                done = json.loads(plan.progress.read_text())["done"]
-            except (OSError, ValueError, KeyError):
-                done = 0
-            bar.show(label, done, total, started)
-    if bar:
-        bar.show(label, total if not error else 0, total, started)
-        bar.end()
-    if error:
-        raise RuntimeError(f"cosimulation of {label} failed ({error[0]}); log: "
-                           f"{work / 'cosim.log'}")
+            bar.close("FAILED")
+        raise RuntimeError(f"cosimulation of {label} failed ({exc}); log: "
+                           f"{work / 'cosim.log'}") from None
     stats = settings.read_stats("network_block")
     stats["wall_seconds"] = time.perf_counter() - started
+    if bar:
+        bar.close(f"{stats['mvms_checked']} MVMs checked bit for bit")
     return stats
 
 
@@ -126,13 +115,20 @@ def _layer_model(model, lsb):
 def run_demo(out="build/report", *, full: bool = False, sim: str = "verilator", seed: int = 1,
              model_name: str = "pcm", tile: TileConfig | None = None, images: int | None = None,
              hwa: bool = True, progress: bool = True, log=print) -> dict:
-    """Run the demo; returns the report (also written to ``out``)."""
+    """Run the demo; returns the report (also written to ``out``).
+
+    Raises
+    ------
+    ValueError
+        A bad ``seed`` or ``images`` (see :func:`check_options`), ``sim`` or model.
+    """
     from .model import Chip
     from .model import config as mc
     from .model.energy import estimate
     from .nn import load_digits, map_layer, train
 
     t_start = time.perf_counter()
+    seed, images = check_options(seed, images)
     tile = tile or TileConfig(rows=64, cols=64)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -141,9 +137,8 @@ def run_demo(out="build/report", *, full: bool = False, sim: str = "verilator", 
         raise TypeError(f"model_name must be a preset name or a ModelConfig, not {model!r}")
     conds = conditions(full)
     x_tr, x_te, y_tr, y_te = load_digits(seed=0)
+    assert len(x_te) == TEST_IMAGES
     n_test = len(x_te) if images is None else images
-    if not 1 <= n_test <= len(x_te):
-        raise ValueError(f"images must be in 1..{len(x_te)}, not {n_test}")
     if images is None and not full:
         n_test = 180
     x_te, y_te = x_te[:n_test], y_te[:n_test]
@@ -159,7 +154,12 @@ def run_demo(out="build/report", *, full: bool = False, sim: str = "verilator", 
     chip0 = Chip(tile, model)
     log(f"[2/4] mapping onto {tile.rows}x{tile.cols} tiles ({tile.input_mode}, "
         f"{tile.adc_bits}-bit ADCs); {len(conds)} conditions, {n_test} test images")
-    bar = _Bar() if progress else None
+    from .cosim import runner
+
+    runner.check_simulator(sim)
+    # The simulator model is built once for every block (the first time: minutes for
+    # Verilator), announced as it starts and ends rather than hidden in a block's progress.
+    runner.build(tile, sim, announce=log if progress else None)
     wall_cosim = 0.0
     mvms = 0
     run_no = 0
@@ -201,7 +201,8 @@ def run_demo(out="build/report", *, full: bool = False, sim: str = "verilator", 
                         "phases": phases}
                 label = f"run {run_no}: {net_name} layer {li + 1} block {bi + 1}/{len(m.blocks)}"
                 chip_seed = seed * 1000 + run_no
-                st = _cosim_block(tile, sim, layer_model, chip_seed, plan, work, label, bar)
+                st = _cosim_block(tile, sim, layer_model, chip_seed, plan, work, label,
+                                  progress)
                 wall_cosim += st["wall_seconds"]
                 mvms += st["mvms_checked"]
                 for c in conds:
@@ -298,6 +299,112 @@ def _write(out: Path, report: dict, x_te, y_te, conds):
     _plots(out, report, conds)
 
 
+def wilson_interval(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % (``z`` = 1.96) Wilson score interval of a binomial proportion ``p``
+    observed in ``n`` trials: the accuracy's uncertainty from the finite test set (it stays
+    inside [0, 1], also at 0 % and 100 %)."""
+    if n <= 0:
+        return 0.0, 1.0
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+#: How the networks are drawn and named in the plots.
+_NET_STYLE = {"plain": ("plain training", "tab:blue", "o", "//"),
+              "aware": ("hardware-aware training", "tab:orange", "s", "..")}
+
+
+def _net_style(name: str, i: int):
+    return _NET_STYLE.get(name, (name, f"C{i}", "^", "xx"))
+
+
+def _what(report: dict) -> str:
+    t = report["tile"]
+    return f"{report['model']} chips, {t['rows']}x{t['cols']} {t['input_mode']} tiles"
+
+
+def accuracy_figure(report: dict, conds):
+    """Test accuracy per condition and network: horizontal bars named by condition, the
+    95 % binomial (Wilson) interval of each as an error bar, the axis from 0 to 100 %."""
+    import matplotlib.pyplot as plt
+
+    nets = report["networks"]
+    n = report["images"]
+    rows = [("float", "floating point"), ("digital8", "8-bit digital")] + \
+        [(c.name, c.label) for c in conds]
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) * max(len(nets), 1) + 1.6))
+    height = 0.8 / len(nets)
+    y = np.arange(len(rows))
+    for i, name in enumerate(nets):
+        label, color, _, hatch = _net_style(name, i)
+        acc = np.array([100 * nets[name][k] for k, _ in rows])
+        lo, hi = np.array([wilson_interval(nets[name][k], n) for k, _ in rows]).T * 100
+        pos = y + (i - (len(nets) - 1) / 2) * height
+        ax.barh(pos, acc, height, xerr=[acc - lo, hi - acc], color=color, hatch=hatch,
+                edgecolor="white", label=label, error_kw={"ecolor": "black", "capsize": 2,
+                                                          "lw": 0.8})
+        for yy, a, h in zip(pos, acc, hi, strict=True):
+            ax.text(h + 0.8, yy, f"{a:.1f} %", va="center", fontsize=7)
+    ax.set_yticks(y, [label for _, label in rows])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 110)
+    ax.set_xticks(range(0, 101, 20))
+    ax.set_xlabel(f"test accuracy, % of {n} images (error bars: 95 % binomial interval)")
+    ax.set_title(f"Digits MLP accuracy per condition: {_what(report)}")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=len(nets), fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def drift_figure(report: dict, conds):
+    """Accuracy against time after programming, without and with drift compensation, per
+    network: distinct colours (network), line styles and markers (compensation), a small
+    horizontal offset so that equal values stay visible, binomial error bars."""
+    import matplotlib.pyplot as plt
+
+    nets = report["networks"]
+    n = report["images"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    drift = [c for c in conds if c.time > 0]
+    series = [(name, comp) for name in nets for comp in (False, True)]
+    lows = []
+    for j, (name, comp) in enumerate(series):
+        label, color, marker, _ = _net_style(name, list(nets).index(name))
+        pts = [(0.0, nets[name]["affine"])] + [(c.time, nets[name][c.name]) for c in drift
+                                               if (c.mode == "affine_drift") == comp]
+        shift = 1.12 ** (j - (len(series) - 1) / 2)  # a dodge on the log axis
+        t = np.array([max(p[0], 60.0) / DAY for p in pts]) * shift
+        acc = np.array([100 * p[1] for p in pts])
+        lo, hi = np.array([wilson_interval(p[1], n) for p in pts]).T * 100
+        lows.append(lo.min())
+        ax.errorbar(t, acc, yerr=[acc - lo, hi - acc], color=color,
+                    linestyle="-" if comp else "--", marker=marker if comp else "x",
+                    markerfacecolor=color if comp else "none", capsize=2, lw=1.4,
+                    label=f"{label}, {'with' if comp else 'without'} drift compensation")
+    ax.axhline(100 * nets["plain"]["digital8"], color="gray", lw=1, linestyle=":",
+               label="8-bit digital (no drift)")
+    ax.set_xscale("log")
+    span = max([c.time for c in drift] + [DAY])
+    ticks = [(60.0, "programming\n(drawn at 1 min)"), (3600.0, "1 hour"), (DAY, "1 day"),
+             (7 * DAY, "1 week"), (30 * DAY, "1 month"), (365 * DAY, "1 year")]
+    ticks = [(t / DAY, text) for t, text in ticks if t <= span * 1.01]
+    ax.set_xticks([t for t, _ in ticks], [text for _, text in ticks], fontsize=8)
+    ax.minorticks_off()
+    ax.set_xlabel("time after programming (log scale)")
+    low = np.floor(min(lows) / 5) * 5 - 5
+    ax.set_ylim(max(low, 0), 100.5)
+    ax.set_ylabel(f"test accuracy, % of {n} images (axis from {max(low, 0):.0f} %)")
+    ax.set_title(f"Accuracy after drift: {_what(report)}\n(error bars: 95 % binomial "
+                 f"interval)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
 def _plots(out: Path, report: dict, conds):
     import matplotlib
 
@@ -305,40 +412,10 @@ def _plots(out: Path, report: dict, conds):
     import matplotlib.pyplot as plt
 
     nets = report["networks"]
-    keys = ["float", "digital8"] + [c.name for c in conds]
-    fig, ax = plt.subplots(figsize=(10, 4))
-    width = 0.8 / len(nets)
-    for i, n in enumerate(nets):
-        ax.bar(np.arange(len(keys)) + i * width, [100 * nets[n][k] for k in keys], width,
-               label=n)
-    ax.set_xticks(np.arange(len(keys)) + width * (len(nets) - 1) / 2, keys, rotation=45,
-                  ha="right")
-    ax.set_ylabel("accuracy, %")
-    lo = min(100 * nets[n][k] for n in nets for k in keys)
-    ax.set_ylim(max(0, lo - 5), 100)
-    ax.legend()
-    ax.set_title("test accuracy per condition")
-    fig.tight_layout()
-    fig.savefig(out / "accuracy.png", dpi=120)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    drift = [c for c in conds if c.time > 0]
-    for n in nets:
-        for comp, style in ((False, "--"), (True, "-")):
-            pts = [(0.0, nets[n]["affine"])] + [(c.time, nets[n][c.name]) for c in drift
-                                                if (c.mode == "affine_drift") == comp]
-            t = [max(p[0], 60.0) / DAY for p in pts]
-            ax.plot(t, [100 * p[1] for p in pts], style, marker="o",
-                    label=f"{n}, {'with' if comp else 'without'} drift compensation")
-    ax.axhline(100 * nets["plain"]["digital8"], color="gray", lw=0.8, label="8-bit digital")
-    ax.set_xscale("log")
-    ax.set_xlabel("time after programming, days (0 drawn at 1 minute)")
-    ax.set_ylabel("accuracy, %")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "drift.png", dpi=120)
-    plt.close(fig)
+    for name, figure in (("accuracy.png", accuracy_figure), ("drift.png", drift_figure)):
+        fig = figure(report, conds)
+        fig.savefig(out / name, dpi=120)
+        plt.close(fig)
 
     # Transfer curves and error histograms of the first layer's first block (plain net), on
     # the test images: the RTL's results in the raw, calibrated and affine phases.
@@ -358,7 +435,8 @@ def _plots(out: Path, report: dict, conds):
         ax.set_xlabel("ideal result, ADC codes")
     axes[0][0].set_ylabel("tile result, ADC codes")
     axes[0][0].legend(fontsize=7)
-    fig.suptitle("transfer of layer 1 columns (test images, results streamed by the RTL)")
+    fig.suptitle(f"Transfer of layer 1 columns (test images, results streamed by the RTL): "
+                 f"{_what(report)}", fontsize=10)
     fig.tight_layout()
     fig.savefig(out / "transfer.png", dpi=120)
     plt.close(fig)
@@ -373,7 +451,8 @@ def _plots(out: Path, report: dict, conds):
     ax.set_xlabel("MVM error, % of full scale")
     ax.set_ylabel("results")
     ax.legend(fontsize=8)
-    ax.set_title("layer 1 MVM error against an ideal tile (test images)")
+    ax.set_title(f"Layer 1 MVM error against an ideal tile (test images)\n{_what(report)}",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(out / "error.png", dpi=120)
     plt.close(fig)

@@ -94,7 +94,8 @@ def test_model_show_prints_every_field_and_the_estimate(tmp_path, capsys):
     assert main(["model", "show", str(tmp_path / "pcm.toml"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == PRESETS["pcm"].to_dict()
     assert main(["model", "show", "nonesuch"]) == 2
-    assert "model preset must be one of" in capsys.readouterr().err
+    assert ("MODEL must be a preset (ideal, adc-only, pcm, rram) or a configuration file "
+            "ending in .toml or .json, not 'nonesuch'") in capsys.readouterr().err
 
 
 def test_energy_estimate_counts_operations():
