@@ -166,6 +166,10 @@ def run_with_progress(job, path, bar: Bar | None, poll: float = 0.5):
             state = read(path)
             if state:
                 bar.show(state)
+    if bar is not None:
+        state = read(path)
+        if state:
+            bar.line(state)  # the final counts, for the figures of close()
     if error:
         raise error[0]
     return result[0]

@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import hashlib
 import importlib.util
+import logging
 import os
 import re
 import shutil
@@ -214,16 +215,25 @@ def build(cfg: TileConfig, sim: str, waves: bool = False,
             announce(f"building the {name} model of the {_describe(cfg)} tile (first time "
                      f"only, {_about(estimate_build_seconds(cfg, sim))}); log: "
                      f"{build_dir / 'build.log'}")
-        runner.build(
-            sources=[source],
-            hdl_toplevel=TOP_NAME,
-            build_dir=build_dir,
-            build_args=args,
-            timescale=("1ns", "1ps"),
-            waves=waves,
-            always=False,
-            log_file=build_dir / "build.log",
-        )
+        # cocotb's runner warns "Skipping compilation" on every reuse; a reuse is the
+        # normal case here, and a build is announced above.
+        quiet = logging.getLogger(type(runner).__qualname__)
+        level = quiet.level
+        if not fresh:
+            quiet.setLevel(logging.ERROR)
+        try:
+            runner.build(
+                sources=[source],
+                hdl_toplevel=TOP_NAME,
+                build_dir=build_dir,
+                build_args=args,
+                timescale=("1ns", "1ps"),
+                waves=waves,
+                always=False,
+                log_file=build_dir / "build.log",
+            )
+        finally:
+            quiet.setLevel(level)
         if fresh:
             stamp.write_text(want)
             if announce:

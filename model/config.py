@@ -25,7 +25,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..numeric import is_number
+from ..numeric import is_number, show
 
 __all__ = [
     "AdcConfig", "ArrayConfig", "DeviceConfig", "DriverConfig", "EnergyConfig",
@@ -68,7 +68,9 @@ def _check_fields(obj) -> None:
         if ok and meta["hi"] is not None:
             ok = value <= meta["hi"]
         if not ok:
-            raise ValueError(f"{section}.{f.name} must be {_allowed(meta)}, not {value!r}")
+            # The field's meaning ends with its unit ("..., uS"): every message names it.
+            raise ValueError(f"{section}.{f.name} must be {_allowed(meta)}, not "
+                             f"{show(value)} ({meta['doc']})")
         if meta["kind"] is int:
             object.__setattr__(obj, f.name, int(value))
         else:
@@ -495,12 +497,15 @@ def dumps_toml(config: ModelConfig) -> str:
              "# (--model FILE); a file may also name `preset = \"pcm\"` and change only some "
              "fields.",
              f"name = {_toml_value(data.pop('name'))}"]
-    for key, table in data.items():
-        docs = {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(getattr(config, key))}
+    for key in data:
         lines += ["", f"[{key}]"]
-        for k, v in table.items():
-            line = f"{k} = {_toml_value(v)}"
-            lines.append(f"{line:34} # {docs[k]}" if docs.get(k) else line)
+        for f in dataclasses.fields(getattr(config, key)):
+            value = getattr(getattr(config, key), f.name)
+            # TOML has no None: an unset optional field is written commented out.
+            line = (f"# {f.name} = None" if value is None else
+                    f"{f.name} = {_toml_value(value)}")
+            doc = f.metadata.get("doc", "")
+            lines.append(f"{line:34} # {doc}" if doc else line)
     return "\n".join(lines) + "\n"
 
 

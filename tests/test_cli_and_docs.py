@@ -109,6 +109,11 @@ def test_program_command_writes_a_matrix(tmp_path, capsys):
     assert s["devices"] == 128 and s["passed"] + s["failed"] == 128
     assert f"yield: {s['passed']}/128 devices within 5 counts" in out
     assert "bit for bit" in out
+    # Progress while it runs (not a terminal: a line per phase), then the figures.
+    assert "  8x8 pcm chip: calibrating (" in out
+    assert "  8x8 pcm chip: programming [" in out
+    assert re.search(r"^  8x8 pcm chip: done in \d+ s; 8 rows at [\d.]+ rows/s; "
+                     rf"{s['cycles']} cycles simulated$", out, re.M), out
     targets = np.load(tmp_path / "out" / "targets.npy")
     assert np.abs(targets).max() == 96  # the largest weight maps to g_max's read count
     np.testing.assert_array_equal(targets, np.round(w * 96 / np.abs(w).max()))

@@ -56,7 +56,8 @@ def test_version(capsys):
 def test_help_explains_the_simulator_and_the_tile_size(command, default_sim, size):
     sub = build_parser()._subparsers._group_actions[0].choices[command]
     text = " ".join(sub.format_help().split())
-    assert f"--sim {{icarus,verilator}} simulator: icarus or verilator (default {default_sim}:" in text
+    assert (f"--sim {{icarus,verilator}} simulator: icarus or verilator (default "
+            f"{default_sim}:") in text
     assert ("1-4 min" in text) and size in text
     assert "(default %(default)s)" not in text
 

@@ -16,23 +16,29 @@ from aimc.model.energy import estimate
 
 @pytest.mark.parametrize("make, message", [
     (lambda: DeviceConfig(g_max=0), r"^DeviceConfig\.g_max must be a finite number > 0\.0, "
-                                    r"not 0$"),
+                                    r"not 0 \(largest programmable conductance, uS\)$"),
     (lambda: DeviceConfig(g_min=30.0), r"^DeviceConfig\.g_min must be below g_max \(25\.0\), "
                                        r"not 30\.0$"),
     (lambda: DeviceConfig(stuck_gmin_rate=0.7, stuck_gmax_rate=0.5),
      r"^DeviceConfig\.stuck_gmin_rate \+ stuck_gmax_rate must be <= 1, not 1\.2$"),
     (lambda: DeviceConfig(read_q=float("nan")),
-     r"^DeviceConfig\.read_q must be a finite number >= 0\.0, not nan$"),
+     r"^DeviceConfig\.read_q must be a finite number >= 0\.0, not nan \(1/f read noise: Q = "
+     r"min\(read_q / g\^read_q_exp, read_q_max\)\)$"),
     (lambda: DeviceConfig(nu_mean_lo=0.2, nu_mean_hi=0.1),
      r"^DeviceConfig\.nu_mean_lo must be <= nu_mean_hi \(0\.1\), not 0\.2$"),
     (lambda: AdcConfig(lsb=-1.0), r"^AdcConfig\.lsb must be a finite number > 0\.0, or None, "
-                                  r"not -1\.0$"),
+                                  r"not -1\.0 \(charge per ADC code \(None: from the "
+                                  r"tile\)\)$"),
     (lambda: AdcConfig(cap_mismatch=0.5), r"^AdcConfig\.cap_mismatch must be a finite number "
-                                          r">= 0\.0 and <= 0\.2, not 0\.5$"),
+                                          r">= 0\.0 and <= 0\.2, not 0\.5 \(unit capacitor "
+                                          r"mismatch of the DAC, relative RMS\)$"),
     (lambda: IntegratorConfig(swing="big"), r"^IntegratorConfig\.swing must be a finite "
-                                            r"number > 0\.0 and <= 1000\.0, not 'big'$"),
+                                            r"number > 0\.0 and <= 1000\.0, not 'big' "
+                                            r"\(saturation level relative to the ADC half "
+                                            r"range\)$"),
     (lambda: ModelConfig(array={"weight_bits": 1}), r"^ArrayConfig\.weight_bits must be an "
-                                                    r"integer >= 2 and <= 16, not 1$"),
+                                                    r"integer >= 2 and <= 16, not 1 \(signed "
+                                                    r"weight resolution, bits\)$"),
     (lambda: ModelConfig(adc={"bits": 8}), r"^unknown field adc\.bits; allowed: "),
     (lambda: PRESETS["pcm"].replace(wires={}), r"^unknown model section 'wires'; allowed: "),
     (lambda: preset("flash"), r"^model preset must be one of ideal, adc-only, pcm, rram, "

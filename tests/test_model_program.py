@@ -435,13 +435,15 @@ def test_pulse_configuration_and_presets(tmp_path):
     path.write_text('preset = "rram"\n[pulse]\nset_cv = 0.1\n')
     assert load(path).pulse == dataclasses.replace(rram, set_cv=0.1)
     for kwargs, message in [
-        (dict(set_step=0), r"^PulseConfig\.set_step must be a finite number > 0\.0, not 0$"),
+        (dict(set_step=0), r"^PulseConfig\.set_step must be a finite number > 0\.0, not 0 "
+                           r"\(mean SET increment at g_min, full amplitude and reference "
+                           r"width, uS\)$"),
         (dict(set_ceiling=1.0), r"^PulseConfig\.set_ceiling must be a finite number > 1\.0 "
-                                r"and <= 10\.0, not 1\.0$"),
+                                r"and <= 10\.0, not 1\.0 \(.+\)$"),
         (dict(set_cv=-0.1), r"^PulseConfig\.set_cv must be a finite number >= 0\.0 and "
-                            r"<= 3\.0, not -0\.1$"),
+                            r"<= 3\.0, not -0\.1 \(.+\)$"),
         (dict(reset_frac=1.5), r"^PulseConfig\.reset_frac must be a finite number >= 0\.0 "
-                               r"and <= 1\.0, not 1\.5$"),
+                               r"and <= 1\.0, not 1\.5 \(.+\)$"),
     ]:
         with pytest.raises(ValueError, match=message):
             PulseConfig(**kwargs)
