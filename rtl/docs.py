@@ -1,5 +1,11 @@
-"""``python -m aimc.rtl.docs [--write]``: keep the generated tables of docs/architecture.md
-(register map, analogue boundary) equal to their Python sources."""
+"""``python -m aimc.rtl.docs [--write] [--doc PATH]``: keep the generated tables of
+docs/architecture.md (register map, its configuration-dependent fields, the ports of the
+top, the analogue boundary, the calibration formats) equal to their Python sources.
+
+The tables that depend on the configuration say which one they show; the ones that compare
+configurations show :data:`DOC_CONFIGS`. This is a tool of the source checkout: an installed
+package has no docs/ folder (``--doc`` names the file then).
+"""
 
 from __future__ import annotations
 
@@ -11,21 +17,165 @@ from .. import fixedpoint
 from ..config import TileConfig
 from . import boundary, regmap
 
-__all__ = ["TABLES", "render", "update"]
+__all__ = ["DOC", "DOC_CONFIGS", "TABLES", "port_table", "regmap_variants", "render", "update"]
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "architecture.md"
 
-#: Marker name -> function producing the table.
+#: The configurations the comparing tables show, by the name their column carries: the
+#: product's tile and two that differ in every way the map and the ports can.
+DOC_CONFIGS = {
+    "256x256 PWM (default)": TileConfig(),
+    "16x16 bit-serial, 2 cols and 2 rows per ADC": TileConfig(
+        rows=16, cols=16, input_mode="bitserial", cols_per_adc=2, rows_per_adc=2),
+    "12x10 PWM, 6-bit, 2 cols / 4 rows per ADC, 4 lanes": TileConfig(
+        rows=12, cols=10, input_bits=6, adc_bits=6, cols_per_adc=2, rows_per_adc=4, lanes=4),
+}
+
+#: Widths of the host ports, as TileConfig attributes (the boundary's come from its table).
+_HOST_WIDTHS = {
+    "clk": (), "rst": (),
+    "s_axil__awaddr": (regmap.REG_ADDR_WIDTH,), "s_axil__araddr": (regmap.REG_ADDR_WIDTH,),
+    "s_axil__wdata": (32,), "s_axil__rdata": (32,), "s_axil__wstrb": (4,),
+    "s_axil__bresp": (2,), "s_axil__rresp": (2,),
+    "s_axis__tdata": ("lanes", "in_lane_width"), "s_axis__tuser": (2,),
+    "m_axis__tdata": ("lanes", "out_lane_width"), "m_axis__tuser": (2,),
+    "t_axis__tdata": ("lanes", "tgt_lane_width"),
+}
+
+_PORT_ROLES = {
+    "clk": "clock, rising edge (the only clock)",
+    "rst": "synchronous reset, active high (see Reset and initialisation)",
+    "s_axil": "AXI4-Lite subordinate: the registers and windows",
+    "s_axis": "AXI4-Stream sink: input vectors, TUSER the kind (forward, backward, update)",
+    "m_axis": "AXI4-Stream source: result vectors and status packets, TUSER the kind",
+    "t_axis": "AXI4-Stream sink: program-and-verify targets, one packet per row",
+    "irq": "interrupt, active high, level: CTRL.irq_en & (STATUS.done | CAL_STATUS.done | "
+           "PROG_STATUS.done)",
+    "ana": "analogue boundary (next section)",
+}
+
+
+def _config_text(cfg: TileConfig) -> str:
+    return ", ".join(f"{k}={v}" for k, v in cfg.to_dict().items())
+
+
+def _width(cfg: TileConfig, factors: tuple) -> int:
+    n = 1
+    for f in factors:
+        n *= getattr(cfg, f) if isinstance(f, str) else f
+    return n
+
+
+def port_table(configs: dict[str, TileConfig] | None = None) -> str:
+    """Every port of the Verilog top with its direction, its width as an expression of the
+    configuration and the width in each configuration of ``configs`` (default
+    :data:`DOC_CONFIGS`), from the ports of the RTL itself.
+
+    Raises
+    ------
+    ValueError
+        A port whose width the expression does not give (the table would be wrong).
+    """
+    from .tile import Tile
+    from .verilog import port_list
+
+    configs = DOC_CONFIGS if configs is None else configs
+    widths = {b.verilog_name: b.width for b in boundary.BOUNDARY} | _HOST_WIDTHS
+    ports = {name: port_list(Tile(cfg)) for name, cfg in configs.items()}
+    first = next(iter(ports.values()))
+    seen = set()
+    lines = ["| port | dir | width | " + " | ".join(configs) + " | what |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in configs) + " | --- |"]
+    for i, p in enumerate(first):
+        factors = widths.get(p["name"], ())
+        expression = " * ".join(map(str, factors)) or "1"
+        cells = []
+        for (label, cfg), plist in zip(configs.items(), ports.values(), strict=True):
+            got = plist[i]
+            if got["name"] != p["name"] or got["width"] != _width(cfg, factors):
+                raise ValueError(f"port {got['name']} of {label} is {got['width']} bits, "
+                                 f"not {expression} = {_width(cfg, factors)}")
+            cells.append(str(got["width"]))
+        group = p["name"].split("__")[0]
+        role = _PORT_ROLES.get(p["name"], "")
+        if not role and group not in seen:  # the first port of an interface says what it is
+            role = _PORT_ROLES.get(group, "")
+        seen.add(group)
+        lines.append(f"| `{p['name']}` | {p['dir']} | {expression} | " + " | ".join(cells)
+                     + f" | {role} |")
+    return "\n".join(lines)
+
+
+def _field_text(f: regmap.Field) -> str:
+    bits = f"{f.lsb}" if f.width == 1 else f"{f.lsb + f.width - 1}:{f.lsb}"
+    text = f"bits {bits}"
+    if f.const is not None:
+        text += f", value {f.const:#x}"
+    elif f.reset:
+        text += f", reset {f.reset:#x}"
+    if f.legal:
+        text += f", legal {f.legal[0]}..{f.legal[1]}"
+    return text
+
+
+def _window_text(w: regmap.Window) -> str:
+    bits = f"31:0, signed {w.width} bits" if w.signed else f"{w.width - 1}:0"
+    return f"{w.words} words, bits {bits}"
+
+
+def regmap_variants(configs: dict[str, TileConfig] | None = None) -> str:
+    """The register fields and windows whose bits, reset value, constant or legal range
+    differ between the configurations of ``configs`` (default :data:`DOC_CONFIGS`): the
+    parts of the map the default tile's table does not show for every tile."""
+    configs = DOC_CONFIGS if configs is None else configs
+    maps = {}
+    for label, cfg in configs.items():
+        entries = {}
+        for r in regmap.register_map(cfg):
+            for f in r.fields:
+                entries[f"{r.name}.{f.name}"] = _field_text(f)
+        for w in regmap.windows(cfg):
+            entries[f"{w.name}[]"] = _window_text(w)
+        maps[label] = entries
+    names = list(next(iter(maps.values())))
+    lines = ["| field | " + " | ".join(configs) + " |",
+             "| --- | " + " | ".join("---" for _ in configs) + " |"]
+    for name in names:
+        cells = [m.get(name, "absent") for m in maps.values()]
+        if len(set(cells)) > 1:
+            lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _regmap() -> str:
+    cfg = TileConfig()
+    regs, wins = regmap.register_map(cfg), regmap.windows(cfg)
+    spans = ", ".join(f"{w.name} 0x{w.base:04X}..0x{w.address(w.words - 1):04X}" for w in wins)
+    return (f"Shown for the default tile, `TileConfig()` ({_config_text(cfg)}); the next "
+            f"table lists what differs in other configurations. `aimc verilog` writes the map "
+            f"of any configuration as SystemRDL, C header, HTML and IP-XACT. Registers at "
+            f"0x00..0x{max(r.offset for r in regs):02X}; windows: {spans}.\n\n"
+            + regmap.markdown_table(regs, wins))
+
+
+#: Marker name -> function producing the block.
 TABLES = {
-    "regmap": lambda: regmap.markdown_table(regmap.register_map(TileConfig()),
-                                            regmap.windows(TileConfig())),
+    "regmap": _regmap,
+    "regmap_variants": regmap_variants,
+    "ports": port_table,
     "boundary": boundary.markdown_table,
     "formats": lambda: fixedpoint.markdown_table(TileConfig()),
 }
 
 
 def render(text: str) -> str:
-    """``text`` with every ``<!-- BEGIN name -->...<!-- END name -->`` block regenerated."""
+    """``text`` with every ``<!-- BEGIN name -->...<!-- END name -->`` block regenerated.
+
+    Raises
+    ------
+    ValueError
+        A block of :data:`TABLES` is missing.
+    """
     for name, table in TABLES.items():
         pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
         if not pattern.search(text):
@@ -34,18 +184,28 @@ def render(text: str) -> str:
     return text
 
 
-def update(write: bool) -> bool:
+def update(write: bool, doc: Path = DOC) -> bool:
     """Return True when the document is up to date (after writing it, with ``write``)."""
-    text = DOC.read_text()
+    text = doc.read_text()
     new = render(text)
     if write and new != text:
-        DOC.write_text(new)
+        doc.write_text(new)
         return True
     return new == text
 
 
-if __name__ == "__main__":
-    ok = update("--write" in sys.argv)
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    doc = Path(argv[argv.index("--doc") + 1]) if "--doc" in argv else DOC
+    if not doc.is_file():
+        print(f"{doc} not found: run this in a source checkout, or name the file with --doc",
+              file=sys.stderr)
+        return 2
+    ok = update("--write" in argv, doc)
     status = "up to date" if ok else "tables out of date; run python -m aimc.rtl.docs --write"
-    print(f"{DOC}: {status}")
-    sys.exit(0 if ok else 1)
+    print(f"{doc}: {status}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

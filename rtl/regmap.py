@@ -243,8 +243,8 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
                   int(cfg.input_mode == "bitserial")))),
         Register("CTRL", 0x10, "Control.", (
             Field("enable", 0, 1, RW, "1: start an MVM whenever an input vector is ready"),
-            Field("irq_en", 1, 1, RW, "1: drive the interrupt line while STATUS.done or "
-                  "CAL_STATUS.done is set"),
+            Field("irq_en", 1, 1, RW, "1: drive the interrupt line while STATUS.done, "
+                  "CAL_STATUS.done or PROG_STATUS.done is set"),
             Field("correct", 2, 1, RW, "1: results leave corrected (offset, gain, drift "
                   "scale); 0: raw"))),
         Register("STATUS", 0x14, "Status.", (
@@ -266,8 +266,11 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
         Register("RAIL_COUNT", 0x24, "MVMs in which at least one conversion ended at the "
                  "lowest or highest code (the charge beyond the converter's range).", (
             Field("count", 0, 32, R, ""),)),
-        Register("LATENCY", 0x28, "Cycles from the start of the last MVM to its results "
-                 "being ready to stream.", (Field("cycles", 0, 32, R, ""),)),
+        Register("LATENCY", 0x28, "Cycles from the cycle the sequencer took the last MVM's "
+                 "vector to the cycle it handed the results to the result pipeline "
+                 "(TileConfig.mvm_period_cycles when nothing waits); the first result beat "
+                 "is on m_axis 5 cycles later (see docs: schedule and timing).", (
+            Field("cycles", 0, 32, R, ""),)),
         Register("PERIOD", 0x2C, "Cycles between the starts of the last two MVMs.", (
             Field("cycles", 0, 32, R, ""),)),
         Register("CORR_SAT", 0x30, "Corrected results clamped to the result range since "
@@ -473,12 +476,21 @@ def markdown_table(regs, wins=()) -> str:
         for i, f in enumerate(r.fields):
             bits = f"{f.lsb}" if f.width == 1 else f"{f.lsb + f.width - 1}:{f.lsb}"
             reset = f" Reset {f.reset:#x}." if f.reset else ""
+            if f.reset_less:
+                reset = " Kept through rst (0 at power-on in simulation and FPGAs)."
             legal = f" Legal {f.legal[0]}..{f.legal[1]}." if f.legal else ""
             doc = " ".join(filter(None, (r.doc if i == 0 else "", f.description))) + reset + legal
             lines.append(f"| {f'0x{r.offset:02X}' if i == 0 else ''} | "
                          f"{r.name if i == 0 else ''} | {bits} | {f.name} | {f.access} | {doc} |")
     for w in wins:
         index = "r" if w.name.startswith("ROW_") else "c"
-        lines.append(f"| 0x{w.base:04X} + 4{index} | {w.name}[{index}] | {w.width - 1}:0 | value | "
-                     f"{w.access} | {w.description}{' (sign-extended)' if w.signed else ''} |")
+        last = w.address(w.words - 1)
+        # A signed window reads sign-extended: software sees (and must write) 32 bits.
+        bits = "31:0" if w.signed else f"{w.width - 1}:0"
+        signed = (f" Signed, {w.width} significant bits, sign-extended to 32 (a write "
+                  f"outside -{2 ** (w.width - 1)}..{2 ** (w.width - 1) - 1} is refused)."
+                  if w.signed else "")
+        lines.append(f"| 0x{w.base:04X} + 4{index} | {w.name}[{index}] | {bits} | value | "
+                     f"{w.access} | {w.description}.{signed} {index} = 0..{w.words - 1} "
+                     f"(last word 0x{last:04X}). |")
     return "\n".join(lines)

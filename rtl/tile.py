@@ -40,16 +40,23 @@ class Tile(wiring.Component):
     current one is in the analogue phase. The calibration engine, once started, takes the
     sequencer for its own MVMs and the corrector's output for their results.
 
+    The clock is the ``sync`` domain's (``clk`` in Verilog, rising edge) and ``rst`` its
+    synchronous, active-high reset; there is no other clock or reset.
+
     Attributes
     ----------
     s_axil : In(AxiLiteSignature)
         Control and status registers (see :func:`aimc.rtl.regmap.register_map`).
     s_axis : In(AxiStreamSignature)
-        Input vectors.
+        Input vectors; TUSER is the vector's kind (:class:`~aimc.enums.InputKind`).
     m_axis : Out(AxiStreamSignature)
-        Result vectors.
+        Result vectors and program-and-verify status packets; TUSER is their kind
+        (:class:`~aimc.enums.ResultKind`).
+    t_axis : In(AxiStreamSignature)
+        Program-and-verify targets: one packet of ``out_beats`` beats per row, ``lanes``
+        signed read counts of ``tgt_lane_width`` bits per beat.
     irq : Out(1)
-        Interrupt: ``CTRL.irq_en & STATUS.done``.
+        Interrupt: ``CTRL.irq_en & (STATUS.done | CAL_STATUS.done | PROG_STATUS.done)``.
     ana : Out(analogue signature)
         The analogue boundary (see :mod:`aimc.rtl.boundary`).
 
