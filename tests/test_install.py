@@ -1,0 +1,32 @@
+"""What a non-editable install relies on (the whole path is run by .ci/wheel-smoke): the
+build folder is chosen without the checkout, and the build digest covers exactly the sources
+the Verilog generator imports, found where Python finds them."""
+
+from pathlib import Path
+
+from aimc.cosim import runner
+
+
+def test_build_root_env_checkout_and_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIMC_BUILD_DIR", str(tmp_path / "b"))
+    assert runner.build_root() == tmp_path / "b"
+    monkeypatch.delenv("AIMC_BUILD_DIR")
+    assert runner.build_root() == runner.ROOT / "build"  # this checkout (editable install)
+    installed = tmp_path / "site-packages" / "aimc"
+    installed.mkdir(parents=True)
+    monkeypatch.setattr(runner, "ROOT", installed)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert runner.build_root() == tmp_path / "cache" / "aimc"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert runner.build_root() == Path.home() / ".cache" / "aimc"
+
+
+def test_digest_covers_what_the_generator_imports():
+    sources = runner.rtl_sources()
+    assert {"aimc.rtl.verilog", "aimc.rtl.tile", "aimc.rtl.regmap", "aimc.config",
+            "aimc.fixedpoint", "aimc.programming", "aimc.training", "aimc.enums"} <= set(sources)
+    # Not what the Verilog does not depend on: the command line, the model, the benches.
+    assert not any(n.startswith(("aimc.cli", "aimc.model", "aimc.cosim", "aimc.demo"))
+                   for n in sources)
+    assert all(p.is_file() and p.suffix == ".py" for p in sources.values())
+    assert runner.rtl_digest() == runner.rtl_digest()
