@@ -94,7 +94,9 @@ class Bar:
         done, total, unit = state.get("done", 0), state.get("total", 0), state.get("unit", "")
         if phase != self._phase:
             self._phase, self._phase_t = phase, now
-        if unit != self._unit:
+        if unit and unit != self._unit:
+            # A new kind of count (rows, then MVMs); a phase without a count (calibrating
+            # between MVM phases) keeps the rate, which then includes its time.
             self._unit, self._start = unit, None
         if self._start is None and done > 0:
             # The rate is measured from here: the first step shows the work has begun.

@@ -213,7 +213,8 @@ def build(cfg: TileConfig, sim: str, waves: bool = False,
         if fresh and announce:
             name = "Verilator" if sim == "verilator" else "Icarus"
             announce(f"building the {name} model of the {_describe(cfg)} tile (first time "
-                     f"only, {_about(estimate_build_seconds(cfg, sim))}); log: "
+                     f"only, {_about(estimate_build_seconds(cfg, sim))} on an idle 2-core "
+                     f"machine); log: "
                      f"{build_dir / 'build.log'}")
         # cocotb's runner warns "Skipping compilation" on every reuse; a reuse is the
         # normal case here, and a build is announced above.

@@ -116,7 +116,7 @@ def test_cosim_8x8_every_test_passes_or_is_skipped_with_its_reason(tmp_path):
     assert re.search(r"^generating the Verilog of the 8x8 pwm tile into \S+builds/cosim/"
                      r"r8c8i8a8s1pwml8 \(first time only\)$", out, re.M), out[:2000]
     assert re.search(r"^building the Icarus model of the 8x8 pwm tile \(first time only, about "
-                     r"\d+ s\); log: ", out, re.M)
+                     r"\d+ s on an idle 2-core machine\); log: ", out, re.M)
     assert re.search(r"^built it in \d+ s \(reused from now on\)$", out, re.M)
     tests = cocotb_tests("aimc.cosim.test_tile")
     ran = [t for t in tests if t != "program_errors"]
