@@ -58,7 +58,10 @@ class EngineSequencer:
     ``neg``, ``index`` (its number) and ``mode`` (the engine's mode when it was taken).
     ``ready(model, cycle)`` and ``abort(model, cycle)`` decide the analogue half's ready
     and the abort input (default: always ready, never abort); ``refuse(model)`` says
-    whether the waiting request must not be accepted.
+    whether the waiting request must not be accepted. ``hold_idle(ctx, n)`` keeps ``idle``
+    low for about ``n`` cycles from now (results of the host in flight when the engine
+    starts); the model asserts that the engine neither requests nor owns the pipeline
+    before it has seen ``idle``.
 
     Logs: ``requests`` (cycle and request dict), ``beats`` (cycle, request index, mode,
     owns) of every result beat taken, ``emitted`` (cycle, lanes, last) of every emitted
@@ -66,11 +69,12 @@ class EngineSequencer:
     """
 
     def __init__(self, cfg, seq, serve, *, seed=0, p_accept=0.6, p_beat=0.6, latency=(2, 8),
-                 idle_delay=4, p_emit=1.0, ready=None, abort=None, refuse=None):
+                 p_emit=1.0, ready=None, abort=None, refuse=None):
         self.cfg, self.seq, self.serve = cfg, seq, serve
         self.rng = random.Random(seed)
         self.p_accept, self.p_beat, self.latency = p_accept, p_beat, latency
-        self.idle_delay, self.p_emit = idle_delay, p_emit
+        self.p_emit = p_emit
+        self.host_cycles = 0   # cycles the host's results are still in flight
         self.ready_fn = ready or (lambda model, cycle: 1)
         self.abort_fn = abort or (lambda model, cycle: 0)
         self.refuse_fn = refuse or (lambda model: False)
@@ -78,6 +82,11 @@ class EngineSequencer:
         self.pending_for = 0   # cycles the waiting request has waited
         self.wait_for = 0      # cycles the engine's wait has been high
         self.outstanding = []  # beats of the operation in flight, (data word, last)
+
+    def hold_idle(self, ctx, cycles):
+        self.host_cycles = cycles
+        if cycles:
+            ctx.set(self.seq.idle, 0)
 
     def _split(self, lanes):
         cfg = self.cfg
@@ -92,7 +101,7 @@ class EngineSequencer:
             layout[name].shape, "width") else 2) for name in ("kind", "inject", "row", "neg")}
         data, last = seq.results.payload.data.as_value(), seq.results.payload.last
         rng = self.rng
-        cycle, start_at, offered, busy_prev, host_until = 0, 0, False, 0, -1
+        cycle, start_at, offered, busy_prev = 0, 0, False, 0
         idle_seen = False
         ctx.set(seq.ready, self.ready_fn(self, 0))
         ctx.set(seq.idle, 1)
@@ -106,7 +115,10 @@ class EngineSequencer:
             # -- what happened in this cycle ----------------------------------------------
             if busy and not busy_prev:
                 self.runs.append([cycle, None])
-                host_until, idle_seen = cycle + self.idle_delay, False
+                idle_seen = False
+            if busy and not idle_seen:
+                # results in flight when an engine starts are the host's
+                assert not owns, f"cycle {cycle}: the engine owns the pipeline before idle"
             if busy and idle and not idle_seen:
                 idle_seen = True
                 self.runs[-1][1] = cycle
@@ -139,7 +151,8 @@ class EngineSequencer:
             ready = self.ready_fn(self, cycle)
             ctx.set(seq.ready, ready)
             in_flight = bool(self.outstanding)
-            ctx.set(seq.idle, int(not in_flight and cycle > host_until))
+            self.host_cycles = max(self.host_cycles - 1, 0)
+            ctx.set(seq.idle, int(not in_flight and not self.host_cycles))
             ctx.set(seq.request.ready, int(ready and not in_flight and not self.refuse_fn(self)
                                            and rng.random() < self.p_accept))
             ctx.set(seq.abort, int(self.abort_fn(self, cycle)))
@@ -363,6 +376,7 @@ class CalBench:
                 ctx.set(dut.avg_log2, r["k"])
                 ctx.set(dut.ref, r["ref"])
                 ctx.set(dut.drift_ref, r.get("drift_ref", 0))
+                self.seq.hold_idle(ctx, r.get("host", self.rng.randint(2, 6)))
                 ctx.set(dut.start, 1)
                 await ctx.tick()
                 ctx.set(dut.start, 0)
@@ -455,8 +469,9 @@ def golden(cfg, start, phases, k, ref, drift_ref, raw):
     return calibrate(FakeState(cfg, blocks), names, 0, k=k, ref=ref, start=begin)
 
 
-@pytest.mark.parametrize("k", [0, 2])
-@pytest.mark.parametrize("cfg", CAL_CONFIGS, ids=cfg_id)
+@pytest.mark.parametrize("cfg, k", [(cfg, k) for cfg in CAL_CONFIGS for k in (0, 2)]
+                         + [(CAL_CONFIGS[0], 5)],  # k > OFF_FRAC: the average rounds
+                         ids=lambda v: cfg_id(v) if isinstance(v, TileConfig) else f"k{v}")
 def test_calibration_runs_match_the_fixed_point_arithmetic(cfg, k):
     """Four runs in one simulation: offset, gain and capture (drift selected too: capture
     wins); drift; gain alone (the offsets of the first run, its rail flags kept); offset
@@ -467,7 +482,7 @@ def test_calibration_runs_match_the_fixed_point_arithmetic(cfg, k):
     lo, hi = fmt.rails
     ref_raw = (hi - lo) // 4
     ref = (ref_raw << OFF_FRAC) + rng.randrange(1 << OFF_FRAC)
-    bench = CalBench(cfg, seed=seed, idle_delay=rng.randint(0, 6))
+    bench = CalBench(cfg, seed=seed)
     state = CalState(bench.mem.columns("offset"), bench.mem.columns("gain"), [0] * cfg.cols)
 
     off1, gain1 = cal_stimulus(cfg, rng, k, ref_raw)
@@ -516,7 +531,7 @@ def test_calibration_runs_match_the_fixed_point_arithmetic(cfg, k):
     # the engine asked for nothing before the sequencer was idle, which it was not at once
     for start_cycle, idle_cycle in bench.seq.runs:
         first = min(c for c, _ in bench.seq.requests if c > start_cycle)
-        assert idle_cycle is not None and first > idle_cycle >= start_cycle
+        assert idle_cycle is not None and first > idle_cycle > start_cycle
     # the stimulus reached every flag and every kind of bad gain
     status1 = wants[0].status
     assert ColStatus.RAIL in {ColStatus(s) & ColStatus.RAIL for s in status1}
@@ -528,6 +543,35 @@ def test_calibration_runs_match_the_fixed_point_arithmetic(cfg, k):
     assert wants[1].drift_scale not in (ONE, 0) and not wants[1].error
     assert all(s & ColStatus.RAIL == 0 for s in wants[3].status)
     assert any(s & ColStatus.GAIN for s in wants[3].status)
+
+
+def test_calibration_gain_range_boundaries():
+    """Gains at and next to the ends of [0.5, 2), from 16-MVM averages (k = 4: the average
+    keeps every 1/16 of a code): the differences ``d`` (sixteenths of a code) and the gains
+    and flags they must give, written out."""
+    cfg = CAL_CONFIGS[0]                 # six columns, raw -32 .. 31
+    k, ref = 4, 16 << OFF_FRAC           # CAL_REF 16.0 codes
+    level = [-10, -10, -12, -12, 3, 0]   # offsets, whole codes
+    d = [8 * 16, 8 * 16 + 1, 32 * 16, 32 * 16 + 1, 0, 16 * 16 + 3]
+    # gain = (ref << 14 + d / 2) // d with ref << 14 = 2**22: 2**22 / 128 = 32768 (2.0, flagged,
+    # 1.0 kept); / 129 = 32514 (1.984); / 512 = 8192 (0.5, kept); / 513 = 8176 (below 0.5,
+    # flagged); d = 0 dead; / 259 = 16194
+    want_gain = [ONE, 32514, 8192, ONE, ONE, 16194]
+    want_status = [ColStatus.GAIN, 0, 0, ColStatus.GAIN, ColStatus.GAIN, 0]
+    n = 2**k
+    off = np.array([level] * n)
+    gain = np.zeros((n, cfg.cols), dtype=np.int64)
+    for c in range(cfg.cols):  # n results whose sum, in codes, is 16 * level + d
+        total = (level[c] << OFF_FRAC) + d[c]
+        base, extra = divmod(total, n)
+        gain[:, c] = [base + (i < extra) for i in range(n)]
+    bench = CalBench(cfg, seed=6)
+    got = bench.execute([dict(phases=CalPhase.OFFSET | CalPhase.GAIN, k=k, ref=ref,
+                              raw={"offset": off, "gain": gain})])[0]
+    assert got["offset"] == [v << OFF_FRAC for v in level]
+    assert got["gain"] == want_gain
+    assert got["status"] == want_status
+    assert got["bad_count"] == 3 and got["error"] == []
 
 
 def test_calibration_drift_errors_zero_sum_and_overflow():
@@ -816,6 +860,7 @@ class ProgBench:
         async def main(ctx):
             for name, value in settings.items():
                 ctx.set(getattr(dut, name), int(value))
+            self.seq.hold_idle(ctx, self.rng.randint(2, 6))
             ctx.set(dut.start, 1)
             await ctx.tick()
             ctx.set(dut.start, 0)
@@ -907,8 +952,7 @@ def test_program_engine_follows_the_rule_on_a_device_model(cfg, parallel, profil
     reads, steps, status, counters = program_reference(
         cfg, reference, targets, parallel=parallel, corrected=bool(correct),
         **limits)
-    bench = ProgBench(cfg, devices, packets_for(cfg, targets), seed=seed, p_emit=0.6,
-                      idle_delay=rng.randint(0, 5))
+    bench = ProgBench(cfg, devices, packets_for(cfg, targets), seed=seed, p_emit=0.6)
     got = bench.execute(settings)
     # the reads, in order, with the mode the settings ask for
     assert [(r["row"], r["neg"]) for _, r in bench.seq.requests] == reads
@@ -935,6 +979,7 @@ def test_program_engine_follows_the_rule_on_a_device_model(cfg, parallel, profil
         assert rows[cycle + limits["width"] + 1]["req"], "the read after the step"
     # nothing taken or requested before the sequencer was idle
     (start_cycle, idle_cycle), = bench.seq.runs
+    assert idle_cycle > start_cycle
     assert not any(r["tready"] for r in rows[start_cycle:idle_cycle + 1])
     # the stimulus reached passes, failures, stuck devices, both pulse kinds (and with the
     # extreme gains both ends of the amplitude clamp)
