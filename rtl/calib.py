@@ -128,6 +128,10 @@ class CalibrationEngine(wiring.Component):
         # touches the word of the beat it works on (a small mux, not a per-column decoder).
         words = Signal(data.ArrayLayout(2 * lanes, max(beats, 2)))
         status = words.as_value()
+        # The flags as the last finished phase left them: an aborted phase (whose flags are
+        # cleared as it begins) puts them back, so that they keep agreeing with the
+        # coefficients and BAD_COLS.
+        saved = Signal(len(status))
         m.d.comb += self.status.eq(status[:2 * cols])
         word = words[beat]
 
@@ -206,6 +210,7 @@ class CalibrationEngine(wiring.Component):
                         m.next = "WAIT_IDLE"
             engine.wait_idle("PHASE")
             with m.State("PHASE"):
+                m.d.sync += saved.eq(status)
                 # The next phase: the first remaining one in PHASE_ORDER.
                 with m.If((remaining & PHASE_ORDER[0]).any()):
                     m.d.sync += [phase.eq(PHASE_ORDER[0]),
@@ -220,7 +225,10 @@ class CalibrationEngine(wiring.Component):
                 m.d.sync += [rep.eq(0), beat.eq(0), total.eq(0)]
                 m.next = "REQUEST"
             # Coefficients of unfinished phases stay unchanged when a request is aborted.
-            engine.request(beat, on_beat=collect, on_last=last_beat)
+            # An abort restores the flags and recounts them (COUNT), so that COL_STATUS,
+            # BAD_COLS and the coefficients of the phases that finished agree.
+            engine.request(beat, on_abort=[status.eq(saved), count.eq(0)], abort_to="COUNT",
+                           on_beat=collect, on_last=last_beat)
             with m.State("FINISH"):
                 with m.If(is_sum):
                     m.next = "DRIFT"

@@ -97,8 +97,8 @@ class EngineSequencer:
     async def run(self, ctx):
         cfg, seq = self.cfg, self.seq
         layout = op_layout(cfg)
-        fields = {name: (layout[name].offset, layout[name].shape.width if hasattr(
-            layout[name].shape, "width") else 2) for name in ("kind", "inject", "row", "neg")}
+        fields = {name: (layout[name].offset, layout[name].width)
+                  for name in ("kind", "inject", "row", "neg")}
         data, last = seq.results.payload.data.as_value(), seq.results.payload.last
         rng = self.rng
         cycle, start_at, offered, busy_prev = 0, 0, False, 0
@@ -641,20 +641,17 @@ def test_calibration_abort_during_a_request_ends_the_run_with_an_error(phase, at
     assert got["ref_we"] == [] and got["scale_we"] == []
 
 
-@pytest.mark.xfail(strict=True, reason="RTL bug (reported): an aborted offset or gain phase "
-                   "has already cleared its COL_STATUS flags, and BAD_COLS is not recounted")
 @pytest.mark.parametrize("phase", [CalPhase.OFFSET, CalPhase.GAIN], ids=["offset", "gain"])
 def test_calibration_abort_keeps_the_column_flags_of_the_last_finished_run(phase):
-    """RTL BUG, marked xfail: a run aborted in its offset or gain phase must leave the
+    """A run aborted in its offset or gain phase must leave the
     column flags as the last finished run left them, like the coefficients (the gains of
     the columns it flagged are still 1.0, and only the flags keep a later capture or drift
     run from summing those columns), and BAD_COLS must count them.
 
     Run 1 (offset and gain) flags a rail column and the dead columns; run 2 (``phase``
-    alone) is aborted at its first request. The RTL clears the phase's flag in every column
-    when the phase begins (``PHASE`` state) and goes from the abort straight to ``DONE``
-    without the recount: after a gain abort COL_STATUS reads [0, 1, 0, 0, 0, 0] instead of
-    [0, 3, 2, 2, 2, 0] while the gains and BAD_COLS (4) are unchanged."""
+    alone) is aborted at its first request. (A first version of the engine cleared the
+    phase's flags as the phase began and went from the abort straight to DONE: after a gain
+    abort COL_STATUS read [0, 1, 0, 0, 0, 0] instead of [0, 3, 2, 2, 2, 0].)"""
     cfg = CAL_CONFIGS[0]
     k = 0
     rng = random.Random(9)
