@@ -392,7 +392,9 @@ def symmetry_point(config: PulsedDeviceConfig, p: DeviceParameters) -> np.ndarra
             mid = 0.5 * (lo + hi)
             above = _imbalance(c, mid, p) > 0  # up steps larger: the point lies above
             lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
-        w = 0.5 * (lo + hi)
+        # Without a sign change the halvings end an ulp inside the bound: put them on it.
+        w = np.where(_imbalance(c, p.b_max, p) > 0, p.b_max,
+                     np.where(_imbalance(c, p.b_min, p) < 0, p.b_min, 0.5 * (lo + hi)))
     else:
         w = np.zeros(np.shape(p.b_max))
     return np.clip(w, p.b_min, p.b_max)
@@ -499,7 +501,8 @@ class PulsedArray:
 
     def set_weights(self, weights) -> None:
         """Set the weights ``w - w_ref`` (initial weights), clipped into the bounds."""
-        self.set_state(self.w_ref + np.asarray(weights, dtype=np.float64))
+        weights = np.asarray(weights, dtype=np.float64)
+        self.set_state(self.w_ref + weights if weights.shape == self.w.shape else weights)
 
     def _mask(self, v, n: int, name: str) -> np.ndarray:
         v = np.asarray(v)
