@@ -12,7 +12,8 @@ draws its hidden parameters once per chip (:func:`populate`, after
 * consistency (aihwkit's ``enforce_consistency``, on by default there and always here): both
   scales taken in magnitude, the bounds swapped if ``b_min > b_max``, then ``b_max = |b_max|``,
   ``b_min = -|b_min|``; finally both clamped into ``-span .. span``, the weight range the
-  conductance window holds.
+  conductance window holds (before any slope is derived from them, so that a soft bound's
+  step still vanishes at the bound the device has).
 
 One pulse moves ``w`` up (``w + m_up``) or down (``w - m_down``), then ``w`` is clipped into
 ``b_min .. b_max``; ``n = 1 + dw_min_std z`` is the cycle-to-cycle factor:
@@ -47,9 +48,12 @@ w_ref``; ``-span .. span`` maps linearly onto ``g_min .. g_max``.
 
 Floating-point order, so that cosimulation (which calls :meth:`PulsedArray.apply` with the
 masks the RTL drives) and the batch path agree bit for bit: every step is computed in
-float64, elementwise, in the order its function's docstring gives; which devices a slot
-touches changes only which elements are computed, never how. ``exp_step`` and ``pow_step``
-call numpy's ``exp`` and ``power``, whose last bit may differ between numpy builds.
+float64, elementwise, in the order its function's docstring gives, then clipped as
+``min(max(w, b_min), b_max)``. A slot computes either the coincident devices alone
+(gathered) or every device, keeping the coincident ones (when at least half coincide):
+which elements are computed changes, never how (a test checks both against the step
+functions). ``exp_step`` and ``pow_step`` call numpy's ``exp`` and ``power``, whose last
+bit may differ between numpy builds or processors.
 """
 
 from __future__ import annotations
@@ -74,6 +78,9 @@ KINDS = ("none", "constant_step", "linear_step", "soft_bounds", "exp_step", "pow
 REFERENCES = ("symmetry", "zero")
 
 _BISECTIONS = 64  # halvings of b_max - b_min: past the float64 resolution of any bound
+#: Share of coincident devices from which a slot steps every device rather than gathering
+#: the coincident ones (the measured crossover of the two, bench/update_speed.py).
+_DENSE = 0.5
 
 
 @dataclass(frozen=True)
@@ -258,7 +265,8 @@ def _where_ranged(r, new, w):
 
 def constant_step(w, down, scale_up, scale_down, b_min, b_max, z=None, std=0.0):
     """One pulse of a constant-step device: ``m = (1 + std z) scale`` (``scale`` of the
-    pulse's direction), then ``w + m`` up or ``w - m`` down, clipped to ``b_min .. b_max``.
+    pulse's direction), then ``w + m`` up or ``w - m`` down, clipped to ``b_min .. b_max``
+    (``min(max(w, b_min), b_max)``).
 
     Parameters
     ----------
@@ -465,7 +473,7 @@ class PulsedArray:
                       else np.zeros(shape))
         self.w = self.w_ref.copy()
         # One (fields, rows, cols) block, so that a slot gathers its devices in one indexing.
-        self._stack = np.stack([getattr(self.params, f.name)
+        self._stack = np.stack([getattr(self.params, f.name).ravel()
                                 for f in dataclasses.fields(DeviceParameters)])
 
     @property
@@ -539,7 +547,7 @@ class PulsedArray:
                                  f"are noisy), not {None if z is None else np.shape(z)}")
         if not ri.size or not ci.size:
             return 0, 0
-        if 4 * ri.size * ci.size >= rows * cols:
+        if ri.size * ci.size >= _DENSE * rows * cols:
             # Many coincidences: step every device and keep the coincident ones (gathering
             # would cost more than it saves). Same elementwise operations as below.
             hit = fr[:, None] & fc[None, :]
@@ -548,10 +556,11 @@ class PulsedArray:
             self.w = np.where(hit, new, self.w)
             n_down = int(np.count_nonzero(hit & down))
             return ri.size * ci.size - n_down, n_down
-        r, c = ri[:, None], ci[None, :]
-        down = nr[ri][:, None] == nc[ci][None, :]
-        p = DeviceParameters(*self._stack[:, r, c])
-        zz = np.asarray(z)[r, c] if self.noisy else None
-        self.w[r, c] = step(self.config, self.w[r, c], down, p, zz)
+        # Few coincidences: gather them (flat indices, row-major) and step those alone.
+        index = (ri[:, None] * cols + ci[None, :]).ravel()
+        down = (nr[ri][:, None] == nc[ci][None, :]).ravel()
+        p = DeviceParameters(*self._stack.take(index, axis=1))
+        zz = np.asarray(z, dtype=np.float64).ravel().take(index) if self.noisy else None
+        self.w.ravel()[index] = step(self.config, self.w.ravel().take(index), down, p, zz)
         n_down = int(np.count_nonzero(down))
         return down.size - n_down, n_down
