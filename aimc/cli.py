@@ -293,8 +293,9 @@ def cmd_demo(args) -> int:
     return 0
 
 
-_MODEL_HELP = ("analogue model: a preset (ideal, pcm, rram, adc-only) or a .toml/.json "
-               "configuration file (default %(default)s)")
+_MODEL_HELP = ("analogue model: a preset (ideal, pcm, rram, adc-only; for training "
+               "gokmen-vlasov, reram-sb, ecram) or a .toml/.json configuration file "
+               "(default %(default)s)")
 
 
 _TIME_HELP = "seconds after the reference read, for drift (default %(default)s)"

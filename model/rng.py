@@ -5,11 +5,11 @@ keeps stable across releases) is keyed by the chip seed and the noise source. Th
 holds the position: event ``e`` of a source owns the words from ``e * K`` on (``K`` fixed per
 source and draw size) in the context ``context`` (a programming or read epoch). Events are
 integrations (:attr:`Stream.READ`), conversions (:attr:`Stream.COMPARATOR`), read times
-(:attr:`Stream.FLICKER`) and pulse steps (:attr:`Stream.PULSE`); :attr:`Stream.PROGRAM`
-keys each programming by its context, :attr:`Stream.STATIC` each kind of static mismatch
-(:class:`Static`) likewise. So the per-cycle path of cosimulation, which draws one event at
-a time, and the batch path, which draws thousands of consecutive events in one call, get
-the same numbers.
+(:attr:`Stream.FLICKER`), pulse steps (:attr:`Stream.PULSE`) and the pulse slots of training
+updates (:attr:`Stream.UPDATE`); :attr:`Stream.PROGRAM` keys each programming by its
+context, :attr:`Stream.STATIC` each kind of static mismatch (:class:`Static`) likewise. So
+the per-cycle path of cosimulation, which draws one event at a time, and the batch path,
+which draws thousands of consecutive events in one call, get the same numbers.
 
 Normal deviates are the inverse normal distribution of 32-bit uniforms ``(k + 1/2) / 2**32``.
 In the body it is interpolated linearly in a table at ``i / 2**12`` (small enough to stay in
@@ -44,6 +44,9 @@ class Stream(enum.IntEnum):
     PROGRAM = 4     #: programming noise and drift exponents, once per programming
     FLICKER = 5     #: 1/f read noise, once per device per read time
     PULSE = 6       #: programming-pulse response, one draw per column per pulse step
+    #: training-pulse response (cycle-to-cycle), one draw per device per update pulse slot:
+    #: event ``update_index * 256 + slot``
+    UPDATE = 7
 
 
 class Static(enum.IntEnum):
@@ -63,6 +66,12 @@ class Static(enum.IntEnum):
     ROW_INTEGRATOR_GAIN = 22
     ROW_INTEGRATOR_OFFSET = 23
     ROW_REFERENCE = 24
+    #: pulsed (training) devices, two draws per device each: the bounds (``w_max``, ``w_min``),
+    UPDATE_BOUNDS = 7
+    #: the step scales (gain and up/down asymmetry),
+    UPDATE_SCALES = 8
+    #: and the shape (linear-step slopes or power-step exponents)
+    UPDATE_SHAPE = 9
 
 
 @functools.cache

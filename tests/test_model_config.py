@@ -36,7 +36,7 @@ from aimc.model.energy import estimate
     (lambda: ModelConfig(adc={"bits": 8}), r"^unknown field adc\.bits; allowed: "),
     (lambda: PRESETS["pcm"].replace(wires={}), r"^unknown model section 'wires'; allowed: "),
     (lambda: preset("flash"), r"^model preset must be one of ideal, adc-only, pcm, rram, "
-                              r"not 'flash'$"),
+                              r"gokmen-vlasov, reram-sb, ecram, not 'flash'$"),
 ])
 def test_bad_model_parameters_are_named(make, message):
     with pytest.raises(ValueError, match=message):
@@ -44,7 +44,8 @@ def test_bad_model_parameters_are_named(make, message):
 
 
 def test_presets_are_what_they_say():
-    assert set(PRESETS) == {"ideal", "adc-only", "pcm", "rram"}
+    assert set(PRESETS) == {"ideal", "adc-only", "pcm", "rram",
+                            "gokmen-vlasov", "reram-sb", "ecram"}  # training presets
     ideal, adc_only, pcm = PRESETS["ideal"], PRESETS["adc-only"], PRESETS["pcm"]
     assert not ideal.has_mvm_noise and ideal.device == DeviceConfig() and ideal.adc == AdcConfig()
     assert adc_only.device == ideal.device and adc_only.adc.input_noise > 0
