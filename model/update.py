@@ -6,9 +6,9 @@ integers of at most ``x_max``) takes ``bl`` pulse slots (:mod:`aimc.training` ho
 integer rules). In slot ``t`` every line's xorshift32 generator advances once; row ``r``
 fires when the top 16 bits of its state are below its threshold
 ``probability_thresholds(|x_r|, scale_x, k)`` (columns likewise with ``d``), or, in
-deterministic mode, when ``ramp(bl)[t]`` (rows) or ``van_der_corput(bl)[t]`` (columns) is
-below it. The generators advance in deterministic mode too, so that their numbering stays
-the RTL's. A line's polarity is the sign of its element. The slot's cycle-to-cycle noise is
+deterministic mode, when ``ramp(bl)[t]`` is below it (rows) or when its accumulator crosses
+``2**16`` (columns, :func:`aimc.training.spread`). The generators advance in deterministic
+mode too, so that their numbering stays the RTL's. A line's polarity is the sign of its element. The slot's cycle-to-cycle noise is
 event ``update_index * 256 + t`` of :attr:`~aimc.model.rng.Stream.UPDATE`, one deviate per
 device, so it depends on (chip seed, update, slot) alone.
 
@@ -34,7 +34,7 @@ from ..training import (
     manage,
     probability_thresholds,
     ramp,
-    van_der_corput,
+    spread,
     xorshift32,
 )
 from .pulsed import PulsedArray
@@ -222,12 +222,12 @@ class UpdateEngine:
             res.fire_cols = np.zeros((bl, cols), bool)
         neg_x, neg_d = x < 0, d < 0
         if deterministic and bl:
-            row_thr, col_thr = ramp(bl), van_der_corput(bl)
+            row_thr, col_fire = ramp(bl), spread(q_d, bl)
         for t in range(bl):
             self.row_state = xorshift32(self.row_state)
             self.col_state = xorshift32(self.col_state)
             if deterministic:
-                fire_r, fire_c = row_thr[t] < q_x, col_thr[t] < q_d
+                fire_r, fire_c = row_thr[t] < q_x, col_fire[t]
             else:
                 fire_r = (self.row_state >> np.uint32(16)).astype(np.int64) < q_x
                 fire_c = (self.col_state >> np.uint32(16)).astype(np.int64) < q_d

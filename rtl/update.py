@@ -159,16 +159,21 @@ class UpdateEngine(wiring.Component):
             s2 = s1 ^ (s1 >> 17)
             s3 = s2 ^ (s2 << 5)[:32]
             nxt.append(s3)
-        # Deterministic thresholds of this slot: the ramp (rows), bit-reversed slot (columns).
-        rev = Cat(*(slot[7 - b] for b in range(8)))
+        # Deterministic mode: the rows compare with a shared ramp, the columns spread their
+        # pulses with an accumulator each (aimc.training.spread).
         t_row = ramp >> 9
-        t_col = Cat(Const(1 << (PROB_BITS - 9), PROB_BITS - 8), rev)
+        spread_acc = Signal(data.ArrayLayout(PROB_BITS, cols))
         deterministic = self.mode == UpdateMode.DETERMINISTIC
-        fire = []
+        fire, sums = [], []
         for j in range(lines):
-            draw = Mux(deterministic, t_row if j < rows else t_col, nxt[j][32 - PROB_BITS:])
             thr = Mux(q[j] >> SCALE_FRAC >= _ONE, _ONE, q[j] >> SCALE_FRAC) & ~mask
-            fire.append(draw < thr)
+            stochastic = nxt[j][32 - PROB_BITS:] < thr
+            if j < rows:
+                fire.append(Mux(deterministic, t_row < thr, stochastic))
+            else:
+                total = spread_acc[j - rows] + thr
+                sums.append(total)
+                fire.append(Mux(deterministic, total[PROB_BITS], stochastic))
         fire = Cat(*fire)
 
         def start_step(n):
@@ -233,6 +238,7 @@ class UpdateEngine(wiring.Component):
                     m.next = "THRESHOLD_START"
             with m.State("THRESHOLD_START"):
                 m.d.sync += [bit.eq(mb - 1), q.eq(0)]
+                m.d.sync += [spread_acc[c].eq(_ONE >> 1) for c in range(cols)]
                 m.next = "THRESHOLDS"
             with m.State("THRESHOLDS"):
                 # q = |v| * S, most significant magnitude bit first, every line at once.
@@ -257,6 +263,7 @@ class UpdateEngine(wiring.Component):
                              Cat(self.upd_row_neg, self.upd_col_neg).eq(fire & signs),
                              slot.eq(slot + 1), ramp.eq(ramp + (step << 1))]
                 m.d.sync += [state[j].eq(nxt[j]) for j in range(lines)]
+                m.d.sync += [spread_acc[c].eq(sums[c][:PROB_BITS]) for c in range(cols)]
                 with m.If(slot == bl - 1):
                     m.next = "DONE"
             with m.State("DONE"):
