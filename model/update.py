@@ -8,8 +8,8 @@ fires when the top 16 bits of its state are below its threshold
 ``probability_thresholds(|x_r|, scale_x, k)`` (columns likewise with ``d``), or, in
 deterministic mode, when ``ramp(bl)[t]`` is below it (rows) or when its accumulator crosses
 ``2**16`` (columns, :func:`aimc.training.spread`). The generators advance in deterministic
-mode too, so that their numbering stays the RTL's. A line's polarity is the sign of its element. The slot's cycle-to-cycle noise is
-event ``update_index * 256 + t`` of :attr:`~aimc.model.rng.Stream.UPDATE`, one deviate per
+mode too, so that their numbering stays the RTL's. A line's polarity is the sign of its
+element. The slot's cycle-to-cycle noise is event ``update_index * 256 + t`` of :attr:`~aimc.model.rng.Stream.UPDATE`, one deviate per
 device, so it depends on (chip seed, update, slot) alone.
 
 With update management (:meth:`UpdateEngine.update_managed`, :func:`aimc.training.manage`)
