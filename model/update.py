@@ -9,8 +9,9 @@ fires when the top 16 bits of its state are below its threshold
 deterministic mode, when ``ramp(bl)[t]`` is below it (rows) or when its accumulator crosses
 ``2**16`` (columns, :func:`aimc.training.spread`). The generators advance in deterministic
 mode too, so that their numbering stays the RTL's. A line's polarity is the sign of its
-element. The slot's cycle-to-cycle noise is event ``update_index * 256 + t`` of :attr:`~aimc.model.rng.Stream.UPDATE`, one deviate per
-device, so it depends on (chip seed, update, slot) alone.
+element. The slot's cycle-to-cycle noise is event ``update_index * 256 + t`` of
+:attr:`~aimc.model.rng.Stream.UPDATE`, one deviate per device, so it depends on (chip seed,
+update, slot) alone.
 
 With update management (:meth:`UpdateEngine.update_managed`, :func:`aimc.training.manage`)
 the expected number of pulses of device ``(r, c)`` is ``eta / 2**24 |x_r| |d_c|`` (up to the
