@@ -25,6 +25,14 @@ programming-time conductances (no drift, 1/f noise or IR drop). After pulses the
 :meth:`Chip.state` counts as a programming: it draws the drift exponents of the new
 conductances.
 
+Training. With a pulsed device model (:class:`~.config.ModelConfig` ``update`` section, e.g.
+the ``gokmen-vlasov``, ``reram-sb`` and ``ecram`` presets) each pair holds a bidirectional
+update device (G+, a :class:`~.pulsed.PulsedArray` state) against a reference device (G-) at
+the update device's symmetry point, aihwkit's reference-device scheme: the weight is
+``w - w_ref``. :meth:`Chip.update_slot` applies one pulse slot of an update (the per-cycle
+path's and the golden update's common step, see :mod:`.update`); :meth:`Chip.program` sets
+the update devices to integer weights (``W_int = (w - w_ref) w_max / (2 span)``).
+
 Backward MVMs. The columns drive and the rows integrate: by reciprocity of the resistive
 network (the transfer from a driven column to a row held at virtual ground equals that from
 the row to the column), the effective weights are those of the forward direction, read
@@ -50,6 +58,7 @@ from .config import ModelConfig, preset
 from .cycle import CycleModel
 from .events import BACKWARD_CONTEXT, READ_CONTEXT, NoiseEvents
 from .grid import DriveLevels, fine_grid
+from .pulsed import PulsedArray
 from .rng import Static
 from .state import ChipState
 
@@ -161,6 +170,11 @@ class Chip:
         self._reads: dict = {}         # read_weights per side
         self._pulse_dtod = None        # device-to-device factor of the SET step, drawn lazily
         self._pulsed = False           # pulses applied since the last state
+        #: The pulsed (training) devices, or None for an inference model.
+        self.training = (PulsedArray(tile, config, seed) if config.update.kind != "none"
+                         else None)
+        #: Update pulse slots applied, and device pulses up and down.
+        self.update_slots = self.update_up = self.update_down = 0
         self._erase()
 
     def _side(self, name: str, inputs: int, outputs: int, context: int) -> Side:
@@ -180,6 +194,56 @@ class Chip:
         self.nu = np.zeros(shape + (2,))
         self._changed()
         self._pulsed = False
+        if self.training is not None:
+            self._sync_training()
+
+    def _sync_training(self) -> None:
+        """The conductances of the pulsed pairs: G+ from the update devices, G- the
+        references (stuck devices at their rails)."""
+        t = self.training
+        self.g_prog = self._at_rails(np.stack([t.g_plus(), t.g_minus()], axis=-1))
+        self._changed()
+
+    @property
+    def training_scale(self) -> float:
+        """Integer weight units per weight unit of the pulsed devices:
+        ``w_max / (2 span)``."""
+        if self.training is None:
+            raise ValueError(f"the chip's model {self.config.name!r} has no pulsed devices "
+                             f"(update.kind 'none')")
+        return self.w_max / (2 * self.training.config.span)
+
+    def update_slot(self, update: int, slot: int, fire_rows, neg_rows, fire_cols,
+                    neg_cols) -> tuple[int, int]:
+        """One pulse slot of update number ``update``: the devices whose row and column fire
+        take one pulse each (:meth:`PulsedArray.apply`), with the slot's cycle-to-cycle noise
+        (:meth:`~.events.NoiseEvents.update`, drawn when a device coincides). Returns the
+        pulses up and down.
+
+        Raises
+        ------
+        ValueError
+            The chip has no pulsed devices, or a mask has the wrong shape.
+        """
+        t = self._require_training()
+        fr, fc = np.asarray(fire_rows, bool), np.asarray(fire_cols, bool)
+        z = None
+        if t.noisy and fr.any() and fc.any():
+            z = self.noise.update(update, slot)
+        up, down = t.apply(fr, np.asarray(neg_rows, bool), fc, np.asarray(neg_cols, bool), z)
+        self.update_slots += 1
+        self.update_up += up
+        self.update_down += down
+        if up or down:
+            self._sync_training()
+        return up, down
+
+    def _require_training(self) -> PulsedArray:
+        if self.training is None:
+            raise ValueError(f"the chip's model {self.config.name!r} has no pulsed devices "
+                             f"(update.kind 'none'): use a training preset such as "
+                             f"gokmen-vlasov, reram-sb or ecram")
+        return self.training
 
     def _changed(self) -> None:
         """The conductances changed: drop everything derived from them."""
@@ -224,6 +288,12 @@ class Chip:
             raise ValueError(
                 f"weights must lie in -{self.w_max}..{self.w_max} (weight_bits="
                 f"{self.config.array.weight_bits}), found {int(np.abs(w).max())}")
+        if self.training is not None:
+            # Ideal programming of the update devices; the references stay where they are.
+            self.training.set_weights(w / self.training_scale)
+            self._set_targets(w.astype(np.int64))
+            self._sync_training()
+            return
         self.programs += 1
         dev = self.config.device
         self._set_targets(w.astype(np.int64))

@@ -28,9 +28,10 @@ import numpy as np
 from ..config import TileConfig
 from .rng import Static, Stream, check_seed, normals, uniforms
 
-__all__ = ["BACKWARD_CONTEXT", "READ_CONTEXT", "NoiseEvents"]
+__all__ = ["BACKWARD_CONTEXT", "READ_CONTEXT", "SLOT_EVENTS", "NoiseEvents"]
 
 READ_CONTEXT = 1      #: noise context of device reads (MVM integrations: 0)
+SLOT_EVENTS = 256     #: update noise events per update (one per slot; BL is at most 255)
 BACKWARD_CONTEXT = 2  #: noise context of backward integrations (numbered apart)
 _PROGRAM_NOISE, _PROGRAM_NU = 0, 1
 
@@ -106,6 +107,13 @@ class NoiseEvents:
         z = normals(self.seed, Stream.COMPARATOR, first * cpa, count * cpa, n_adc * bits,
                     context=context)
         return z.reshape(count, cpa, n_adc, bits)
+
+    def update(self, update: int, slot: int) -> np.ndarray:
+        """Cycle-to-cycle noise of slot ``slot`` of update number ``update``, one standard
+        normal deviate per device of the pulsed array, ``(rows, cols)``."""
+        tile = self.tile
+        return normals(self.seed, Stream.UPDATE, update * SLOT_EVENTS + slot, 1,
+                       tile.rows * tile.cols)[0].reshape(tile.rows, tile.cols)
 
     def _per_device(self, stream: Stream, event: int, context: int) -> np.ndarray:
         size = int(np.prod(self._devices))

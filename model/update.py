@@ -38,13 +38,12 @@ from ..training import (
     spread,
     xorshift32,
 )
+from .events import SLOT_EVENTS, NoiseEvents
 from .pulsed import PulsedArray
-from .rng import Stream, normals
 
 __all__ = ["SLOT_EVENTS", "UpdateEngine", "UpdateResult"]
 
 #: Noise events reserved per update (one per slot; ``BL_MAX`` slots at most).
-SLOT_EVENTS = 256
 
 _WORD = (1 << 32) - 1
 
@@ -142,8 +141,12 @@ class UpdateEngine:
         return v.astype(np.int64)
 
     def _check(self, array, x, d):
+        from .chip import Chip
+
+        if isinstance(array, Chip):
+            array = array._require_training()
         if not isinstance(array, PulsedArray):
-            raise TypeError(f"array must be a PulsedArray, not {array!r}")
+            raise TypeError(f"array must be a PulsedArray or a Chip, not {array!r}")
         if (array.tile.rows, array.tile.cols) != (self.tile.rows, self.tile.cols):
             raise ValueError(f"array of {array.tile.rows}x{array.tile.cols} devices does not "
                              f"fit a {self.tile.rows}x{self.tile.cols} engine")
@@ -157,8 +160,10 @@ class UpdateEngine:
 
         Parameters
         ----------
-        array : PulsedArray
-            The devices; changed in place.
+        array : PulsedArray or Chip
+            The devices; changed in place. A chip applies each slot itself
+            (:meth:`Chip.update_slot`, the per-cycle path's step), so that its conductances
+            follow.
         x, d : array_like of int
             Row vector ``(rows,)`` and column vector ``(cols,)``, within ``+-x_max``.
         bl : int
@@ -211,8 +216,13 @@ class UpdateEngine:
             raise ValueError(f"deterministic must be True or False, not {deterministic!r}")
         index = self.updates if update_index is None else update_index
         index = _integer("update_index", index, 0, (1 << 62) // SLOT_EVENTS - 1)
+        from .chip import Chip
+
+        chip = array if isinstance(array, Chip) else None
+        if chip is not None:
+            array = chip.training
         seed = array.seed if chip_seed is None else chip_seed
-        normals(seed, Stream.UPDATE, 0, 1, 1)  # validates the seed
+        noise = chip.noise if chip is not None else NoiseEvents(self.tile, seed)
         self.updates = index + 1
         rows, cols, bl = self.tile.rows, self.tile.cols, schedule.bl
         q_x = probability_thresholds(np.abs(x), schedule.scale_x, k)
@@ -234,13 +244,13 @@ class UpdateEngine:
                 fire_c = (self.col_state >> np.uint32(16)).astype(np.int64) < q_d
             if record:
                 res.fire_rows[t], res.fire_cols[t] = fire_r, fire_c
-            if not (fire_r.any() and fire_c.any()):
+            if chip is not None:
+                up, down = chip.update_slot(index, t, fire_r, neg_x, fire_c, neg_d)
+            elif not (fire_r.any() and fire_c.any()):
                 continue
-            z = None
-            if array.noisy:
-                z = normals(seed, Stream.UPDATE, index * SLOT_EVENTS + t, 1,
-                            rows * cols)[0].reshape(rows, cols)
-            up, down = array.apply(fire_r, neg_x, fire_c, neg_d, z)
+            else:
+                up, down = array.apply(fire_r, neg_x, fire_c, neg_d,
+                                       noise.update(index, t) if array.noisy else None)
             res.up += up
             res.down += down
         return res

@@ -143,7 +143,9 @@ class UpdateEngine(wiring.Component):
         m.d.comb += mask.eq(Const(_ONE - 1, PROB_BITS) >> self.k)  # 2**(16 - k) - 1
 
         # -- per-line state -----------------------------------------------------------------
-        state = Signal(data.ArrayLayout(32, lines))
+        # Reset to UPD_SEED's reset value (0): every line at its constant.
+        state = Signal(data.ArrayLayout(32, lines),
+                       init=[line_constant(n) for n in numbers])
         q = Signal(data.ArrayLayout(PROB_BITS + SCALE_FRAC + 2, lines))  # thresholds
         mags = [self.x_mag[j] for j in range(rows)] + [self.d_mag[c] for c in range(cols)]
         signs = Cat(self.x_sign, self.d_sign)

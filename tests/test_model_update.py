@@ -249,7 +249,7 @@ X = np.zeros(16, int)
     (lambda e, a: e.update_managed(a, X, X, eta=1, bl_max=0), ValueError,
      r"^bl_max must be an integer in 1\.\.255, not 0$"),
     (lambda e, a: e.update_managed(None, X, X, eta=1), TypeError,
-     r"^array must be a PulsedArray, not None$"),
+     r"^array must be a PulsedArray or a Chip, not None$"),
     (lambda e, a: e.update_managed(PulsedArray(TileConfig(rows=8, cols=16), "ecram"), X, X,
                                    eta=1), ValueError,
      r"^array of 8x16 devices does not fit a 16x16 engine$"),

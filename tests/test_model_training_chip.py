@@ -1,0 +1,68 @@
+"""Training on a chip, in the model: the golden update applied to a chip and the per-cycle
+path's update slots give the same conductances bit for bit, and MVMs see the new weights."""
+
+import numpy as np
+import pytest
+
+from aimc import TileConfig
+from aimc.model import Chip
+from aimc.model.ports import pack_bits
+from aimc.model.update import UpdateEngine
+
+TILE = TileConfig(rows=12, cols=8)
+
+
+@pytest.mark.parametrize("preset", ["gokmen-vlasov", "reram-sb", "ecram"])
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_golden_update_equals_the_cycle_path(preset, deterministic):
+    rng = np.random.default_rng(4)
+    chip, twin = Chip(TILE, preset, seed=9), Chip(TILE, preset, seed=9)
+    w = rng.integers(-40, 41, size=(TILE.rows, TILE.cols))
+    chip.program(w)
+    twin.program(w)
+    engine = UpdateEngine(TILE, 123)
+    model = twin.cycle_model()
+    x_batch = rng.integers(-TILE.x_max, TILE.x_max + 1, size=(5, TILE.rows))
+    for n, x in enumerate(x_batch):
+        d = rng.integers(-TILE.x_max, TILE.x_max + 1, size=TILE.cols)
+        r = engine.update_managed(chip, x, d, eta=int(0.02 * 2**24), bl_max=31,
+                                  deterministic=deterministic, record=True)
+        model.update_start()
+        for t in range(r.slots):
+            fr, fc = r.fire_rows[t], r.fire_cols[t]
+            model.update_slot(pack_bits(fr), pack_bits(fr & (x < 0)), pack_bits(fc),
+                              pack_bits(fc & (d < 0)))
+        assert r.slots > 0 and r.up + r.down > 0
+        np.testing.assert_array_equal(twin.g_prog, chip.g_prog)
+    assert (chip.update_up, chip.update_down) == (twin.update_up, twin.update_down)
+    # The weights moved, and an MVM sees them.
+    assert not np.array_equal(chip.training.weights * chip.training_scale, w)
+    x = rng.integers(-TILE.x_max, TILE.x_max + 1, size=(3, TILE.rows))
+    np.testing.assert_array_equal(chip.mvm(x), twin.mvm(x))
+    assert not np.array_equal(chip.mvm(x), Chip(TILE, preset, seed=9).mvm(x))
+
+
+def test_programming_a_training_chip_sets_its_update_devices():
+    """Within the devices' bounds the pairs hold the integer weights exactly (the scale is
+    w_max / (2 span) integer units per device unit); beyond, a device stops at its bound."""
+    chip = Chip(TILE, "gokmen-vlasov", seed=1)
+    w = np.arange(TILE.rows * TILE.cols).reshape(TILE.rows, TILE.cols) % 31 - 15
+    chip.program(w)
+    weights = (chip.g_prog[..., 0] - chip.g_prog[..., 1]) / chip.g_lsb
+    np.testing.assert_allclose(weights, w, atol=1e-9)
+    p = chip.training.params
+    big = np.full((TILE.rows, TILE.cols), chip.w_max)
+    chip.program(big)
+    np.testing.assert_allclose(chip.training.w, p.b_max)  # every device at its upper bound
+    ideal = Chip(TILE, "ideal", seed=1)
+    ideal.program(w)
+    x = np.random.default_rng(2).integers(-TILE.x_max, TILE.x_max + 1, size=(4, TILE.rows))
+    assert np.abs(chip.mvm(x) - ideal.mvm(x)).max() <= 3  # converter errors only
+
+
+def test_update_slots_need_pulsed_devices():
+    chip = Chip(TILE, "pcm", seed=1)
+    with pytest.raises(ValueError, match=r"^the chip's model 'pcm' has no pulsed devices "
+                                         r"\(update.kind 'none'\): use a training preset"):
+        chip.update_slot(0, 0, np.ones(12, bool), np.zeros(12, bool), np.ones(8, bool),
+                         np.zeros(8, bool))
