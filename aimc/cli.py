@@ -22,6 +22,8 @@ _TILE_OPTIONS = (
     ("cols_per_adc", "columns sharing one ADC"),
     ("input_mode", "row encoding: " + " or ".join(INPUT_MODES)),
     ("lanes", "vector elements per stream beat"),
+    ("rows_per_adc", "rows sharing one row ADC (backward MVMs)"),
+    ("training", "generate the training hardware (backward MVMs, pulsed updates)"),
 )
 
 
@@ -30,8 +32,13 @@ def _add_tile_options(p: argparse.ArgumentParser, **defaults):
     g = p.add_argument_group("tile configuration")
     for name, text in _TILE_OPTIONS:
         value = getattr(d, name)
-        g.add_argument("--" + name.replace("_", "-"), dest=name, type=type(value), default=value,
-                       help=f"{text} (default %(default)s)")
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            g.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+                           default=value, help=f"{text} (default: %(default)s)")
+        else:
+            g.add_argument(flag, dest=name, type=type(value), default=value,
+                           help=f"{text} (default %(default)s)")
 
 
 def _tile(args) -> TileConfig:
@@ -119,9 +126,9 @@ def cmd_cosim(args) -> int:
     settings = _settings(args, vectors=args.vectors, time=args.time, tests=args.test or (),
                          waves=args.waves, stats=args.stats)
     results = runner.run(settings, args.sim)
-    tests = settings.tests or cocotb_tests(settings.module)
+    tests = settings.tests or cocotb_tests(settings.test_modules)
     print(f"cocotb results: {results}")
-    print(f"{len(tests)} of {len(tests)} cocotb test(s) of {settings.module} passed on "
+    print(f"{len(tests)} of {len(tests)} cocotb test(s) of {settings.test_modules} passed on "
           f"{args.sim} ({settings.tile.key}): {', '.join(tests)}")
     stats = settings.read_stats()
     if "mvm_stream" in stats:
@@ -315,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tile_options(c, rows=16, cols=16)
     c.add_argument("--sim", choices=("icarus", "verilator"), default="icarus")
     c.add_argument("--test", default=None,
-                   help="cocotb test(s), comma separated (default: all of aimc.cosim.test_tile)")
+                   help="cocotb test(s), comma separated (default: all of aimc.cosim.test_tile, "
+                   "and of aimc.cosim.test_training on a --training tile)")
     c.add_argument("--vectors", type=int, default=24, help="random vectors (default %(default)s)")
     c.add_argument("--seed", type=int, default=1, help="chip seed (default %(default)s)")
     c.add_argument("--model", default="ideal", help=_MODEL_HELP)

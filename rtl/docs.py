@@ -17,8 +17,9 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "architecture.md"
 
 #: Marker name -> function producing the table.
 TABLES = {
-    "regmap": lambda: regmap.markdown_table(regmap.register_map(TileConfig()),
-                                            regmap.windows(TileConfig())),
+    # A training tile's map: the inference tile's is the same without the marked rows.
+    "regmap": lambda: regmap.markdown_table(regmap.register_map(TileConfig(training=True)),
+                                            regmap.windows(TileConfig(training=True))),
     "boundary": boundary.markdown_table,
     "formats": lambda: fixedpoint.markdown_table(TileConfig()),
 }

@@ -355,6 +355,19 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
                   legal=(1, 2 ** 16 - 1)),)),
         Register("TIMEOUT_COUNT", 0x98, "Operations abandoned for a READY_TIMEOUT since "
                  "reset.", (Field("count", 0, 32, R, ""),)),
+    )
+    if cfg.training:
+        regs += _training_registers()
+    offsets = [r.offset for r in regs]
+    if len(set(offsets)) != len(offsets) or any(o % 4 for o in offsets):
+        raise ValueError("register offsets must be distinct and word aligned")
+    return regs
+
+
+def _training_registers() -> tuple[Register, ...]:
+    """The registers of the training hardware (tiles generated with TileConfig.training)."""
+    R, RW, RWH, W1C, W1P = Access
+    return (
         Register("BWD_COUNT", 0x9C, "Backward MVMs completed since reset.", (
             Field("count", 0, 32, R, ""),)),
         Register("BWD_LATENCY", 0xA0, "Cycles from the start of the last backward MVM to the "
@@ -387,7 +400,8 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
             Field("done", 1, 1, W1C, "an update finished"),
             Field("error", 2, 1, W1C, "an update found no forward input in the row driver "
                   "(none since reset, or an engine's operation since): nothing was pulsed"))),
-        Register("UPD_COUNT", 0xCC, "Updates since reset.", (Field("count", 0, 32, R, ""),)),
+        Register("UPD_COUNT", 0xCC, "Updates run since reset (not those refused for want "
+                 "of a forward input).", (Field("count", 0, 32, R, ""),)),
         Register("UPD_UP", 0xD0, "Up pulses (device coincidences where x and d have opposite "
                  "signs) since reset.", (Field("count", 0, 32, R, ""),)),
         Register("UPD_DOWN", 0xD4, "Down pulses (signs agree) since reset.", (
@@ -399,10 +413,6 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
         Register("UPD_CYCLES", 0xDC, "Cycles of the last update, from its start to its end.", (
             Field("cycles", 0, 32, R, ""),)),
     )
-    offsets = [r.offset for r in regs]
-    if len(set(offsets)) != len(offsets) or any(o % 4 for o in offsets):
-        raise ValueError("register offsets must be distinct and word aligned")
-    return regs
 
 
 @dataclass(frozen=True)
@@ -458,27 +468,34 @@ def windows(cfg: TileConfig) -> tuple[Window, ...]:
         Window("COL_FLAGS", 0x4000, 3, False, Access.W1C,
                "host MVMs since the bits were cleared (writing 1 clears a bit)", enum=ColFlag,
                words=cols),
+    ) + ((
         Window("ROW_OFFSET", 0x5000, fmt.off_bits, True, Access.RW,
                f"row offset of backward results, {offset}", words=rows),
         Window("ROW_GAIN", 0x6000, GAIN_BITS, False, Access.RW,
                f"row gain of backward results, {gain}", words=rows),
-    )
+    ) if cfg.training else ())
 
 
 def markdown_table(regs, wins=()) -> str:
-    """The register map as a Markdown table (used in docs/architecture.md)."""
+    """The register map as a Markdown table (used in docs/architecture.md). Registers and
+    windows of the training hardware are marked "(training tiles)"."""
+    training = {r.name for r in _training_registers()} | {"ROW_OFFSET", "ROW_GAIN"}
     lines = ["| offset | register | bits | field | access | description |",
              "| --- | --- | --- | --- | --- | --- |"]
     for r in regs:
+        mark = " (training tiles)" if r.name in training else ""
         for i, f in enumerate(r.fields):
             bits = f"{f.lsb}" if f.width == 1 else f"{f.lsb + f.width - 1}:{f.lsb}"
             reset = f" Reset {f.reset:#x}." if f.reset else ""
             legal = f" Legal {f.legal[0]}..{f.legal[1]}." if f.legal else ""
             doc = " ".join(filter(None, (r.doc if i == 0 else "", f.description))) + reset + legal
             lines.append(f"| {f'0x{r.offset:02X}' if i == 0 else ''} | "
-                         f"{r.name if i == 0 else ''} | {bits} | {f.name} | {f.access} | {doc} |")
+                         f"{r.name + mark if i == 0 else ''} | {bits} | {f.name} | {f.access} "
+                         f"| {doc} |")
     for w in wins:
         index = "r" if w.name.startswith("ROW_") else "c"
-        lines.append(f"| 0x{w.base:04X} + 4{index} | {w.name}[{index}] | {w.width - 1}:0 | value | "
+        mark = " (training tiles)" if w.name in training else ""
+        lines.append(f"| 0x{w.base:04X} + 4{index} | {w.name}[{index}]{mark} | {w.width - 1}:0 "
+                     f"| value | "
                      f"{w.access} | {w.description}{' (sign-extended)' if w.signed else ''} |")
     return "\n".join(lines)
