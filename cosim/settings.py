@@ -34,7 +34,7 @@ from ..model.config import ModelConfig, preset
 from ..model.program import ProgramParams
 
 __all__ = ["ENV", "NETWORK_MODES", "CosimSettings", "NetworkPhase", "NetworkPlan",
-           "cocotb_tests"]
+           "cocotb_tests", "TILE_MODULE", "TRAINING_MODULE"]
 
 #: The one environment variable that carries the settings to the simulator.
 ENV = "AIMC_SETTINGS"
@@ -47,15 +47,22 @@ NETWORK_MODES = ("raw", "cal", "affine", "affine_drift")
 _SEED_MAX = 2 ** 64 - 1
 
 
+#: The cocotb tests of every tile, and those of the training hardware (training tiles).
+TILE_MODULE, TRAINING_MODULE = "aimc.cosim.test_tile", "aimc.cosim.test_training"
+
+
 def cocotb_tests(module: str) -> tuple[str, ...]:
-    """The names of the cocotb tests (``@cocotb.test()`` coroutines) of ``module``, in
-    source order, read from its source without importing it (no simulator needed).
+    """The names of the cocotb tests (``@cocotb.test()`` coroutines) of ``module`` (or of
+    several, comma separated), in source order, read from its source without importing it
+    (no simulator needed).
 
     Raises
     ------
     ValueError
         ``module`` cannot be found.
     """
+    if "," in module:
+        return tuple(t for m in module.split(",") for t in cocotb_tests(m.strip()))
     try:
         spec = importlib.util.find_spec(module)
     except (ImportError, ValueError):
@@ -264,7 +271,8 @@ class CosimSettings:
     correct : bool
         ``timing_probe`` (bench/cosim_probe.py) streams with result correction on.
     module : str
-        The cocotb test module.
+        The cocotb test module(s), comma separated. Default: :data:`TILE_MODULE`, and on a
+        training tile :data:`TRAINING_MODULE` too.
     tests : str or sequence of str
         The tests of ``module`` to run (a string: comma separated; ``--test``); empty: all.
 
@@ -295,7 +303,7 @@ class CosimSettings:
     network: NetworkPlan | None = None
     waves: bool = False
     correct: bool = True
-    module: str = "aimc.cosim.test_tile"
+    module: str = ""
     tests: tuple[str, ...] = ()
 
     def __post_init__(self):
@@ -371,18 +379,29 @@ class CosimSettings:
         if network is not None and not isinstance(network, NetworkPlan):
             raise TypeError(f"CosimSettings.network must be a NetworkPlan, not {network!r}")
         put("network", network)
-        if not isinstance(self.module, str) or not self.module:
+        if not isinstance(self.module, str):
             raise TypeError(f"CosimSettings.module must be a module name, not {self.module!r}")
+        module = self.test_modules
         tests = self.tests
         if isinstance(tests, str):
             tests = [t.strip() for t in tests.split(",") if t.strip()]
         tests = tuple(tests)
-        known = cocotb_tests(self.module)
+        known = cocotb_tests(module)
         for name in tests:
+            if name not in known and name in cocotb_tests(TRAINING_MODULE):
+                raise ValueError(f"--test {name} needs the training hardware: a tile "
+                                 f"generated with --training (TileConfig.training)")
             if name not in known:
-                raise ValueError(f"--test must name cocotb tests of {self.module} "
+                raise ValueError(f"--test must name cocotb tests of {module} "
                                  f"({', '.join(known)}), not {name!r}")
         put("tests", tests)
+
+    @property
+    def test_modules(self) -> str:
+        """The cocotb test module(s) of the run, comma separated: :attr:`module`, or by
+        default :data:`TILE_MODULE` and on a training tile :data:`TRAINING_MODULE` too."""
+        return self.module or (TILE_MODULE + ("," + TRAINING_MODULE if self.tile.training
+                                              else ""))
 
     def replace(self, **changes) -> CosimSettings:
         """A copy with the fields ``changes`` names set (validated again)."""

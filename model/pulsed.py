@@ -530,7 +530,8 @@ class PulsedArray:
         fire_cols, neg_cols : array_like of bool, ``(cols,)``
             Likewise for the columns.
         z : array_like, ``(rows, cols)``, optional
-            Standard normal deviates of the slot; needed when :attr:`noisy`.
+            Standard normal deviates of the slot; needed when :attr:`noisy` and some device
+            coincides (a slot without a coincidence changes nothing and draws nothing).
 
         Returns
         -------
@@ -541,12 +542,12 @@ class PulsedArray:
         fr, nr = self._mask(fire_rows, rows, "fire_rows"), self._mask(neg_rows, rows, "neg_rows")
         fc, nc = self._mask(fire_cols, cols, "fire_cols"), self._mask(neg_cols, cols, "neg_cols")
         ri, ci = np.flatnonzero(fr), np.flatnonzero(fc)
+        if not ri.size or not ci.size:
+            return 0, 0
         if self.noisy:
             if z is None or np.shape(z) != (rows, cols):
                 raise ValueError(f"z must be an array of shape {(rows, cols)} (the devices "
                                  f"are noisy), not {None if z is None else np.shape(z)}")
-        if not ri.size or not ci.size:
-            return 0, 0
         if ri.size * ci.size >= _DENSE * rows * cols:
             # Many coincidences: step every device and keep the coincident ones (gathering
             # would cost more than it saves). Same elementwise operations as below.

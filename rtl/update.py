@@ -28,7 +28,7 @@ from ..training import (
 from .divider import SequentialDivider
 from .sqrt import SequentialSqrt
 
-__all__ = ["UpdateEngine"]
+__all__ = ["UpdateEngine", "update_cycles"]
 
 _ONE = 1 << PROB_BITS
 
@@ -66,7 +66,10 @@ class UpdateEngine(wiring.Component):
     upd_start, upd_pulse, upd_row, upd_row_neg, upd_col, upd_col_neg : Out
         The analogue boundary (see :mod:`aimc.rtl.boundary`).
     count, up, down : Out(32)
-        Updates, up pulses and down pulses (device coincidences) since reset.
+        Updates run (those that found a forward input), up pulses and down pulses (device
+        coincidences) since reset. Every update that runs raises ``upd_start`` once, also
+        a managed one of no slots (a zero vector), so ``count`` numbers the next update's
+        noise events.
     last_bl, last_cycles : Out
         Slots and cycles (``go`` to ``done``) of the last update.
     """
@@ -118,15 +121,11 @@ class UpdateEngine(wiring.Component):
         numbers = list(range(rows)) + [LINE_COLUMN_BASE + c for c in range(cols)]
 
         # -- update management units ------------------------------------------------------
-        m.submodules.div_r = div_r = SequentialDivider(33, 8, PROB_BITS + 1)
-        m.submodules.div_x = div_x = SequentialDivider(PROB_BITS + SCALE_FRAC + 2, mb,
-                                                       SCALE_BITS - 7)
-        m.submodules.div_d = div_d = SequentialDivider(PROB_BITS + SCALE_FRAC + 2, mb,
-                                                       SCALE_BITS - 7)
-        # The deterministic ramp's step, round(2**24 / BL), computed beside the rest (also
-        # when stochastic: the same number of cycles either way).
-        m.submodules.div_s = div_s = SequentialDivider(26, 8, 25)
-        m.submodules.root = root = SequentialSqrt(PROB_BITS + 1)
+        units = _units(cfg)
+        for name, unit in units.items():
+            m.submodules[name] = unit
+        div_r, div_x, div_d, div_s, root = (units[n] for n in ("div_r", "div_x", "div_d",
+                                                               "div_s", "root"))
 
         bl = Signal(8)
         sx, sd = Signal(SCALE_BITS), Signal(SCALE_BITS)
@@ -208,7 +207,9 @@ class UpdateEngine(wiring.Component):
                 bl_new = Mux(ceil > self.bl, self.bl, ceil)
                 m.d.sync += bl.eq(bl_new)
                 with m.If(mq == 0):
-                    m.d.sync += [bl.eq(0), sx.eq(0), sd.eq(0)]
+                    # Nothing to pulse: an update of no slots, started all the same, so
+                    # that every update that runs numbers its noise events alike.
+                    m.d.sync += [bl.eq(0), sx.eq(0), sd.eq(0), self.upd_start.eq(1)]
                     m.next = "DONE"
                 with m.Else():
                     m.d.comb += start_step(bl_new)
@@ -269,10 +270,12 @@ class UpdateEngine(wiring.Component):
                 with m.If(slot == bl - 1):
                     m.next = "DONE"
             with m.State("DONE"):
-                m.d.sync += [self.upd_pulse.eq(0), self.upd_row.eq(0), self.upd_col.eq(0),
-                             self.upd_row_neg.eq(0), self.upd_col_neg.eq(0),
-                             self.count.eq(self.count + 1), self.last_bl.eq(bl),
+                m.d.sync += [self.upd_start.eq(0), self.upd_pulse.eq(0), self.upd_row.eq(0),
+                             self.upd_col.eq(0), self.upd_row_neg.eq(0),
+                             self.upd_col_neg.eq(0), self.last_bl.eq(bl),
                              self.last_cycles.eq(cycles)]
+                with m.If(~failed):
+                    m.d.sync += self.count.eq(self.count + 1)
                 m.next = "IDLE"
         with m.If(~fsm.ongoing("IDLE")):
             m.d.sync += cycles.eq(cycles + 1)
@@ -295,6 +298,46 @@ class UpdateEngine(wiring.Component):
         with m.If(self.upd_pulse):
             m.d.sync += [self.up.eq(self.up + r_pos * c_neg + r_neg * c_pos),
                          self.down.eq(self.down + r_pos * c_pos + r_neg * c_neg)]
+
+
+def _units(cfg: TileConfig) -> dict:
+    """The sequential units of an update engine: the division by BL of the management
+    (``div_r``), the square root, the divisions by ``x_max`` and ``d_max`` and the
+    deterministic ramp's step, ``round(2**24 / BL)``, computed beside the rest (``div_s``,
+    also when stochastic: the same number of cycles either way)."""
+    mb = cfg.mag_bits
+    return {
+        "div_r": SequentialDivider(33, 8, PROB_BITS + 1),
+        "div_x": SequentialDivider(PROB_BITS + SCALE_FRAC + 2, mb, SCALE_BITS - 7),
+        "div_d": SequentialDivider(PROB_BITS + SCALE_FRAC + 2, mb, SCALE_BITS - 7),
+        "div_s": SequentialDivider(26, 8, 25),
+        "root": SequentialSqrt(PROB_BITS + 1),
+    }
+
+
+def update_cycles(cfg: TileConfig, slots: int, manage: bool, ran: bool = True) -> int:
+    """UPD_CYCLES of an update of ``slots`` pulse slots: the cycles from the one the engine
+    takes ``go`` in to its ``done`` cycle. ``slots`` plus a constant, whatever the rows and
+    columns: unmanaged, the ramp-step division; managed, the product, the division by BL,
+    the square root, the divisions by the maxima and one cycle per magnitude bit of the
+    thresholds. A managed update of no slots (``slots`` 0) ends after the product; one that
+    found no forward input (``ran`` False) at once."""
+    if not ran:
+        return 1
+    u = {name: unit.latency for name, unit in _units(cfg).items()}
+    if not manage:
+        # div_s starts with go and outlasts THRESHOLD_START and the thresholds.
+        assert cfg.mag_bits + 2 <= u["div_s"]
+        return u["div_s"] + slots + 1
+    if slots == 0:
+        return 3
+    # M_PRODUCT, M_BL (starts div_s), M_RATIO (starts div_r), the root, M_SCALES (starts
+    # div_x and div_d): the cycle the scales are done in.
+    scales = 3 + u["div_r"] + u["root"] + 1 + u["div_x"]
+    # THRESHOLD_START, the thresholds, STEP_WAIT (the ramp step is ready long before).
+    wait = scales + 2 + cfg.mag_bits
+    assert 2 + u["div_s"] < wait
+    return wait + slots + 1
 
 
 def _popcount(m, value, name):

@@ -69,3 +69,22 @@ def test_update_slots_need_pulsed_devices():
                                          r"\(update.kind 'none'\): use a training preset"):
         chip.update_slot(0, 0, np.ones(12, bool), np.zeros(12, bool), np.ones(8, bool),
                          np.zeros(8, bool))
+
+
+@pytest.mark.parametrize("preset", ["gokmen-vlasov", "ecram"])
+def test_a_slot_without_coincidence_changes_nothing(preset):
+    """A slot where rows fire but no column (or the reverse) pulses no device and draws no
+    noise, on noisy devices too; the slot is still counted."""
+    chip = Chip(TILE, preset, seed=2)
+    before = chip.training.w.copy()
+    rows, cols = np.ones(TILE.rows, bool), np.zeros(TILE.cols, bool)
+    assert chip.training.noisy
+    assert chip.update_slot(0, 0, rows, rows, cols, cols) == (0, 0)
+    assert chip.update_slot(0, 1, ~rows, ~rows, ~cols, cols) == (0, 0)
+    assert chip.training.apply(rows, rows, cols, cols) == (0, 0)  # no z needed
+    np.testing.assert_array_equal(chip.training.w, before)
+    assert (chip.update_slots, chip.update_up, chip.update_down) == (2, 0, 0)
+    # One coincidence does need the slot's deviates.
+    cols[3] = True
+    with pytest.raises(ValueError, match=r"^z must be an array of shape \(12, 8\)"):
+        chip.training.apply(rows, rows, cols, cols)
