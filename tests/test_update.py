@@ -14,6 +14,7 @@ registers the engine leaves (``count``, ``up``, ``down``, ``last_bl``, ``last_cy
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field, replace
 
@@ -276,6 +277,11 @@ def scale_for(p):
     return round(p * (1 << (PROB_BITS + SCALE_FRAC)))
 
 
+def rule(scale, k=PROB_BITS):
+    """The thresholds of an array of magnitudes with ``scale`` and ``k``."""
+    return lambda mags: probability_thresholds(mags, scale, k)
+
+
 def straddling(rng, top, thresholds, fire, hold):
     """A magnitude ``v`` in 1 .. ``top`` for which some value ``T`` of ``thresholds`` has
     ``hold(v) <= T < fire(v)``: a line of magnitude ``v`` fires against ``T`` with the
@@ -376,11 +382,9 @@ def test_update_k_keeps_the_top_bits_of_each_threshold(mode):
     x, d = random_vector(rng, cfg.rows, top), random_vector(rng, cfg.cols, top)
     x[1], d[2] = top, -top
     if mode == DETERMINISTIC:
-        def q(scale, k):
-            return lambda v: probability_thresholds(v, scale, k)
         for i, (hi, lo) in enumerate(((16, 12), (12, 8))):
-            x[2 * i] = straddling(rng, top, ramp(bl), q(sx, hi), q(sx, lo))
-            d[i] = -straddling(rng, top, van_der_corput(bl), q(sd, hi), q(sd, lo))
+            x[2 * i] = straddling(rng, top, ramp(bl), rule(sx, hi), rule(sx, lo))
+            d[i] = -straddling(rng, top, van_der_corput(bl), rule(sd, hi), rule(sd, lo))
     base = Update(x, d, mode=mode, bl=bl, scale_x=sx, scale_d=sd, reseed=0x1234_5678)
     ks = [16, 12, 8, 5, 3, 2, 1]
     updates = [replace(base, k=k) for k in ks]
@@ -525,11 +529,20 @@ def test_update_management_bl_and_scales(mode):
             assert all(slot[0] >> r & 1 and slot[2] >> c & 1 for slot in w.slots)
 
 
+def floored_ratio_scales(eta, x_max, d_max, bl_max):
+    """The scales ``manage`` would give with ``r = m // BL`` (the ratio rounded down, not
+    to nearest): what the stimulus below must tell from the rules'."""
+    s = manage(eta, x_max, d_max, bl_max)
+    p = math.isqrt(min(s.m_q16 // s.bl, 1 << PROB_BITS) << PROB_BITS)
+    return [((p << SCALE_FRAC) + v // 2) // v for v in (x_max, d_max)]
+
+
 def test_update_management_scales_are_seen_to_the_lsb():
     """The managed scales by their effect, to the last bit: deterministic managed updates
     with rows and columns chosen so that a scale one LSB above or below the rules' would
     fire a line in a slot more or fewer (a threshold next to a ramp or van der Corput
-    value); the RTL's slots match the rules'."""
+    value), and so would the scale of a ratio m / BL rounded down instead of to nearest
+    (for the first two updates); the RTL's slots match the rules'."""
     cfg = TileConfig(rows=6, cols=6, input_bits=12)   # x_max 2047: fine threshold steps
     rng = random.Random(50)
     updates = []
@@ -537,29 +550,37 @@ def test_update_management_scales_are_seen_to_the_lsb():
         xm, dm = rng.randint(300, 2047), rng.randint(300, 2047)
         eta = eta_for(rng.uniform(2, 250), xm, dm)
         s = manage(eta, xm, dm, 255)
+        floored = floored_ratio_scales(eta, xm, dm, 255)
+        if len(updates) < 2 and floored == [s.scale_x, s.scale_d]:
+            continue
         tx, td = ramp(s.bl), van_der_corput(s.bl)
 
-        def q(scale):
-            return lambda v: probability_thresholds(v, scale, PROB_BITS)
-        lines = [straddling(rng, xm, tx, q(s.scale_x + 1), q(s.scale_x)),
-                 straddling(rng, xm, tx, q(s.scale_x), q(s.scale_x - 1)),
-                 straddling(rng, dm, td, q(s.scale_d + 1), q(s.scale_d)),
-                 straddling(rng, dm, td, q(s.scale_d), q(s.scale_d - 1))]
-        if None in lines:
+        # a line per other scale that fires with one of the two and not the other
+        xs = [straddling(rng, xm, tx, rule(max(s.scale_x, o)), rule(min(s.scale_x, o)))
+              for o in sorted({s.scale_x + 1, s.scale_x - 1, floored[0]} - {s.scale_x})]
+        ds = [straddling(rng, dm, td, rule(max(s.scale_d, o)), rule(min(s.scale_d, o)))
+              for o in sorted({s.scale_d + 1, s.scale_d - 1, floored[1]} - {s.scale_d})]
+        if None in xs + ds:
             continue
-        x = [xm, lines[0], -lines[1]] + [rng.randint(-xm, xm) for _ in range(cfg.rows - 3)]
-        d = [-dm, -lines[2], lines[3]] + [rng.randint(-dm, dm) for _ in range(cfg.cols - 3)]
+        x = [xm] + [rng.choice([-1, 1]) * mag for mag in xs]
+        d = [-dm] + [rng.choice([-1, 1]) * mag for mag in ds]
+        x += [rng.randint(-xm, xm) for _ in range(cfg.rows - len(x))]
+        d += [rng.randint(-dm, dm) for _ in range(cfg.cols - len(d))]
         updates.append(Update(x, d, mode=DETERMINISTIC, manage=True, eta=eta, bl=255))
     got = run_updates(cfg, updates, seed=8)
     wants = check(cfg, updates, got)
     golden = Golden(cfg)
-    for u, w in zip(updates, wants, strict=True):
-        # a check of the stimulus: one LSB off in either scale changes the slots
+    for i, (u, w) in enumerate(zip(updates, wants, strict=True)):
+        # a check of the stimulus: other scales change the slots
         s = manage(u.eta, max(map(abs, u.x)), max(map(abs, u.d)), u.bl)
-        for dx, dd in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-            off = replace(u, manage=False, bl=s.bl, scale_x=s.scale_x + dx,
-                          scale_d=s.scale_d + dd)
-            assert golden.update(off).slots != w.slots
+        others = [(s.scale_x + 1, s.scale_d), (s.scale_x - 1, s.scale_d),
+                  (s.scale_x, s.scale_d + 1), (s.scale_x, s.scale_d - 1)]
+        if i < 2:
+            others.append(tuple(floored_ratio_scales(u.eta, max(map(abs, u.x)),
+                                                     max(map(abs, u.d)), u.bl)))
+        for sx, sd in others:
+            off = replace(u, manage=False, bl=s.bl, scale_x=sx, scale_d=sd)
+            assert golden.update(off).slots != w.slots, (i, sx, sd)
 
 
 def test_update_without_forward_input_ends_at_once_with_error():
