@@ -26,7 +26,6 @@ from aimc import TileConfig
 from aimc.enums import UpdateMode
 from aimc.rtl.update import UpdateEngine
 from aimc.training import (
-    BL_MAX,
     ETA_FRAC,
     LINE_COLUMN_BASE,
     PROB_BITS,
@@ -666,4 +665,3 @@ def test_update_length_is_bl_plus_a_constant(rows, cols, input_bits):
 def test_update_engine_rejects_a_non_config():
     with pytest.raises(TypeError, match=r"^cfg must be a TileConfig, not 'x'$"):
         UpdateEngine("x")
-    assert BL_MAX == 255
