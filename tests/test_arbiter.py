@@ -3,7 +3,8 @@
 Random inputs are compared with a Python statement of the rules its docstring gives (the
 host first while no engine runs, the engines in the order given, results and ``emit`` by
 ownership, the owner's mode, ``abort`` to the engine whose request or wait a timeout
-abandons, the host vector taken on a start or a timeout); directed cases name each rule.
+abandons, the host vector taken on a start or a timeout, the host's ``InputKind`` as the
+request's ``OpKind`` of the same name); directed cases name each rule.
 """
 
 import random
@@ -12,17 +13,31 @@ import pytest
 from amaranth.sim import Simulator
 
 from aimc import TileConfig
-from aimc.enums import CorrectMode
+from aimc.enums import CorrectMode, InputKind
 from aimc.rtl.arbiter import Arbiter
 from aimc.rtl.engine import EngineSignature, OpKind, op_layout, result_beat
 
 CFG = TileConfig(rows=4, cols=6, lanes=4)
-HOST_WORD = 0  # kind HOST, the other fields 0 (the op payload of a host vector)
+
+
+def op_word(kind, inject=0, row=0, neg=0):
+    """A request payload as bits, packed by the layout's own offsets."""
+    layout = op_layout(CFG)
+    fields = {"kind": OpKind(kind).value, "inject": inject, "row": row, "neg": neg}
+    return sum(v << layout[name].offset for name, v in fields.items())
+
+
+def host_word(host_kind):
+    """The op payload of a host vector: the OpKind named as its InputKind, the other
+    fields 0."""
+    return op_word(OpKind[InputKind(host_kind).name])
+
+
 ENGINE_INPUTS = ("request.valid", "request.payload", "busy", "owns", "wait", "mode",
                  "results.ready", "emit.valid", "emit.payload")
 ENGINE_OUTPUTS = ("request.ready", "abort", "ready", "idle", "results.valid",
                   "results.payload", "emit.ready")
-TOP_INPUTS = ("host_valid", "enable", "op.ready", "timeout", "ready", "idle",
+TOP_INPUTS = ("host_valid", "host_kind", "enable", "op.ready", "timeout", "ready", "idle",
               "results.valid", "results.payload", "out.ready", "host_mode")
 TOP_OUTPUTS = ("host_take", "op.valid", "op.payload", "wait", "results.ready", "out.valid",
                "out.payload", "mode", "busy", "owned")
@@ -42,7 +57,7 @@ def reference(names, top, engines):
     host = top["enable"] and top["host_valid"] and not out["busy"]
     granted = "host" if host else next((n for n in names if engines[n]["request.valid"]), None)
     out["op.valid"] = int(granted is not None)
-    out["op.payload"] = HOST_WORD if granted in ("host", None) else \
+    out["op.payload"] = host_word(top["host_kind"]) if granted in ("host", None) else \
         engines[granted]["request.payload"]
     out["host_take"] = int(host and (top["op.ready"] or top["timeout"]))
     owner = next((n for n in names if engines[n]["owns"]), None)
@@ -69,7 +84,8 @@ def reference(names, top, engines):
 
 def random_inputs(names, rng, owners_max=1):
     op_bits, beat_bits = op_layout(CFG).size, result_beat(CFG).size
-    top = {"host_valid": rng.getrandbits(1), "enable": rng.random() < 0.8,
+    top = {"host_valid": rng.getrandbits(1), "host_kind": rng.randrange(3),
+           "enable": rng.random() < 0.8,
            "op.ready": rng.getrandbits(1), "timeout": rng.random() < 0.3,
            "ready": rng.getrandbits(1), "idle": rng.getrandbits(1),
            "results.valid": rng.getrandbits(1), "results.payload": rng.getrandbits(beat_bits),
@@ -116,7 +132,7 @@ def check(names, cases, got):
     for i, ((top, engines), (out, per)) in enumerate(zip(cases, got, strict=True)):
         want, want_per = reference(names, top, engines)
         if not want["op.valid"]:
-            out = {**out, "op.payload": HOST_WORD}  # don't care without valid
+            out = {**out, "op.payload": want["op.payload"]}  # don't care without valid
         assert out == want, f"case {i}: {top} {engines}"
         assert per == want_per, f"case {i}: {top} {engines}"
 
@@ -132,6 +148,8 @@ def test_arbiter_follows_its_rules_on_random_inputs(names):
     assert any(r[0]["host_take"] and not c[0]["op.ready"] for r, c in zip(refs, cases, strict=True))
     assert any(c[0]["host_valid"] and c[0]["enable"] and r[0]["busy"] and r[0]["op.valid"]
                for r, c in zip(refs, cases, strict=True))
+    assert {c[0]["host_kind"] for r, c in zip(refs, cases, strict=True)
+            if r[0]["host_take"] and not c[0]["timeout"]} == {k.value for k in InputKind}
     for n in names:
         assert any(r[1][n]["request.ready"] for r in refs)
         assert any(r[1][n]["abort"] and c[1][n]["wait"] for r, c in zip(refs, cases, strict=True))
@@ -159,13 +177,13 @@ NAMES = ("cal", "prog")
 
 
 def test_arbiter_host_first_only_while_no_engine_is_busy():
-    req = 0b1101 << 2 | OpKind.DRIFT.value  # some payload bits above the kind
+    req = op_word(OpKind.DRIFT, inject=1, row=3, neg=1)  # payload bits above the kind
     # no engine busy: the host vector goes, an engine's request (never seen in the tile
     # without busy) waits
     out, per = one(NAMES, top_in(host_valid=1, **{"op.ready": 1}),
                    {"cal": engine(**{"request.valid": 1, "request.payload": req}),
                     "prog": engine()})
-    assert (out["op.valid"], out["op.payload"], out["host_take"]) == (1, HOST_WORD, 1)
+    assert (out["op.valid"], out["op.payload"], out["host_take"]) == (1, host_word(0), 1)
     assert per["cal"]["request.ready"] == 0
     # an engine busy (even one not requesting): the host waits
     out, per = one(NAMES, top_in(host_valid=1, **{"op.ready": 1}),
@@ -182,8 +200,27 @@ def test_arbiter_host_first_only_while_no_engine_is_busy():
     assert (out["op.valid"], out["host_take"]) == (0, 0)
 
 
+@pytest.mark.parametrize("host_kind, op_kind", [
+    (InputKind.FORWARD, OpKind.FORWARD), (InputKind.BACKWARD, OpKind.BACKWARD),
+    (InputKind.UPDATE, OpKind.UPDATE)])
+def test_arbiter_maps_the_host_kind_onto_the_op_kind(host_kind, op_kind):
+    """The host's request is the operation its vector asks for (TUSER), the other fields 0;
+    the mapping written out, not derived from the names as the reference does."""
+    req = op_word(OpKind.READ, row=2, neg=1)
+    out, _ = one(NAMES, top_in(host_valid=1, host_kind=host_kind.value, **{"op.ready": 1}),
+                 {"cal": engine(**{"request.valid": 1, "request.payload": req}),
+                  "prog": engine()})
+    assert (out["op.valid"], out["host_take"]) == (1, 1)
+    assert out["op.payload"] == op_kind.value  # kind in the low bits, inject/row/neg 0
+    # an engine running: its request, whatever the host's vector asks for
+    out, _ = one(NAMES, top_in(host_valid=1, host_kind=host_kind.value, **{"op.ready": 1}),
+                 {"cal": engine(busy=1, **{"request.valid": 1, "request.payload": req}),
+                  "prog": engine()})
+    assert (out["op.payload"], out["host_take"]) == (req, 0)
+
+
 def test_arbiter_serves_engines_in_priority_order():
-    ra, rb = OpKind.ZERO.value | 1 << 2, OpKind.READ.value | 0b101 << 3
+    ra, rb = op_word(OpKind.ZERO, inject=1), op_word(OpKind.READ, row=1, neg=1)
     both = {"cal": engine(busy=1, **{"request.valid": 1, "request.payload": ra}),
             "prog": engine(busy=1, **{"request.valid": 1, "request.payload": rb})}
     out, per = one(NAMES, top_in(**{"op.ready": 1}), both)
@@ -245,9 +282,10 @@ def test_arbiter_timeout_aborts_the_waiting_owner_and_drops_the_host_vector():
 
 
 @pytest.mark.parametrize("engines, message", [
-    (("cal", "op"), r"^engine names must be identifiers other than busy, enable, host_mode, "
-                    r"host_take, host_valid, idle, mode, op, out, owned, ready, results, "
-                    r"timeout, wait, not 'op'$"),
+    (("cal", "op"), r"^engine names must be identifiers other than busy, enable, host_kind, "
+                    r"host_mode, host_take, host_valid, idle, mode, op, out, owned, ready, "
+                    r"results, timeout, wait, not 'op'$"),
+    (("host_kind",), r"^engine names must be identifiers other than .*, not 'host_kind'$"),
     (("cal", "2x"), r"^engine names must be identifiers other than .*, not '2x'$"),
     (("cal", 3), r"^engine names must be identifiers other than .*, not 3$"),
     (("cal", "cal"), r"^engine names must be distinct, not \('cal', 'cal'\)$"),

@@ -608,8 +608,10 @@ def test_calibration_drift_errors_zero_sum_and_overflow():
                                        (CalPhase.CAPTURE, 0)])
 def test_calibration_abort_during_a_request_ends_the_run_with_an_error(phase, at):
     """The sequencer never takes request ``at`` of ``phase`` and aborts it: the run ends
-    (done with error, in the cycle after the abort), nothing more is requested, and the
-    coefficients of the unfinished phase stay as they were; finished phases keep theirs."""
+    (done with error, after the recount of BAD_COLS: ``out_beats`` cycles, one word of flags
+    each, from the cycle after the abort), nothing more is requested, and the coefficients
+    and column flags of the unfinished phase stay as they were; finished phases keep
+    theirs."""
     cfg = CAL_CONFIGS[0]
     k = 2
     order = [CalPhase.OFFSET, CalPhase.GAIN, CalPhase.CAPTURE]
@@ -633,11 +635,13 @@ def test_calibration_abort_during_a_request_ends_the_run_with_an_error(phase, at
     got = bench.execute([dict(phases=phases, k=k, ref=ref, raw=raw)])[0]
     assert len(got["requests"]) == target
     assert len(bench.seq.aborts) == 1
-    assert got["done"] == got["error"] == [bench.seq.aborts[0] + 1]
+    assert got["done"] == got["error"] == [bench.seq.aborts[0] + 1 + cfg.out_beats]
     finished = sum(order[:order.index(phase)], CalPhase(0))
     want = expected_run(cfg, start, finished, k, ref, 0, raw)
     assert got["offset"] == want.offset
     assert got["gain"] == want.gain
+    assert got["status"] == want.status
+    assert got["bad_count"] == sum(1 for s in want.status if s)
     assert got["ref_we"] == [] and got["scale_we"] == []
 
 

@@ -3,7 +3,9 @@ whole input vectors out) and the ResultPacker (result vectors in, result beats o
 
 Both run under random TVALID gaps on their input and random ``ready`` on their output,
 with the models of the neighbours as background testbenches; a trace sampled at every
-clock edge is then checked against the vectors computed here from the stimulus.
+clock edge is then checked against the vectors computed here from the stimulus. Vectors
+of every kind (TUSER: forward vectors of ``rows`` elements, backward and update vectors
+of ``cols``; forward and backward result vectors) are mixed in one stream.
 """
 
 import random
@@ -12,79 +14,134 @@ import pytest
 from component_bench import RandomReady, Source, Trace, pack, run, unpack, wait_until
 
 from aimc import TileConfig
-from aimc.rtl.stream import InputLoader, ResultPacker
+from aimc.enums import InputKind, ResultKind
+from aimc.rtl.stream import InputLoader, ResultPacker, input_frame, result_vector
 
 LOADER_CONFIGS = [
-    TileConfig(rows=8, cols=4, lanes=4),                  # two full beats
-    TileConfig(rows=10, cols=4, lanes=4),                 # three beats, two padding lanes
+    TileConfig(rows=8, cols=7, lanes=4),                  # two beats either way, 0 / 1 padding
+    TileConfig(rows=10, cols=4, lanes=4),                 # three beats (two padding lanes), one
     TileConfig(rows=3, cols=3, lanes=8),                  # one beat, five padding lanes
     TileConfig(rows=5, cols=2, input_bits=10, lanes=2),   # 16-bit lanes, one padding lane
     TileConfig(rows=3, cols=2, input_bits=3, lanes=1, input_mode="bitserial"),  # x_max 3
+    TileConfig(rows=3, cols=9, lanes=4),                  # one beat forward, three backward
 ]
 
 PACKER_CONFIGS = [
-    TileConfig(rows=4, cols=8, lanes=4),                  # two full beats, 16-bit lanes
+    TileConfig(rows=4, cols=8, lanes=4),                  # two beats (one backward), 16-bit
     TileConfig(rows=4, cols=10, lanes=4),                 # three beats, two padding lanes
     TileConfig(rows=4, cols=3, lanes=8),                  # one beat, five padding lanes
     TileConfig(rows=4, cols=3, adc_bits=4, lanes=1),      # 6-bit results in 8-bit lanes
     TileConfig(rows=4, cols=5, input_bits=4, input_mode="bitserial", lanes=2),  # 11-bit raw
-    TileConfig(rows=4, cols=4, adc_bits=12, input_mode="bitserial", lanes=4),   # 32-bit lanes
-]
+    TileConfig(rows=9, cols=4, adc_bits=12, input_mode="bitserial", lanes=4),   # 32-bit lanes,
+]                                                         # three backward beats, one forward
 
 GAPS = [(1.0, 1.0), (0.5, 0.5), (0.3, 0.9), (0.9, 0.3)]  # (p_valid, p_ready)
+KINDS = list(InputKind)
 
 
 def cfg_id(cfg):
     return cfg.key
 
 
+def field(layout, value, name):
+    """Field ``name`` of ``value`` (an integer holding ``layout``), unsigned."""
+    f = layout[name]
+    return (value >> f.offset) & ((1 << f.width) - 1)
+
+
 # -- InputLoader --------------------------------------------------------------------------
 
 
+def vector_length(cfg, kind):
+    """Elements and beats of a vector of ``kind``: one element per row for a forward vector,
+    per column for a backward or update vector."""
+    n = cfg.rows if kind == InputKind.FORWARD else cfg.cols
+    return n, -(-n // cfg.lanes)
+
+
+def malformations(cfg):
+    """The ways a frame can be malformed on ``cfg``, each with the kinds it applies to."""
+    kinds = {}
+    for kind in KINDS:
+        _, beats = vector_length(cfg, kind)
+        other = {vector_length(cfg, k)[1] for k in KINDS} - {beats}
+        for name, ok in (("late", True), ("range", True), ("range_late", True),
+                         ("kind3", True), ("early", beats > 1), ("range_early", beats > 1),
+                         ("kind_change", beats > 1), ("kind3_later", beats > 1),
+                         ("other_length", bool(other))):
+            if ok:
+                kinds.setdefault(name, []).append(kind)
+    return kinds
+
+
 def loader_frames(cfg, rng, n_good):
-    """AXI4-Stream frames [(tdata, tlast), ...] and what each must produce: ("vector",
-    packed payload), ("frame",) or ("range",). A malformed frame follows every few good
-    ones; padding lanes carry values outside +-x_max that must not matter."""
-    lw, lanes, beats, rows = cfg.in_lane_width, cfg.lanes, cfg.in_beats, cfg.rows
+    """AXI4-Stream frames [(tdata, tuser, tlast), ...] and what each must produce:
+    ("vector", kind, elements, max), ("frame",) or ("range",), and the plan [(way, kind)].
+    The good frames go through the three kinds; a malformed frame follows each: TLAST early
+    or late
+    (also the length of another kind), an element out of range, TUSER 3 (on the first beat
+    or later), TUSER changed within the frame. Padding lanes carry values outside +-x_max
+    (or at least larger than the vector's elements) that must not matter to the range check
+    or to the largest magnitude."""
+    lw, lanes = cfg.in_lane_width, cfg.lanes
     lane_lo, lane_hi = -(1 << (lw - 1)), (1 << (lw - 1)) - 1
     # representable in a lane and outside +-x_max (at 8 bits the lane's top is x_max)
     bad_values = sorted({v for v in (cfg.x_max + 1, -cfg.x_max - 1, lane_lo, lane_hi)
                          if lane_lo <= v <= lane_hi and abs(v) > cfg.x_max})
-    bad_kinds = ["late", "range", "range_late"] + (["early", "range_early"] if beats > 1 else [])
-    kinds = []
+    bad = malformations(cfg)
+    bad_names = sorted(bad)
+    plan = []
     for i in range(n_good):
-        kinds.append("ok")
-        if i % 2:
-            kinds.append(bad_kinds[(i // 2) % len(bad_kinds)])
+        plan.append(("ok", KINDS[i % len(KINDS)]))
+        name = bad_names[i % len(bad_names)]
+        plan.append((name, rng.choice(bad[name])))
     frames, want = [], []
-    for kind in kinds:
-        x = [rng.choice([-cfg.x_max, cfg.x_max, 0]) if rng.random() < 0.3
-             else rng.randint(-cfg.x_max, cfg.x_max) for _ in range(rows)]
-        padding = [rng.choice(bad_values) if rng.random() < 0.6 else rng.randint(lane_lo, lane_hi)
-                   for _ in range(beats * lanes - rows)]
-        if kind.startswith("range"):
-            x[rng.randrange(rows)] = rng.choice(bad_values)
+    for name, kind in plan:
+        n, beats = vector_length(cfg, kind)
+        small = rng.random() < 0.4  # elements well below x_max: padding lanes are larger
+        top = max(cfg.x_max // 3, 1) if small else cfg.x_max
+        x = [rng.choice([-top, top, 0]) if rng.random() < 0.3 else rng.randint(-top, top)
+             for _ in range(n)]
+        padding = [rng.choice(bad_values + [cfg.x_max, -cfg.x_max]) if rng.random() < 0.6
+                   else rng.randint(lane_lo, lane_hi) for _ in range(beats * lanes - n)]
+        if name.startswith("range"):
+            x[rng.randrange(n)] = rng.choice(bad_values)
         elements = x + padding
         words = [pack(elements[k * lanes:(k + 1) * lanes], lw) for k in range(beats)]
-        if kind.endswith("early"):
+        if name.endswith("early"):
             words = words[:rng.randint(1, beats - 1)]
-        elif kind.endswith("late"):
+        elif name.endswith("late"):
             words += [rng.getrandbits(cfg.in_data_width) for _ in range(rng.randint(1, 2))]
-        frames.append([(w, int(k == len(words) - 1)) for k, w in enumerate(words)])
-        if kind == "ok":
-            want.append(("vector", pack(x, lw)))
-        elif kind == "range":
+        elif name == "other_length":
+            other = rng.choice(sorted({vector_length(cfg, k)[1] for k in KINDS} - {beats}))
+            words = (words + [rng.getrandbits(cfg.in_data_width) for _ in range(other)])[:other]
+        tuser = [kind.value] * len(words)
+        if name == "kind3":
+            tuser = [3] * len(words)
+        elif name in ("kind_change", "kind3_later"):
+            j = rng.randrange(1, len(words))
+            changed = 3 if name == "kind3_later" else rng.choice(
+                [k.value for k in KINDS if k != kind])
+            tuser[j] = changed
+            if rng.random() < 0.5:  # changed for good, or for one beat
+                tuser[j:] = [changed] * (len(words) - j)
+        frames.append([(w, u, int(k == len(words) - 1))
+                       for k, (w, u) in enumerate(zip(words, tuser, strict=True))])
+        if name == "ok":
+            want.append(("vector", kind, tuple(x), max(abs(v) for v in x)))
+        elif name == "range":
             want.append(("range",))
-        else:  # a wrong length wins over a bad element
+        else:  # a wrong length or kind wins over a bad element
             want.append(("frame",))
-    return frames, want
+    return frames, want, plan
 
 
 def run_loader(cfg, frames, p_valid, p_ready, seed):
     dut = InputLoader(cfg)
     s, v = dut.stream, dut.vector
     beats = [b for f in frames for b in f]
-    source = Source(s.tvalid, s.tready, [s.tdata, s.tlast], beats, p_valid=p_valid, seed=seed)
+    source = Source(s.tvalid, s.tready, [s.tdata, s.tuser, s.tlast], beats, p_valid=p_valid,
+                    seed=seed)
     sink = RandomReady(v.ready, p_ready=p_ready, seed=seed + 1)
     trace = Trace({"tvalid": s.tvalid, "tready": s.tready, "tlast": s.tlast,
                    "drop_frame": dut.drop_frame, "drop_range": dut.drop_range,
@@ -100,9 +157,19 @@ def run_loader(cfg, frames, p_valid, p_ready, seed):
     return trace
 
 
-def loader_events(trace):
-    """("vector", payload) per vector taken, ("frame",)/("range",) per strobe, in order;
-    the handshake rules are asserted on the way."""
+def decode_frame(cfg, payload):
+    """("vector", kind, elements, max) of an input_frame payload: the first ``rows`` (forward)
+    or ``cols`` elements; the others are not part of the vector."""
+    layout = input_frame(cfg)
+    kind = InputKind(field(layout, payload, "kind"))
+    n, _ = vector_length(cfg, kind)
+    data, lw = field(layout, payload, "data"), cfg.in_lane_width
+    return ("vector", kind, tuple(unpack(data, lw, n)), field(layout, payload, "max"))
+
+
+def loader_events(cfg, trace):
+    """("vector", ...) per vector taken, ("frame",)/("range",) per strobe, in order; the
+    handshake rules are asserted on the way."""
     events, rows = [], trace.rows
     for n, r in enumerate(rows):
         end = r["tvalid"] and r["tready"] and r["tlast"]
@@ -116,7 +183,7 @@ def loader_events(trace):
             assert p["tvalid"] and p["tready"] and p["tlast"] and not (
                 p["drop_frame"] or p["drop_range"]), f"cycle {n}: a vector from nowhere"
         if r["vvalid"] and r["vready"]:
-            events.append(("vector", r["payload"]))
+            events.append(decode_frame(cfg, r["payload"]))
         elif r["vvalid"] and n + 1 < len(rows):
             nxt = rows[n + 1]
             assert nxt["vvalid"] and nxt["payload"] == r["payload"], \
@@ -128,72 +195,168 @@ def loader_events(trace):
 @pytest.mark.parametrize("p_valid, p_ready", GAPS)
 @pytest.mark.parametrize("cfg", LOADER_CONFIGS, ids=cfg_id)
 def test_input_loader_delivers_each_good_vector_once_and_drops_bad_ones(cfg, p_valid, p_ready):
+    """Every good vector once, in order, with its kind, its elements and their largest
+    magnitude; every malformed one dropped with the right strobe."""
     seed = LOADER_CONFIGS.index(cfg) * 10 + GAPS.index((p_valid, p_ready))
     rng = random.Random(seed)
-    frames, want = loader_frames(cfg, rng, n_good=10)
+    frames, want, _ = loader_frames(cfg, rng, n_good=12)
     trace = run_loader(cfg, frames, p_valid, p_ready, seed)
-    got = loader_events(trace)
+    got = loader_events(cfg, trace)
     for n, (g, w) in enumerate(zip(got, want, strict=False)):
         assert g == w, f"frame {n}: {g}, expected {w}"
     assert len(got) == len(want)
-    # the stimulus covered every kind of frame and really stalled both sides
+    # the stimulus covered every kind of frame and vector and really stalled both sides
     assert {w[0] for w in want} == {"vector", "frame", "range"}
+    assert {w[1] for w in want if w[0] == "vector"} == set(KINDS)
     if p_ready <= 0.5:
         assert any(r["vvalid"] and not r["vready"] for r in trace.rows)
     if p_valid <= 0.5:
         assert any(not r["tvalid"] and r["tready"] for r in trace.rows)
 
 
-def test_input_loader_elements_arrive_in_row_order():
-    """Row ``beat*lanes + j`` in lane ``j``: each element read back through the payload's
-    signed view, with a different value per row."""
-    cfg = TileConfig(rows=6, cols=2, lanes=4)   # two beats, two padding lanes
-    x = [-7, 1, 127, -127, 0, 55]
-    frame = [(pack(x[:4], 8), 0), (pack(x[4:] + [-128, 127], 8), 1)]
-    dut = InputLoader(cfg)
-    seen = []
+@pytest.mark.parametrize("cfg", LOADER_CONFIGS, ids=cfg_id)
+def test_input_loader_malformed_frames_cover_every_way(cfg):
+    """The frames of the test above reach every malformation that ``cfg`` allows, for
+    every kind it allows it for (the plan, not the RTL: a check of the stimulus)."""
+    ways = malformations(cfg)
+    for seed in range(len(GAPS)):
+        _, _, plan = loader_frames(cfg, random.Random(LOADER_CONFIGS.index(cfg) * 10 + seed),
+                                   n_good=12)
+        assert {name for name, _ in plan} == {"ok", *ways}
+    assert {"late", "range", "kind3"} <= set(ways)
+    if cfg.in_beats > 1 or cfg.out_beats > 1:
+        assert {"early", "kind_change", "kind3_later"} <= set(ways)
+    if cfg.in_beats != cfg.out_beats:
+        assert "other_length" in ways
 
-    async def main(ctx):
-        s = dut.stream
-        for tdata, tlast in frame:
+
+def send_frame(ctx, s, frame):
+    """Drive one frame's beats back to back (the loader must be ready)."""
+
+    async def go():
+        for tdata, tuser, tlast in frame:
             ctx.set(s.tvalid, 1)
             ctx.set(s.tdata, tdata)
+            ctx.set(s.tuser, tuser)
             ctx.set(s.tlast, tlast)
             assert ctx.get(s.tready)
             await ctx.tick()
         ctx.set(s.tvalid, 0)
-        assert ctx.get(dut.vector.valid) and not ctx.get(s.tready)
-        seen.extend(ctx.get(dut.vector.payload[i]) for i in range(cfg.rows))
-        ctx.set(dut.vector.ready, 1)
+    return go()
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name.lower())
+def test_input_loader_elements_arrive_in_line_order_with_their_largest_magnitude(kind):
+    """Row (forward) or column ``beat*lanes + j`` in lane ``j``: each element read back
+    through the payload's signed view, with a different value per line; ``max`` is the
+    largest magnitude of the vector's elements (a negative one here), not of the padding
+    lanes, which hold larger values."""
+    cfg = TileConfig(rows=6, cols=7, lanes=4)   # two beats, two / one padding lanes
+    x = {InputKind.FORWARD: [-7, 1, 12, -55, 0, 54],
+         InputKind.BACKWARD: [3, -2, 0, 9, -100, 99, 1],
+         InputKind.UPDATE: [0, 0, 0, -1, 0, 0, 0]}[kind]
+    n = len(x)
+    padded = x + [127, -127][:8 - n]
+    frame = [(pack(padded[:4], 8), kind.value, 0), (pack(padded[4:], 8), kind.value, 1)]
+    dut = InputLoader(cfg)
+    seen = {}
+
+    async def main(ctx):
+        s, v = dut.stream, dut.vector
+        await send_frame(ctx, s, frame)
+        assert ctx.get(v.valid) and not ctx.get(s.tready)
+        seen["data"] = [ctx.get(v.payload.data[i]) for i in range(n)]
+        seen["kind"] = ctx.get(v.payload.kind)
+        seen["max"] = ctx.get(v.payload.max)
+        ctx.set(v.ready, 1)
         await ctx.tick()
-        assert not ctx.get(dut.vector.valid) and ctx.get(s.tready)
+        assert not ctx.get(v.valid) and ctx.get(s.tready)
 
     run(dut, main)
-    assert seen == x
-    assert unpack(pack(x, 8), 8, 6) == x
+    assert seen["data"] == x
+    assert seen["kind"] == kind
+    assert seen["max"] == {InputKind.FORWARD: 55, InputKind.BACKWARD: 100,
+                           InputKind.UPDATE: 1}[kind]
+
+
+def test_input_loader_max_of_a_zero_vector_and_of_every_lane():
+    """The largest magnitude in each lane position of a beat and in each beat (the tree of
+    comparisons has no favourite), x_max itself, and 0 for a zero vector; one vector after
+    the other, so that no maximum leaks into the next vector."""
+    cfg = TileConfig(rows=5, cols=5, lanes=2)   # three beats, one padding lane
+    vectors = [[0] * 5] + [[(3 if i == j else 1) * (-1) ** i for i in range(5)]
+                           for j in range(5)] + [[-127, 0, 0, 0, 0], [0, 0, 0, 0, 127]]
+    vectors.append([0] * 5)
+    dut = InputLoader(cfg)
+    seen = []
+
+    async def main(ctx):
+        s, v = dut.stream, dut.vector
+        ctx.set(v.ready, 1)
+        for x in vectors:
+            padded = x + [-127]
+            frame = [(pack(padded[2 * k:2 * k + 2], 8), InputKind.FORWARD.value, int(k == 2))
+                     for k in range(3)]
+            await send_frame(ctx, s, frame)
+            assert ctx.get(v.valid)
+            seen.append(ctx.get(v.payload.max))
+            await ctx.tick()
+
+    run(dut, main)
+    assert seen == [0, 3, 3, 3, 3, 3, 127, 127, 0]
 
 
 # -- ResultPacker -------------------------------------------------------------------------
 
+RESULT_KINDS = [ResultKind.FORWARD, ResultKind.BACKWARD]  # what the sequencer hands over
+
+
+def result_length(cfg, kind):
+    """Results and beats of a result vector: one per column (forward), per row (backward)."""
+    if kind == ResultKind.BACKWARD:
+        return cfg.rows, cfg.back_beats
+    return cfg.cols, cfg.out_beats
+
 
 def packer_vectors(cfg, rng, n):
+    """[(kind, results)]: the extremes of the result range for both kinds, then ``n``
+    random vectors of random kinds."""
     bits = cfg.result_bits
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    fixed = [[lo] * cfg.cols, [hi] * cfg.cols, [-1] * cfg.cols,
-             [[lo, hi, 0, -1][c % 4] for c in range(cfg.cols)]]
-    return fixed + [[rng.randint(lo, hi) for _ in range(cfg.cols)] for _ in range(n)]
+    vectors = []
+    for kind in RESULT_KINDS:
+        m, _ = result_length(cfg, kind)
+        vectors += [(kind, [lo] * m), (kind, [hi] * m), (kind, [-1] * m),
+                    (kind, [[lo, hi, 0, -1][c % 4] for c in range(m)])]
+    for _ in range(n):
+        kind = rng.choice(RESULT_KINDS)
+        m, _ = result_length(cfg, kind)
+        vectors.append((kind, [rng.randint(lo, hi) for _ in range(m)]))
+    return vectors
+
+
+def vector_word(cfg, kind, x, rng):
+    """A result_vector payload: the kind and the results in the first elements; the
+    elements past the vector's length hold noise that must not leave the packer."""
+    layout = result_vector(cfg)
+    bits = cfg.result_bits
+    noise = [rng.randint(-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+             for _ in range(cfg.lines - len(x))]
+    return (kind.value << layout["kind"].offset
+            | pack(list(x) + noise, bits) << layout["data"].offset)
 
 
 def run_packer(cfg, vectors, p_valid, p_ready, seed):
     dut = ResultPacker(cfg)
     v, s = dut.vector, dut.stream
-    items = [(pack(x, cfg.result_bits),) for x in vectors]
+    rng = random.Random(seed + 2)
+    items = [(vector_word(cfg, kind, x, rng),) for kind, x in vectors]
     source = Source(v.valid, v.ready, [v.payload.as_value()], items, p_valid=p_valid, seed=seed)
     sink = RandomReady(s.ready, p_ready=p_ready, seed=seed + 1)
     trace = Trace({"vvalid": v.valid, "vready": v.ready, "svalid": s.valid, "sready": s.ready,
                    "data": s.payload.data.as_value(), "last": s.payload.last,
-                   "busy": dut.busy})
-    n_beats = len(vectors) * cfg.out_beats
+                   "kind": s.payload.kind, "busy": dut.busy})
+    n_beats = sum(result_length(cfg, kind)[1] for kind, _ in vectors)
 
     async def main(ctx):
         limit = 30 * n_beats + 50
@@ -207,7 +370,8 @@ def run_packer(cfg, vectors, p_valid, p_ready, seed):
 
 
 def packer_beats(cfg, trace):
-    """[(cycle, lanes, last)] of every beat sent; the stream rules are asserted on the way."""
+    """[(cycle, lanes, last, kind)] of every beat sent; the stream rules are asserted on the
+    way."""
     beats, rows = [], trace.rows
     for n, r in enumerate(rows):
         sent = r["svalid"] and r["sready"]
@@ -215,30 +379,42 @@ def packer_beats(cfg, trace):
         # a new vector is taken when the packer is empty or its last beat leaves
         assert r["vready"] == (not r["busy"] or (sent and r["last"])), f"cycle {n}: ready"
         if sent:
-            beats.append((n, unpack(r["data"], cfg.out_lane_width, cfg.lanes), r["last"]))
+            beats.append((n, unpack(r["data"], cfg.out_lane_width, cfg.lanes), r["last"],
+                          ResultKind(r["kind"])))
         elif r["svalid"] and n + 1 < len(rows):
             nxt = rows[n + 1]
-            assert nxt["svalid"] and (nxt["data"], nxt["last"]) == (r["data"], r["last"]), \
-                f"cycle {n}: the beat changed while stalled"
+            assert nxt["svalid"] and (nxt["data"], nxt["last"], nxt["kind"]) == (
+                r["data"], r["last"], r["kind"]), f"cycle {n}: the beat changed while stalled"
     return beats
+
+
+def expected_beats(cfg, vectors):
+    """[(lanes, last, kind)] of every beat: ``lanes`` results per beat, padding lanes 0."""
+    want, lanes = [], cfg.lanes
+    for kind, x in vectors:
+        m, n_beats = result_length(cfg, kind)
+        padded = list(x) + [0] * (n_beats * lanes - m)
+        want += [(padded[k * lanes:(k + 1) * lanes], int(k == n_beats - 1), kind)
+                 for k in range(n_beats)]
+    return want
 
 
 @pytest.mark.parametrize("p_valid, p_ready", GAPS)
 @pytest.mark.parametrize("cfg", PACKER_CONFIGS, ids=cfg_id)
 def test_result_packer_sends_every_vector_sign_extended_in_order(cfg, p_valid, p_ready):
+    """Forward vectors in ``out_beats`` beats, backward ones in ``back_beats``, each beat
+    with its vector's kind; results sign-extended, padding lanes 0 (the noise past the
+    vector's length in the payload cleared)."""
     seed = PACKER_CONFIGS.index(cfg) * 10 + GAPS.index((p_valid, p_ready))
     vectors = packer_vectors(cfg, random.Random(seed), n=12)
     trace, source = run_packer(cfg, vectors, p_valid, p_ready, seed)
     beats = packer_beats(cfg, trace)
-    lanes, n_beats = cfg.lanes, cfg.out_beats
-    assert len(beats) == len(vectors) * n_beats
-    for i, x in enumerate(vectors):
-        padded = list(x) + [0] * (n_beats * lanes - cfg.cols)
-        for k in range(n_beats):
-            cycle, got, last = beats[i * n_beats + k]
-            want = padded[k * lanes:(k + 1) * lanes]
-            assert got == want, f"vector {i} beat {k} (cycle {cycle}): {got}, expected {want}"
-            assert last == (k == n_beats - 1), f"vector {i} beat {k}: last {last}"
+    want = expected_beats(cfg, vectors)
+    assert len(beats) == len(want)
+    for n, ((cycle, got, last, kind), (w_lanes, w_last, w_kind)) in enumerate(
+            zip(beats, want, strict=True)):
+        assert (got, last, kind) == (w_lanes, w_last, w_kind), \
+            f"beat {n} (cycle {cycle}): {(got, last, kind)}, expected {(w_lanes, w_last, w_kind)}"
     # each vector's first beat is offered in the cycle after the vector was taken
     takes = [c for c, _ in source.taken]
     first = [n for n, r in enumerate(trace.rows)
@@ -247,20 +423,58 @@ def test_result_packer_sends_every_vector_sign_extended_in_order(cfg, p_valid, p
     assert first == [t + 1 for t in takes]
     if p_valid == 1.0:
         # back to back: vector i is taken in the cycle the last beat of vector i-1 leaves
-        last_cycles = [c for c, _, last in beats if last]
+        last_cycles = [c for c, _, last, _ in beats if last]
         assert takes[1:] == last_cycles[:-1]
         if p_ready == 1.0:
-            assert [c for c, _, _ in beats] == list(range(1, 1 + len(beats)))
+            assert [c for c, *_ in beats] == list(range(1, 1 + len(beats)))
     if p_ready <= 0.5:
         assert any(r["svalid"] and not r["sready"] for r in trace.rows)
+    # both kinds, one after the other in both orders
+    kinds = [k for k, _ in vectors]
+    assert any(a != b for a, b in zip(kinds, kinds[1:], strict=False))
+    assert {(a, b) for a, b in zip(kinds, kinds[1:], strict=False)} >= {
+        (ResultKind.FORWARD, ResultKind.BACKWARD), (ResultKind.BACKWARD, ResultKind.FORWARD)}
 
 
 def test_result_packer_full_rate_with_one_beat_vectors():
-    """One beat per vector: a vector taken every cycle and a beat leaving every cycle."""
+    """One beat per vector either way: a vector taken every cycle and a beat leaving every
+    cycle, the kinds alternating."""
     cfg = TileConfig(rows=2, cols=4, lanes=4)
     vectors = packer_vectors(cfg, random.Random(7), n=10)
     trace, source = run_packer(cfg, vectors, 1.0, 1.0, seed=7)
     beats = packer_beats(cfg, trace)
     assert [c for c, _ in source.taken] == list(range(len(vectors)))
-    assert [(c, lanes, last) for c, lanes, last in beats] == [
-        (i + 1, list(x), 1) for i, x in enumerate(vectors)]
+    assert beats == [(i + 1, list(x) + [0] * (cfg.lanes - len(x)), 1, kind)
+                     for i, (kind, x) in enumerate(vectors)]
+
+
+def test_result_packer_backward_vector_of_rows_by_hand():
+    """A backward vector of 9 rows in three beats (three padding lanes), then a forward one
+    of 4 columns in one beat, written out."""
+    cfg = TileConfig(rows=9, cols=4, lanes=4)   # 8-bit raw results in 16-bit lanes
+    rows = [-128, 127, 0, -1, 7, -100, 100, 1, -2]
+    cols = [5, -5, 127, -128]
+    dut = ResultPacker(cfg)
+    got = []
+
+    async def main(ctx):
+        v, s = dut.vector, dut.stream
+        ctx.set(s.ready, 1)
+        for kind, x in ((ResultKind.BACKWARD, rows), (ResultKind.FORWARD, cols)):
+            ctx.set(v.valid, 1)
+            ctx.set(v.payload.kind, kind)
+            for i in range(cfg.lines):
+                ctx.set(v.payload.data[i], x[i] if i < len(x) else 99)  # noise past the end
+            assert ctx.get(v.ready)
+            await ctx.tick()
+            ctx.set(v.valid, 0)
+            while ctx.get(s.valid):
+                got.append((ResultKind(ctx.get(s.payload.kind)),
+                            [ctx.get(s.payload.data[j]) for j in range(cfg.lanes)],
+                            ctx.get(s.payload.last)))
+                await ctx.tick()
+
+    run(dut, main)
+    B, F = ResultKind.BACKWARD, ResultKind.FORWARD
+    assert got == [(B, [-128, 127, 0, -1], 0), (B, [7, -100, 100, 1], 0), (B, [-2, 0, 0, 0], 1),
+                   (F, [5, -5, 127, -128], 1)]
