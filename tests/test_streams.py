@@ -3,9 +3,12 @@ whole input vectors out) and the ResultPacker (result vectors in, result beats o
 
 Both run under random TVALID gaps on their input and random ``ready`` on their output,
 with the models of the neighbours as background testbenches; a trace sampled at every
-clock edge is then checked against the vectors computed here from the stimulus. Vectors
-of every kind (TUSER: forward vectors of ``rows`` elements, backward and update vectors
-of ``cols``; forward and backward result vectors) are mixed in one stream.
+clock edge is then checked against the vectors computed here from the stimulus. On a
+training tile vectors of every kind (TUSER: forward vectors of ``rows`` elements, backward
+and update vectors of ``cols``; forward and backward result vectors) are mixed in one
+stream; an inference tile (``TileConfig.training`` False) knows forward vectors only: the
+loader drops a frame of any other kind and finds no largest magnitude (``max`` 0), the
+packer sends forward result vectors of ``cols`` elements.
 """
 
 import random
@@ -18,25 +21,34 @@ from aimc.enums import InputKind, ResultKind
 from aimc.rtl.stream import InputLoader, ResultPacker, input_frame, result_vector
 
 LOADER_CONFIGS = [
-    TileConfig(rows=8, cols=7, lanes=4),                  # two beats either way, 0 / 1 padding
-    TileConfig(rows=10, cols=4, lanes=4),                 # three beats (two padding lanes), one
-    TileConfig(rows=3, cols=3, lanes=8),                  # one beat, five padding lanes
-    TileConfig(rows=5, cols=2, input_bits=10, lanes=2),   # 16-bit lanes, one padding lane
+    TileConfig(rows=8, cols=7, lanes=4, training=True),   # two beats either way, 0 / 1 padding
+    TileConfig(rows=10, cols=4, lanes=4, training=True),  # three beats (two padding lanes), one
+    TileConfig(rows=3, cols=3, lanes=8, training=True),   # one beat, five padding lanes
+    TileConfig(rows=5, cols=2, input_bits=10, lanes=2, training=True),  # 16-bit lanes, 1 pad
+    TileConfig(rows=3, cols=2, input_bits=3, lanes=1, input_mode="bitserial",
+               training=True),                            # x_max 3
+    TileConfig(rows=3, cols=9, lanes=4, training=True),   # one beat forward, three backward
+    # inference tiles: forward vectors only, every other TUSER a malformed frame
+    TileConfig(rows=8, cols=7, lanes=4),                  # two beats
+    TileConfig(rows=10, cols=4, lanes=4),                 # three beats, two padding lanes
     TileConfig(rows=3, cols=2, input_bits=3, lanes=1, input_mode="bitserial"),  # x_max 3
-    TileConfig(rows=3, cols=9, lanes=4),                  # one beat forward, three backward
 ]
 
 PACKER_CONFIGS = [
-    TileConfig(rows=4, cols=8, lanes=4),                  # two beats (one backward), 16-bit
+    TileConfig(rows=4, cols=8, lanes=4, training=True),   # two beats (one backward), 16-bit
+    TileConfig(rows=4, cols=10, lanes=4, training=True),  # three beats, two padding lanes
+    TileConfig(rows=4, cols=3, lanes=8, training=True),   # one beat, five padding lanes
+    TileConfig(rows=4, cols=3, adc_bits=4, lanes=1, training=True),  # 6-bit results, 8-bit lanes
+    TileConfig(rows=4, cols=5, input_bits=4, input_mode="bitserial", lanes=2,
+               training=True),                            # 11-bit raw
+    # 32-bit lanes, three backward beats, one forward
+    TileConfig(rows=9, cols=4, adc_bits=12, input_mode="bitserial", lanes=4, training=True),
+    # inference tiles: forward vectors only
     TileConfig(rows=4, cols=10, lanes=4),                 # three beats, two padding lanes
-    TileConfig(rows=4, cols=3, lanes=8),                  # one beat, five padding lanes
-    TileConfig(rows=4, cols=3, adc_bits=4, lanes=1),      # 6-bit results in 8-bit lanes
-    TileConfig(rows=4, cols=5, input_bits=4, input_mode="bitserial", lanes=2),  # 11-bit raw
-    TileConfig(rows=9, cols=4, adc_bits=12, input_mode="bitserial", lanes=4),   # 32-bit lanes,
-]                                                         # three backward beats, one forward
+    TileConfig(rows=9, cols=4, adc_bits=12, input_mode="bitserial", lanes=4),  # one beat
+]
 
 GAPS = [(1.0, 1.0), (0.5, 0.5), (0.3, 0.9), (0.9, 0.3)]  # (p_valid, p_ready)
-KINDS = list(InputKind)
 
 
 def cfg_id(cfg):
@@ -52,6 +64,17 @@ def field(layout, value, name):
 # -- InputLoader --------------------------------------------------------------------------
 
 
+def kinds_of(cfg):
+    """The kinds of input vector the tile takes: every kind on a training tile, forward
+    vectors only on an inference tile."""
+    return list(InputKind) if cfg.training else [InputKind.FORWARD]
+
+
+def no_kinds(cfg):
+    """The TUSER values that name no kind of vector of the tile (a malformed frame)."""
+    return sorted(set(range(4)) - {k.value for k in kinds_of(cfg)})
+
+
 def vector_length(cfg, kind):
     """Elements and beats of a vector of ``kind``: one element per row for a forward vector,
     per column for a backward or update vector."""
@@ -61,14 +84,14 @@ def vector_length(cfg, kind):
 
 def malformations(cfg):
     """The ways a frame can be malformed on ``cfg``, each with the kinds it applies to."""
-    kinds = {}
-    for kind in KINDS:
+    kinds, tile_kinds = {}, kinds_of(cfg)
+    for kind in tile_kinds:
         _, beats = vector_length(cfg, kind)
-        other = {vector_length(cfg, k)[1] for k in KINDS} - {beats}
+        other = {vector_length(cfg, k)[1] for k in tile_kinds} - {beats}
         for name, ok in (("late", True), ("range", True), ("range_late", True),
-                         ("kind3", True), ("early", beats > 1), ("range_early", beats > 1),
-                         ("kind_change", beats > 1), ("kind3_later", beats > 1),
-                         ("other_length", bool(other))):
+                         ("no_kind", True), ("early", beats > 1), ("range_early", beats > 1),
+                         ("kind_change", beats > 1 and len(tile_kinds) > 1),
+                         ("no_kind_later", beats > 1), ("other_length", bool(other))):
             if ok:
                 kinds.setdefault(name, []).append(kind)
     return kinds
@@ -76,13 +99,15 @@ def malformations(cfg):
 
 def loader_frames(cfg, rng, n_good):
     """AXI4-Stream frames [(tdata, tuser, tlast), ...] and what each must produce:
-    ("vector", kind, elements, max), ("frame",) or ("range",), and the plan [(way, kind)].
-    The good frames go through the three kinds; a malformed frame follows each: TLAST early
-    or late
-    (also the length of another kind), an element out of range, TUSER 3 (on the first beat
-    or later), TUSER changed within the frame. Padding lanes carry values outside +-x_max
-    (or at least larger than the vector's elements) that must not matter to the range check
-    or to the largest magnitude."""
+    ("vector", kind, elements, max), ("frame",) or ("range",), and the plan
+    [(way, kind, TUSER of each beat)]. The good frames go through the tile's kinds; a
+    malformed frame follows each (at least ``n_good``, more on an inference tile): TLAST
+    early or late (also the length of another kind), an element out of range, a TUSER that
+    names no kind of the tile (3; on an inference tile also BACKWARD and UPDATE, each in
+    turn; on the first beat or later), TUSER changed to another kind within the frame.
+    Padding lanes carry values outside +-x_max (or at least larger than the vector's
+    elements) that must not matter to the range check or to the largest magnitude (found on
+    training tiles only: 0 on an inference tile)."""
     lw, lanes = cfg.in_lane_width, cfg.lanes
     lane_lo, lane_hi = -(1 << (lw - 1)), (1 << (lw - 1)) - 1
     # representable in a lane and outside +-x_max (at 8 bits the lane's top is x_max)
@@ -90,12 +115,16 @@ def loader_frames(cfg, rng, n_good):
                          if lane_lo <= v <= lane_hi and abs(v) > cfg.x_max})
     bad = malformations(cfg)
     bad_names = sorted(bad)
+    tile_kinds, wrong_kinds = kinds_of(cfg), no_kinds(cfg)
+    # at least as many frames as it takes every way to name each wrong kind in turn
+    n_good = max(n_good, len(wrong_kinds) * len(bad_names))
+    turn = dict.fromkeys(bad_names, rng.randrange(len(wrong_kinds)))
     plan = []
     for i in range(n_good):
-        plan.append(("ok", KINDS[i % len(KINDS)]))
+        plan.append(("ok", tile_kinds[i % len(tile_kinds)]))
         name = bad_names[i % len(bad_names)]
         plan.append((name, rng.choice(bad[name])))
-    frames, want = [], []
+    frames, want, used = [], [], []
     for name, kind in plan:
         n, beats = vector_length(cfg, kind)
         small = rng.random() < 0.4  # elements well below x_max: padding lanes are larger
@@ -113,27 +142,32 @@ def loader_frames(cfg, rng, n_good):
         elif name.endswith("late"):
             words += [rng.getrandbits(cfg.in_data_width) for _ in range(rng.randint(1, 2))]
         elif name == "other_length":
-            other = rng.choice(sorted({vector_length(cfg, k)[1] for k in KINDS} - {beats}))
+            other = rng.choice(sorted({vector_length(cfg, k)[1] for k in tile_kinds} - {beats}))
             words = (words + [rng.getrandbits(cfg.in_data_width) for _ in range(other)])[:other]
         tuser = [kind.value] * len(words)
-        if name == "kind3":
-            tuser = [3] * len(words)
-        elif name in ("kind_change", "kind3_later"):
+        no_kind = wrong_kinds[turn[name] % len(wrong_kinds)] if name != "ok" else None
+        if name != "ok":
+            turn[name] += 1
+        if name == "no_kind":
+            tuser = [no_kind] * len(words)
+        elif name in ("kind_change", "no_kind_later"):
             j = rng.randrange(1, len(words))
-            changed = 3 if name == "kind3_later" else rng.choice(
-                [k.value for k in KINDS if k != kind])
+            changed = no_kind if name == "no_kind_later" else rng.choice(
+                [k.value for k in tile_kinds if k != kind])
             tuser[j] = changed
             if rng.random() < 0.5:  # changed for good, or for one beat
                 tuser[j:] = [changed] * (len(words) - j)
         frames.append([(w, u, int(k == len(words) - 1))
                        for k, (w, u) in enumerate(zip(words, tuser, strict=True))])
+        used.append((name, kind, tuple(tuser)))
         if name == "ok":
-            want.append(("vector", kind, tuple(x), max(abs(v) for v in x)))
+            want.append(("vector", kind, tuple(x),
+                         max(abs(v) for v in x) if cfg.training else 0))
         elif name == "range":
             want.append(("range",))
         else:  # a wrong length or kind wins over a bad element
             want.append(("frame",))
-    return frames, want, plan
+    return frames, want, used
 
 
 def run_loader(cfg, frames, p_valid, p_ready, seed):
@@ -207,7 +241,9 @@ def test_input_loader_delivers_each_good_vector_once_and_drops_bad_ones(cfg, p_v
     assert len(got) == len(want)
     # the stimulus covered every kind of frame and vector and really stalled both sides
     assert {w[0] for w in want} == {"vector", "frame", "range"}
-    assert {w[1] for w in want if w[0] == "vector"} == set(KINDS)
+    assert {w[1] for w in want if w[0] == "vector"} == set(kinds_of(cfg))
+    if cfg.training:  # the stimulus had vectors whose max is not 0
+        assert any(w[3] for w in want if w[0] == "vector")
     if p_ready <= 0.5:
         assert any(r["vvalid"] and not r["vready"] for r in trace.rows)
     if p_valid <= 0.5:
@@ -217,16 +253,32 @@ def test_input_loader_delivers_each_good_vector_once_and_drops_bad_ones(cfg, p_v
 @pytest.mark.parametrize("cfg", LOADER_CONFIGS, ids=cfg_id)
 def test_input_loader_malformed_frames_cover_every_way(cfg):
     """The frames of the test above reach every malformation that ``cfg`` allows, for
-    every kind it allows it for (the plan, not the RTL: a check of the stimulus)."""
+    every kind it allows it for, and every TUSER value that names no kind of the tile (on an
+    inference tile BACKWARD and UPDATE among them), on the first beat and on a later one
+    (the plan, not the RTL: a check of the stimulus)."""
     ways = malformations(cfg)
+    tile_kinds = {k.value for k in kinds_of(cfg)}
+    seen = {"no_kind": set(), "no_kind_later": set()}
     for seed in range(len(GAPS)):
         _, _, plan = loader_frames(cfg, random.Random(LOADER_CONFIGS.index(cfg) * 10 + seed),
                                    n_good=12)
-        assert {name for name, _ in plan} == {"ok", *ways}
-    assert {"late", "range", "kind3"} <= set(ways)
-    if cfg.in_beats > 1 or cfg.out_beats > 1:
-        assert {"early", "kind_change", "kind3_later"} <= set(ways)
-    if cfg.in_beats != cfg.out_beats:
+        assert {name for name, _, _ in plan} == {"ok", *ways}
+        for name, _, tuser in plan:
+            if name in seen:
+                seen[name] |= set(tuser) - tile_kinds
+            elif name != "kind_change":
+                assert set(tuser) <= tile_kinds, (name, tuser)
+        # every TUSER value that names no kind of the tile, first and later
+        for way, values in seen.items():
+            assert values == (set(no_kinds(cfg)) if way in ways else set()), (way, values)
+            values.clear()
+    assert {"late", "range", "no_kind"} <= set(ways)
+    assert no_kinds(cfg) == ([3] if cfg.training else [1, 2, 3])
+    beats = {cfg.in_beats, cfg.out_beats} if cfg.training else {cfg.in_beats}
+    if max(beats) > 1:
+        assert {"early", "no_kind_later"} <= set(ways)
+        assert ("kind_change" in ways) == cfg.training
+    if len(beats) > 1:
         assert "other_length" in ways
 
 
@@ -245,13 +297,20 @@ def send_frame(ctx, s, frame):
     return go()
 
 
-@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name.lower())
-def test_input_loader_elements_arrive_in_line_order_with_their_largest_magnitude(kind):
+@pytest.mark.parametrize("training, kind", [(True, k) for k in InputKind]
+                         + [(False, InputKind.FORWARD)],
+                         ids=lambda v: v.name.lower() if isinstance(v, InputKind)
+                         else "training" if v else "inference")
+def test_input_loader_elements_arrive_in_line_order_with_their_largest_magnitude(training,
+                                                                                 kind):
     """Row (forward) or column ``beat*lanes + j`` in lane ``j``: each element read back
     through the payload's signed view, with a different value per line; ``max`` is the
     largest magnitude of the vector's elements (a negative one here), not of the padding
-    lanes, which hold larger values."""
-    cfg = TileConfig(rows=6, cols=7, lanes=4)   # two beats, two / one padding lanes
+    lanes, which hold larger values; 0 on an inference tile, which finds none. The payload
+    holds ``in_lines`` elements: max(rows, cols) on a training tile, rows on an inference
+    tile."""
+    cfg = TileConfig(rows=6, cols=7, lanes=4, training=training)  # two beats, 2 / 1 padding
+    assert input_frame(cfg)["data"].shape.length == (7 if training else 6)
     x = {InputKind.FORWARD: [-7, 1, 12, -55, 0, 54],
          InputKind.BACKWARD: [3, -2, 0, 9, -100, 99, 1],
          InputKind.UPDATE: [0, 0, 0, -1, 0, 0, 0]}[kind]
@@ -275,15 +334,17 @@ def test_input_loader_elements_arrive_in_line_order_with_their_largest_magnitude
     run(dut, main)
     assert seen["data"] == x
     assert seen["kind"] == kind
-    assert seen["max"] == {InputKind.FORWARD: 55, InputKind.BACKWARD: 100,
-                           InputKind.UPDATE: 1}[kind]
+    assert seen["max"] == ({InputKind.FORWARD: 55, InputKind.BACKWARD: 100,
+                            InputKind.UPDATE: 1}[kind] if training else 0)
 
 
-def test_input_loader_max_of_a_zero_vector_and_of_every_lane():
+@pytest.mark.parametrize("training", [True, False], ids=["training", "inference"])
+def test_input_loader_max_of_a_zero_vector_and_of_every_lane(training):
     """The largest magnitude in each lane position of a beat and in each beat (the tree of
     comparisons has no favourite), x_max itself, and 0 for a zero vector; one vector after
-    the other, so that no maximum leaks into the next vector."""
-    cfg = TileConfig(rows=5, cols=5, lanes=2)   # three beats, one padding lane
+    the other, so that no maximum leaks into the next vector. An inference tile has no
+    use for the maximum: always 0."""
+    cfg = TileConfig(rows=5, cols=5, lanes=2, training=training)  # three beats, one padding
     vectors = [[0] * 5] + [[(3 if i == j else 1) * (-1) ** i for i in range(5)]
                            for j in range(5)] + [[-127, 0, 0, 0, 0], [0, 0, 0, 0, 127]]
     vectors.append([0] * 5)
@@ -303,12 +364,68 @@ def test_input_loader_max_of_a_zero_vector_and_of_every_lane():
             await ctx.tick()
 
     run(dut, main)
-    assert seen == [0, 3, 3, 3, 3, 3, 127, 127, 0]
+    assert seen == ([0, 3, 3, 3, 3, 3, 127, 127, 0] if training else [0] * 9)
+
+
+INFERENCE_LOADERS = [
+    TileConfig(rows=8, cols=7, lanes=4),    # two beats either length
+    TileConfig(rows=3, cols=9, lanes=4),    # a forward vector in one beat, the columns in three
+    TileConfig(rows=10, cols=4, lanes=4),   # three beats forward, the columns in one
+]
+
+
+@pytest.mark.parametrize("cfg", INFERENCE_LOADERS, ids=cfg_id)
+def test_input_loader_inference_tile_drops_backward_and_update_frames(cfg):
+    """An inference tile takes forward vectors only: a frame whose TUSER is BACKWARD or
+    UPDATE is dropped whole with ``drop_frame`` (no vector), of the forward length or of the
+    length such a vector has on a training tile (one element per column), with its elements
+    in range or not (the kind wins over the range); so is a forward frame whose TUSER turns
+    BACKWARD or UPDATE on a later beat. The forward vectors between them arrive, ``max``
+    0, and the payload holds ``rows`` elements."""
+    assert input_frame(cfg)["data"].shape.length == cfg.rows
+    rng = random.Random(cfg.rows)
+    lanes, top = cfg.lanes, cfg.x_max
+
+    def frame(n, tuser, bad=False):
+        x = [rng.randint(-top, top) for _ in range(n)]
+        if bad:
+            x[rng.randrange(n)] = top + 1
+        padded = x + [0] * (-n % lanes)
+        words = [pack(padded[k:k + lanes], cfg.in_lane_width) for k in range(0, len(padded),
+                                                                              lanes)]
+        if isinstance(tuser, int):
+            tuser = [tuser] * len(words)
+        return x, [(w, u, int(k == len(words) - 1))
+                   for k, (w, u) in enumerate(zip(words, tuser, strict=True))]
+
+    F, B, U = (k.value for k in InputKind)
+    frames, want = [], []
+    for kind in (B, U):
+        for n in (cfg.rows, cfg.cols):
+            for bad in (False, True):
+                frames.append(frame(n, kind, bad)[1])
+                want.append(("frame",))
+        x, f = frame(cfg.rows, F)
+        frames.append(f)
+        want.append(("vector", InputKind.FORWARD, tuple(x), 0))
+        if cfg.in_beats > 1:  # forward first, then the other kind: from the second beat on,
+            tuser = [F] + [kind] * (cfg.in_beats - 1)  # or on the last beat only
+            frames.append(frame(cfg.rows, tuser)[1])
+            frames.append(frame(cfg.rows, [F] * (cfg.in_beats - 1) + [kind])[1])
+            want += [("frame",), ("frame",)]
+    # and a good vector with an element out of range is still dropped for its range
+    frames.append(frame(cfg.rows, F, bad=True)[1])
+    want.append(("range",))
+    trace = run_loader(cfg, frames, 1.0, 1.0, seed=cfg.rows)
+    assert loader_events(cfg, trace) == want
 
 
 # -- ResultPacker -------------------------------------------------------------------------
 
-RESULT_KINDS = [ResultKind.FORWARD, ResultKind.BACKWARD]  # what the sequencer hands over
+def result_kinds(cfg):
+    """What the sequencer hands over: forward and backward result vectors on a training
+    tile, forward ones only on an inference tile."""
+    return [ResultKind.FORWARD, ResultKind.BACKWARD] if cfg.training else [ResultKind.FORWARD]
 
 
 def result_length(cfg, kind):
@@ -324,12 +441,12 @@ def packer_vectors(cfg, rng, n):
     bits = cfg.result_bits
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     vectors = []
-    for kind in RESULT_KINDS:
+    for kind in result_kinds(cfg):
         m, _ = result_length(cfg, kind)
         vectors += [(kind, [lo] * m), (kind, [hi] * m), (kind, [-1] * m),
                     (kind, [[lo, hi, 0, -1][c % 4] for c in range(m)])]
     for _ in range(n):
-        kind = rng.choice(RESULT_KINDS)
+        kind = rng.choice(result_kinds(cfg))
         m, _ = result_length(cfg, kind)
         vectors.append((kind, [rng.randint(lo, hi) for _ in range(m)]))
     return vectors
@@ -341,7 +458,7 @@ def vector_word(cfg, kind, x, rng):
     layout = result_vector(cfg)
     bits = cfg.result_bits
     noise = [rng.randint(-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
-             for _ in range(cfg.lines - len(x))]
+             for _ in range(cfg.out_lines - len(x))]
     return (kind.value << layout["kind"].offset
             | pack(list(x) + noise, bits) << layout["data"].offset)
 
@@ -402,9 +519,12 @@ def expected_beats(cfg, vectors):
 @pytest.mark.parametrize("p_valid, p_ready", GAPS)
 @pytest.mark.parametrize("cfg", PACKER_CONFIGS, ids=cfg_id)
 def test_result_packer_sends_every_vector_sign_extended_in_order(cfg, p_valid, p_ready):
-    """Forward vectors in ``out_beats`` beats, backward ones in ``back_beats``, each beat
-    with its vector's kind; results sign-extended, padding lanes 0 (the noise past the
-    vector's length in the payload cleared)."""
+    """Forward vectors in ``out_beats`` beats, backward ones in ``back_beats`` (training
+    tiles), each beat with its vector's kind; results sign-extended, padding lanes 0 (the
+    noise past the vector's length in the payload cleared). An inference tile's payload
+    holds ``cols`` results (forward vectors only)."""
+    assert result_vector(cfg)["data"].shape.length == (
+        max(cfg.rows, cfg.cols) if cfg.training else cfg.cols)
     seed = PACKER_CONFIGS.index(cfg) * 10 + GAPS.index((p_valid, p_ready))
     vectors = packer_vectors(cfg, random.Random(seed), n=12)
     trace, source = run_packer(cfg, vectors, p_valid, p_ready, seed)
@@ -429,17 +549,20 @@ def test_result_packer_sends_every_vector_sign_extended_in_order(cfg, p_valid, p
             assert [c for c, *_ in beats] == list(range(1, 1 + len(beats)))
     if p_ready <= 0.5:
         assert any(r["svalid"] and not r["sready"] for r in trace.rows)
-    # both kinds, one after the other in both orders
+    # training tiles: both kinds, one after the other in both orders
     kinds = [k for k, _ in vectors]
-    assert any(a != b for a, b in zip(kinds, kinds[1:], strict=False))
-    assert {(a, b) for a, b in zip(kinds, kinds[1:], strict=False)} >= {
-        (ResultKind.FORWARD, ResultKind.BACKWARD), (ResultKind.BACKWARD, ResultKind.FORWARD)}
+    if cfg.training:
+        assert {(a, b) for a, b in zip(kinds, kinds[1:], strict=False)} >= {
+            (ResultKind.FORWARD, ResultKind.BACKWARD), (ResultKind.BACKWARD, ResultKind.FORWARD)}
+    else:
+        assert set(kinds) == {ResultKind.FORWARD}
 
 
-def test_result_packer_full_rate_with_one_beat_vectors():
+@pytest.mark.parametrize("training", [True, False], ids=["training", "inference"])
+def test_result_packer_full_rate_with_one_beat_vectors(training):
     """One beat per vector either way: a vector taken every cycle and a beat leaving every
-    cycle, the kinds alternating."""
-    cfg = TileConfig(rows=2, cols=4, lanes=4)
+    cycle, the kinds mixed (training tile)."""
+    cfg = TileConfig(rows=2, cols=4, lanes=4, training=training)
     vectors = packer_vectors(cfg, random.Random(7), n=10)
     trace, source = run_packer(cfg, vectors, 1.0, 1.0, seed=7)
     beats = packer_beats(cfg, trace)
@@ -451,7 +574,7 @@ def test_result_packer_full_rate_with_one_beat_vectors():
 def test_result_packer_backward_vector_of_rows_by_hand():
     """A backward vector of 9 rows in three beats (three padding lanes), then a forward one
     of 4 columns in one beat, written out."""
-    cfg = TileConfig(rows=9, cols=4, lanes=4)   # 8-bit raw results in 16-bit lanes
+    cfg = TileConfig(rows=9, cols=4, lanes=4, training=True)  # 8-bit raw in 16-bit lanes
     rows = [-128, 127, 0, -1, 7, -100, 100, 1, -2]
     cols = [5, -5, 127, -128]
     dut = ResultPacker(cfg)
@@ -463,7 +586,7 @@ def test_result_packer_backward_vector_of_rows_by_hand():
         for kind, x in ((ResultKind.BACKWARD, rows), (ResultKind.FORWARD, cols)):
             ctx.set(v.valid, 1)
             ctx.set(v.payload.kind, kind)
-            for i in range(cfg.lines):
+            for i in range(cfg.out_lines):
                 ctx.set(v.payload.data[i], x[i] if i < len(x) else 99)  # noise past the end
             assert ctx.get(v.ready)
             await ctx.tick()
