@@ -13,9 +13,14 @@ per-column events and ``x_valid`` are then computed here from the cycles the ope
 started in, the formulas of docs/architecture.md ("Schedule and timing", with
 ``rows_per_adc`` row groups for a backward MVM) and the chosen codes, and compared with a
 trace sampled at every clock edge.
+
+Backward MVMs and updates run on training tiles (``TileConfig.training``); an inference
+tile's sequencer runs the forward MVMs and device reads alike, and never drives the columns
+or starts an update, whatever kind of operation it is offered.
 """
 
 import random
+from dataclasses import replace
 
 import pytest
 from amaranth import Elaboratable, Module
@@ -29,16 +34,25 @@ from aimc.rtl.sar import SarController
 from aimc.rtl.sequencer import Sequencer
 from aimc.rtl.stream import result_vector
 
-SEQ_CONFIGS = [
-    TileConfig(rows=4, cols=4, input_bits=3, adc_bits=3, lanes=4),       # PWM, T 3, period 8
+SEQ_CONFIGS = [  # training tiles
+    TileConfig(rows=4, cols=4, input_bits=3, adc_bits=3, lanes=4, training=True),  # PWM, T 3
     TileConfig(rows=4, cols=4, input_bits=4, adc_bits=3, cols_per_adc=2, rows_per_adc=2,
-               lanes=4),                                                 # shared ADCs
+               lanes=4, training=True),                                  # shared ADCs
+    TileConfig(rows=4, cols=8, input_bits=4, adc_bits=4, cols_per_adc=4, rows_per_adc=2,
+               lanes=4, input_mode="bitserial", training=True),          # 3 planes, 4 per ADC
+    TileConfig(rows=2, cols=2, input_bits=3, adc_bits=2, lanes=2, input_mode="bitserial",
+               training=True),
+    TileConfig(rows=8, cols=2, input_bits=3, adc_bits=3, rows_per_adc=4, lanes=4,
+               training=True),                                 # 4 per row ADC, rows > cols
+]
+INFERENCE_CONFIGS = [
+    TileConfig(rows=4, cols=4, input_bits=3, adc_bits=3, lanes=4),       # PWM, T 3, period 8
     TileConfig(rows=4, cols=8, input_bits=4, adc_bits=4, cols_per_adc=4, rows_per_adc=2,
                lanes=4, input_mode="bitserial"),                         # 3 planes, 4 per ADC
-    TileConfig(rows=2, cols=2, input_bits=3, adc_bits=2, lanes=2, input_mode="bitserial"),
-    TileConfig(rows=8, cols=2, input_bits=3, adc_bits=3, rows_per_adc=4, lanes=4),  # 4 per
-]                                                                        # row ADC, rows > cols
-MVM_KINDS = (OpKind.FORWARD, OpKind.ZERO, OpKind.DRIFT, OpKind.READ, OpKind.BACKWARD)
+    TileConfig(rows=8, cols=2, input_bits=3, adc_bits=3, rows_per_adc=4, lanes=4),
+]
+#: The operations of a training tile only.
+TRAINING_KINDS = (OpKind.BACKWARD, OpKind.UPDATE)
 
 
 def cfg_id(cfg):
@@ -127,6 +141,16 @@ class UpdateModel:
             ctx.set(seq.upd_done, int(due == cycle))
 
 
+def op_kinds(cfg):
+    """The operations the tile runs: backward MVMs and updates on training tiles only."""
+    return [k for k in OpKind if cfg.training or k not in TRAINING_KINDS]
+
+
+def lines_of(cfg):
+    """Lines the analogue model answers for: the columns and the rows."""
+    return max(cfg.rows, cfg.cols)
+
+
 def integrations_of(cfg, kind):
     return 0 if kind == OpKind.UPDATE else 1 if kind == OpKind.READ else cfg.planes
 
@@ -147,11 +171,11 @@ def plan(cfg, rng, ops):
         for j in range(n):
             if turn == 3:
                 codes.append([rng.choice([0, top]) if rng.random() < 0.12
-                              else rng.randint(0, top) for _ in range(cfg.lines)])
-                sat.append([rng.random() < 0.1 for _ in range(cfg.lines)])
+                              else rng.randint(0, top) for _ in range(lines_of(cfg))])
+                sat.append([rng.random() < 0.1 for _ in range(lines_of(cfg))])
             else:
-                codes.append([rng.randint(1, top - 1) for _ in range(cfg.lines)])
-                sat.append([False] * cfg.lines)
+                codes.append([rng.randint(1, top - 1) for _ in range(lines_of(cfg))])
+                sat.append([False] * lines_of(cfg))
                 if j == n - 1 and turn:
                     line = rng.randrange(cfg.rows)
                     if turn == 1:
@@ -174,9 +198,10 @@ def op_word(cfg, kind, inject=0, row=0, neg=0):
 
 
 def random_ops(cfg, rng, n):
-    """``n`` operations of every kind in turn, shuffled: (kind, inject, row, neg); the
-    reference charge for some of the forward ones (as the gain phase asks for it)."""
-    kinds = list(OpKind)
+    """``n`` operations of every kind the tile runs in turn, shuffled: (kind, inject, row,
+    neg); the reference charge for some of the forward ones (as the gain phase asks for
+    it)."""
+    kinds = op_kinds(cfg)
     ops = []
     for i in range(n):
         kind = kinds[i % len(kinds)]
@@ -389,11 +414,16 @@ def check_periods(cfg, ops, starts, per_op):
         assert starts[i] - starts[i - 1] == period, f"operation {i - 1} ({ops[i - 1]})"
 
 
-@pytest.mark.parametrize("cfg", SEQ_CONFIGS, ids=cfg_id)
+@pytest.mark.parametrize("cfg", SEQ_CONFIGS + INFERENCE_CONFIGS, ids=cfg_id)
 def test_sequencer_back_to_back_schedule_and_results(cfg):
-    rng = random.Random(SEQ_CONFIGS.index(cfg))
+    """Every kind of operation the tile runs, back to back: every port of the schedule in
+    every cycle, the results and flags, the periods. On an inference tile (forward MVMs,
+    device reads) the columns are never driven, no row converter starts and no update."""
+    seed = (SEQ_CONFIGS + INFERENCE_CONFIGS).index(cfg)
+    rng = random.Random(seed)
     ops = random_ops(cfg, rng, 12)
-    trace, codes, sat, analogue, updates = run_schedule(cfg, ops, seed=SEQ_CONFIGS.index(cfg))
+    assert {op[0] for op in ops} == set(op_kinds(cfg))
+    trace, codes, sat, analogue, updates = run_schedule(cfg, ops, seed=seed)
     starts, per_op = check_schedule(cfg, ops, trace, codes, sat, updates)
     check_periods(cfg, ops, starts, per_op)
     # every line was converted adc_bits times per integration, by the ADC it belongs to
@@ -492,13 +522,53 @@ def test_sequencer_update_handshake_and_x_valid_rules():
     assert len(trace.cycles("upd_go")) == kinds.count(U)
 
 
+@pytest.mark.parametrize("cfg", INFERENCE_CONFIGS, ids=cfg_id)
+def test_sequencer_inference_tile_never_drives_the_columns_or_starts_an_update(cfg):
+    """An inference tile has no backward MVMs and no updates: offered operations of every
+    kind, BACKWARD and UPDATE among them, back to back and with gaps, its sequencer takes
+    each one and carries on, but never raises col_load, col_drive, int_back, row_sar_start
+    or upd_go (the update model fails on an unplanned upd_go), and ends idle."""
+    seed = 60 + INFERENCE_CONFIGS.index(cfg)
+    rng = random.Random(seed)
+    ops = random_ops(replace(cfg, training=True), rng, 14)  # every kind
+    assert {op[0] for op in ops} >= set(TRAINING_KINDS)
+    dut = Harness(cfg)
+    seq = dut.seq
+    top = (1 << cfg.adc_bits) - 1
+    n = len(ops) * cfg.planes  # at most one MVM's integrations per operation
+    codes = [[rng.randint(0, top) for _ in range(lines_of(cfg))] for _ in range(n)]
+    analogue = Analogue(dut, codes, [[False] * lines_of(cfg) for _ in range(n)], seed)
+    updates = UpdateModel(seq, [])
+    source = Source(seq.op.valid, seq.op.ready, [seq.op.payload.as_value()],
+                    [(op_word(cfg, *op),) for op in ops], p_valid=0.6, seed=seed)
+    ready = RandomReady(seq.ready, pattern=lambda c: 1)
+    take = RandomReady(seq.results.ready, p_ready=0.7, seed=seed)
+    trace, _ = trace_of(dut)
+
+    async def main(ctx):
+        ctx.set(seq.timeout_limit, 1000)
+        limit = len(ops) * (cfg.mvm_period_cycles + READ_CYCLES) * 4 + 50
+        await wait_until(ctx, lambda: source.finished, limit, "operations taken")
+        await wait_until(ctx, lambda: trace.rows[-1]["idle"], limit, "idle")
+        for _ in range(3):
+            await ctx.tick()
+
+    run(dut, main, analogue.run, updates.run, source.run, ready.run, take.run, trace.run)
+    assert len(trace.cycles("started")) == len(ops)
+    assert trace.rows[-1]["idle"] and not trace.cycles("timeout")
+    for name in ("col_load", "col_drive", "int_back", "row_sar_start", "row_sample",
+                 "upd_go"):
+        assert not trace.cycles(name), f"{name} raised on an inference tile"
+    assert updates.go == []
+
+
 def test_sequencer_timeout_pulses_once_after_the_limit():
     cfg = SEQ_CONFIGS[0]
     dut = Harness(cfg)
     seq = dut.seq
     limit = 6
-    codes = [[1] * cfg.lines for _ in range(4)]
-    analogue = Analogue(dut, codes, [[0] * cfg.lines for _ in range(4)])
+    codes = [[1] * lines_of(cfg) for _ in range(4)]
+    analogue = Analogue(dut, codes, [[0] * lines_of(cfg) for _ in range(4)])
     trace, _ = trace_of(dut)
     marks = {}
 
