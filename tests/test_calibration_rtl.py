@@ -16,7 +16,7 @@ from aimc import TileConfig
 from aimc.enums import CalPhase, CorrectMode, ResultKind
 from aimc.fixedpoint import GAIN_BITS, ONE, CalFormat
 from aimc.rtl.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
-from aimc.rtl.correct import LATENCY, Corrector
+from aimc.rtl.correct import LATENCY, Corrector, coef_words
 from aimc.rtl.csr import RegisterFile
 from aimc.rtl.regmap import register_map, windows
 
@@ -257,10 +257,12 @@ def test_corrector_full_throughput(cfg):
     assert [cycle for cycle, _, _, _ in out] == list(range(LATENCY, n + LATENCY))
 
 
-BACKWARD_CONFIGS = [
-    TileConfig(rows=10, cols=4, lanes=4),   # backward: 3 beats, 2 padding lanes; forward 1
-    TileConfig(rows=3, cols=8, lanes=2, input_mode="bitserial"),  # backward 2 beats, 1 pad;
-]                                                                 # forward 4
+BACKWARD_CONFIGS = [  # training tiles: backward results, the rows' coefficients
+    # backward: 3 beats, 2 padding lanes; forward 1
+    TileConfig(rows=10, cols=4, lanes=4, training=True),
+    # backward: 2 beats, 1 padding lane; forward 4
+    TileConfig(rows=3, cols=8, lanes=2, input_mode="bitserial", training=True),
+]
 
 
 def run_corrector_kinds(cfg, mode, coefs, drift, vectors, *, seed):
@@ -272,7 +274,8 @@ def run_corrector_kinds(cfg, mode, coefs, drift, vectors, *, seed):
     dut = Corrector(cfg)
     fmt = CalFormat(cfg)
     lanes, lw = cfg.lanes, cfg.out_lane_width
-    words = cfg.out_beats + cfg.back_beats
+    words = coef_words(cfg)
+    assert words == cfg.out_beats + cfg.back_beats
     offsets, gains = coefs
     mem = {"offset": [pack(offsets[w * lanes:(w + 1) * lanes], fmt.off_bits)
                       for w in range(words)],
