@@ -17,7 +17,10 @@ from aimc.enums import CorrectMode, InputKind
 from aimc.rtl.arbiter import Arbiter
 from aimc.rtl.engine import EngineSignature, OpKind, op_layout, result_beat
 
-CFG = TileConfig(rows=4, cols=6, lanes=4)
+#: A training tile: host vectors of every kind (forward, backward, update) reach the arbiter.
+CFG = TileConfig(rows=4, cols=6, lanes=4, training=True)
+#: An inference tile: forward host vectors only (its loader drops the other kinds).
+INFERENCE = TileConfig(rows=4, cols=6, lanes=4)
 
 
 def op_word(kind, inject=0, row=0, neg=0):
@@ -105,9 +108,9 @@ def random_inputs(names, rng, owners_max=1):
     return top, engines
 
 
-def run_cases(names, cases):
+def run_cases(names, cases, cfg=CFG):
     """Apply each (top, engines) case; returns [(outputs, per-engine outputs)]."""
-    dut = Arbiter(CFG, names)
+    dut = Arbiter(cfg, names)
     got = []
 
     async def bench(ctx):
@@ -169,8 +172,8 @@ def top_in(**kw):
     return base
 
 
-def one(names, top, engines):
-    return run_cases(names, [(top, engines)])[0]
+def one(names, top, engines, cfg=CFG):
+    return run_cases(names, [(top, engines)], cfg)[0]
 
 
 NAMES = ("cal", "prog")
@@ -200,22 +203,24 @@ def test_arbiter_host_first_only_while_no_engine_is_busy():
     assert (out["op.valid"], out["host_take"]) == (0, 0)
 
 
-@pytest.mark.parametrize("host_kind, op_kind", [
-    (InputKind.FORWARD, OpKind.FORWARD), (InputKind.BACKWARD, OpKind.BACKWARD),
-    (InputKind.UPDATE, OpKind.UPDATE)])
-def test_arbiter_maps_the_host_kind_onto_the_op_kind(host_kind, op_kind):
+@pytest.mark.parametrize("cfg, host_kind, op_kind", [
+    (CFG, InputKind.FORWARD, OpKind.FORWARD), (CFG, InputKind.BACKWARD, OpKind.BACKWARD),
+    (CFG, InputKind.UPDATE, OpKind.UPDATE), (INFERENCE, InputKind.FORWARD, OpKind.FORWARD)],
+    ids=["forward", "backward", "update", "inference-forward"])
+def test_arbiter_maps_the_host_kind_onto_the_op_kind(cfg, host_kind, op_kind):
     """The host's request is the operation its vector asks for (TUSER), the other fields 0;
-    the mapping written out, not derived from the names as the reference does."""
+    the mapping written out, not derived from the names as the reference does. Backward
+    and update vectors exist on training tiles only."""
     req = op_word(OpKind.READ, row=2, neg=1)
     out, _ = one(NAMES, top_in(host_valid=1, host_kind=host_kind.value, **{"op.ready": 1}),
                  {"cal": engine(**{"request.valid": 1, "request.payload": req}),
-                  "prog": engine()})
+                  "prog": engine()}, cfg)
     assert (out["op.valid"], out["host_take"]) == (1, 1)
     assert out["op.payload"] == op_kind.value  # kind in the low bits, inject/row/neg 0
     # an engine running: its request, whatever the host's vector asks for
     out, _ = one(NAMES, top_in(host_valid=1, host_kind=host_kind.value, **{"op.ready": 1}),
                  {"cal": engine(busy=1, **{"request.valid": 1, "request.payload": req}),
-                  "prog": engine()})
+                  "prog": engine()}, cfg)
     assert (out["op.payload"], out["host_take"]) == (req, 0)
 
 
@@ -300,6 +305,8 @@ def test_arbiter_and_engine_signature_reject_a_non_config():
         Arbiter("x", ("cal",))
     with pytest.raises(TypeError, match=r"^EngineSignature needs a TileConfig, not None$"):
         EngineSignature(None)
-    assert EngineSignature(CFG) == EngineSignature(TileConfig(rows=4, cols=6, lanes=4))
-    assert EngineSignature(CFG) != EngineSignature(TileConfig(rows=4, cols=6, lanes=2))
+    assert EngineSignature(CFG) == EngineSignature(TileConfig(rows=4, cols=6, lanes=4,
+                                                              training=True))
+    assert EngineSignature(CFG) != EngineSignature(TileConfig(rows=4, cols=6, lanes=2,
+                                                              training=True))
     assert repr(EngineSignature(CFG)) == f"EngineSignature({CFG.key})"
