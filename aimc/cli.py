@@ -402,6 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default="build/program", help="output folder (default %(default)s)")
     g.set_defaults(func=cmd_program)
 
+    from .train_report import add_parser as add_train_parser
+
+    add_train_parser(sub, _add_tile_options)
+
     m = sub.add_parser("model", help="the analogue model: show its configuration")
     msub = m.add_subparsers(dest="model_command", required=True)
     ms = msub.add_parser("show", help="print the effective configuration and the energy "

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import TileConfig
+from .progress import ProgressBar
 
 __all__ = ["Condition", "conditions", "run_demo"]
 
@@ -52,32 +52,7 @@ def conditions(full: bool) -> list[Condition]:
     return out
 
 
-class _Bar:
-    """A one-line progress bar with an estimate of the time left."""
-
-    def __init__(self, stream=sys.stdout):
-        self.stream, self.t0 = stream, time.perf_counter()
-        self.tty = stream.isatty()
-
-    def show(self, label, done, total, started):
-        frac = done / total if total else 0.0
-        elapsed = time.perf_counter() - started
-        left = elapsed / frac * (1 - frac) if frac > 0.02 else float("nan")
-        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
-        eta = f"{left:5.0f} s left" if left == left else "  ... s left"
-        line = f"  {label:34} [{bar}] {done:5d}/{total} MVMs {eta}"
-        if self.tty:
-            self.stream.write("\r" + line)
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def end(self):
-        if self.tty:
-            self.stream.write("\n")
-
-
-def _cosim_block(cfg, sim, model, seed, plan, work: Path, label: str, bar: _Bar | None):
+def _cosim_block(cfg, sim, model, seed, plan, work: Path, label: str, bar: ProgressBar | None):
     """Run one block's plan in cosimulation on a chip of ``model`` and seed ``seed``;
     returns its stats."""
     from .cosim import runner
@@ -159,7 +134,7 @@ def run_demo(out="build/report", *, full: bool = False, sim: str = "verilator", 
     chip0 = Chip(tile, model)
     log(f"[2/4] mapping onto {tile.rows}x{tile.cols} tiles ({tile.input_mode}, "
         f"{tile.adc_bits}-bit ADCs); {len(conds)} conditions, {n_test} test images")
-    bar = _Bar() if progress else None
+    bar = ProgressBar("MVMs") if progress else None
     wall_cosim = 0.0
     mvms = 0
     run_no = 0

@@ -58,8 +58,8 @@ from .config import ModelConfig, preset
 from .cycle import CycleModel
 from .events import BACKWARD_CONTEXT, READ_CONTEXT, NoiseEvents
 from .grid import DriveLevels, fine_grid
-from .pulsed import PulsedArray
-from .rng import Static
+from .pulsed import PulsedArray, training_scale
+from .rng import Static, to_normals
 from .state import ChipState
 
 __all__ = ["Chip", "BOLTZMANN_EV", "PULSE_WIDTH_MAX", "Side"]
@@ -208,10 +208,20 @@ class Chip:
     def training_scale(self) -> float:
         """Integer weight units per weight unit of the pulsed devices:
         ``w_max / (2 span)``."""
-        if self.training is None:
-            raise ValueError(f"the chip's model {self.config.name!r} has no pulsed devices "
-                             f"(update.kind 'none')")
-        return self.w_max / (2 * self.training.config.span)
+        self._require_training()
+        return training_scale(self.config)
+
+    def set_training_weights(self, weights) -> None:
+        """Set the pulsed devices' weights ``w - w_ref`` (device units, ``(rows, cols)``;
+        clipped into each device's bounds), as initial weights of a training run."""
+        self._require_training().set_weights(weights)
+        self._sync_training()
+
+    def set_training_state(self, w) -> None:
+        """Set the pulsed devices' states ``w`` themselves (as :attr:`PulsedArray.w`, for
+        example one recorded from another chip of the same seed)."""
+        self._require_training().set_state(w)
+        self._sync_training()
 
     def update_slot(self, update: int, slot: int, fire_rows, neg_rows, fire_cols,
                     neg_cols) -> tuple[int, int]:
@@ -225,13 +235,46 @@ class Chip:
         ValueError
             The chip has no pulsed devices, or a mask has the wrong shape.
         """
-        t = self._require_training()
         fr, fc = np.asarray(fire_rows, bool), np.asarray(fire_cols, bool)
-        z = None
-        if t.noisy and fr.any() and fc.any():
-            z = self.noise.update(update, slot)
-        up, down = t.apply(fr, np.asarray(neg_rows, bool), fc, np.asarray(neg_cols, bool), z)
-        self.update_slots += 1
+        return self.apply_slots(update, slot, fr[None], neg_rows, fc[None], neg_cols)
+
+    def apply_slots(self, update: int, first_slot: int, fire_rows, neg_rows, fire_cols,
+                    neg_cols) -> tuple[int, int]:
+        """Slots ``first_slot, first_slot + 1, ...`` of update number ``update`` at once:
+        ``fire_rows (slots, rows)`` and ``fire_cols (slots, cols)`` say which lines fire in
+        each, ``neg_rows (rows,)`` and ``neg_cols (cols,)`` their polarities. The same steps
+        as :meth:`update_slot` slot by slot, with the noise of all slots drawn in one go and
+        the conductances brought up to date once. Returns the pulses up and down.
+
+        Raises
+        ------
+        ValueError
+            The chip has no pulsed devices, or a mask has the wrong shape.
+        """
+        t = self._require_training()
+        rows, cols = self.tile.rows, self.tile.cols
+        fr, fc = np.asarray(fire_rows), np.asarray(fire_cols)
+        if fr.dtype != bool or fc.dtype != bool or fr.ndim != 2 or fr.shape[1:] != (rows,) \
+                or fc.shape != (len(fr), cols):
+            raise ValueError(f"fire_rows and fire_cols must be bool masks (slots, {rows}) and "
+                             f"(slots, {cols}) of as many slots, not arrays of shapes "
+                             f"{fr.shape} and {fc.shape}")
+        nr, nc = t.check_polarities(neg_rows, neg_cols)
+        hits = fr.any(axis=1) & fc.any(axis=1)  # slots where some device coincides
+        words = None
+        if t.noisy and hits.any():
+            words = self.noise.update_words(update, first_slot, len(fr))
+        up = down = 0
+        for k in np.flatnonzero(hits):
+            deviates = None
+            if words is not None:
+                # Only the pulsed devices' deviates matter: convert those alone.
+                row = words[k]
+                deviates = lambda index, row=row: to_normals(  # noqa: E731
+                    row if index is None else row.take(index))
+            u, d = t.pulse(np.flatnonzero(fr[k]), np.flatnonzero(fc[k]), nr, nc, deviates)
+            up, down = up + u, down + d
+        self.update_slots += len(fr)
         self.update_up += up
         self.update_down += down
         if up or down:

@@ -233,6 +233,11 @@ class EnergyConfig:
     # Sequencer, 256 SAR registers and accumulators, stream logic: about 256 lanes of
     # 0.02-0.04 pJ per cycle in a 14 nm class process (a design assumption).
     digital_pj_per_cycle: float = _p(8.0, 0.0, doc="periphery logic energy per clock cycle, pJ")
+    # Update pulses of the resistive processing unit specification (Gokmen & Vlasov, Front.
+    # Neurosci. 2016, Table 1): 1 V across a coincident device for 1 ns; each line carries
+    # half of it (the other half on the crossing line).
+    update_v: float = _p(1.0, 0.0, 10.0, doc="update pulse across a coincident device, V")
+    update_pulse_ns: float = _p(1.0, 0.0, 1000.0, doc="update pulse width, ns")
 
     def __post_init__(self):
         _check_fields(self)

@@ -69,7 +69,7 @@ from .rng import Static, Stream, normals
 
 __all__ = ["KINDS", "REFERENCES", "DeviceParameters", "PulsedArray", "PulsedDeviceConfig",
            "constant_step", "exp_step", "linear_step", "populate", "pow_step", "step",
-           "symmetry_point"]
+           "symmetry_point", "training_scale"]
 
 #: Device models, as aihwkit's ConstantStep, LinearStep, SoftBounds, ExpStep, PowStep;
 #: "none": no pulsed update (a chip that is not trained).
@@ -378,6 +378,13 @@ def _imbalance(config: PulsedDeviceConfig, w, p: DeviceParameters):
     return p.scale_up * f_up - p.scale_down * f_down
 
 
+def training_scale(model) -> float:
+    """Integer weight units (conductance LSBs) per weight unit of the pulsed devices of
+    ``model`` (a ModelConfig): ``w_max / (2 span)``, the state window ``+-span`` spanning
+    ``g_min .. g_max``."""
+    return model.array.w_max / (2 * model.update.span)
+
+
 def symmetry_point(config: PulsedDeviceConfig, p: DeviceParameters) -> np.ndarray:
     """Each device's symmetry point (its noise-free up and down steps equal), clipped into
     its bounds.
@@ -519,6 +526,17 @@ class PulsedArray:
                              f"shape {v.shape} and type {v.dtype}")
         return v
 
+    def check_polarities(self, neg_rows, neg_cols) -> tuple[np.ndarray, np.ndarray]:
+        """The polarity masks ``neg_rows (rows,)`` and ``neg_cols (cols,)``, checked.
+
+        Raises
+        ------
+        ValueError
+            A mask is not a bool vector of its length.
+        """
+        return (self._mask(np.asarray(neg_rows), self.tile.rows, "neg_rows"),
+                self._mask(np.asarray(neg_cols), self.tile.cols, "neg_cols"))
+
     def apply(self, fire_rows, neg_rows, fire_cols, neg_cols, z=None) -> tuple[int, int]:
         """One pulse slot: every device whose row and column fire takes one pulse, down where
         ``neg_rows[r] == neg_cols[c]``, up elsewhere.
@@ -544,16 +562,30 @@ class PulsedArray:
         ri, ci = np.flatnonzero(fr), np.flatnonzero(fc)
         if not ri.size or not ci.size:
             return 0, 0
+        deviates = None
         if self.noisy:
             if z is None or np.shape(z) != (rows, cols):
                 raise ValueError(f"z must be an array of shape {(rows, cols)} (the devices "
                                  f"are noisy), not {None if z is None else np.shape(z)}")
+            flat = np.asarray(z, dtype=np.float64).ravel()
+            deviates = lambda index: flat if index is None else flat.take(index)  # noqa: E731
+        return self.pulse(ri, ci, nr, nc, deviates)
+
+    def pulse(self, ri, ci, neg_rows, neg_cols, deviates=None) -> tuple[int, int]:
+        """The step of :meth:`apply` for rows ``ri`` and columns ``ci`` (sorted index
+        arrays, masks already checked): ``deviates(index)`` gives the slot's deviates of the
+        devices at the flat indices ``index`` (row-major), or of all devices for ``None``;
+        it is needed when :attr:`noisy`."""
+        rows, cols = self.tile.rows, self.tile.cols
+        nr, nc = neg_rows, neg_cols
         if ri.size * ci.size >= _DENSE * rows * cols:
             # Many coincidences: step every device and keep the coincident ones (gathering
             # would cost more than it saves). Same elementwise operations as below.
-            hit = fr[:, None] & fc[None, :]
+            hit = np.zeros((rows, cols), bool)
+            hit[np.ix_(ri, ci)] = True
             down = nr[:, None] == nc[None, :]
-            new = step(self.config, self.w, down, self.params, z if self.noisy else None)
+            z = deviates(None).reshape(rows, cols) if self.noisy else None
+            new = step(self.config, self.w, down, self.params, z)
             self.w = np.where(hit, new, self.w)
             n_down = int(np.count_nonzero(hit & down))
             return ri.size * ci.size - n_down, n_down
@@ -561,7 +593,7 @@ class PulsedArray:
         index = (ri[:, None] * cols + ci[None, :]).ravel()
         down = (nr[ri][:, None] == nc[ci][None, :]).ravel()
         p = DeviceParameters(*self._stack.take(index, axis=1))
-        zz = np.asarray(z, dtype=np.float64).ravel().take(index) if self.noisy else None
+        zz = deviates(index) if self.noisy else None
         self.w.ravel()[index] = step(self.config, self.w.ravel().take(index), down, p, zz)
         n_down = int(np.count_nonzero(down))
         return down.size - n_down, n_down

@@ -136,7 +136,20 @@ def normals(seed: int, stream: Stream, first: int, count: int, size: int,
     ValueError
         The seed, an event number, the size or the context is out of range.
     """
-    raw = _raw32(seed, stream, first, count, size, context)
+    return to_normals(_raw32(seed, stream, first, count, size, context))
+
+
+def raw_words(seed: int, stream: Stream, first: int, count: int, size: int,
+              context: int = 0) -> np.ndarray:
+    """The uint32 words :func:`normals` and :func:`uniforms` transform, ``(count, size)``,
+    for callers that need only some of the deviates (:func:`to_normals` of a subset)."""
+    return _raw32(seed, stream, first, count, size, context)
+
+
+def to_normals(raw) -> np.ndarray:
+    """Standard normal deviates of raw words (element by element: a subset of the words
+    gives the same deviates as the whole)."""
+    raw = np.asarray(raw, dtype=np.uint32)
     start, slope = _table()
     low_bits = 32 - _TABLE_BITS
     hi = (raw >> np.uint32(low_bits)).astype(np.intp)

@@ -60,6 +60,8 @@ class UpdateResult:
         Line thresholds of the rows and columns (16-bit probabilities).
     up, down : int
         Pulses up and down (coincidences per direction), summed over the slots.
+    line_pulses : int
+        Line firings (rows and columns), summed over the slots.
     fire_rows, fire_cols : numpy.ndarray or None
         With ``record``: which lines fired, ``(slots, rows)`` and ``(slots, cols)``.
     """
@@ -69,6 +71,7 @@ class UpdateResult:
     q_d: np.ndarray
     up: int = 0
     down: int = 0
+    line_pulses: int = 0
     fire_rows: np.ndarray | None = field(default=None, repr=False)
     fire_cols: np.ndarray | None = field(default=None, repr=False)
 
@@ -228,29 +231,31 @@ class UpdateEngine:
         q_x = probability_thresholds(np.abs(x), schedule.scale_x, k)
         q_d = probability_thresholds(np.abs(d), schedule.scale_d, k)
         res = UpdateResult(schedule, q_x, q_d)
-        if record:
-            res.fire_rows = np.zeros((bl, rows), bool)
-            res.fire_cols = np.zeros((bl, cols), bool)
-        neg_x, neg_d = x < 0, d < 0
+        fire_rows = np.zeros((bl, rows), bool)
+        fire_cols = np.zeros((bl, cols), bool)
         if deterministic and bl:
-            row_thr, col_fire = ramp(bl), spread(q_d, bl)
+            row_thr = ramp(bl)
+            fire_rows[:] = row_thr[:, None] < q_x[None, :]
+            fire_cols[:] = spread(q_d, bl)
         for t in range(bl):
+            # The generators step in every slot, in deterministic mode too (as the RTL's).
             self.row_state = xorshift32(self.row_state)
             self.col_state = xorshift32(self.col_state)
-            if deterministic:
-                fire_r, fire_c = row_thr[t] < q_x, col_fire[t]
-            else:
-                fire_r = (self.row_state >> np.uint32(16)).astype(np.int64) < q_x
-                fire_c = (self.col_state >> np.uint32(16)).astype(np.int64) < q_d
-            if record:
-                res.fire_rows[t], res.fire_cols[t] = fire_r, fire_c
-            if chip is not None:
-                up, down = chip.update_slot(index, t, fire_r, neg_x, fire_c, neg_d)
-            elif not (fire_r.any() and fire_c.any()):
-                continue
-            else:
-                up, down = array.apply(fire_r, neg_x, fire_c, neg_d,
-                                       noise.update(index, t) if array.noisy else None)
+            if not deterministic:
+                fire_rows[t] = (self.row_state >> np.uint32(16)).astype(np.int64) < q_x
+                fire_cols[t] = (self.col_state >> np.uint32(16)).astype(np.int64) < q_d
+        if record:
+            res.fire_rows, res.fire_cols = fire_rows, fire_cols
+        res.line_pulses = int(np.count_nonzero(fire_rows) + np.count_nonzero(fire_cols))
+        neg_x, neg_d = x < 0, d < 0
+        if chip is not None:
+            res.up, res.down = chip.apply_slots(index, 0, fire_rows, neg_x, fire_cols, neg_d)
+            return res
+        hits = np.flatnonzero(fire_rows.any(axis=1) & fire_cols.any(axis=1))
+        z = noise.update_slots(index, 0, bl) if array.noisy and hits.size else None
+        for t in hits:
+            up, down = array.apply(fire_rows[t], neg_x, fire_cols[t], neg_d,
+                                   None if z is None else z[t])
             res.up += up
             res.down += down
         return res

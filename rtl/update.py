@@ -10,6 +10,8 @@ one pulse each. The length of an update is ``BL`` slots plus a constant number o
 
 from __future__ import annotations
 
+import functools
+
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -315,6 +317,11 @@ def _units(cfg: TileConfig) -> dict:
     }
 
 
+@functools.cache
+def _latencies(cfg: TileConfig) -> dict:
+    return {name: unit.latency for name, unit in _units(cfg).items()}
+
+
 def update_cycles(cfg: TileConfig, slots: int, manage: bool, ran: bool = True) -> int:
     """UPD_CYCLES of an update of ``slots`` pulse slots: the cycles from the one the engine
     takes ``go`` in to its ``done`` cycle. ``slots`` plus a constant, whatever the rows and
@@ -324,7 +331,7 @@ def update_cycles(cfg: TileConfig, slots: int, manage: bool, ran: bool = True) -
     found no forward input (``ran`` False) at once."""
     if not ran:
         return 1
-    u = {name: unit.latency for name, unit in _units(cfg).items()}
+    u = _latencies(cfg)
     if not manage:
         # div_s starts with go and outlasts THRESHOLD_START and the thresholds.
         assert cfg.mag_bits + 2 <= u["div_s"]
