@@ -7,9 +7,10 @@ at every clock edge is then compared with what the rules of :mod:`aimc.training`
 the same numbers, computed here: the schedule (``manage``: BL and both scales), each
 line's threshold (``probability_thresholds``, reduced to ``k`` bits), and per pulse slot
 the lines that fire (stochastic: one xorshift32 draw per line from ``line_seeds``;
-deterministic: ``ramp`` for the rows, ``van_der_corput`` for the columns) with their
-polarity, the devices' up and down pulses (counted here device by device), and the
-registers the engine leaves (``count``, ``up``, ``down``, ``last_bl``, ``last_cycles``).
+deterministic: ``ramp`` for the rows, ``spread`` for the columns) with their polarity, the
+devices' up and down pulses (counted here device by device), and the registers the engine
+leaves (``count``, ``up``, ``down``, ``last_bl``, ``last_cycles``). The update engine exists
+on training tiles only (``TileConfig.training``): every tile here is one.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from component_bench import Trace, pack, run, wait_until
 
 from aimc import TileConfig
 from aimc.enums import UpdateMode
-from aimc.rtl.update import UpdateEngine
+from aimc.rtl.update import UpdateEngine, update_cycles
 from aimc.training import (
     ETA_FRAC,
     LINE_COLUMN_BASE,
@@ -35,15 +36,15 @@ from aimc.training import (
     manage,
     probability_thresholds,
     ramp,
-    van_der_corput,
+    spread,
     xorshift32,
 )
 
 STOCHASTIC, DETERMINISTIC = UpdateMode.STOCHASTIC, UpdateMode.DETERMINISTIC
 UPD_CONFIGS = [
-    TileConfig(rows=4, cols=6, input_bits=4),    # x_max 7: coarse thresholds
-    TileConfig(rows=5, cols=3),                  # x_max 127
-    TileConfig(rows=3, cols=8, input_bits=12),   # x_max 2047: fine thresholds
+    TileConfig(rows=4, cols=6, input_bits=4, training=True),    # x_max 7: coarse thresholds
+    TileConfig(rows=5, cols=3, training=True),                  # x_max 127
+    TileConfig(rows=3, cols=8, input_bits=12, training=True),   # x_max 2047: fine thresholds
 ]
 
 
@@ -77,6 +78,7 @@ class Expected:
     up: int = 0
     down: int = 0
     scales: tuple = (0, 0)
+    cycles: int = 0  # last_cycles: update_cycles of the update
 
 
 def bits(flags) -> int:
@@ -85,14 +87,13 @@ def bits(flags) -> int:
 
 class Golden:
     """What an update does by the rules of :mod:`aimc.training`, update after update. The
-    generator states are known from a reseed on and after stochastic updates; after a
-    deterministic one they are not used (the rules say the draws are replaced, not whether
-    the generators step meanwhile): a test reseeds first."""
+    generators start from UPD_SEED's reset value (0: every line at its constant) and step
+    once per slot of every update, deterministic ones too."""
 
     def __init__(self, cfg):
         self.cfg = cfg
         self.numbers = list(range(cfg.rows)) + [LINE_COLUMN_BASE + c for c in range(cfg.cols)]
-        self.state = None  # unknown after reset: the tests reseed before stochastic updates
+        self.state = line_seeds(0, self.numbers)
 
     def reseed(self, seed):
         self.state = line_seeds(seed, self.numbers)
@@ -103,26 +104,26 @@ class Golden:
         xmag, dmag = np.abs(x), np.abs(d)
         x_max, d_max = int(xmag.max()), int(dmag.max())
         if not u.x_valid:
-            return Expected(0, True)
+            return Expected(0, True, cycles=update_cycles(cfg, 0, u.manage, ran=False))
         if u.manage:
             sched = manage(u.eta, x_max, d_max, u.bl)
             if sched.bl == 0:
-                return Expected(0, False)
+                return Expected(0, False, cycles=update_cycles(cfg, 0, True))
             bl, sx, sd = sched.bl, sched.scale_x, sched.scale_d
         else:
             bl, sx, sd = u.bl, u.scale_x, u.scale_d
         qx = probability_thresholds(xmag, sx, u.k)
         qd = probability_thresholds(dmag, sd, u.k)
-        rows_t, cols_t = ramp(bl), van_der_corput(bl)
-        want = Expected(bl, False, scales=(sx, sd))
+        rows_t, cols_fire = ramp(bl), spread(qd, bl)
+        want = Expected(bl, False, scales=(sx, sd), cycles=update_cycles(cfg, bl, u.manage))
         for t in range(bl):
+            # every generator steps in every slot, whatever the mode
+            self.state = xorshift32(self.state)
             if u.mode == STOCHASTIC:
-                assert self.state is not None, "the test must reseed first"
-                self.state = xorshift32(self.state)
                 draws = (self.state >> np.uint32(32 - PROB_BITS)).astype(np.int64)
                 fr, fc = draws[:cfg.rows] < qx, draws[cfg.rows:] < qd
             else:
-                fr, fc = rows_t[t] < qx, cols_t[t] < qd
+                fr, fc = rows_t[t] < qx, cols_fire[t]
             want.slots.append((bits(fr), bits(fr & (x < 0)), bits(fc), bits(fc & (d < 0))))
             # device (r, c) takes a pulse when both lines fire: down when the signs agree
             both = np.outer(fr, fc)
@@ -130,8 +131,6 @@ class Golden:
                 np.ones(cfg.rows, bool), d < 0)
             want.down += int((both & agree).sum())
             want.up += int((both & ~agree).sum())
-        if u.mode == DETERMINISTIC:
-            self.state = None
         return want
 
 
@@ -231,7 +230,10 @@ def run_updates(cfg, updates, *, seed=0):
 
 def check(cfg, updates, got):
     """Every update against the golden rules, the counters accumulated over the run
-    (``count``: every update that ended with done, those without a slot included)."""
+    (``count``: every update that ran, those without a slot included, not those refused
+    for want of a forward input); last_cycles the go-to-done count and ``update_cycles``.
+    An update that runs raises upd_start once: the cycle before its first slot, or, with no
+    slot (a managed zero update), its done cycle."""
     golden = Golden(cfg)
     count = up = down = 0
     wants = []
@@ -244,19 +246,23 @@ def check(cfg, updates, got):
         assert g["error"] == w.error, where
         assert g["errors"] == ([g["done"]] if w.error else []), where
         assert g["last_bl"] == w.bl, f"{where}: last_bl {g['last_bl']}, expected {w.bl}"
-        assert g["last_cycles"] == g["done"] - g["go"], where
+        assert g["last_cycles"] == g["done"] - g["go"] == w.cycles, \
+            f"{where}: last_cycles {g['last_cycles']}, expected {w.cycles}"
         if w.bl:
             # upd_start for one cycle, then BL pulse slots back to back, done in the last
             first = g["starts"][0] + 1
             assert g["starts"] == [first - 1], where
             assert g["pulses"] == list(range(first, first + w.bl)), where
             assert g["done"] == first + w.bl - 1, where
+        elif w.error:
+            assert g["starts"] == g["pulses"] == [], f"{where}: refused, nothing expected"
         else:
-            assert g["starts"] == g["pulses"] == [], f"{where}: no slot expected"
+            assert g["starts"] == [g["done"]] and g["pulses"] == [], \
+                f"{where}: upd_start in the done cycle and no slot expected"
         for t, (gs, ws) in enumerate(zip(g["slots"], w.slots, strict=True)):
             assert gs == ws, f"{where} slot {t}: (row, row_neg, col, col_neg) {gs}, " \
                              f"expected {ws}"
-        count, up, down = count + 1, up + w.up, down + w.down
+        count, up, down = count + (not w.error), up + w.up, down + w.down
         assert (g["count"], g["up"], g["down"]) == (count, up, down), where
     return wants
 
@@ -281,15 +287,27 @@ def rule(scale, k=PROB_BITS):
     return lambda mags: probability_thresholds(mags, scale, k)
 
 
-def straddling(rng, top, thresholds, fire, hold):
-    """A magnitude ``v`` in 1 .. ``top`` for which some value ``T`` of ``thresholds`` has
-    ``hold(v) <= T < fire(v)``: a line of magnitude ``v`` fires against ``T`` with the
-    thresholds ``fire`` gives and not with those of ``hold`` (functions of a magnitude
-    array), or None. A line so chosen makes the slots tell the two rules apart."""
+def row_slots(bl):
+    """Deterministic mode, rows: the slots (of ``bl``) in which lines of thresholds ``q``
+    fire, ``(bl, len(q))``: the shared ramp below the threshold."""
+    t = ramp(bl)
+    return lambda q: t[:, None] < np.asarray(q)[None, :]
+
+
+def col_slots(bl):
+    """Deterministic mode, columns: the slots in which lines of thresholds ``q`` fire, each
+    spreading its pulses with its own accumulator."""
+    return lambda q: spread(q, bl)
+
+
+def telling(rng, top, slots, a, b):
+    """A magnitude ``v`` in 1 .. ``top`` whose line fires in other slots (``slots``, a
+    function of the thresholds as :func:`row_slots`) with the thresholds ``a`` gives than
+    with those of ``b`` (functions of a magnitude array), or None. A line so chosen makes
+    the slots tell the two rules apart."""
     v = np.arange(1, top + 1)
-    t = np.sort(np.asarray(thresholds))
-    hit = np.searchsorted(t, fire(v)) > np.searchsorted(t, hold(v))
-    return int(rng.choice(v[hit])) if hit.any() else None
+    differ = (slots(a(v)) != slots(b(v))).any(axis=0)
+    return int(rng.choice(v[differ])) if differ.any() else None
 
 
 # -- reference sanity ----------------------------------------------------------------------
@@ -297,10 +315,15 @@ def straddling(rng, top, thresholds, fire, hold):
 
 def test_reference_generator_is_marsaglias_xorshift32():
     """The rules' generator is the published one: Marsaglia (2003), shifts 13, 17, 5, from
-    2463534242 the first output 723471715; the deterministic thresholds written out."""
+    2463534242 the first output 723471715; the deterministic rules written out: the rows'
+    ramp, and the columns' accumulators (from 2**15, adding the threshold, firing at 2**16)
+    for probabilities 0, 1/4, 1/2, 3/4 and 1 over four slots."""
     assert int(xorshift32(np.array([2463534242], dtype=np.uint32))[0]) == 723471715
     assert list(ramp(4)) == [8192, 24576, 40960, 57344]
-    assert list(van_der_corput(4)) == [128, 32896, 16512, 49280]
+    T, F = True, False
+    assert spread([0, 1 << 14, 1 << 15, 3 << 14, 1 << 16], 4).T.tolist() == [
+        [F, F, F, F], [F, T, F, F], [T, F, T, F], [T, T, F, T], [T, T, T, T]]
+    assert spread([1], 3).shape == (3, 1) and spread([], 2).shape == (2, 0)
     assert list(probability_thresholds([1, 2, 3, 600], 1 << 15, 2)) == [0, 0, 0, 1 << 16]
     assert list(probability_thresholds([1, 2, 3], 1 << 15, 16)) == [128, 256, 384]
 
@@ -338,11 +361,12 @@ def test_update_stochastic_slots_are_the_xorshift32_draws(cfg):
 
 
 @pytest.mark.parametrize("cfg", UPD_CONFIGS, ids=cfg_id)
-def test_update_deterministic_slots_follow_the_ramp_and_van_der_corput(cfg):
+def test_update_deterministic_slots_follow_the_ramp_and_the_accumulators(cfg):
     """Deterministic updates: every row against the shared ramp ((2t + 1) R >> 9), every
-    column against the bit-reversed slot number; BL 1, 2, odd, and 255 (the whole
-    van der Corput sequence); unmanaged and managed; the generators play no part (no reseed
-    since reset: their zero states would fire every line with a non-zero threshold)."""
+    column by its accumulator (``spread``: from 2**15, firing when it reaches 2**16); BL 1,
+    2, odd, and 255; unmanaged and managed. The generators step all the while, from their
+    reset states: a stochastic update without reseed after them draws where the slots
+    before left them."""
     rng = random.Random(10 + UPD_CONFIGS.index(cfg))
     top = cfg.x_max
     updates = []
@@ -357,6 +381,23 @@ def test_update_deterministic_slots_follow_the_ramp_and_van_der_corput(cfg):
             updates.append(Update(x, d, mode=DETERMINISTIC, bl=bl,
                                   scale_x=scale_for(rng.uniform(0.5, 1.0) / top),
                                   scale_d=scale_for(rng.uniform(0.5, 1.0) / top)))
+    # thresholds of exactly 1/4, 1/2 and 3/4: the accumulators reach 2**16 exactly (and
+    # fire), rows meet ramp values exactly (and do not fire)
+    v0 = 1 << (cfg.mag_bits - 1)
+    exact = [v0, -v0 // 2, 3 * v0 // 2, -v0]
+    updates.append(Update([exact[r % 4] for r in range(cfg.rows)],
+                          [exact[(c + 1) % 4] for c in range(cfg.cols)], mode=DETERMINISTIC,
+                          bl=4, scale_x=1 << (PROB_BITS + SCALE_FRAC - 1 - cfg.mag_bits),
+                          scale_d=1 << (PROB_BITS + SCALE_FRAC - cfg.mag_bits)))
+    mags = [v0 // 2, v0, 3 * v0 // 2]
+    assert probability_thresholds(mags, updates[-1].scale_d, PROB_BITS).tolist() == [
+        1 << 14, 1 << 15, 3 << 14]
+    assert probability_thresholds(mags, updates[-1].scale_x, PROB_BITS).tolist() == [
+        ramp(4)[0], 1 << 14, ramp(4)[1]]
+    # then stochastic, from where the generators were left
+    x, d = random_vector(rng, cfg.rows, top), random_vector(rng, cfg.cols, top)
+    updates.append(Update(x, d, bl=30, scale_x=scale_for(0.5 / top),
+                          scale_d=scale_for(0.5 / top)))
     got = run_updates(cfg, updates, seed=2)
     wants = check(cfg, updates, got)
     # a line of probability p fires in about p BL slots (BL 255, unmanaged: exact counts)
@@ -365,6 +406,14 @@ def test_update_deterministic_slots_follow_the_ramp_and_van_der_corput(cfg):
     fired = [sum(s[0] >> r & 1 for s in w.slots) for r in range(cfg.rows)]
     p = [min(abs(v) * w.scales[0] / 2**24, 1.0) for v in u.x]
     assert all(abs(f - q * 255) <= 1 for f, q in zip(fired, p, strict=True)), (fired, p)
+    # a column of threshold q fires floor((n q + 2**15) / 2**16) times in the first n slots
+    # (round(n p), spread evenly), in every update
+    for w, u in zip(wants[:-1], updates[:-1], strict=True):
+        q = probability_thresholds(np.abs(u.d), w.scales[1], PROB_BITS)
+        for c in range(cfg.cols):
+            fired = np.cumsum([s[2] >> c & 1 for s in w.slots])
+            n = np.arange(1, w.bl + 1)
+            assert fired.tolist() == ((n * int(q[c]) + (1 << 15)) >> 16).tolist(), (c, q[c])
 
 
 @pytest.mark.parametrize("mode", [STOCHASTIC, DETERMINISTIC], ids=["stochastic", "deterministic"])
@@ -372,8 +421,8 @@ def test_update_k_keeps_the_top_bits_of_each_threshold(mode):
     """UPD_CTRL.k from 16 down to 1: the thresholds lose their low 16 - k bits. The same
     update at each k, the generators reseeded to the same seed each time, so that only the
     thresholds differ. Deterministic: lines chosen so that the slots tell k = 16, 12 and 8
-    apart (a threshold just above a ramp or van der Corput value that the mask takes below
-    it); every k gives other slots there."""
+    apart (rows against the ramp, columns by their accumulators), and each k below 16 from
+    k + 1 (a mask one bit short); every k gives other slots there."""
     cfg = UPD_CONFIGS[2]
     rng = random.Random(20 + mode.value)
     top, bl = cfg.x_max, 64
@@ -382,8 +431,10 @@ def test_update_k_keeps_the_top_bits_of_each_threshold(mode):
     x[1], d[2] = top, -top
     if mode == DETERMINISTIC:
         for i, (hi, lo) in enumerate(((16, 12), (12, 8))):
-            x[2 * i] = straddling(rng, top, ramp(bl), rule(sx, hi), rule(sx, lo))
-            d[i] = -straddling(rng, top, van_der_corput(bl), rule(sd, hi), rule(sd, lo))
+            x[2 * i] = telling(rng, top, row_slots(bl), rule(sx, hi), rule(sx, lo))
+        pairs = ((16, 12), (12, 8), (13, 12), (9, 8), (6, 5), (4, 3), (3, 2))
+        for c, (hi, lo) in zip([0, 1, 3, 4, 5, 6, 7], pairs, strict=True):
+            d[c] = -telling(rng, top, col_slots(bl), rule(sd, hi), rule(sd, lo))
     base = Update(x, d, mode=mode, bl=bl, scale_x=sx, scale_d=sd, reseed=0x1234_5678)
     ks = [16, 12, 8, 5, 3, 2, 1]
     updates = [replace(base, k=k) for k in ks]
@@ -393,6 +444,11 @@ def test_update_k_keeps_the_top_bits_of_each_threshold(mode):
     distinct = ks if mode == DETERMINISTIC else [16, 5, 3, 2, 1]
     assert len({patterns[ks.index(k)] for k in distinct}) == len(distinct), \
         "the stimulus should tell these k apart"
+    # a check of the stimulus: the thresholds of k + 1 bits change the slots
+    for k in ks[1:] if mode == DETERMINISTIC else [5, 3, 2, 1]:
+        golden = Golden(cfg)
+        golden.reseed(base.reseed)
+        assert tuple(golden.update(replace(base, k=k + 1)).slots) != patterns[ks.index(k)], k
     # k = 1: a threshold is 0, 1/2 or 1 of the full scale
     q1 = probability_thresholds(np.abs(x), base.scale_x, 1)
     assert set(q1.tolist()) <= {0, 1 << 15, 1 << 16}
@@ -421,8 +477,9 @@ def test_update_reseed_restarts_every_generator():
 
 def test_update_counters_and_last_update_registers():
     """up and down over updates of every sign combination, counted device by device here;
-    count, last_bl and last_cycles after each (an update without forward input and a zero
-    update count as updates with no slot)."""
+    count, last_bl and last_cycles after each: an update without forward input is refused
+    and not counted (last_bl 0, last_cycles 1), a zero update is counted, with no slot
+    (last_cycles 3)."""
     cfg = UPD_CONFIGS[0]
     top = cfg.x_max
     sx = scale_for(0.9 / top)
@@ -445,8 +502,9 @@ def test_update_counters_and_last_update_registers():
     assert [w.up > 0 for w in wants[:4]] == [False, True, True, False]
     assert [w.down > 0 for w in wants[:4]] == [True, False, False, True]
     assert wants[4].up > 0 and wants[4].down > 0
-    assert [g["count"] for g in got] == list(range(1, len(updates) + 1))
-    assert [g["last_bl"] for g in got][:5] == [5, 6, 7, 8, 200]
+    assert [g["count"] for g in got] == [1, 2, 3, 4, 5, 5, 6, 7]
+    assert [g["last_bl"] for g in got][:7] == [5, 6, 7, 8, 200, 0, 0]
+    assert [g["last_cycles"] for g in got][:7] == [33, 34, 35, 36, 228, 1, 3]
 
 
 def test_update_go_while_busy_is_ignored():
@@ -461,7 +519,8 @@ def test_update_go_while_busy_is_ignored():
     assert [g["count"] for g in got] == [1, 2]
 
 
-@pytest.mark.parametrize("cfg", [TileConfig(rows=3, cols=2, input_bits=2), UPD_CONFIGS[2]],
+@pytest.mark.parametrize("cfg", [TileConfig(rows=3, cols=2, input_bits=2, training=True),
+                                 UPD_CONFIGS[2]],
                          ids=cfg_id)
 def test_update_unmanaged_scales_at_the_extremes(cfg):
     """Thresholds at their ends: scale 0 (nothing fires), 1, the largest scale (the
@@ -505,7 +564,7 @@ def test_update_management_bl_and_scales(mode):
     """Managed updates over the corners of ``manage``: BL from ceil(m) or UPD_BL, the
     probability P = sqrt(m / BL) at most 1, the scales P / |x|max and P / |d|max. BL is
     checked on last_bl and the slots, the scales through every slot's lines."""
-    cfg = TileConfig(rows=6, cols=5)
+    cfg = TileConfig(rows=6, cols=5, training=True)
     rng = random.Random(40 + mode.value)
     updates = []
     for i, (eta, xm, dm, bl) in enumerate(MANAGED):
@@ -539,10 +598,11 @@ def floored_ratio_scales(eta, x_max, d_max, bl_max):
 def test_update_management_scales_are_seen_to_the_lsb():
     """The managed scales by their effect, to the last bit: deterministic managed updates
     with rows and columns chosen so that a scale one LSB above or below the rules' would
-    fire a line in a slot more or fewer (a threshold next to a ramp or van der Corput
-    value), and so would the scale of a ratio m / BL rounded down instead of to nearest
-    (for the first two updates); the RTL's slots match the rules'."""
-    cfg = TileConfig(rows=6, cols=6, input_bits=12)   # x_max 2047: fine threshold steps
+    fire a line in other slots (a row's threshold next to a ramp value; a column's that
+    moves an accumulator's crossing of 2**16 by a slot), and so would the scale of a ratio
+    m / BL rounded down instead of to nearest (for the first two updates); the RTL's slots
+    match the rules'."""
+    cfg = TileConfig(rows=6, cols=6, input_bits=12, training=True)  # x_max 2047: fine steps
     rng = random.Random(50)
     updates = []
     while len(updates) < 4:
@@ -552,12 +612,11 @@ def test_update_management_scales_are_seen_to_the_lsb():
         floored = floored_ratio_scales(eta, xm, dm, 255)
         if len(updates) < 2 and floored == [s.scale_x, s.scale_d]:
             continue
-        tx, td = ramp(s.bl), van_der_corput(s.bl)
-
-        # a line per other scale that fires with one of the two and not the other
-        xs = [straddling(rng, xm, tx, rule(max(s.scale_x, o)), rule(min(s.scale_x, o)))
+        tx, td = row_slots(s.bl), col_slots(s.bl)
+        # a line per other scale whose slots differ between the two
+        xs = [telling(rng, xm, tx, rule(s.scale_x), rule(o))
               for o in sorted({s.scale_x + 1, s.scale_x - 1, floored[0]} - {s.scale_x})]
-        ds = [straddling(rng, dm, td, rule(max(s.scale_d, o)), rule(min(s.scale_d, o)))
+        ds = [telling(rng, dm, td, rule(s.scale_d), rule(o))
               for o in sorted({s.scale_d + 1, s.scale_d - 1, floored[1]} - {s.scale_d})]
         if None in xs + ds:
             continue
@@ -583,8 +642,9 @@ def test_update_management_scales_are_seen_to_the_lsb():
 
 
 def test_update_without_forward_input_ends_at_once_with_error():
-    """x_valid low: done with error in the cycle after go (last_cycles 1), no slot, last_bl
-    0, whatever the registers say; managed or not."""
+    """x_valid low: done with error in the cycle after go (last_cycles 1), no upd_start, no
+    slot, last_bl 0, whatever the registers say; managed or not; not counted (count stays
+    at the one update that ran)."""
     cfg = UPD_CONFIGS[1]
     x, d = [100, -50, 3, 0, 127], [-127, 60, 1]
     updates = [Update(x, d, bl=50, scale_x=scale_for(0.007), scale_d=scale_for(0.007),
@@ -598,13 +658,17 @@ def test_update_without_forward_input_ends_at_once_with_error():
     for g in got[1:]:
         assert (g["done"] - g["go"], g["last_cycles"], g["last_bl"], g["error"]) == (1, 1, 0, 1)
         assert g["starts"] == g["pulses"] == []
+        assert g["count"] == 1
     assert got[0]["last_bl"] == 50 and not got[0]["error"]
     assert got[1]["up"] == got[0]["up"] and got[1]["down"] == got[0]["down"]
 
 
 def test_update_of_a_zero_vector_has_no_slot():
-    """Managed, m == 0 (x = 0, d = 0 or eta = 0): done without error and without a slot
-    (no upd_start, no pulse), last_bl 0; the up and down counts stay."""
+    """Managed, m == 0 (x = 0, d = 0 or eta = 0): done without error and without a slot,
+    last_bl 0, last_cycles 3, but upd_start once, in the done cycle, and counted (so that
+    every update that runs numbers its noise events alike); the up and down counts stay,
+    and so do the generators (no slot, no step: the update after them continues the draws
+    of the one before)."""
     cfg = UPD_CONFIGS[0]
     top = cfg.x_max
     x, d = [top, -3, 0, 2], [-top, 0, 0, 1, 2, 3]
@@ -614,21 +678,23 @@ def test_update_of_a_zero_vector_has_no_slot():
                Update(x, [0] * cfg.cols, manage=True, eta=eta, bl=255),
                Update(x, d, manage=True, eta=0, bl=255),
                Update(x, d, mode=DETERMINISTIC, manage=True, eta=0, bl=255),
-               Update(x, d, manage=True, eta=1, bl=255)]   # m >> 8 rounds down to 0 too
+               Update(x, d, manage=True, eta=1, bl=255),   # m >> 8 rounds down to 0 too
+               Update(x, d, manage=True, eta=eta, bl=255)]
     got = run_updates(cfg, updates, seed=10)
     wants = check(cfg, updates, got)
-    assert wants[0].bl > 0 and [w.bl for w in wants[1:]] == [0] * 5
-    for g in got[1:]:
-        assert g["starts"] == g["pulses"] == [] and not g["error"] and g["last_bl"] == 0
-        assert (g["up"], g["down"]) == (got[0]["up"], got[0]["down"])
+    assert wants[0].bl > 0 and [w.bl for w in wants[1:-1]] == [0] * 5 and wants[-1].bl > 0
+    for i, g in enumerate(got[1:-1], 1):
+        assert g["starts"] == [g["done"]] and g["pulses"] == [], i
+        assert not g["error"] and (g["last_bl"], g["last_cycles"]) == (0, 3), i
+        assert (g["up"], g["down"], g["count"]) == (got[0]["up"], got[0]["down"], i + 1), i
 
 
 # -- the length of an update ---------------------------------------------------------------
 
-#: Cycles from go to done (last_cycles) beyond the BL slots, measured: unmanaged, the ramp
-#: step's division (27 cycles) and the start cycle; managed, the management's units one
-#: after the other (product, BL, ratio, square root, scales) and the thresholds' shift and
-#: add (one cycle per magnitude bit).
+#: Cycles from go to done (last_cycles) beyond the BL slots, as rtl.update.update_cycles
+#: states them and as measured: unmanaged, the ramp step's division (27 cycles) and the
+#: start cycle; managed, the management's units one after the other (product, BL, ratio,
+#: square root, scales) and the thresholds' shift and add (one cycle per magnitude bit).
 UNMANAGED_EXTRA = 28
 
 
@@ -641,9 +707,9 @@ def managed_extra(cfg):
 def test_update_length_is_bl_plus_a_constant(rows, cols, input_bits):
     """last_cycles - BL for BL 1, 2, 17 and 255, managed and unmanaged, on tiles of 1 to
     16 rows and columns: the same constant for every size (each case asserts the one
-    measured), the unmanaged one for every input width too; last_cycles is the go-to-done
-    count (checked with the slots)."""
-    cfg = TileConfig(rows=rows, cols=cols, input_bits=input_bits)
+    measured, and ``update_cycles`` states it), the unmanaged one for every input width
+    too; last_cycles is the go-to-done count (checked with the slots)."""
+    cfg = TileConfig(rows=rows, cols=cols, input_bits=input_bits, training=True)
     top = cfg.x_max
     x = [top] + [1] * (rows - 1)
     d = [-top] + [2] * (cols - 1)
@@ -660,6 +726,11 @@ def test_update_length_is_bl_plus_a_constant(rows, cols, input_bits):
     extras = {(u.manage, g["last_cycles"] - g["last_bl"])
               for u, g in zip(updates, got, strict=True)}
     assert extras == {(False, UNMANAGED_EXTRA), (True, managed_extra(cfg))}
+    for bl in (1, 2, 17, 255):
+        assert update_cycles(cfg, bl, False) - bl == UNMANAGED_EXTRA
+        assert update_cycles(cfg, bl, True) - bl == managed_extra(cfg)
+    assert (update_cycles(cfg, 0, True), update_cycles(cfg, 0, True, ran=False),
+            update_cycles(cfg, 9, False, ran=False)) == (3, 1, 1)
 
 
 def test_update_engine_rejects_a_non_config():
