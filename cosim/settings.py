@@ -260,6 +260,9 @@ class CosimSettings:
         The program-and-verify engine's settings for ``program_verify``.
     targets : path, optional
         ``.npy`` of read-count targets for ``program_verify`` (default: random ones).
+    replay : path, optional
+        ``.npz`` of one tile's recorded training operations for ``train_replay``
+        (:meth:`aimc.train.TrainTile.save`).
     cal_k : int
         Each calibration measurement averages ``2**cal_k`` MVMs, 0..8 (``--avg-log2``).
     stats : path, optional
@@ -298,6 +301,7 @@ class CosimSettings:
     erased: bool = False
     program: ProgramParams = ProgramParams()
     targets: Path | None = None
+    replay: Path | None = None
     cal_k: int = 6
     stats: Path | None = None
     network: NetworkPlan | None = None
@@ -371,7 +375,7 @@ class CosimSettings:
         put("program", program)
         put("cal_k", _integer(self.cal_k, "--avg-log2", 0, MAX_AVG_LOG2,
                               f"an integer in 0..{MAX_AVG_LOG2}"))
-        for name in ("targets", "stats"):
+        for name in ("targets", "stats", "replay"):
             put(name, _path(getattr(self, name), f"CosimSettings.{name}"))
         network = self.network
         if isinstance(network, Mapping):

@@ -14,7 +14,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, with_timeout
 
-from ..enums import InputKind, UpdateMode
+from ..enums import InputKind, ResultKind, UpdateMode
 from ..fixedpoint import ONE
 from ..model.calibration import Calibration
 from ..model.update import UpdateEngine
@@ -246,3 +246,87 @@ async def pulsed_update(dut):
         "unmanaged_constant_cycles": update_cycles(cfg, 0, False),
         "managed_constant_cycles": update_cycles(cfg, 1, True) - 1,
     })
+
+
+async def _results_in(tb: TileBench, bound: int) -> None:
+    """Wait (at most ``bound`` cycles) until every expected result has arrived."""
+    waited = 0
+    while tb.scoreboard.expected:
+        assert waited < bound, f"{len(tb.scoreboard.expected)} results outstanding"
+        await ClockCycles(tb.dut.clk, 32)
+        waited += 32
+
+
+@cocotb.test()
+async def train_replay(dut):
+    """One tile's recorded training operations (``aimc train --cosim``, the settings'
+    ``replay``): forward and backward MVMs, the offset coefficients, gradient and transfer
+    updates with their register values, in order, from the recorded initial device states.
+    Every result must equal the batch path's recorded one, and after every update the
+    update counters and every device's weight the recorded ones, bit for bit."""
+    from ..fixedpoint import ONE
+    from ..model import Chip
+    from ..train import COEFFICIENTS, REG_ORDER
+
+    settings = CosimSettings.from_env()
+    cfg = settings.tile
+    assert settings.replay is not None, "train_replay needs the settings' replay file"
+    rec = np.load(settings.replay)
+    chip = Chip(cfg, settings.model, seed=settings.chip_seed)
+    chip.set_training_state(rec["initial"])
+    tb = TileBench(dut, settings, chip)
+    await tb.start()
+    await tb.enable()
+    tb.backpressure(*settings.stalls)
+    sb, ctrl = tb.scoreboard, tb.regs["UPD_CTRL"]
+    kinds, vectors, results = rec["kinds"], rec["vectors"], rec["results"]
+    n_results = int(np.count_nonzero((kinds == InputKind.FORWARD.value)
+                                     | (kinds == InputKind.BACKWARD.value)))
+    collector = cocotb.start_soon(tb.collect(n_results))
+    written, updates, compared = None, 0, 0
+    bound = 4 * (BL_MAX + 200) + 8 * tb.cycles_per_mvm_bound()
+    for i, kind in enumerate(kinds):
+        if kind == COEFFICIENTS:
+            # The offsets the host measured; gains 1; correction on for both directions,
+            # once the raw results before are out.
+            await _results_in(tb, 100 * bound)
+            await tb.write_coefficients(rec["col_offset"], np.full(cfg.cols, ONE))
+            await tb.write_coefficients(rec["row_offset"], np.full(cfg.rows, ONE), rows=True)
+            await tb.set_correction(Calibration(rec["col_offset"], np.full(cfg.cols, ONE),
+                                                np.zeros(cfg.cols, dtype=np.int64)))
+            continue
+        kind = InputKind(int(kind))
+        if kind == InputKind.UPDATE:
+            regs = dict(zip(REG_ORDER, (int(v) for v in rec["regs"][i]), strict=True))
+            if regs != written:
+                await tb.write("UPD_CTRL", ctrl.pack(manage=regs["manage"], k=regs["k"],
+                                                     mode=UpdateMode(regs["mode"])))
+                for name in ("eta", "bl", "scale_x", "scale_d"):
+                    await tb.write("UPD_" + name.upper(), regs[name])
+                written = regs
+            # The results before it first (the update waits behind them in the tile).
+            await _results_in(tb, 100 * bound)
+            await tb.send(vectors[i, :cfg.cols], kind=kind)
+            await _finish_update(tb, bound)
+            slots, up, down = (int(v) for v in rec["counts"][i])
+            got = (await tb.field("UPD_LAST", "slots"), await tb.read("UPD_COUNT"))
+            assert got == (slots, updates + 1), f"operation {i}: UPD_LAST/UPD_COUNT {got}"
+            want = rec["weights"][updates]
+            differ = int(np.count_nonzero(chip.training.w != want))
+            assert differ == 0, f"operation {i} (update {updates}): {differ} devices differ"
+            updates += 1
+            compared += want.size
+            continue
+        length = cfg.rows if kind == InputKind.FORWARD else cfg.cols
+        out = cfg.cols if kind == InputKind.FORWARD else cfg.rows
+        sb.expect(results[i, :out], ResultKind.BACKWARD if kind == InputKind.BACKWARD
+                  else ResultKind.FORWARD)
+        await tb.send(vectors[i, :length], expect=False, kind=kind)
+    await with_timeout(collector, n_results * 4 * tb.cycles_per_mvm_bound() + 1000, "ns")
+    await tb.drain(tb.cycles_per_mvm_bound())
+    assert not sb.mismatches and sb.unexpected == 0 and sb.matched == n_results, (
+        f"{len(sb.mismatches)} of {n_results} results differ from the batch path's")
+    settings.write_stats("train_replay", {
+        "operations": len(kinds), "results_matched": sb.matched, "updates_matched": updates,
+        "device_weights_compared": compared,
+        "up": await tb.read("UPD_UP"), "down": await tb.read("UPD_DOWN")})

@@ -23,7 +23,7 @@ def test_golden_update_equals_the_cycle_path(preset, deterministic):
     engine = UpdateEngine(TILE, 123)
     model = twin.cycle_model()
     x_batch = rng.integers(-TILE.x_max, TILE.x_max + 1, size=(5, TILE.rows))
-    for n, x in enumerate(x_batch):
+    for x in x_batch:
         d = rng.integers(-TILE.x_max, TILE.x_max + 1, size=TILE.cols)
         r = engine.update_managed(chip, x, d, eta=int(0.02 * 2**24), bl_max=31,
                                   deterministic=deterministic, record=True)
