@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from amaranth import Shape
 
 from ..config import TileConfig
-from ..enums import BusError, CalPhase, ColFlag, ColStatus, UpdateMode, describe
+from ..enums import BusError, CalPhase, ColFlag, ColStatus, DriftRow, UpdateMode, describe
 from ..fixedpoint import DRIFT_FRAC, GAIN_BITS, GAIN_FRAC, MAX_AVG_LOG2, OFF_FRAC, ONE, CalFormat
 from ..programming import AMP_MAX, PROG_RESET_GAIN, PROG_SET_GAIN, PULSE_GAIN_FRAC, WIDTH_REF
 from ..training import BL_MAX, ETA_FRAC, PROB_BITS, SCALE_BITS, SCALE_FRAC
@@ -286,7 +286,9 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
             Field("error", 2, 1, W1C, "a run finished with an error: DRIFT_SCALE out of "
                   "range, or a zero reference response; or a start while the "
                   "program-and-verify engine runs"),
-            Field("bad", 3, 1, R, "at least one column is flagged bad (see COL_STATUS)"))),
+            Field("bad", 3, 1, R, "at least one column is flagged bad (see COL_STATUS)"),
+            Field("weak", 4, 1, W1C, "a capture or drift phase measured a reference signal "
+                  "below DRIFT_MIN (or none) and changed nothing; error is set with it"))),
         Register("CAL_REF", 0x48, "Expected response to the reference charge, fixed point "
                  f"with {OFF_FRAC} fractional bits.", (
             Field("value", 0, fmt.ref_bits, RW, "", reset=fmt.ref_default),)),
@@ -398,6 +400,12 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
             Field("d_max", 20, 12, R, "max |d|"))),
         Register("UPD_CYCLES", 0xDC, "Cycles of the last update, from its start to its end.", (
             Field("cycles", 0, 32, R, ""),)),
+        Register("DRIFT_MIN", 0xE0, "Smallest drift reference signal S (sum over the "
+                 "DRIFT_COLS columns of abs(corrected result), averaged over the MVMs) a "
+                 "capture or drift phase accepts; below it the phase changes nothing and "
+                 "sets CAL_STATUS.weak and error (S = 0 always does).", (
+            Field("value", 0, 32, RW, "units of the corrected result",
+                  reset=fmt.drift_min_default),)),
     )
     offsets = [r.offset for r in regs]
     if len(set(offsets)) != len(offsets) or any(o % 4 for o in offsets):
@@ -462,6 +470,12 @@ def windows(cfg: TileConfig) -> tuple[Window, ...]:
                f"row offset of backward results, {offset}", words=rows),
         Window("ROW_GAIN", 0x6000, GAIN_BITS, False, Access.RW,
                f"row gain of backward results, {gain}", words=rows),
+        Window("DRIFT_ROWS", 0x7000, 2, False, Access.RW,
+               "how the drift reference vector drives row r (reset: drive, every row)",
+               enum=DriftRow, words=rows),
+        Window("DRIFT_COLS", 0x8000, 1, False, Access.RW,
+               "1: column c counts in the drift reference signal S (reset: 1, every column)",
+               words=cols),
     )
 
 
@@ -478,7 +492,7 @@ def markdown_table(regs, wins=()) -> str:
             lines.append(f"| {f'0x{r.offset:02X}' if i == 0 else ''} | "
                          f"{r.name if i == 0 else ''} | {bits} | {f.name} | {f.access} | {doc} |")
     for w in wins:
-        index = "r" if w.name.startswith("ROW_") else "c"
+        index = "r" if w.name.startswith("ROW_") or w.name == "DRIFT_ROWS" else "c"
         lines.append(f"| 0x{w.base:04X} + 4{index} | {w.name}[{index}] | {w.width - 1}:0 | value | "
                      f"{w.access} | {w.description}{' (sign-extended)' if w.signed else ''} |")
     return "\n".join(lines)

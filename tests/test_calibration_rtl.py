@@ -569,7 +569,8 @@ def test_register_file_window_reads(cfg):
     wins = windows(cfg)
     assert [(w.name, w.signed) for w in wins] == [
         ("OFFSET", True), ("GAIN", False), ("COL_STATUS", False), ("COL_FLAGS", False),
-        ("ROW_OFFSET", True), ("ROW_GAIN", False)]
+        ("ROW_OFFSET", True), ("ROW_GAIN", False), ("DRIFT_ROWS", False),
+        ("DRIFT_COLS", False)]
     results = []
 
     async def body(ctx, dut, host):
