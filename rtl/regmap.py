@@ -470,10 +470,10 @@ def windows(cfg: TileConfig) -> tuple[Window, ...]:
                f"row offset of backward results, {offset}", words=rows),
         Window("ROW_GAIN", 0x6000, GAIN_BITS, False, Access.RW,
                f"row gain of backward results, {gain}", words=rows),
-        Window("DRIFT_ROWS", 0x7000, 2, False, Access.RW,
+        Window("DRIFT_ROWS", 0x8000, 2, False, Access.RW,
                "how the drift reference vector drives row r (reset: drive, every row)",
                enum=DriftRow, words=rows),
-        Window("DRIFT_COLS", 0x8000, 1, False, Access.RW,
+        Window("DRIFT_COLS", 0x9000, 1, False, Access.RW,
                "1: column c counts in the drift reference signal S (reset: 1, every column)",
                words=cols),
     )
