@@ -18,8 +18,9 @@ coefficients the RTL must hold. A run executes the selected phases in this order
   max(DRIFT_MIN, 1)``, is refused: the run ends with an error and the weak flag, and the
   phase changes nothing. Otherwise capture (which takes precedence when both are selected)
   stores ``S_avg`` as the drift reference and sets the scale to 1.0; drift sets the scale to
-  ``round(drift_ref * 2**DRIFT_FRAC / S_avg)`` (an error if the scale does not fit 16 bits;
-  the scale is then left as it was).
+  ``round(drift_ref * 2**DRIFT_FRAC / S_avg)`` (an error if ``drift_ref`` is 0, no reference
+  having been captured, or if the scale does not fit 16 bits; the scale is then left as it
+  was).
 
 Why a reference of its own for each block. With every row at ``DRIFT_X`` and every column
 counted, a block that uses a small part of a tile gives a drift scale that is mostly noise:
@@ -341,6 +342,8 @@ def calibrate(state: ChipState, phases, first_vector: int, k: int = 6, ref: int 
             cal.error = cal.weak = True   # too small to measure: nothing changes
         elif "capture" in phases:
             cal.drift_ref, cal.drift_scale = cal.abs_sum, ONE
+        elif cal.drift_ref == 0:
+            cal.error = True              # no reference captured: no scale to compute
         else:
             q, overflow = fmt.quotient(cal.drift_ref, cal.abs_sum, DRIFT_FRAC, DRIFT_BITS)
             if overflow:

@@ -306,6 +306,10 @@ class CalibrationEngine(wiring.Component):
                     m.d.comb += [self.drift_ref_we.eq(1), self.drift_scale_we.eq(1),
                                  self.drift_scale_out.eq(ONE)]
                     m.next = "NEXT_PHASE"
+                with m.Elif(self.drift_ref == 0):
+                    # No reference captured (or a refused capture): no scale to compute.
+                    m.d.sync += failed.eq(1)
+                    m.next = "NEXT_PHASE"
                 with m.Else():
                     m.d.comb += [div.start.eq(1), div.divisor.eq(s_avg),
                                  div.dividend.eq((self.drift_ref << DRIFT_FRAC) + (s_avg >> 1))]

@@ -284,8 +284,8 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
             Field("busy", 0, 1, R, "the engine is running"),
             Field("done", 1, 1, W1C, "a run finished"),
             Field("error", 2, 1, W1C, "a run finished with an error: DRIFT_SCALE out of "
-                  "range, or a zero reference response; or a start while the "
-                  "program-and-verify engine runs"),
+                  "range, a reference signal too small (see weak), or a drift phase with "
+                  "DRIFT_REF 0; or a start while the program-and-verify engine runs"),
             Field("bad", 3, 1, R, "at least one column is flagged bad (see COL_STATUS)"),
             Field("weak", 4, 1, W1C, "a capture or drift phase measured a reference signal "
                   "below DRIFT_MIN (or none) and changed nothing; error is set with it"))),
