@@ -291,6 +291,7 @@ def run_job(tasks: list[dict]) -> list[dict]:
     Runs on a Dask worker, single-threaded (BLAS limited to one thread)."""
     from threadpoolctl import threadpool_limits
 
+    _tune_malloc()
     t0 = time.perf_counter()
     rows = []
     with threadpool_limits(1):
@@ -307,6 +308,43 @@ def run_job(tasks: list[dict]) -> list[dict]:
     for r in rows:
         r.update({"job_seconds": seconds, "tasks_in_job": len(tasks), "worker": worker})
     return rows
+
+
+def _warm_up() -> None:
+    """Import what the jobs use (run once on every worker before the jobs)."""
+    import scipy.sparse  # noqa: F401
+    import threadpoolctl  # noqa: F401
+
+    from . import model, network  # noqa: F401
+
+    _tune_malloc()
+
+
+_MALLOC_TUNED = False
+
+
+def _tune_malloc() -> None:
+    """Undo what Dask's nanny sets for its workers (``MALLOC_TRIM_THRESHOLD_=65536``, which
+    also freezes glibc's mmap threshold at 128 KiB): every large numpy temporary would then
+    be mapped and faulted in afresh, which made a 256x256 chip 50 % slower. Large
+    thresholds keep freed memory for the next array, as a plain process does. glibc only;
+    elsewhere nothing changes."""
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return
+    _MALLOC_TUNED = True
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = libc.mallopt if libc is not None else None
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 * 2**20)
+    mallopt(m_trim_threshold, 256 * 2**20)
 
 
 def _model_of(task: dict):
@@ -614,7 +652,8 @@ def run_sweep(grid: Grid, out, *, scheduler: str | None = None, workers: int | N
         ``tcp://HOST:PORT`` of an existing Dask scheduler; default: an embedded
         LocalCluster of ``workers`` single-threaded processes (default: one per core).
     chips_per_job : int, optional
-        Chips per Dask job (default: enough for about a second of work per job).
+        Chips per Dask job (default: about a second of work per job, and at least four
+        jobs per worker).
     progress : bool
         A progress bar (tqdm: rate and time left).
     timeout : float
@@ -626,7 +665,9 @@ def run_sweep(grid: Grid, out, *, scheduler: str | None = None, workers: int | N
     -------
     dict
         ``tasks`` (in the grid), ``skipped`` (already written), ``written``, ``jobs``,
-        ``wall_seconds``, ``job_seconds`` (summed compute time of the jobs), ``workers``.
+        ``wall_seconds``, ``startup_seconds`` (connecting or starting the cluster),
+        ``compute_wall_seconds`` (from the first submission to the last result),
+        ``job_seconds`` (summed compute time of the jobs, on the workers), ``workers``.
 
     Raises
     ------
@@ -653,17 +694,12 @@ def run_sweep(grid: Grid, out, *, scheduler: str | None = None, workers: int | N
     tasks = grid.tasks()
     done = output.done()
     todo = [t for t in tasks if t["task_id"] not in done]
-    if chips_per_job is None:
-        # About a second of work: a 256x256 chip takes most of one, a 16x16 chip ~10 ms.
-        cells = max(r * c for r, c in grid.sizes)
-        chips_per_job = max(1, int(2**16 // cells))
-    if isinstance(chips_per_job, bool) or not isinstance(chips_per_job, int) or \
-            chips_per_job < 1:
+    if chips_per_job is not None and (isinstance(chips_per_job, bool) or
+                                      not isinstance(chips_per_job, int) or chips_per_job < 1):
         raise ValueError(f"chips_per_job must be an integer >= 1, not {chips_per_job!r}")
-    jobs = _jobs(todo, chips_per_job)
     report = {"tasks": len(tasks), "skipped": len(tasks) - len(todo), "written": 0,
-              "jobs": len(jobs), "job_seconds": 0.0, "wall_seconds": 0.0, "workers": 0}
-    if not jobs:
+              "jobs": 0, "job_seconds": 0.0, "wall_seconds": 0.0, "workers": 0}
+    if not todo:
         log(f"all {len(tasks)} tasks already in {out}")
         return report
     t0 = time.perf_counter()
@@ -672,8 +708,20 @@ def run_sweep(grid: Grid, out, *, scheduler: str | None = None, workers: int | N
     pending: list[dict] = []
     try:
         report["workers"] = len(client.scheduler_info()["workers"])
+        if chips_per_job is None:
+            # About a second of work per job (a 256x256 chip takes ~0.1 s, a 16x16 one
+            # ~5 ms), and at least four jobs per worker to share the load.
+            cells = max(r * c for r, c in grid.sizes)
+            chips = len(_jobs(todo, 1))
+            chips_per_job = max(1, min(2**19 // cells,
+                                       chips // (4 * max(report["workers"], 1))))
+        jobs = _jobs(todo, chips_per_job)
+        report["jobs"], report["chips_per_job"] = len(jobs), chips_per_job
         log(f"{len(todo)} tasks in {len(jobs)} jobs on {report['workers']} workers "
             f"({client.scheduler.address}); {report['skipped']} already in {out}")
+        client.run(_warm_up)  # imports, outside the timed compute phase
+        started = time.perf_counter()
+        report["startup_seconds"] = started - t0
         futures = [client.submit(run_job, job, key=f"aimc-job-{task_id(job[0])}-{len(job)}",
                                  pure=False, retries=2) for job in jobs]
         if progress:
@@ -697,6 +745,7 @@ def run_sweep(grid: Grid, out, *, scheduler: str | None = None, workers: int | N
                 report["written"] += len(pending)
                 pending, last = [], time.perf_counter()
             future.release()
+        report["compute_wall_seconds"] = time.perf_counter() - started
     finally:
         output.write(pending)
         report["written"] += len(pending)
