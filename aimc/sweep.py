@@ -62,7 +62,7 @@ FIGURES = ("err_rms_uncal", "err_worst_uncal", "err_rms_cal", "err_worst_cal",
 _TEXT_COLUMNS = ("task_id", "chip_seed", "sweep_seed", "preset", "workload", "dataset",
                  "program", "worker")
 #: Columns that depend on where and how fast a job ran, not on the task.
-RUN_COLUMNS = ("job_seconds", "tasks_in_job", "worker")
+RUN_COLUMNS = ("job_seconds", "job_cpu_seconds", "tasks_in_job", "worker")
 
 
 def _field_names() -> dict:
@@ -292,7 +292,7 @@ def run_job(tasks: list[dict]) -> list[dict]:
     from threadpoolctl import threadpool_limits
 
     _tune_malloc()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     rows = []
     with threadpool_limits(1):
         chips: dict = {}
@@ -303,10 +303,11 @@ def run_job(tasks: list[dict]) -> list[dict]:
                 rows += _mvm_chip(group)
             else:
                 rows += _network_chip(group)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     worker = os.environ.get("AIMC_WORKER_NAME") or f"pid{os.getpid()}"
     for r in rows:
-        r.update({"job_seconds": seconds, "tasks_in_job": len(tasks), "worker": worker})
+        r.update({"job_seconds": seconds, "job_cpu_seconds": cpu, "tasks_in_job": len(tasks),
+                  "worker": worker})
     return rows
 
 
@@ -738,6 +739,8 @@ def run_sweep(grid: Grid, out, *, scheduler: str | None = None, workers: int | N
             pending += rows
             if rows:
                 report["job_seconds"] += rows[0]["job_seconds"]
+                report["job_cpu_seconds"] = (report.get("job_cpu_seconds", 0.0)
+                                             + rows[0]["job_cpu_seconds"])
             if bar is not None:
                 bar.update(len(rows))
             if time.perf_counter() - last >= flush_seconds:

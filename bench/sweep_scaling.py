@@ -18,6 +18,7 @@ the repeats; writes build/bench/sweep_scaling.json.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
@@ -36,6 +37,7 @@ def one_run(chips: int, workers: int, seed: int) -> dict:
     try:
         grid = Grid(chips=chips, presets=("pcm",), times=(0.0,), sizes=(256,), vectors=64,
                     k=6, seed=seed)
+        load0 = os.getloadavg()[0]
         t0 = time.perf_counter()
         r = run_sweep(grid, folder / "r.parquet", workers=workers, progress=False,
                       log=lambda *_: None)
@@ -47,6 +49,10 @@ def one_run(chips: int, workers: int, seed: int) -> dict:
         r["job_mean_seconds"] = r["job_seconds"] / r["jobs"]
         r["overhead_per_job_seconds"] = (compute * workers - r["job_seconds"]) / r["jobs"]
         r["overhead_percent"] = 100 * r["overhead_per_job_seconds"] / r["job_mean_seconds"]
+        # CPU the jobs got against their wall time: below 1, other processes took the cores.
+        r["cpu_share"] = r["job_cpu_seconds"] / r["job_seconds"]
+        r["cpu_seconds_per_task"] = r["job_cpu_seconds"] / r["written"]
+        r["load_before"], r["load_after"] = load0, os.getloadavg()[0]
         return r
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -63,13 +69,18 @@ def run(chips: int = 1000, scaling_chips: int = 200, repeats: int = 3, log=log) 
             log(f"{workers} worker(s), run {i + 1}: {r['tasks_per_second']:.3f} tasks/s, "
                 f"job {r['job_mean_seconds']:.3f} s, Dask overhead "
                 f"{1000 * r['overhead_per_job_seconds']:.1f} ms per job "
-                f"({r['overhead_percent']:.2f} %), start-up {r['startup_seconds']:.1f} s")
+                f"({r['overhead_percent']:.2f} %), start-up {r['startup_seconds']:.1f} s; "
+                f"CPU share of the jobs {r['cpu_share']:.2f}, "
+                f"{r['cpu_seconds_per_task']:.3f} CPU s per task; load average "
+                f"{r['load_before']:.1f} -> {r['load_after']:.1f}")
         report["scaling"][workers] = {
             k: statistics.median(r[k] for r in runs)
             for k in ("tasks_per_second", "job_mean_seconds", "overhead_per_job_seconds",
-                      "overhead_percent", "startup_seconds", "compute_wall_seconds")}
+                      "overhead_percent", "startup_seconds", "compute_wall_seconds",
+                      "cpu_share", "cpu_seconds_per_task")}
         report["scaling"][workers]["runs"] = [
-            {k: r[k] for k in ("tasks_per_second", "overhead_percent", "compute_wall_seconds")}
+            {k: r[k] for k in ("tasks_per_second", "overhead_percent", "compute_wall_seconds",
+                               "cpu_share", "load_before", "load_after")}
             for r in runs]
     ratio = (report["scaling"][2]["tasks_per_second"]
              / report["scaling"][1]["tasks_per_second"])
@@ -80,10 +91,13 @@ def run(chips: int = 1000, scaling_chips: int = 200, repeats: int = 3, log=log) 
         r = one_run(chips, 2, seed=100)
         report["full"] = {k: r[k] for k in ("written", "total_seconds", "startup_seconds",
                                             "compute_wall_seconds", "tasks_per_second",
-                                            "overhead_percent", "job_mean_seconds")}
+                                            "overhead_percent", "job_mean_seconds",
+                                            "cpu_share", "cpu_seconds_per_task",
+                                            "load_before", "load_after")}
         per_task = r["compute_wall_seconds"] * 2 / r["written"]
         report["full"]["core_seconds_per_task"] = per_task
         report["projection_100k_chips_hours_per_core"] = 100_000 * per_task / 3600
+        report["projection_100k_chips_cpu_hours"] = 100_000 * r["cpu_seconds_per_task"] / 3600
         log(f"{chips} chips of 256x256 on 2 workers: {r['total_seconds']:.0f} s in all "
             f"({r['compute_wall_seconds']:.0f} s computing, {r['tasks_per_second']:.2f} "
             f"tasks/s, {per_task:.2f} core-seconds per task, Dask overhead "
