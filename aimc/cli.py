@@ -415,6 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
     ms.add_argument("--save", metavar="FILE", help="also write the configuration (.toml/.json)")
     ms.add_argument("--json", action="store_true", help="print the configuration as JSON")
     ms.set_defaults(func=cmd_model_show)
+    # The research commands live beside their Python functions (aimc/evaluate.py, sweep.py).
+    from . import evaluate, sweep
+
+    evaluate.add_parser(sub, _add_tile_options, _model)
+    sweep.add_parser(sub)
     return p
 
 

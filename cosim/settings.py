@@ -269,6 +269,9 @@ class CosimSettings:
         The JSON file the tests write their figures to, one entry per test.
     network : NetworkPlan or dict, optional
         The plan of :mod:`aimc.cosim.test_network`.
+    plan : path, optional
+        A file with the plan of a test module that brings its own (``.npz``: the block
+        replays of :mod:`aimc.cosim.test_api`, written by :mod:`aimc.cosim.replay`).
     waves : bool
         Dump waveforms.
     correct : bool
@@ -305,6 +308,7 @@ class CosimSettings:
     cal_k: int = 6
     stats: Path | None = None
     network: NetworkPlan | None = None
+    plan: Path | None = None
     waves: bool = False
     correct: bool = True
     module: str = ""
@@ -375,7 +379,7 @@ class CosimSettings:
         put("program", program)
         put("cal_k", _integer(self.cal_k, "--avg-log2", 0, MAX_AVG_LOG2,
                               f"an integer in 0..{MAX_AVG_LOG2}"))
-        for name in ("targets", "stats", "replay"):
+        for name in ("targets", "stats", "replay", "plan"):
             put(name, _path(getattr(self, name), f"CosimSettings.{name}"))
         network = self.network
         if isinstance(network, Mapping):

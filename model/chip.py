@@ -166,6 +166,8 @@ class Chip:
         #: Changes whenever the conductances do (pulse, program, erase): a
         #: :class:`ChipState` of an older generation is stale.
         self.generation = 0
+        #: Number of the next MVM :meth:`mvm` uses when not told one (the read counter).
+        self.next_vector = 0
         self._states: dict = {}
         self._reads: dict = {}         # read_weights per side
         self._pulse_dtod = None        # device-to-device factor of the SET step, drawn lazily
@@ -650,10 +652,29 @@ class Chip:
 
     # -- shortcuts -----------------------------------------------------------------------
 
-    def mvm(self, x, first_vector: int = 0, time: float = 0.0,
+    def mvm(self, x, first_vector: int | None = None, time: float = 0.0,
             temperature: float | None = None) -> np.ndarray:
-        """:meth:`ChipState.mvm` at ``(time, temperature)``."""
-        return self.state(time, temperature).mvm(x, first_vector)
+        """:meth:`ChipState.mvm` at ``(time, temperature)``, numbered by the chip's read
+        counter.
+
+        Every MVM is an event whose number keys its noise (converter, comparator and
+        white noise), as the RTL's MVMs since reset are numbered in cosimulation. Without
+        ``first_vector`` the batch takes the next numbers of :attr:`next_vector`, so two
+        calls on the same vector draw independent noise (averaging repeated reads works);
+        ``first_vector`` numbers the batch explicitly (a read repeated with the same number
+        gives the same result, bit for bit). Either way :attr:`next_vector` moves past the
+        numbers used, so later calls without ``first_vector`` never reuse them.
+        """
+        x = self.check_inputs(x)
+        if first_vector is None:
+            first_vector = self.next_vector
+        elif isinstance(first_vector, bool) or not isinstance(first_vector, int | np.integer) \
+                or first_vector < 0:
+            raise ValueError(f"first_vector must be an integer >= 0 or None (the read "
+                             f"counter), not {first_vector!r}")
+        out = self.state(time, temperature).mvm(x, int(first_vector))
+        self.next_vector = max(self.next_vector, int(first_vector) + len(x))
+        return out
 
     def cycle_model(self, time: float = 0.0, temperature: float | None = None) -> CycleModel:
         """A fresh per-cycle model of the chip at ``(time, temperature)``, as after reset."""

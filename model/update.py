@@ -176,7 +176,8 @@ class UpdateEngine:
         k : int
             Bits of the line probabilities, ``1 .. 16``.
         deterministic : bool
-            Ramp and van der Corput thresholds instead of the generators' draws.
+            The ramp (rows) and the spread accumulators (columns) instead of the
+            generators' draws.
         update_index : int, optional
             Number of this update (its noise events); default :attr:`updates`.
         chip_seed : int, optional

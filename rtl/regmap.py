@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from amaranth import Shape
 
 from ..config import TileConfig
-from ..enums import BusError, CalPhase, ColFlag, ColStatus, UpdateMode, describe
+from ..enums import BusError, CalPhase, ColFlag, ColStatus, DriftRow, UpdateMode, describe
 from ..fixedpoint import DRIFT_FRAC, GAIN_BITS, GAIN_FRAC, MAX_AVG_LOG2, OFF_FRAC, ONE, CalFormat
 from ..programming import AMP_MAX, PROG_RESET_GAIN, PROG_SET_GAIN, PULSE_GAIN_FRAC, WIDTH_REF
 from ..training import BL_MAX, ETA_FRAC, PROB_BITS, SCALE_BITS, SCALE_FRAC
@@ -284,9 +284,11 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
             Field("busy", 0, 1, R, "the engine is running"),
             Field("done", 1, 1, W1C, "a run finished"),
             Field("error", 2, 1, W1C, "a run finished with an error: DRIFT_SCALE out of "
-                  "range, or a zero reference response; or a start while the "
-                  "program-and-verify engine runs"),
-            Field("bad", 3, 1, R, "at least one column is flagged bad (see COL_STATUS)"))),
+                  "range, a reference signal too small (see weak), or a drift phase with "
+                  "DRIFT_REF 0; or a start while the program-and-verify engine runs"),
+            Field("bad", 3, 1, R, "at least one column is flagged bad (see COL_STATUS)"),
+            Field("weak", 4, 1, W1C, "a capture or drift phase measured a reference signal "
+                  "below DRIFT_MIN (or none) and changed nothing; error is set with it"))),
         Register("CAL_REF", 0x48, "Expected response to the reference charge, fixed point "
                  f"with {OFF_FRAC} fractional bits.", (
             Field("value", 0, fmt.ref_bits, RW, "", reset=fmt.ref_default),)),
@@ -355,6 +357,12 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
                   legal=(1, 2 ** 16 - 1)),)),
         Register("TIMEOUT_COUNT", 0x98, "Operations abandoned for a READY_TIMEOUT since "
                  "reset.", (Field("count", 0, 32, R, ""),)),
+        Register("DRIFT_MIN", 0xE0, "Smallest drift reference signal S (sum over the "
+                 "DRIFT_COLS columns of abs(corrected result), averaged over the MVMs) a "
+                 "capture or drift phase accepts; below it the phase changes nothing and "
+                 "sets CAL_STATUS.weak and error (S = 0 always does).", (
+            Field("value", 0, 32, RW, "units of the corrected result",
+                  reset=fmt.drift_min_default),)),
     )
     if cfg.training:
         regs += _training_registers()
@@ -473,7 +481,14 @@ def windows(cfg: TileConfig) -> tuple[Window, ...]:
                f"row offset of backward results, {offset}", words=rows),
         Window("ROW_GAIN", 0x6000, GAIN_BITS, False, Access.RW,
                f"row gain of backward results, {gain}", words=rows),
-    ) if cfg.training else ())
+    ) if cfg.training else ()) + (
+        Window("DRIFT_ROWS", 0x8000, 2, False, Access.RW,
+               "how the drift reference vector drives row r (reset: drive, every row)",
+               enum=DriftRow, words=rows),
+        Window("DRIFT_COLS", 0x9000, 1, False, Access.RW,
+               "1: column c counts in the drift reference signal S (reset: 1, every column)",
+               words=cols),
+    )
 
 
 def markdown_table(regs, wins=()) -> str:
@@ -493,7 +508,7 @@ def markdown_table(regs, wins=()) -> str:
                          f"{r.name + mark if i == 0 else ''} | {bits} | {f.name} | {f.access} "
                          f"| {doc} |")
     for w in wins:
-        index = "r" if w.name.startswith("ROW_") else "c"
+        index = "r" if w.name.startswith("ROW_") or w.name == "DRIFT_ROWS" else "c"
         mark = " (training tiles)" if w.name in training else ""
         lines.append(f"| 0x{w.base:04X} + 4{index} | {w.name}[{index}]{mark} | {w.width - 1}:0 "
                      f"| value | "

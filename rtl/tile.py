@@ -8,7 +8,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..config import TileConfig
-from ..enums import ColFlag, CorrectMode
+from ..enums import ColFlag, CorrectMode, DriftRow
 from ..fixedpoint import GAIN_BITS, ONE, CalFormat
 from .arbiter import Arbiter
 from .axi import AxiLiteSignature, AxiStreamSignature
@@ -125,13 +125,18 @@ class Tile(wiring.Component):
         # for the read window, the others 0). Columns: the host's backward or update vector.
         op = arb.op.payload
         drift_x = regs.drift_x.value
+        drift_rows = self._drift_reference(m, csr, cal)
         data_bits = Value.cast(frame.data)
         lw = cfg.in_lane_width
         with m.Switch(op.kind):
             with m.Case(OpKind.FORWARD):
                 m.d.comb += Value.cast(rowdrv.vector).eq(data_bits[:cfg.rows * lw])
             with m.Case(OpKind.DRIFT):
-                m.d.comb += [rowdrv.vector[i].eq(drift_x) for i in range(cfg.rows)]
+                # The rows DRIFT_ROWS drives, at DRIFT_X or -DRIFT_X; the others at 0.
+                m.d.comb += [rowdrv.vector[i].eq(Mux(drift_rows[i] & DriftRow.DRIVE,
+                                                     Mux(drift_rows[i] & DriftRow.NEGATE,
+                                                         -drift_x, drift_x), 0))
+                             for i in range(cfg.rows)]
             with m.Case(OpKind.READ):
                 m.d.comb += [rowdrv.vector[i].eq(op.row == i) for i in range(cfg.rows)]
 
@@ -312,6 +317,8 @@ class Tile(wiring.Component):
             cal.avg_log2.eq(regs.cal_ctrl.avg_log2),
             cal.ref.eq(regs.cal_ref.value),
             cal.drift_ref.eq(regs.drift_ref.value.value),
+            cal.drift_min.eq(regs.drift_min.value),
+            regs.cal_status.weak.set.eq(cal.weak),
             regs.cal_status.busy.eq(cal.seq.busy),
             regs.cal_status.done.set.eq(cal.done),
             regs.cal_status.error.set.eq(cal.error | (start & prog.seq.busy)),
@@ -418,6 +425,27 @@ class Tile(wiring.Component):
         with m.If(csr.win.col_status.re):
             m.d.sync += flags.eq(cal.status.word_select(csr.win.col_status.addr, 2))
         m.d.comb += [csr.win.col_status.rdata.eq(flags), csr.win.col_status.lock.eq(cal.seq.busy)]
+
+    def _drift_reference(self, m, csr, cal):
+        """The DRIFT_ROWS and DRIFT_COLS windows: flip-flops (the row driver takes every
+        row's drive at once), reset to every row driven positively and every column
+        counted, written by the host (refused while the calibration engine runs); returns
+        the rows' :class:`~aimc.enums.DriftRow` fields and drives the engine's column
+        mask."""
+        cfg = self.cfg
+        rows = Signal(data.ArrayLayout(2, cfg.rows),
+                      init=[int(DriftRow.DRIVE)] * cfg.rows)
+        cols = Signal(cfg.cols, init=(1 << cfg.cols) - 1)
+        for win, store, width in ((csr.win.drift_rows, rows.as_value(), 2),
+                                  (csr.win.drift_cols, cols, 1)):
+            with m.If(win.we):
+                m.d.sync += store.word_select(win.addr, width).eq(win.wdata[:width])
+            word = Signal(width, name=f"{win.wdata.name}_q")
+            with m.If(win.re):
+                m.d.sync += word.eq(store.word_select(win.addr, width))
+            m.d.comb += [win.rdata.eq(word), win.lock.eq(cal.seq.busy)]
+        m.d.comb += cal.drift_cols.eq(cols)
+        return rows
 
     def _col_flags(self, m, csr, events):
         """The COL_FLAGS window: per-column sticky bits, set by ``events`` (which win over

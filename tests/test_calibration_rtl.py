@@ -706,7 +706,8 @@ def test_register_file_window_reads(cfg):
     wins = windows(cfg)
     assert [(w.name, w.signed) for w in wins] == [
         ("OFFSET", True), ("GAIN", False), ("COL_STATUS", False), ("COL_FLAGS", False),
-        *((("ROW_OFFSET", True), ("ROW_GAIN", False)) if cfg.training else ())]
+        *((("ROW_OFFSET", True), ("ROW_GAIN", False)) if cfg.training else ()),
+        ("DRIFT_ROWS", False), ("DRIFT_COLS", False)]
     results = []
 
     async def body(ctx, dut, host):

@@ -36,7 +36,7 @@ from aimc.fixedpoint import (
     RESULT_FRAC,
     CalFormat,
 )
-from aimc.model.calibration import Calibration, calibrate
+from aimc.model.calibration import Calibration, DriftReference, calibrate
 from aimc.programming import AMP_BITS, PULSE_GAIN_FRAC, read_full_scale
 from aimc.rtl.calib import CalibrationEngine
 from aimc.rtl.engine import OpKind, op_layout
@@ -267,7 +267,7 @@ class CalState:
         return CalState(self.offset, self.gain, self.status, self.drift_ref, self.drift_scale)
 
 
-def expected_run(cfg, state, phases, k, ref, drift_ref, raw):
+def expected_run(cfg, state, phases, k, ref, drift_ref, raw, drift_min=None):
     """The run computed with CalFormat arithmetic. ``raw`` maps "offset", "gain", "sum" to
     (2**k, cols) raw results; the sum phases see them corrected (offset, gain, drift 1.0)."""
     fmt = CalFormat(cfg)
@@ -291,8 +291,12 @@ def expected_run(cfg, state, phases, k, ref, drift_ref, raw):
         corrected, _ = fmt.correct(raw["sum"], s.offset, s.gain, ONE)
         good = [c for c in range(cfg.cols) if not s.status[c]]
         total = int(np.abs(corrected[:, good]).sum()) >> k
-        if phases & CalPhase.CAPTURE:
+        if total < max(fmt.drift_min_default if drift_min is None else drift_min, 1):
+            s.error = True  # too small to measure (DRIFT_MIN at reset): nothing changes
+        elif phases & CalPhase.CAPTURE:
             s.drift_ref, s.drift_scale = total, ONE
+        elif drift_ref == 0:
+            s.error = True  # no reference captured
         else:
             q, overflow = fmt.quotient(drift_ref, total, DRIFT_FRAC, DRIFT_BITS)
             if overflow:
@@ -376,6 +380,7 @@ class CalBench:
                 ctx.set(dut.avg_log2, r["k"])
                 ctx.set(dut.ref, r["ref"])
                 ctx.set(dut.drift_ref, r.get("drift_ref", 0))
+                ctx.set(dut.drift_min, r.get("drift_min", CalFormat(self.cfg).drift_min_default))
                 self.seq.hold_idle(ctx, r.get("host", self.rng.randint(2, 6)))
                 ctx.set(dut.start, 1)
                 await ctx.tick()
@@ -454,7 +459,7 @@ def check_run(bench, got, want, phases, k):
     assert len(gain_writes) == (cfg.cols if phases & CalPhase.GAIN else 0)
 
 
-def golden(cfg, start, phases, k, ref, drift_ref, raw):
+def golden(cfg, start, phases, k, ref, drift_ref, raw, drift_min=None):
     """model.calibration.calibrate on the same raw results (its drift phase corrects them
     with its own coefficients, as the corrector does with the memories')."""
     names = [n for n, p in (("offset", CalPhase.OFFSET), ("gain", CalPhase.GAIN),
@@ -466,7 +471,10 @@ def golden(cfg, start, phases, k, ref, drift_ref, raw):
         blocks.append(raw["sum"])
     begin = Calibration(np.array(start.offset), np.array(start.gain), np.array(start.status),
                         drift_ref, start.drift_scale)
-    return calibrate(FakeState(cfg, blocks), names, 0, k=k, ref=ref, start=begin)
+    reference = None if drift_min is None else DriftReference(
+        cfg, cfg.x_max // 2, np.ones(cfg.rows, np.int64), np.ones(cfg.cols, bool), drift_min)
+    return calibrate(FakeState(cfg, blocks), names, 0, k=k, ref=ref, start=begin,
+                     reference=reference)
 
 
 @pytest.mark.parametrize("cfg, k", [(cfg, k) for cfg in CAL_CONFIGS for k in (0, 2)]
@@ -508,13 +516,16 @@ def test_calibration_runs_match_the_fixed_point_arithmetic(cfg, k):
     runs.append(dict(phases=CalPhase.OFFSET, k=k, ref=ref, raw={"offset": off4}))
 
     # the expected states, run after run; the drift reference for run 2 is about 1.3 times
-    # its sum, so that its scale is about 1.3
+    # its sum, so that its scale is about 1.3 (no DRIFT_MIN: the random sums of the small
+    # tiles can be below its reset value)
     wants = []
     for i, r in enumerate(runs):
+        r["drift_min"] = 0
         if i == 1:
-            total = expected_run(cfg, state, r["phases"], k, r["ref"], 0, r["raw"]).total
+            total = expected_run(cfg, state, r["phases"], k, r["ref"], 0, r["raw"], 0).total
             r["drift_ref"] = total + max(1, total * 3 // 10)
-        state = expected_run(cfg, state, r["phases"], k, r["ref"], r.get("drift_ref", 0), r["raw"])
+        state = expected_run(cfg, state, r["phases"], k, r["ref"], r.get("drift_ref", 0),
+                             r["raw"], 0)
         wants.append(state)
     got = bench.execute(runs)
     before = CalState(bench.mem.columns("offset"), bench.mem.columns("gain"), [0] * cfg.cols)
@@ -522,7 +533,7 @@ def test_calibration_runs_match_the_fixed_point_arithmetic(cfg, k):
         check_run(bench, g, w, r["phases"], k)
         # the golden algorithm agrees on the same numbers
         gold = golden(cfg, before if i == 0 else wants[i - 1], r["phases"], k, r["ref"],
-                      r.get("drift_ref", 0), r["raw"])
+                      r.get("drift_ref", 0), r["raw"], 0)
         assert list(gold.offset) == w.offset and list(gold.gain) == w.gain
         assert list(gold.status) == w.status and gold.error == w.error
         if r["phases"] & (CalPhase.CAPTURE | CalPhase.DRIFT):
