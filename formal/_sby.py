@@ -75,16 +75,18 @@ class Outcome:
     """What one SymbiYosys run found.
 
     ``status`` is SymbiYosys' word: ``PASS``, ``FAIL``, ``UNKNOWN`` (an induction that did
-    not close), ``TIMEOUT`` or ``ERROR``. ``failed`` maps each failed assertion to the step
-    of its counterexample (``None`` for an induction counterexample, which starts in an
-    unreachable state and is no bug); ``reached`` maps each reached cover to its step;
-    ``traces`` lists the VCD files written.
+    not close), ``TIMEOUT`` or ``ERROR``. ``failed`` maps each assertion with a
+    counterexample from the initial state to its step; ``induction_failed`` lists those
+    with only an induction counterexample (it may start in an unreachable state: no bug,
+    but no proof); ``reached`` maps each reached cover to its step; ``traces`` lists the VCD
+    files written, the initial-state counterexample first.
     """
 
     status: str
     seconds: float
     workdir: Path
     failed: dict = field(default_factory=dict)
+    induction_failed: list = field(default_factory=list)
     reached: dict = field(default_factory=dict)
     unreached: list = field(default_factory=list)
     traces: list = field(default_factory=list)
@@ -93,7 +95,7 @@ class Outcome:
     @property
     def basecase_failures(self) -> list[str]:
         """Assertions with a real counterexample (one reachable from the initial state)."""
-        return [n for n, step in self.failed.items() if step is not None]
+        return list(self.failed)
 
 
 _FAILED = re.compile(r"failed assertion top\.\\?(\S+) at .*?(?: step (\d+))?$")
@@ -145,19 +147,25 @@ def run_sby(il_text: str, workdir: Path, *, mode: str, depth: int, script: tuple
     status_file = workdir / "run" / "status"
     status = status_file.read_text().split()[0] if status_file.exists() else "ERROR"
     out = Outcome(status, seconds, workdir, log=log)
+    trace_kind = None  # the counterexample the failed assertions listed next belong to
     for line in log.splitlines():
         if "summary:" not in line:
             continue
         text = line.split("summary:", 1)[1].strip()
         if m := _FAILED.search(text):
-            step = int(m.group(2)) if m.group(2) is not None else None
-            # A basecase counterexample outranks the induction's for the same assertion.
-            if out.failed.get(m.group(1)) is None:
-                out.failed[m.group(1)] = step
+            if trace_kind == "induction":
+                out.induction_failed.append(m.group(1))
+            else:
+                out.failed[m.group(1)] = int(m.group(2) or 0)
         elif m := _UNREACHED.search(text):
             out.unreached.append(m.group(1))
         elif m := _REACHED.search(text):
             out.reached[m.group(1)] = int(m.group(2))
         elif m := _TRACE.search(text):
-            out.traces.append(workdir / m.group(2))
+            trace_kind = m.group(1)
+            path = workdir / m.group(2)
+            if trace_kind == "induction":
+                out.traces.append(path)
+            else:
+                out.traces.insert(0, path)
     return out

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from .axil import AxiLiteHarness
 from .datapath import DividerHarness, SarHarness, SqrtHarness
 from .harness import Harness
+from .streams import LoaderHarness, PackerHarness
 
 __all__ = ["JOBS", "Job", "Mutation"]
 
@@ -62,6 +63,14 @@ JOBS: tuple[Job, ...] = (
             Mutation("clear_wins", "w1c_set_wins_over_clear", 4),
             Mutation("drop_bvalid", "one_b_per_write", 4),
             Mutation("read_overrun", "one_r_per_read", 4))),
+    Job("loader", "2 AXI4-Stream", "InputLoader (rtl/stream.py, s_axis), 3x2 tile, 2 lanes",
+        LoaderHarness, "prove", 4, 8, mutations=(
+            Mutation("ready_on_valid", "tready_never_waits_for_tvalid", 6),
+            Mutation("overwrite", "tready_never_waits_for_tvalid", 6))),
+    Job("packer", "2 AXI4-Stream", "ResultPacker (rtl/stream.py, to m_axis), 3x3 tile, 2 lanes",
+        PackerHarness, "prove", 4, 8, mutations=(
+            Mutation("valid_on_ready", "tvalid_never_waits_for_tready", 6),
+            Mutation("early_last", "beats_are_the_vector_in_order", 6))),
     Job("sar", "5 datapath", "SarController (rtl/sar.py), 2 ADCs x 4 bits",
         lambda **kw: SarHarness(2, 4, **kw), "prove", 7, 12, mutations=(
             Mutation("skip_step", "trial_is_search_step", 12),

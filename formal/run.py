@@ -78,9 +78,11 @@ def run_job(job: Job, out: Path, *, per_property: bool = True) -> list[CheckResu
         o = run_sby(il, out / "work" / tag, mode=job.mode, depth=job.depth, timeout=TIMEOUT)
         for name in group:
             status = o.status
-            if status == "FAIL" and name not in o.failed:
-                status = "FAIL (another property)"
-            trace = o.traces[0] if o.traces and name in o.failed else None
+            if status in ("FAIL", "UNKNOWN") and name not in o.failed:
+                status = ("UNKNOWN (induction)" if name in o.induction_failed
+                          else f"{status} (another property)")
+            trace = o.traces[0] if o.traces and (name in o.failed
+                                                 or name in o.induction_failed) else None
             results.append(CheckResult(name, job.key, job.block, _kind(job), job.depth, status,
                                        round(o.seconds, 1), trace=_keep(trace, out, name)))
     return results
