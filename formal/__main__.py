@@ -7,7 +7,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
+
+from amaranth.hdl import UnusedElaboratable
 
 from ._sby import missing_tools
 from .catalogue import JOBS
@@ -22,6 +25,8 @@ def main(argv=None) -> int:
                         help=f"jobs to run, of: {', '.join(j.key for j in JOBS)}")
     parser.add_argument("--out", type=Path, default=Path("build/formal"))
     args = parser.parse_args(argv)
+    # Listing a harness's properties elaborates it without converting it.
+    warnings.filterwarnings("ignore", category=UnusedElaboratable)
     missing = missing_tools()
     if missing:
         print(f"error: missing {', '.join(missing)}; install the formal extra: "
