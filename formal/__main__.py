@@ -14,7 +14,8 @@ from amaranth.hdl import UnusedElaboratable
 
 from ._sby import missing_tools
 from .catalogue import JOBS
-from .run import run_cover, run_job, run_mutation, write_results
+from .run import CheckResult, MutationResult, run_cover, run_job, run_mutation, write_results
+from .structural import ReadyOnValidTile, run_structural
 
 
 def main(argv=None) -> int:
@@ -32,7 +33,7 @@ def main(argv=None) -> int:
         print(f"error: missing {', '.join(missing)}; install the formal extra: "
               f"pip install -e '.[formal]'", file=sys.stderr)
         return 2
-    keys = {j.key for j in JOBS}
+    keys = {j.key for j in JOBS} | {"structural"}
     for k in args.only or ():
         if k not in keys:
             parser.error(f"--only takes job keys ({', '.join(sorted(keys))}), not {k!r}")
@@ -49,6 +50,21 @@ def main(argv=None) -> int:
             print(f"{'caught' if r.caught else 'MISSED':8} {r.seconds:7.1f}s  "
                   f"{r.job}.mutant.{r.mutation} -> {r.failed}  {r.trace or ''}", flush=True)
             mutations.append(r)
+    if not args.only or "structural" in args.only:
+        for s in run_structural(args.out):
+            print(f"{s.status:8} {s.seconds:7.1f}s  {s.name}  [structural] {s.detail}", flush=True)
+            checks.append(CheckResult(s.name, "structural", "Tile, 4x4, 4-bit in and ADC, "
+                                      "2 lanes (netlist)", "structural proof (no "
+                                      "combinational path)", 0, s.status, s.seconds))
+        bad_tile = run_structural(args.out / "mutant", tile_cls=ReadyOnValidTile)
+        caught = any(s.status == "FAIL" and s.name.endswith("s_axis_tready_independent_of_tvalid")
+                     for s in bad_tile)
+        mutations.append(MutationResult("structural", "ready_on_valid",
+                                        "the tile's s_axis TREADY waits for TVALID",
+                                        "tile.s_axis_tready_independent_of_tvalid",
+                                        [s.name for s in bad_tile if s.status == "FAIL"], caught,
+                                        bad_tile[0].seconds))
+        print(f"{'caught' if caught else 'MISSED':8} structural.mutant.ready_on_valid", flush=True)
     write_results(args.out, checks, mutations)
     bad = [c for c in checks if c.status != "PASS"] + [m for m in mutations if not m.caught]
     print(f"{len(checks)} checks, {len(mutations)} mutations in "

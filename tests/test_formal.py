@@ -126,3 +126,19 @@ def test_correct_spec_is_calformat_correct():
     sim = Simulator(m)
     sim.add_testbench(bench)
     sim.run()
+
+
+@needs_tools
+def test_tile_streams_have_no_ready_valid_path(tmp_path):
+    from aimc.formal.structural import run_structural
+    results = run_structural(tmp_path)
+    assert results and all(r.status == "PASS" for r in results), \
+        [(r.name, r.detail) for r in results if r.status != "PASS"]
+
+
+@needs_tools
+def test_tile_ready_on_valid_mutation_is_caught(tmp_path):
+    from aimc.formal.structural import ReadyOnValidTile, run_structural
+    failed = {r.name for r in run_structural(tmp_path, tile_cls=ReadyOnValidTile)
+              if r.status == "FAIL"}
+    assert failed == {"tile.s_axis_tready_independent_of_tvalid"}
