@@ -71,11 +71,11 @@ JOBS: tuple[Job, ...] = (
         PackerHarness, "prove", 4, 8, mutations=(
             Mutation("valid_on_ready", "tvalid_never_waits_for_tready", 6),
             Mutation("early_last", "beats_are_the_vector_in_order", 6))),
-    Job("sar", "5 datapath", "SarController (rtl/sar.py), 2 ADCs x 4 bits",
+    Job("sar2x4", "5 datapath", "SarController (rtl/sar.py), 2 ADCs x 4 bits",
         lambda **kw: SarHarness(2, 4, **kw), "prove", 7, 12, mutations=(
             Mutation("skip_step", "trial_is_search_step", 12),
             Mutation("stale_code", "trial_is_search_step", 12))),
-    Job("sar8", "5 datapath", "SarController (rtl/sar.py), 1 ADC x 8 bits (the tile's)",
+    Job("sar1x8", "5 datapath", "SarController (rtl/sar.py), 1 ADC x 8 bits (the tile's)",
         lambda **kw: SarHarness(1, 8, **kw), "prove", 11, 20, quick=False),
     Job("div8_4_4", "5 datapath", "SequentialDivider (rtl/divider.py), 8 / 4 -> 4 bits",
         _divider((8, 4, 4)), "prove", 8, 10, mutations=(

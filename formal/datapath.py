@@ -66,7 +66,6 @@ class SarHarness(Harness):
     that step decides it.
     """
 
-    name = "sar"
     mutations = {
         "skip_step": "the SAR skips its second step (one bit undecided, one step short)",
         "stale_code": "a start does not clear the code of the previous conversion",
@@ -75,6 +74,10 @@ class SarHarness(Harness):
     def __init__(self, n_adc=2, bits=4, **kwargs):
         super().__init__(**kwargs)
         self.n_adc, self.bits = n_adc, bits
+
+    @property
+    def name(self):  # one prefix per configuration: the harness runs at several
+        return f"sar{self.n_adc}x{self.bits}"
 
     def build(self, m):
         n, bits = self.n_adc, self.bits
