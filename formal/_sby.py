@@ -78,7 +78,9 @@ class Outcome:
     not close), ``TIMEOUT`` or ``ERROR``. ``failed`` maps each assertion with a
     counterexample from the initial state to its step; ``induction_failed`` lists those
     with only an induction counterexample (it may start in an unreachable state: no bug,
-    but no proof); ``reached`` maps each reached cover to its step; ``traces`` lists the VCD
+    but no proof); ``reached`` maps each reached cover to its step, ``cover_traces`` to its
+    trace;
+    ``traces`` lists the VCD
     files written, the initial-state counterexample first.
     """
 
@@ -88,6 +90,7 @@ class Outcome:
     failed: dict = field(default_factory=dict)
     induction_failed: list = field(default_factory=list)
     reached: dict = field(default_factory=dict)
+    cover_traces: dict = field(default_factory=dict)
     unreached: list = field(default_factory=list)
     traces: list = field(default_factory=list)
     log: str = ""
@@ -148,6 +151,7 @@ def run_sby(il_text: str, workdir: Path, *, mode: str, depth: int, script: tuple
     status = status_file.read_text().split()[0] if status_file.exists() else "ERROR"
     out = Outcome(status, seconds, workdir, log=log)
     trace_kind = None  # the counterexample the failed assertions listed next belong to
+    last_trace = None  # the trace the covers listed next are reached in
     for line in log.splitlines():
         if "summary:" not in line:
             continue
@@ -161,9 +165,11 @@ def run_sby(il_text: str, workdir: Path, *, mode: str, depth: int, script: tuple
             out.unreached.append(m.group(1))
         elif m := _REACHED.search(text):
             out.reached[m.group(1)] = int(m.group(2))
+            if last_trace is not None:
+                out.cover_traces[m.group(1)] = last_trace
         elif m := _TRACE.search(text):
             trace_kind = m.group(1)
-            path = workdir / m.group(2)
+            path = last_trace = workdir / m.group(2)
             if trace_kind == "induction":
                 out.traces.append(path)
             else:

@@ -189,8 +189,12 @@ class DividerHarness(Harness):
             with m.If(left == 1):
                 m.d.sync += valid.eq(1)
 
-        self.prop(m, "busy_until_done", dut.busy == (left > 1))
-        self.prop(m, "done_after_latency", dut.done == (left == 1))
+        # The latency properties are also the invariants the others' induction rests on.
+        self.prop(m, "busy_until_done", dut.busy == (left > 1), helper=True)
+        self.prop(m, "done_after_latency", dut.done == (left == 1), helper=True)
+        # (The counters' widths hold values no division reaches; this keeps the
+        # induction out of them.)
+        self.prop(m, "harness_count", left <= qw + 2, helper=True)
         fits = (d != 0) & (n < (d << qw))
         q = dut.quotient
         with m.If(dut.done | (valid & ~dut.busy & (left == 0))):
@@ -200,7 +204,7 @@ class DividerHarness(Harness):
             with m.Else():
                 self.prop(m, "overflow_all_ones", q == (1 << qw) - 1)
         self.cover(m, "exact_division", dut.done & fits & (q * d == n) & (q != 0))
-        self.cover(m, "overflow", dut.done & ~fits & (d != 0))
+        self.cover(m, "overflow", dut.done & ~fits)
 
 
 class _SqrtDropBit(SequentialSqrt):
@@ -243,8 +247,9 @@ class SqrtHarness(Harness):
             m.d.sync += left.eq(left - 1)
             with m.If(left == 1):
                 m.d.sync += valid.eq(1)
-        self.prop(m, "busy_until_done", dut.busy == (left > 1))
-        self.prop(m, "done_after_latency", dut.done == (left == 1))
+        self.prop(m, "busy_until_done", dut.busy == (left > 1), helper=True)
+        self.prop(m, "done_after_latency", dut.done == (left == 1), helper=True)
+        self.prop(m, "harness_count", left <= n + 1, helper=True)
         r = dut.root
         with m.If(dut.done | (valid & (left == 0) & ~dut.busy)):
             self.prop(m, "root_is_floor_sqrt", (r * r <= x) & (x < (r + 1) * (r + 1)))

@@ -98,12 +98,11 @@ def run_cover(job: Job, out: Path) -> list[CheckResult]:
     o = run_sby(il, out / "work" / f"{job.key}.cover", mode="cover", depth=job.cover_depth,
                 timeout=TIMEOUT)
     results = []
-    traces = {Path(t).name: t for t in o.traces}
-    for i, name in enumerate(covers):
+    for name in covers:
         step = o.reached.get(name)
         status = "PASS" if step is not None else ("UNREACHED" if o.status != "TIMEOUT"
                                                   else o.status)
-        trace = traces.get(f"trace{i}.vcd") if step is not None else None
+        trace = o.cover_traces.get(name)
         results.append(CheckResult(name, job.key, job.block, f"cover (depth {job.cover_depth})",
                                    job.cover_depth, status, round(o.seconds, 1), step=step,
                                    trace=_keep(trace, out, name)))
