@@ -79,9 +79,7 @@ class Outcome:
     counterexample from the initial state to its step; ``induction_failed`` lists those
     with only an induction counterexample (it may start in an unreachable state: no bug,
     but no proof); ``reached`` maps each reached cover to its step, ``cover_traces`` to its
-    trace;
-    ``traces`` lists the VCD
-    files written, the initial-state counterexample first.
+    trace; ``traces`` lists the VCD files written, the initial-state counterexample first.
     """
 
     status: str
