@@ -71,7 +71,7 @@ cosim: setup
 	$(AIMC) cosim --sim $(SIM) $(if $(TEST),--test $(TEST)) $(if $(filter 1,$(WAVES)),--waves) $(ARGS)
 
 lint: setup
-	$(VENV)/bin/ruff check aimc rtl model cosim tests bench
+	$(VENV)/bin/ruff check aimc rtl model cosim formal tests bench
 	$(PY) -m aimc.cosim.lint
 
 # Not part of `make test`. Installs the synthesis tools (the `synth` extra) when missing.
