@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..config import TileConfig
 from .axil import AxiLiteHarness
 from .datapath import DividerHarness, SarHarness, SqrtHarness
 from .harness import Harness
@@ -71,6 +72,13 @@ JOBS: tuple[Job, ...] = (
         PackerHarness, "prove", 4, 8, mutations=(
             Mutation("valid_on_ready", "tvalid_never_waits_for_tready", 6),
             Mutation("early_last", "beats_are_the_vector_in_order", 6))),
+    # The same ends on inference tiles (forward vectors only).
+    Job("loader_inf", "2 AXI4-Stream", "InputLoader (rtl/stream.py, s_axis), 3x2 inference "
+        "tile, 2 lanes", lambda **kw: LoaderHarness(TileConfig(rows=3, cols=2, lanes=2), **kw),
+        "prove", 4, 8, mutations=(Mutation("ready_on_valid", "tready_never_waits_for_tvalid", 6),)),
+    Job("packer_inf", "2 AXI4-Stream", "ResultPacker (rtl/stream.py, to m_axis), 3x3 inference "
+        "tile, 2 lanes", lambda **kw: PackerHarness(TileConfig(rows=3, cols=3, lanes=2), **kw),
+        "prove", 4, 8, mutations=(Mutation("early_last", "beats_are_the_vector_in_order", 6),)),
     Job("sar2x4", "5 datapath", "SarController (rtl/sar.py), 2 ADCs x 4 bits",
         lambda **kw: SarHarness(2, 4, **kw), "prove", 7, 12, mutations=(
             Mutation("skip_step", "trial_is_search_step", 12),

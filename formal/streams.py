@@ -47,7 +47,8 @@ class LoaderHarness(Harness):
 
     def __init__(self, cfg=None, **kwargs):
         super().__init__(**kwargs)
-        self.cfg = cfg if cfg is not None else TileConfig(rows=3, cols=2, lanes=2)
+        self.cfg = cfg if cfg is not None else TileConfig(rows=3, cols=2, lanes=2,
+                                                          training=True)
 
     def build(self, m):
         cfg = self.cfg
@@ -65,7 +66,10 @@ class LoaderHarness(Harness):
         self.prop(m, "tready_never_waits_for_tvalid", s.tready == ~out.valid)
 
         # -- the frame rules, applied by the harness ---------------------------------------
-        beats = max(cfg.in_beats, cfg.out_beats)
+        # On an inference tile only forward vectors exist (every other TUSER is wrong) and
+        # the loader finds no largest magnitude (0).
+        training = cfg.training
+        beats = max(cfg.in_beats, cfg.out_beats) if training else cfg.in_beats
         n = Signal(range(beats + 2))     # beats of this frame so far (saturating)
         kind = Signal(2)
         wrong = Signal()                 # TUSER changed or names no kind
@@ -73,7 +77,8 @@ class LoaderHarness(Harness):
         peak = Signal(cfg.mag_bits)
         buf = [Signal(len(s.tdata), name=f"beat{b}") for b in range(beats)]
         now_kind = Mux(n == 0, s.tuser, kind)
-        forward = now_kind == InputKind.FORWARD
+        forward = (now_kind == InputKind.FORWARD) if training else 1
+        no_kind = (s.tuser == 3) if training else (s.tuser != InputKind.FORWARD)
         length = Mux(forward, cfg.in_beats, cfg.out_beats)
         elems = Mux(forward, cfg.rows, cfg.cols)
         # The beat's index within the frame, held at the last one of its kind past the end
@@ -91,8 +96,9 @@ class LoaderHarness(Harness):
             best = Mux(mg > best, mg, best)
         beat_peak = Signal(cfg.mag_bits)
         m.d.comb += beat_peak.eq(best)
-        new_peak = Mux(n == 0, beat_peak, Mux(beat_peak > peak, beat_peak, peak))
-        frame_wrong = wrong | (s.tuser != now_kind) | (s.tuser == 3) | (n + 1 != length)
+        new_peak = (Mux(n == 0, beat_peak, Mux(beat_peak > peak, beat_peak, peak))
+                    if training else 0)
+        frame_wrong = wrong | (s.tuser != now_kind) | no_kind | (n + 1 != length)
         frame_bad = bad | Cat(*lane_bad).any()
         expect_frame = Signal()
         expect_range = Signal()
@@ -110,7 +116,7 @@ class LoaderHarness(Harness):
                              expect_accept.eq(~frame_wrong & ~frame_bad)]
             with m.Else():
                 m.d.sync += [n.eq(Mux(n == beats + 1, n, n + 1)), kind.eq(now_kind),
-                             wrong.eq(wrong | (s.tuser != now_kind) | (s.tuser == 3)),
+                             wrong.eq(wrong | (s.tuser != now_kind) | no_kind),
                              bad.eq(bad | Cat(*lane_bad).any()), peak.eq(new_peak)]
         self.prop(m, "drop_frame_iff_wrong_framing", dut.drop_frame == expect_frame)
         self.prop(m, "drop_range_iff_element_out_of_range", dut.drop_range == expect_range)
@@ -131,7 +137,7 @@ class LoaderHarness(Harness):
                       out.valid & (Value.cast(out.payload) == held[0]))
         used = Mux(exp_kind == InputKind.FORWARD, cfg.rows, cfg.cols)
         same = Cat(*((i >= used) | (out.payload.data[i] == exp_data.word_select(i, lw)
-                                    .as_signed()) for i in range(cfg.lines))).all()
+                                    .as_signed()) for i in range(cfg.in_lines))).all()
         with m.If(out.valid):
             self.prop(m, "vector_is_the_frame",
                       (Value.cast(out.payload.kind) == exp_kind) & (out.payload.max == exp_max)
@@ -149,6 +155,9 @@ class LoaderHarness(Harness):
             self.prop(m, "frame_kind", (driven(f, "kind") == kind) & (driven(f, "peak") == peak)
                       & Cat(*((driven(f, "buf")[b * len(s.tdata):(b + 1) * len(s.tdata)]
                                == buf[b]) | (b >= n) for b in range(beats))).all(), helper=True)
+            # A frame whose first beat named no kind (of this tile) is already wrong.
+            valid_kind = (kind != 3) if training else (kind == InputKind.FORWARD)
+            self.prop(m, "frame_kind_or_wrong", wrong | valid_kind, helper=True)
         self.cover(m, "forward_vector", out.valid & (out.payload.kind == InputKind.FORWARD))
         dropped = Signal()
         with m.If(dut.drop_frame):
@@ -186,7 +195,8 @@ class PackerHarness(Harness):
 
     def __init__(self, cfg=None, **kwargs):
         super().__init__(**kwargs)
-        self.cfg = cfg if cfg is not None else TileConfig(rows=3, cols=3, lanes=2)
+        self.cfg = cfg if cfg is not None else TileConfig(rows=3, cols=3, lanes=2,
+                                                          training=True)
 
     def build(self, m):
         cfg = self.cfg
@@ -197,7 +207,10 @@ class PackerHarness(Harness):
         v, s = dut.vector, dut.stream
         m.d.comb += [v.valid.eq(free(m, 1, "vvalid")), s.ready.eq(free(m, 1, "tready")),
                      Value.cast(v.payload).eq(free(m, len(Value.cast(v.payload))))]
+        # The sequencer hands over kinds of this tile only (forward alone without training).
         self.assume(m, Value.cast(v.payload.kind) != 3)
+        if not cfg.training:
+            self.assume(m, v.payload.kind == ResultKind.FORWARD)
         hs = s.valid & s.ready
         self.prop(m, "tvalid_never_waits_for_tready", s.valid == dut.busy)
         held = self.past(m, s.valid & ~s.ready)
@@ -207,7 +220,8 @@ class PackerHarness(Harness):
                       s.valid & (Value.cast(s.payload) == before))
         # The vector being sent and the beat expected next.
         vec = Signal(len(Value.cast(v.payload)))
-        beat = Signal(range(max(cfg.out_beats, cfg.back_beats) + 1))
+        most = max(cfg.out_beats, cfg.back_beats) if cfg.training else cfg.out_beats
+        beat = Signal(range(most + 1))
         view = v.payload.shape()(vec)
         backward = view.kind == ResultKind.BACKWARD
         nbeats = Mux(backward, cfg.back_beats, cfg.out_beats)
@@ -233,10 +247,10 @@ class PackerHarness(Harness):
         buf = driven(f, "buf")
         lw = cfg.out_lane_width
         cells = []
-        for b in range(max(cfg.out_beats, cfg.back_beats)):
+        for b in range(most):
             for j in range(cfg.lanes):
                 c = b * cfg.lanes + j
-                ref = (Mux(c < length, view.data[c], 0) if c < cfg.lines else 0)
+                ref = (Mux(c < length, view.data[c], 0) if c < cfg.out_lines else 0)
                 cells.append(buf[(b * cfg.lanes + j) * lw:(b * cfg.lanes + j + 1) * lw]
                              .as_signed() == ref)
         with m.If(dut.busy):
