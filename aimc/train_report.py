@@ -50,21 +50,36 @@ def run(configs: list[TrainConfig], out="build/train", progress: bool = True,
     return doc
 
 
+def groups(runs: list) -> dict:
+    """The runs by (device, algorithm), in order of first appearance."""
+    out: dict = {}
+    for r in runs:
+        out.setdefault((r["config"]["device"], r["config"]["algorithm"]), []).append(r)
+    return out
+
+
 def summary_table(doc: dict) -> str:
-    """The runs of a report as a Markdown table."""
-    lines = ["| device | algorithm | epochs | test accuracy | float SGD | gap (pp) | "
-             "pulses per epoch | energy per epoch | array time per epoch | wall per epoch |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for r in doc["runs"]:
-        c = r["config"]
-        gap = 100 * (r["float_test_accuracy"] - r["final_test_accuracy"])
-        wall = np.median([e["seconds"] for e in r["epochs"]])
+    """The runs of a report as a Markdown table, one row per device and algorithm: the
+    mean over its seeds (and the range, with several), the float SGD twin's, the gap, the
+    inference flow's accuracy, counts, the estimates and the wall time per epoch."""
+    lines = ["| device | algorithm | seeds | epochs | test accuracy | float SGD | gap (pp) | "
+             "inference flow | pulses per epoch | energy per epoch | array time per epoch | "
+             "wall per epoch |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for (device, algorithm), rs in groups(doc["runs"]).items():
+        acc = np.array([r["final_test_accuracy"] for r in rs]) * 100
+        ref = np.array([r["float_test_accuracy"] for r in rs]) * 100
+        inf = [r["inference_flow"]["test_accuracy"] * 100 for r in rs if "inference_flow" in r]
+        spread = f" ({acc.min():.2f}..{acc.max():.2f})" if len(rs) > 1 else ""
+        epochs = len(rs[0]["epochs"])
+        wall = np.median([e["seconds"] for r in rs for e in r["epochs"]])
         lines.append(
-            f"| {c['device']} | {c['algorithm']} | {len(r['epochs'])} | "
-            f"{100 * r['final_test_accuracy']:.2f} % | {100 * r['float_test_accuracy']:.2f} % | "
-            f"{gap:+.2f} | {r['counts']['pulses'] / len(r['epochs']):.3g} | "
-            f"{r['energy_per_epoch_uj']:.3g} uJ | {r['time_per_epoch_ms']:.3g} ms | "
-            f"{wall:.1f} s |")
+            f"| {device} | {algorithm} | {len(rs)} | {epochs} | {acc.mean():.2f} %{spread} | "
+            f"{ref.mean():.2f} % | {ref.mean() - acc.mean():+.2f} | "
+            f"{f'{np.mean(inf):.2f} %' if inf else '-'} | "
+            f"{np.mean([r['counts']['pulses'] for r in rs]) / epochs:.3g} | "
+            f"{np.mean([r['energy_per_epoch_uj'] for r in rs]):.3g} uJ | "
+            f"{np.mean([r['time_per_epoch_ms'] for r in rs]):.3g} ms | {wall:.1f} s |")
     return "\n".join(lines)
 
 
@@ -75,25 +90,33 @@ def _plots(out: Path, runs: list, details: list) -> None:
     import matplotlib.pyplot as plt
 
     names = [f"{r['config']['device']} {r['config']['algorithm']}" for r in runs]
-    # Learning curves against the float baseline.
+    grouped = groups(runs)
+    labels = [f"{d} {a}" for d, a in grouped]
+    # Learning curves against the float baseline (means over the seeds).
     fig, ax = plt.subplots(figsize=(7, 4))
-    for name, r in zip(names, runs, strict=True):
-        ep = [e["epoch"] for e in r["epochs"]]
-        line, = ax.plot(ep, [100 * e["test_accuracy"] for e in r["epochs"]], "-o", ms=3,
-                        label=name)
-        ax.plot(ep, [100 * e["float_test_accuracy"] for e in r["epochs"]], "--",
-                color=line.get_color(), alpha=0.6)
+    for label, rs in zip(labels, grouped.values(), strict=True):
+        ep = [e["epoch"] for e in rs[0]["epochs"]]
+        mean = np.mean([[100 * e["test_accuracy"] for e in r["epochs"]] for r in rs], axis=0)
+        ref = np.mean([[100 * e["float_test_accuracy"] for e in r["epochs"]] for r in rs],
+                      axis=0)
+        line, = ax.plot(ep, mean, "-o", ms=3, label=label)
+        ax.plot(ep, ref, "--", color=line.get_color(), alpha=0.6)
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy, %")
-    ax.set_title("on the tile (solid) and float SGD of the same network (dashed)")
+    seeds = len(next(iter(grouped.values())))
+    ax.set_title(f"on the tile (solid) and float SGD of the same network (dashed)"
+                 f"{f', mean of {seeds} seeds' if seeds > 1 else ''}", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "learning_curves.png", dpi=120)
     plt.close(fig)
 
-    # Weight error against the float network.
+    # Weight error against the float network (the first seed of each).
     fig, ax = plt.subplots(figsize=(7, 4))
+    firsts = {}
     for name, d in zip(names, details, strict=True):
+        firsts.setdefault(name, d)
+    for name, d in firsts.items():
         ax.hist(d["weight_differences"], bins=80, histtype="step", label=name)
     ax.set_xlabel("weight on the tile - weight of the float network")
     ax.set_ylabel("weights")
@@ -103,9 +126,10 @@ def _plots(out: Path, runs: list, details: list) -> None:
     fig.savefig(out / "weight_error.png", dpi=120)
     plt.close(fig)
 
-    # Traces of a few devices.
-    fig, axes = plt.subplots(1, len(runs), figsize=(4 * len(runs), 3.5), squeeze=False)
-    for ax, name, r in zip(axes[0], names, runs, strict=True):
+    # Traces of a few devices (the first seed of each).
+    fig, axes = plt.subplots(1, len(grouped), figsize=(4 * len(grouped), 3.5), squeeze=False)
+    for ax, name, rs in zip(axes[0], labels, grouped.values(), strict=True):
+        r = rs[0]
         t = r["trace"]
         w, f = np.array(t["weight"]), np.array(t["float"])
         for k, (row, col) in enumerate(t["devices"]):
@@ -119,15 +143,17 @@ def _plots(out: Path, runs: list, details: list) -> None:
     fig.savefig(out / "device_traces.png", dpi=120)
     plt.close(fig)
 
-    # Accuracy per device preset and algorithm.
+    # Accuracy per device preset and algorithm (means over the seeds).
     fig, ax = plt.subplots(figsize=(7, 4))
-    x = np.arange(len(runs))
-    ax.bar(x - 0.2, [100 * r["final_test_accuracy"] for r in runs], 0.4, label="on the tile")
-    ax.bar(x + 0.2, [100 * r["float_test_accuracy"] for r in runs], 0.4, label="float SGD")
-    ax.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
+    x = np.arange(len(grouped))
+    tile_acc = [100 * np.mean([r["final_test_accuracy"] for r in rs]) for rs in grouped.values()]
+    float_acc = [100 * np.mean([r["float_test_accuracy"] for r in rs])
+                 for rs in grouped.values()]
+    ax.bar(x - 0.2, tile_acc, 0.4, label="on the tile")
+    ax.bar(x + 0.2, float_acc, 0.4, label="float SGD")
+    ax.set_xticks(x, labels, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("final test accuracy, %")
-    lo = min(min(100 * r["final_test_accuracy"], 100 * r["float_test_accuracy"])
-             for r in runs)
+    lo = min(tile_acc + float_acc)
     ax.set_ylim(max(0, lo - 10), 100)
     ax.legend()
     fig.tight_layout()
@@ -215,7 +241,6 @@ def add_parser(sub, add_tile_options) -> None:
             ("epochs", int, "passes over the training set"),
             ("lr", float, "learning rate"),
             ("bl", int, "most pulse slots of a gradient update, 1..255 (UPD_BL)"),
-            ("seed", int, "seed of chips, initial weights and example order"),
             ("fast_lr", float, "Tiki-Taka: learning rate of the fast array A"),
             ("transfer_every", int, "Tiki-Taka: examples between transfers"),
             ("transfer_lr", float, "Tiki-Taka: scale of A's reads into the buffer"),
@@ -225,6 +250,9 @@ def add_parser(sub, add_tile_options) -> None:
             ("out_bound", float, "converter range, full-scale input times unit weight")):
         t.add_argument("--" + name.replace("_", "-"), dest=name, type=kind,
                        default=getattr(d, name), help=f"{text} (default %(default)s)")
+    t.add_argument("--seed", default=str(d.seed), help="seed(s) of chips, initial weights and "
+                   "example order, comma separated: each combination runs once per seed "
+                   "(default %(default)s)")
     t.add_argument("--out", default="build/train", help="report folder (default %(default)s)")
     t.add_argument("--cosim", action="store_true", help="instead of training: run the first "
                    "--steps steps through cosimulation of the Verilog and check every result "
@@ -244,17 +272,22 @@ def cmd_train(args) -> int:
     except ValueError:
         raise ValueError(f"--hidden must be layer widths such as 32 or 64,32, not "
                          f"{args.hidden!r}") from None
-    names = ("epochs", "lr", "bl", "seed", "fast_lr", "transfer_every", "transfer_lr",
+    try:
+        seeds = [int(v) for v in _list(args.seed, "seed")]
+    except ValueError:
+        raise ValueError(f"--seed must be integers such as 1 or 1,2,3, not {args.seed!r}") \
+            from None
+    names = ("epochs", "lr", "bl", "fast_lr", "transfer_every", "transfer_lr",
              "thres_scale", "momentum", "transfer_bl", "out_bound")
     base = dict(hidden=hidden, tile=_tile(args), dataset=args.dataset,
                 **{n: getattr(args, n) for n in names})
     # Every configuration is checked before any work starts.
-    configs = [TrainConfig(**base, device=dev, algorithm=alg)
+    configs = [TrainConfig(**base, device=dev, algorithm=alg, seed=seed)
                for dev in _list(args.device, "device")
-               for alg in _list(args.algorithm, "algorithm")]
+               for alg in _list(args.algorithm, "algorithm") for seed in seeds]
     if args.cosim:
         if len(configs) != 1:
-            raise ValueError("--cosim runs one device and one algorithm, not "
+            raise ValueError("--cosim runs one device, one algorithm and one seed, not "
                              f"{len(configs)} combinations")
         cosim_slice(configs[0], args.steps, args.sim, args.out)
         return 0
