@@ -73,7 +73,8 @@ def test_defaults_reproduce_the_single_seed_stimulus():
     ({"stuck": [[0, 8, 0, 1]]}, r"CosimSettings\.stuck: a device must be \[row, col, side, "
                                 r"level\] with row in 0\.\.7, col in 0\.\.7, side 0 or 1 and "
                                 r"level -1, 0 or 1, not \[0, 8, 0, 1\]"),
-    ({"model": "nosuch"}, r"model preset must be one of ideal, adc-only, pcm, rram, not "
+    ({"model": "nosuch"}, r"model preset must be one of ideal, adc-only, pcm, rram, gokmen-vlasov, "
+                              r"reram-sb, ecram, not "
                           r"'nosuch'"),
     ({"program": {"max_iter": 0}}, r"ProgramParams\.max_iter must be an integer in 1\.\.255, "
                                    r"not 0"),
