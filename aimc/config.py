@@ -72,6 +72,10 @@ class TileConfig:
     rows_per_adc : int
         Sharing factor of the row ADCs that convert backward MVMs, a power of two dividing
         ``rows``.
+    training : bool
+        Generate the training hardware: backward MVMs (column drivers, row ADCs, row
+        coefficients) and the pulsed update engine. Off, the tile is inference-only, and
+        smaller and faster to simulate.
 
     Integer parameters follow the API's rule for numbers (:mod:`aimc.numeric`): a numpy
     integer or a whole-number float (``8.0``) is taken as that integer and stored as ``int``.
@@ -92,6 +96,7 @@ class TileConfig:
     input_mode: str = "pwm"
     lanes: int = 8
     rows_per_adc: int = 1
+    training: bool = False
 
     def __post_init__(self):
         for name, lo, hi in _INT_RANGES:
@@ -116,6 +121,9 @@ class TileConfig:
             raise ValueError(
                 f"TileConfig.cols_per_adc must be a power of two that divides cols={self.cols}, "
                 f"not {self.cols_per_adc!r}")
+        if not isinstance(self.training, bool):
+            raise TypeError(f"TileConfig.training must be True or False, not "
+                            f"{_show(self.training)}")
         if not _is_pow2(self.rows_per_adc) or self.rows % self.rows_per_adc:
             raise ValueError(
                 f"TileConfig.rows_per_adc must be a power of two that divides rows={self.rows}, "
@@ -147,7 +155,8 @@ class TileConfig:
         """Short unique name, used for build directories."""
         return (f"r{self.rows}c{self.cols}i{self.input_bits}a{self.adc_bits}"
                 f"s{self.cols_per_adc}{self.input_mode}l{self.lanes}"
-                + (f"q{self.rows_per_adc}" if self.rows_per_adc != 1 else ""))
+                + (f"q{self.rows_per_adc}" if self.rows_per_adc != 1 else "")
+                + ("t" if self.training else ""))
 
     # -- derived quantities --------------------------------------------------------------
 
@@ -187,9 +196,16 @@ class TileConfig:
         return max(1, math.ceil(math.log2(self.rows_per_adc)))
 
     @property
-    def lines(self) -> int:
-        """Elements of the longest vector the tile takes or gives: ``max(rows, cols)``."""
-        return max(self.rows, self.cols)
+    def in_lines(self) -> int:
+        """Elements of the longest input vector: the rows, or on a training tile also the
+        columns (backward and update vectors)."""
+        return max(self.rows, self.cols) if self.training else self.rows
+
+    @property
+    def out_lines(self) -> int:
+        """Elements of the longest result vector: the columns, or on a training tile also
+        the rows (backward results)."""
+        return max(self.rows, self.cols) if self.training else self.cols
 
     @property
     def planes(self) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from amaranth.lib import enum
 
 __all__ = ["BusError", "CalPhase", "ColFlag", "ColStatus", "CorrectMode", "DeviceStatus",
-           "InputKind", "ResultKind", "UpdateMode", "describe"]
+           "DriftRow", "InputKind", "ResultKind", "UpdateMode", "describe"]
 
 
 class CorrectMode(enum.Enum, shape=2):
@@ -83,6 +83,14 @@ class ColStatus(enum.IntFlag, shape=2):
     GAIN = 2
 
 
+class DriftRow(enum.IntFlag, shape=2):
+    """How the drift reference vector drives one row (the ``DRIFT_ROWS`` window): not at
+    all (0: input 0), at ``DRIFT_X`` (DRIVE) or at ``-DRIFT_X`` (DRIVE | NEGATE)."""
+
+    DRIVE = 1
+    NEGATE = 2
+
+
 class ColFlag(enum.IntFlag, shape=3):
     """Per-column sticky flags of host MVMs (the ``COL_FLAGS`` window)."""
 
@@ -134,8 +142,8 @@ _DOCS = {
     },
     UpdateMode: {
         "STOCHASTIC": "every line compares its own pseudo-random draw with its probability",
-        "DETERMINISTIC": "rows compare with a shared ramp, columns with a shared van der "
-                         "Corput sequence",
+        "DETERMINISTIC": "rows compare with a shared ramp, each column spreads its pulses "
+                         "evenly over the slots (an accumulator)",
     },
     CorrectMode: {
         "RAW": "results leave as converted, with zero fractional bits",
@@ -151,6 +159,10 @@ _DOCS = {
     ColStatus: {
         "RAIL": "a conversion at a rail during the offset phase (a stuck column)",
         "GAIN": "gain outside [0.5, 2) or no response to the reference (a dead column)",
+    },
+    DriftRow: {
+        "DRIVE": "the row takes DRIFT_X in the capture and drift phases (else 0)",
+        "NEGATE": "with drive: -DRIFT_X instead",
     },
     ColFlag: {
         "LOW": "a conversion at the lowest code",

@@ -94,6 +94,16 @@ class CalFormat:
         return (per_conversion * (2**cfg.planes - 1)) << OFF_FRAC
 
     @property
+    def drift_min_default(self) -> int:
+        """Reset value of ``DRIFT_MIN``: the smallest drift-reference signal ``S_avg`` (sum
+        over the counted columns of ``|corrected|``, RESULT_FRAC fractional bits) the engine
+        accepts, a quarter of one column's full scale. Below it the quarter-code resolution
+        of the corrected results and the converters' noise leave the scale uncertain by
+        more than about 1 %."""
+        cfg = self.cfg
+        return ((2 ** (cfg.adc_bits - 1) * (2**cfg.planes - 1)) // 4) << RESULT_FRAC
+
+    @property
     def rails(self) -> tuple[int, int]:
         """Lowest and highest raw result (every plane's conversion at a rail)."""
         half, weight = 2 ** (self.cfg.adc_bits - 1), 2**self.cfg.planes - 1
@@ -149,6 +159,8 @@ def markdown_table(cfg: TileConfig) -> str:
         ("CAL_REF", f"unsigned, {f.ref_bits} bits, {OFF_FRAC} fractional; reset "
                     f"{f.ref_default / 2**OFF_FRAC:g} (3/4 of the half range per conversion)"),
         ("DRIFT_REF", "unsigned, 32 bits, units of the corrected result"),
+        ("DRIFT_MIN", f"unsigned, 32 bits, units of the corrected result; reset "
+                      f"{f.drift_min_default} (a quarter of one column's full scale)"),
     ]
     lines = [f"Formats at the default tile ({cfg.rows}x{cfg.cols}, {cfg.adc_bits}-bit ADCs, "
              f"{cfg.input_mode}):", "", "| quantity | format |", "| --- | --- |"]

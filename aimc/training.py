@@ -13,10 +13,15 @@ Probabilities are 16-bit fixed point: a line fires when its 16-bit draw is below
 threshold ``q = min(|v| * S, 2**16)`` (``S`` the scale of the vector, 8 fractional bits
 dropped), reduced to ``k`` bits (``q & ~(2**(16-k) - 1)``, which is the comparison of the top
 ``k`` bits of both). Draws come from one xorshift32 generator per line (Marsaglia, J. Stat.
-Softw. 2003, the shift triple 13, 17, 5), advanced once per slot and read in its top 16 bits;
-in deterministic mode every row compares against one shared ramp and every column against
-one shared van der Corput sequence instead, so that a line with probability ``p`` fires in
-about ``p BL`` slots spread so that coincidences number about ``BL p_r p_c``.
+Softw. 2003, the shift triple 13, 17, 5): in every slot of every update each generator first
+steps once, then its top 16 bits are the line's draw for that slot. In deterministic mode
+the rows compare against one shared ramp instead (a row of probability ``p_r`` fires in the
+first ``n_r ~ p_r BL`` slots) and every column spreads its pulses evenly over the slots with
+an accumulator (Bresenham: it fires when ``acc + q`` reaches ``2**16``, ``acc`` starting at
+``2**15``), so that a row and a column coincide in ``round(n_r p_c)`` slots, about
+``BL p_r p_c`` (aihwkit's deterministic implicit pulse count ``rint(BL p_r p_c)``, up to the
+rounding of ``n_r``). The generators step in deterministic updates too, so the numbering of
+the draws does not depend on the mode.
 
 Update management (aihwkit's ``update_bl_management`` and ``update_management``): with
 ``m = eta |x|_max |d|_max`` the expected pulse count of the largest product (``eta`` the
@@ -36,7 +41,7 @@ import numpy as np
 
 __all__ = ["BL_MAX", "ETA_FRAC", "LINE_COLUMN_BASE", "PROB_BITS", "SCALE_FRAC", "Schedule",
            "line_constant", "line_seeds", "manage", "probability_thresholds", "ramp", "ramp_step",
-           "van_der_corput", "xorshift32"]
+           "spread", "xorshift32"]
 
 #: Bits of a line's firing probability (and of its draw).
 PROB_BITS = 16
@@ -103,14 +108,20 @@ def ramp(bl: int) -> np.ndarray:
     return ((2 * t + 1) * ramp_step(bl)) >> 9
 
 
-def van_der_corput(bl: int) -> np.ndarray:
-    """Deterministic mode, columns: the threshold of slot ``t`` is the 8-bit bit reversal
-    of ``t`` (a low-discrepancy sequence), at the middle of its step."""
-    t = np.arange(bl, dtype=np.int64)
-    rev = np.zeros_like(t)
-    for b in range(8):
-        rev |= ((t >> b) & 1) << (7 - b)
-    return (rev << (PROB_BITS - 8)) + (1 << (PROB_BITS - 9))
+def spread(thresholds, bl: int) -> np.ndarray:
+    """Deterministic mode, columns: whether each line fires in each slot, ``(bl, lines)``.
+    A line's accumulator starts at ``2**15``; each slot it adds the line's threshold and
+    fires when the sum reaches ``2**16``, keeping the sum modulo ``2**16``. In the first
+    ``n`` slots a line of threshold ``q`` fires ``floor((n q + 2**15) / 2**16)`` times:
+    ``round(n p)``."""
+    q = np.asarray(thresholds, dtype=np.int64)
+    acc = np.full(q.shape, _ONE >> 1, dtype=np.int64)
+    out = np.zeros((bl,) + q.shape, dtype=bool)
+    for t in range(bl):
+        acc = acc + q
+        out[t] = acc >= _ONE
+        acc &= _ONE - 1
+    return out
 
 
 def _quotient(num: int, den: int) -> int:

@@ -283,10 +283,12 @@ def _pnr(cfg: TileConfig, work: Path, freq: float, device: str, package: str, se
 
 
 def run(generic_sizes=(16, 64, 256), pnr_sizes=(64,), freq: float = 100.0,
-        timeout: float | None = None, root: Path = WORK, log=log) -> dict:
+        timeout: float | None = None, root: Path = WORK, log=log,
+        training: bool = False) -> dict:
     """Generic synthesis of square tiles of ``generic_sizes`` and ECP5 place and route of
-    those of ``pnr_sizes`` at a ``freq`` MHz target, one at a time. A size that fails is
-    reported in ``errors`` and the others still run.
+    those of ``pnr_sizes`` at a ``freq`` MHz target, one at a time (with ``training``, tiles
+    with the training hardware). A size that fails is reported in ``errors`` and the others
+    still run.
 
     Returns
     -------
@@ -300,7 +302,7 @@ def run(generic_sizes=(16, 64, 256), pnr_sizes=(64,), freq: float = 100.0,
              for size in pnr_sizes]
     for kind, size, job in jobs:
         try:
-            r = job(TileConfig(rows=size, cols=size))
+            r = job(TileConfig(rows=size, cols=size, training=training))
         except Exception as exc:  # reported, and the other sizes still run
             out["errors"].append(f"{kind} {size}x{size}: {type(exc).__name__}: {exc}")
             log(f"  FAILED: {out['errors'][-1]}")
@@ -333,9 +335,10 @@ def main(argv=None) -> int:
     p.add_argument("--sizes", type=int, nargs="*", default=[16, 64, 256])
     p.add_argument("--pnr", type=int, nargs="*", default=[64], help="sizes to place and route")
     p.add_argument("--freq", type=float, default=100.0, help="target clock, MHz")
+    p.add_argument("--training", action="store_true", help="tiles with the training hardware")
     args = p.parse_args(argv)
-    result = run(args.sizes, args.pnr, args.freq)
-    save(OUT, result)
+    result = run(args.sizes, args.pnr, args.freq, training=args.training)
+    save(OUT.with_name("synth_training.json") if args.training else OUT, result)
     return 1 if result["errors"] else 0
 
 

@@ -6,9 +6,18 @@ import cocotb
 from cocotb.triggers import FallingEdge, First, RisingEdge, ValueChange
 
 from ..model.cycle import CycleModel
-from ..rtl.boundary import PREFIX
+from ..rtl.boundary import PREFIX, ports
 
 __all__ = ["AnalogueBridge"]
+
+_OUTPUTS = ("int_reset", "int_back", "row_en", "row_neg", "col_en", "col_neg", "ref_en",
+            "read_dev", "read_neg", "prog_pulse", "adc_sel", "adc_sample", "adc_trial",
+            "adc_row_sel", "adc_row_sample", "adc_row_trial", "upd_start", "upd_pulse",
+            "upd_row", "upd_row_neg", "upd_col", "upd_col_neg")
+
+
+def _zero():
+    return 0
 
 
 def _reader(handle):
@@ -54,16 +63,18 @@ class AnalogueBridge:
         self.dut = dut
         self.model = model
         p = lambda name: getattr(dut, f"{PREFIX}__{name}")  # noqa: E731
-        self._handles = {n: p(n) for n in (
-            "int_reset", "int_back", "row_en", "row_neg", "col_en", "col_neg", "ref_en",
-            "read_dev", "read_neg", "prog_pulse", "adc_sel", "adc_sample", "adc_trial",
-            "adc_row_sel", "adc_row_sample", "adc_row_trial", "upd_start", "upd_pulse",
-            "upd_row", "upd_row_neg", "upd_col", "upd_col_neg")}
-        self._read = {n: _reader(h) for n, h in self._handles.items()}
+        tile = model.state.tile
+        present = {port.name for port in ports(tile)}
+        self._handles = {n: p(n) for n in _OUTPUTS if n in present}
+        # A tile without training hardware has no backward or update ports: they read 0.
+        self._read = {n: (_reader(self._handles[n]) if n in self._handles else _zero)
+                      for n in _OUTPUTS}
         self._prog = {k: _reader(p("prog_" + k))
                       for k in ("row", "neg", "set", "reset", "amp", "width")}
         self._cmp, self._sat, self._ready = p("adc_cmp"), p("adc_sat"), p("ready")
-        self._row_cmp, self._row_sat = p("adc_row_cmp"), p("adc_row_sat")
+        self._training = tile.training
+        self._row_cmp = p("adc_row_cmp") if tile.training else None
+        self._row_sat = p("adc_row_sat") if tile.training else None
         self._task = None
         self._random_cmp = None
         #: Falling edges the bridge woke at, and the clock cycles it slept through.
@@ -72,8 +83,9 @@ class AnalogueBridge:
     def start(self):
         self._cmp.value = 0
         self._sat.value = 0
-        self._row_cmp.value = 0
-        self._row_sat.value = 0
+        if self._training:
+            self._row_cmp.value = 0
+            self._row_sat.value = 0
         self._ready.value = 1
         self._task = cocotb.start_soon(self.run())
 
@@ -103,10 +115,11 @@ class AnalogueBridge:
         as a task)."""
         r, h = self._read, self._handles
         edge = FallingEdge(self.dut.clk)
-        activity = First(RisingEdge(h["int_reset"]), RisingEdge(h["adc_sample"]),
-                         RisingEdge(h["adc_row_sample"]), RisingEdge(h["prog_pulse"]),
-                         RisingEdge(h["upd_start"]), RisingEdge(h["upd_pulse"]),
-                         ValueChange(h["row_en"]), ValueChange(h["col_en"]))
+        rising = [n for n in ("int_reset", "adc_sample", "adc_row_sample", "prog_pulse",
+                              "upd_start", "upd_pulse") if n in h]
+        changing = [n for n in ("row_en", "col_en") if n in h]
+        activity = First(*(RisingEdge(h[n]) for n in rising),
+                         *(ValueChange(h[n]) for n in changing))
         last_sat = last_row_sat = 0
         while True:
             await edge

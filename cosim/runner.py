@@ -152,7 +152,7 @@ def _locked(path: Path):
 
 
 def _describe(cfg: TileConfig) -> str:
-    return f"{cfg.rows}x{cfg.cols} {cfg.input_mode}"
+    return f"{cfg.rows}x{cfg.cols} {cfg.input_mode}" + (" training" if cfg.training else "")
 
 
 def estimate_build_seconds(cfg: TileConfig, sim: str) -> float:
@@ -293,7 +293,7 @@ def run(settings: CosimSettings, sim: str, *, log_file=None,
     test_dir = build_dir / "run" / ("+".join(tests) or "all")
     test_dir.mkdir(parents=True, exist_ok=True)
     results = runner.test(
-        test_module=settings.module,
+        test_module=settings.test_modules.split(","),
         hdl_toplevel=TOP_NAME,
         # Whole names only (cocotb's ``testcase`` would also match a name's suffix).
         test_filter=r"\.(" + "|".join(re.escape(t) for t in tests) + ")$" if tests else None,

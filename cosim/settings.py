@@ -34,7 +34,7 @@ from ..model.program import ProgramParams
 from ..numeric import as_int, as_real, is_integer, is_number
 
 __all__ = ["ENV", "NETWORK_MODES", "CosimSettings", "NetworkPhase", "NetworkPlan",
-           "cocotb_tests", "skip_reason"]
+           "cocotb_tests", "skip_reason", "TILE_MODULE", "TRAINING_MODULE"]
 
 #: The one environment variable that carries the settings to the simulator.
 ENV = "AIMC_SETTINGS"
@@ -47,15 +47,22 @@ NETWORK_MODES = ("raw", "cal", "affine", "affine_drift")
 _SEED_MAX = 2 ** 64 - 1
 
 
+#: The cocotb tests of every tile, and those of the training hardware (training tiles).
+TILE_MODULE, TRAINING_MODULE = "aimc.cosim.test_tile", "aimc.cosim.test_training"
+
+
 def cocotb_tests(module: str) -> tuple[str, ...]:
-    """The names of the cocotb tests (``@cocotb.test()`` coroutines) of ``module``, in
-    source order, read from its source without importing it (no simulator needed).
+    """The names of the cocotb tests (``@cocotb.test()`` coroutines) of ``module`` (or of
+    several, comma separated), in source order, read from its source without importing it
+    (no simulator needed).
 
     Raises
     ------
     ValueError
         ``module`` cannot be found.
     """
+    if "," in module:
+        return tuple(t for m in module.split(",") for t in cocotb_tests(m.strip()))
     try:
         spec = importlib.util.find_spec(module)
     except (ImportError, ValueError):
@@ -272,6 +279,9 @@ class CosimSettings:
         The program-and-verify engine's settings for ``program_verify``.
     targets : path, optional
         ``.npy`` of read-count targets for ``program_verify`` (default: random ones).
+    replay : path, optional
+        ``.npz`` of one tile's recorded training operations for ``train_replay``
+        (:meth:`aimc.train.TrainTile.save`).
     cal_k : int
         Each calibration measurement averages ``2**cal_k`` MVMs, 0..8 (``--avg-log2``).
     stats : path, optional
@@ -281,12 +291,16 @@ class CosimSettings:
         phase, rows programmed, MVMs streamed), for the host to show.
     network : NetworkPlan or dict, optional
         The plan of :mod:`aimc.cosim.test_network`.
+    plan : path, optional
+        A file with the plan of a test module that brings its own (``.npz``: the block
+        replays of :mod:`aimc.cosim.test_api`, written by :mod:`aimc.cosim.replay`).
     waves : bool
         Dump waveforms.
     correct : bool
         ``timing_probe`` (bench/cosim_probe.py) streams with result correction on.
     module : str
-        The cocotb test module.
+        The cocotb test module(s), comma separated. Default: :data:`TILE_MODULE`, and on a
+        training tile :data:`TRAINING_MODULE` too.
     tests : str or sequence of str
         The tests of ``module`` to run (a string: comma separated; ``--test``); empty: all.
 
@@ -312,13 +326,15 @@ class CosimSettings:
     erased: bool = False
     program: ProgramParams = ProgramParams()
     targets: Path | None = None
+    replay: Path | None = None
     cal_k: int = 6
     stats: Path | None = None
     progress: Path | None = None
     network: NetworkPlan | None = None
+    plan: Path | None = None
     waves: bool = False
     correct: bool = True
-    module: str = "aimc.cosim.test_tile"
+    module: str = ""
     tests: tuple[str, ...] = ()
 
     def __post_init__(self):
@@ -386,7 +402,7 @@ class CosimSettings:
         put("program", program)
         put("cal_k", _integer(self.cal_k, "--avg-log2", 0, MAX_AVG_LOG2,
                               f"an integer in 0..{MAX_AVG_LOG2}"))
-        for name in ("targets", "stats", "progress"):
+        for name in ("targets", "stats", "progress", "replay", "plan"):
             put(name, _path(getattr(self, name), f"CosimSettings.{name}"))
         network = self.network
         if isinstance(network, Mapping):
@@ -394,24 +410,35 @@ class CosimSettings:
         if network is not None and not isinstance(network, NetworkPlan):
             raise TypeError(f"CosimSettings.network must be a NetworkPlan, not {network!r}")
         put("network", network)
-        if not isinstance(self.module, str) or not self.module:
+        if not isinstance(self.module, str):
             raise TypeError(f"CosimSettings.module must be a module name, not {self.module!r}")
+        module = self.test_modules
         tests = self.tests
         if isinstance(tests, str):
             tests = [t.strip() for t in tests.split(",") if t.strip()]
         tests = tuple(tests)
-        known = cocotb_tests(self.module)
+        known = cocotb_tests(module)
         for name in tests:
+            if name not in known and name in cocotb_tests(TRAINING_MODULE):
+                raise ValueError(f"--test {name} needs the training hardware: a tile "
+                                 f"generated with --training (TileConfig.training)")
             if name not in known:
-                raise ValueError(f"--test must name cocotb tests of {self.module} "
+                raise ValueError(f"--test must name cocotb tests of {module} "
                                  f"({', '.join(known)}), not {name!r}")
         put("tests", tests)
 
     def skipped(self) -> dict[str, str]:
-        """The tests of this run (``tests``, or every test of ``module``) that do not apply
-        to its tile, each with the reason."""
-        tests = self.tests or cocotb_tests(self.module)
+        """The tests of this run (``tests``, or every test of :attr:`test_modules`) that do
+        not apply to its tile, each with the reason."""
+        tests = self.tests or cocotb_tests(self.test_modules)
         return {t: r for t in tests if (r := skip_reason(t, self.tile)) is not None}
+
+    @property
+    def test_modules(self) -> str:
+        """The cocotb test module(s) of the run, comma separated: :attr:`module`, or by
+        default :data:`TILE_MODULE` and on a training tile :data:`TRAINING_MODULE` too."""
+        return self.module or (TILE_MODULE + ("," + TRAINING_MODULE if self.tile.training
+                                              else ""))
 
     def replace(self, **changes) -> CosimSettings:
         """A copy with the fields ``changes`` names set (validated again)."""

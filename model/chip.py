@@ -25,6 +25,14 @@ programming-time conductances (no drift, 1/f noise or IR drop). After pulses the
 :meth:`Chip.state` counts as a programming: it draws the drift exponents of the new
 conductances.
 
+Training. With a pulsed device model (:class:`~.config.ModelConfig` ``update`` section, e.g.
+the ``gokmen-vlasov``, ``reram-sb`` and ``ecram`` presets) each pair holds a bidirectional
+update device (G+, a :class:`~.pulsed.PulsedArray` state) against a reference device (G-) at
+the update device's symmetry point, aihwkit's reference-device scheme: the weight is
+``w - w_ref``. :meth:`Chip.update_slot` applies one pulse slot of an update (the per-cycle
+path's and the golden update's common step, see :mod:`.update`); :meth:`Chip.program` sets
+the update devices to integer weights (``W_int = (w - w_ref) w_max / (2 span)``).
+
 Backward MVMs. The columns drive and the rows integrate: by reciprocity of the resistive
 network (the transfer from a driven column to a row held at virtual ground equals that from
 the row to the column), the effective weights are those of the forward direction, read
@@ -51,7 +59,8 @@ from .config import ModelConfig, preset
 from .cycle import CycleModel
 from .events import BACKWARD_CONTEXT, READ_CONTEXT, NoiseEvents
 from .grid import DriveLevels, fine_grid
-from .rng import Static
+from .pulsed import PulsedArray, training_scale
+from .rng import Static, to_normals
 from .state import ChipState
 
 __all__ = ["Chip", "BOLTZMANN_EV", "PULSE_WIDTH_MAX", "Side", "TEMPERATURE_RANGE"]
@@ -161,10 +170,17 @@ class Chip:
         #: Changes whenever the conductances do (pulse, program, erase): a
         #: :class:`ChipState` of an older generation is stale.
         self.generation = 0
+        #: Number of the next MVM :meth:`mvm` uses when not told one (the read counter).
+        self.next_vector = 0
         self._states: dict = {}
         self._reads: dict = {}         # read_weights per side
         self._pulse_dtod = None        # device-to-device factor of the SET step, drawn lazily
         self._pulsed = False           # pulses applied since the last state
+        #: The pulsed (training) devices, or None for an inference model.
+        self.training = (PulsedArray(tile, config, seed) if config.update.kind != "none"
+                         else None)
+        #: Update pulse slots applied, and device pulses up and down.
+        self.update_slots = self.update_up = self.update_down = 0
         self._erase()
 
     def _side(self, name: str, inputs: int, outputs: int, context: int) -> Side:
@@ -184,6 +200,99 @@ class Chip:
         self.nu = np.zeros(shape + (2,))
         self._changed()
         self._pulsed = False
+        if self.training is not None:
+            self._sync_training()
+
+    def _sync_training(self) -> None:
+        """The conductances of the pulsed pairs: G+ from the update devices, G- the
+        references (stuck devices at their rails)."""
+        t = self.training
+        self.g_prog = self._at_rails(np.stack([t.g_plus(), t.g_minus()], axis=-1))
+        self._changed()
+
+    @property
+    def training_scale(self) -> float:
+        """Integer weight units per weight unit of the pulsed devices:
+        ``w_max / (2 span)``."""
+        self._require_training()
+        return training_scale(self.config)
+
+    def set_training_weights(self, weights) -> None:
+        """Set the pulsed devices' weights ``w - w_ref`` (device units, ``(rows, cols)``;
+        clipped into each device's bounds), as initial weights of a training run."""
+        self._require_training().set_weights(weights)
+        self._sync_training()
+
+    def set_training_state(self, w) -> None:
+        """Set the pulsed devices' states ``w`` themselves (as :attr:`PulsedArray.w`, for
+        example one recorded from another chip of the same seed)."""
+        self._require_training().set_state(w)
+        self._sync_training()
+
+    def update_slot(self, update: int, slot: int, fire_rows, neg_rows, fire_cols,
+                    neg_cols) -> tuple[int, int]:
+        """One pulse slot of update number ``update``: the devices whose row and column fire
+        take one pulse each (:meth:`PulsedArray.apply`), with the slot's cycle-to-cycle noise
+        (:meth:`~.events.NoiseEvents.update`, drawn when a device coincides). Returns the
+        pulses up and down.
+
+        Raises
+        ------
+        ValueError
+            The chip has no pulsed devices, or a mask has the wrong shape.
+        """
+        fr, fc = np.asarray(fire_rows, bool), np.asarray(fire_cols, bool)
+        return self.apply_slots(update, slot, fr[None], neg_rows, fc[None], neg_cols)
+
+    def apply_slots(self, update: int, first_slot: int, fire_rows, neg_rows, fire_cols,
+                    neg_cols) -> tuple[int, int]:
+        """Slots ``first_slot, first_slot + 1, ...`` of update number ``update`` at once:
+        ``fire_rows (slots, rows)`` and ``fire_cols (slots, cols)`` say which lines fire in
+        each, ``neg_rows (rows,)`` and ``neg_cols (cols,)`` their polarities. The same steps
+        as :meth:`update_slot` slot by slot, with the noise of all slots drawn in one go and
+        the conductances brought up to date once. Returns the pulses up and down.
+
+        Raises
+        ------
+        ValueError
+            The chip has no pulsed devices, or a mask has the wrong shape.
+        """
+        t = self._require_training()
+        rows, cols = self.tile.rows, self.tile.cols
+        fr, fc = np.asarray(fire_rows), np.asarray(fire_cols)
+        if fr.dtype != bool or fc.dtype != bool or fr.ndim != 2 or fr.shape[1:] != (rows,) \
+                or fc.shape != (len(fr), cols):
+            raise ValueError(f"fire_rows and fire_cols must be bool masks (slots, {rows}) and "
+                             f"(slots, {cols}) of as many slots, not arrays of shapes "
+                             f"{fr.shape} and {fc.shape}")
+        nr, nc = t.check_polarities(neg_rows, neg_cols)
+        hits = fr.any(axis=1) & fc.any(axis=1)  # slots where some device coincides
+        words = None
+        if t.noisy and hits.any():
+            words = self.noise.update_words(update, first_slot, len(fr))
+        up = down = 0
+        for k in np.flatnonzero(hits):
+            deviates = None
+            if words is not None:
+                # Only the pulsed devices' deviates matter: convert those alone.
+                row = words[k]
+                deviates = lambda index, row=row: to_normals(  # noqa: E731
+                    row if index is None else row.take(index))
+            u, d = t.pulse(np.flatnonzero(fr[k]), np.flatnonzero(fc[k]), nr, nc, deviates)
+            up, down = up + u, down + d
+        self.update_slots += len(fr)
+        self.update_up += up
+        self.update_down += down
+        if up or down:
+            self._sync_training()
+        return up, down
+
+    def _require_training(self) -> PulsedArray:
+        if self.training is None:
+            raise ValueError(f"the chip's model {self.config.name!r} has no pulsed devices "
+                             f"(update.kind 'none'): use a training preset such as "
+                             f"gokmen-vlasov, reram-sb or ecram")
+        return self.training
 
     def _changed(self) -> None:
         """The conductances changed: drop everything derived from them."""
@@ -227,6 +336,12 @@ class Chip:
             raise ValueError(
                 f"weights must lie in -{self.w_max}..{self.w_max} (weight_bits="
                 f"{self.config.array.weight_bits}), found {int(np.abs(w).max())}")
+        if self.training is not None:
+            # Ideal programming of the update devices; the references stay where they are.
+            self.training.set_weights(w / self.training_scale)
+            self._set_targets(w.astype(np.int64))
+            self._sync_training()
+            return
         self.programs += 1
         dev = self.config.device
         self._set_targets(w.astype(np.int64))
@@ -540,10 +655,29 @@ class Chip:
 
     # -- shortcuts -----------------------------------------------------------------------
 
-    def mvm(self, x, first_vector: int = 0, time: float = 0.0,
+    def mvm(self, x, first_vector: int | None = None, time: float = 0.0,
             temperature: float | None = None) -> np.ndarray:
-        """:meth:`ChipState.mvm` at ``(time, temperature)``."""
-        return self.state(time, temperature).mvm(x, first_vector)
+        """:meth:`ChipState.mvm` at ``(time, temperature)``, numbered by the chip's read
+        counter.
+
+        Every MVM is an event whose number keys its noise (converter, comparator and
+        white noise), as the RTL's MVMs since reset are numbered in cosimulation. Without
+        ``first_vector`` the batch takes the next numbers of :attr:`next_vector`, so two
+        calls on the same vector draw independent noise (averaging repeated reads works);
+        ``first_vector`` numbers the batch explicitly (a read repeated with the same number
+        gives the same result, bit for bit). Either way :attr:`next_vector` moves past the
+        numbers used, so later calls without ``first_vector`` never reuse them.
+        """
+        x = self.check_inputs(x)
+        if first_vector is None:
+            first_vector = self.next_vector
+        elif isinstance(first_vector, bool) or not isinstance(first_vector, int | np.integer) \
+                or first_vector < 0:
+            raise ValueError(f"first_vector must be an integer >= 0 or None (the read "
+                             f"counter), not {first_vector!r}")
+        out = self.state(time, temperature).mvm(x, int(first_vector))
+        self.next_vector = max(self.next_vector, int(first_vector) + len(x))
+        return out
 
     def cycle_model(self, time: float = 0.0, temperature: float | None = None) -> CycleModel:
         """A fresh per-cycle model of the chip at ``(time, temperature)``, as after reset."""

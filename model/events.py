@@ -26,11 +26,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import TileConfig
-from .rng import Static, Stream, check_seed, normals, uniforms
+from .rng import Static, Stream, check_seed, normals, raw_words, to_normals, uniforms
 
-__all__ = ["BACKWARD_CONTEXT", "READ_CONTEXT", "NoiseEvents"]
+__all__ = ["BACKWARD_CONTEXT", "READ_CONTEXT", "SLOT_EVENTS", "NoiseEvents"]
 
 READ_CONTEXT = 1      #: noise context of device reads (MVM integrations: 0)
+SLOT_EVENTS = 256     #: update noise events per update (one per slot; BL is at most 255)
 BACKWARD_CONTEXT = 2  #: noise context of backward integrations (numbered apart)
 _PROGRAM_NOISE, _PROGRAM_NU = 0, 1
 
@@ -106,6 +107,29 @@ class NoiseEvents:
         z = normals(self.seed, Stream.COMPARATOR, first * cpa, count * cpa, n_adc * bits,
                     context=context)
         return z.reshape(count, cpa, n_adc, bits)
+
+    def update(self, update: int, slot: int) -> np.ndarray:
+        """Cycle-to-cycle noise of slot ``slot`` of update number ``update``, one standard
+        normal deviate per device of the pulsed array, ``(rows, cols)``."""
+        return self.update_slots(update, slot, 1)[0]
+
+    def update_slots(self, update: int, first_slot: int, count: int) -> np.ndarray:
+        """The noise of ``count`` consecutive slots from ``first_slot`` of update number
+        ``update``, ``(count, rows, cols)``: slot by slot what :meth:`update` gives."""
+        tile = self.tile
+        return to_normals(self.update_words(update, first_slot, count)).reshape(
+            count, tile.rows, tile.cols)
+
+    def update_words(self, update: int, first_slot: int, count: int) -> np.ndarray:
+        """The raw words of :meth:`update_slots`, ``(count, rows * cols)`` uint32 (device
+        ``(r, c)`` at ``r * cols + c``): :func:`~.rng.to_normals` of any of them gives
+        those deviates, so that a slot converts only the devices it pulses."""
+        tile = self.tile
+        if first_slot < 0 or count < 0 or first_slot + count > SLOT_EVENTS:
+            raise ValueError(f"update slots {first_slot}..{first_slot + count - 1} outside "
+                             f"0..{SLOT_EVENTS - 1}")
+        return raw_words(self.seed, Stream.UPDATE, update * SLOT_EVENTS + first_slot, count,
+                         tile.rows * tile.cols)
 
     def _per_device(self, stream: Stream, event: int, context: int) -> np.ndarray:
         size = int(np.prod(self._devices))

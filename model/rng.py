@@ -5,11 +5,11 @@ keeps stable across releases) is keyed by the chip seed and the noise source. Th
 holds the position: event ``e`` of a source owns the words from ``e * K`` on (``K`` fixed per
 source and draw size) in the context ``context`` (a programming or read epoch). Events are
 integrations (:attr:`Stream.READ`), conversions (:attr:`Stream.COMPARATOR`), read times
-(:attr:`Stream.FLICKER`) and pulse steps (:attr:`Stream.PULSE`); :attr:`Stream.PROGRAM`
-keys each programming by its context, :attr:`Stream.STATIC` each kind of static mismatch
-(:class:`Static`) likewise. So the per-cycle path of cosimulation, which draws one event at
-a time, and the batch path, which draws thousands of consecutive events in one call, get
-the same numbers.
+(:attr:`Stream.FLICKER`), pulse steps (:attr:`Stream.PULSE`) and the pulse slots of training
+updates (:attr:`Stream.UPDATE`); :attr:`Stream.PROGRAM` keys each programming by its
+context, :attr:`Stream.STATIC` each kind of static mismatch (:class:`Static`) likewise. So
+the per-cycle path of cosimulation, which draws one event at a time, and the batch path,
+which draws thousands of consecutive events in one call, get the same numbers.
 
 Normal deviates are the inverse normal distribution of 32-bit uniforms ``(k + 1/2) / 2**32``.
 In the body it is interpolated linearly in a table at ``i / 2**12`` (small enough to stay in
@@ -46,6 +46,9 @@ class Stream(enum.IntEnum):
     PROGRAM = 4     #: programming noise and drift exponents, once per programming
     FLICKER = 5     #: 1/f read noise, once per device per read time
     PULSE = 6       #: programming-pulse response, one draw per column per pulse step
+    #: training-pulse response (cycle-to-cycle), one draw per device per update pulse slot:
+    #: event ``update_index * 256 + slot``
+    UPDATE = 7
 
 
 class Static(enum.IntEnum):
@@ -65,6 +68,12 @@ class Static(enum.IntEnum):
     ROW_INTEGRATOR_GAIN = 22
     ROW_INTEGRATOR_OFFSET = 23
     ROW_REFERENCE = 24
+    #: pulsed (training) devices, two draws per device each: the bounds (``w_max``, ``w_min``),
+    UPDATE_BOUNDS = 7
+    #: the step scales (gain and up/down asymmetry),
+    UPDATE_SCALES = 8
+    #: and the shape (linear-step slopes or power-step exponents)
+    UPDATE_SHAPE = 9
 
 
 @functools.cache
@@ -128,7 +137,20 @@ def normals(seed: int, stream: Stream, first: int, count: int, size: int,
     ValueError
         The seed, an event number, the size or the context is out of range.
     """
-    raw = _raw32(seed, stream, first, count, size, context)
+    return to_normals(_raw32(seed, stream, first, count, size, context))
+
+
+def raw_words(seed: int, stream: Stream, first: int, count: int, size: int,
+              context: int = 0) -> np.ndarray:
+    """The uint32 words :func:`normals` and :func:`uniforms` transform, ``(count, size)``,
+    for callers that need only some of the deviates (:func:`to_normals` of a subset)."""
+    return _raw32(seed, stream, first, count, size, context)
+
+
+def to_normals(raw) -> np.ndarray:
+    """Standard normal deviates of raw words (element by element: a subset of the words
+    gives the same deviates as the whole)."""
+    raw = np.asarray(raw, dtype=np.uint32)
     start, slope = _table()
     low_bits = 32 - _TABLE_BITS
     hi = (raw >> np.uint32(low_bits)).astype(np.intp)

@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import TileConfig
 from ..programming import AMP_BITS, AMP_MAX, WIDTH_REF
 
-__all__ = ["BOUNDARY", "BoundaryPort", "PREFIX", "analogue_signature", "markdown_table"]
+__all__ = ["BOUNDARY", "BoundaryPort", "PREFIX", "analogue_signature", "markdown_table", "ports"]
 
 #: Name of the boundary in the top level: Verilog ports are ``ana__<name>``.
 PREFIX = "ana"
@@ -29,6 +29,7 @@ class BoundaryPort:
     width: tuple                 # product of these TileConfig attributes or numbers (empty: 1)
     timing: str
     model: str
+    training: bool = False       # only on tiles generated with TileConfig.training
 
     def width_for(self, cfg: TileConfig) -> int:
         return math.prod(getattr(cfg, n) if isinstance(n, str) else n for n in self.width)
@@ -59,7 +60,8 @@ BOUNDARY = (
         "int_back", "out", (),
         "registered; high from the int_reset of a backward MVM through its last conversion",
         "the integration that follows is a backward one: the column drive (col_en) adds "
-        "charge to the row integrators, and comparisons (adc_row_sample) are of the rows"),
+        "charge to the row integrators, and comparisons (adc_row_sample) are of the rows",
+        training=True),
     BoundaryPort(
         "ref_en", "out", (),
         "registered; high with int_reset when the integration is a reference measurement "
@@ -94,11 +96,12 @@ BOUNDARY = (
         "of row_en (PWM window or bit planes)",
         "each cycle, adds the row currents of the driven columns (the effective weights "
         "transposed, by reciprocity of the resistive network; the G+ and G- columns of a "
-        "pair driven with opposite polarity) to the row integrators, then clamps them"),
+        "pair driven with opposite polarity) to the row integrators, then clamps them",
+        training=True),
     BoundaryPort(
         "col_neg", "out", ("cols",),
         "registered; bit c high when column c is driven with negative polarity (only with "
-        "col_en)", "the driven column contributes -w instead of +w"),
+        "col_en)", "the driven column contributes -w instead of +w", training=True),
     BoundaryPort(
         "adc_sel", "out", ("sel_bits",),
         "registered; constant during a conversion; ADC a converts column a*cols_per_adc + sel",
@@ -126,51 +129,54 @@ BOUNDARY = (
     BoundaryPort(
         "adc_row_sel", "out", ("row_sel_bits",),
         "registered; constant during a row conversion; row ADC a converts row "
-        "a*rows_per_adc + adc_row_sel", "selects which row of each group the row ADCs compare"),
+        "a*rows_per_adc + adc_row_sel", "selects which row of each group the row ADCs compare",
+        training=True),
     BoundaryPort(
         "adc_row_sample", "out", (),
         "registered; high during each SAR step of the row ADCs (adc_bits cycles per "
-        "conversion)", "a comparison of the row integrators is requested this cycle"),
+        "conversion)", "a comparison of the row integrators is requested this cycle",
+        training=True),
     BoundaryPort(
         "adc_row_trial", "out", ("n_row_adc", "adc_bits"),
         "registered; offset-binary trial code of row ADC a at bits [a*adc_bits, "
-        "(a+1)*adc_bits)", "the row converters' DAC levels, as adc_trial for the columns"),
+        "(a+1)*adc_bits)", "the row converters' DAC levels, as adc_trial for the columns",
+        training=True),
     BoundaryPort(
         "adc_row_cmp", "in", ("n_row_adc",),
         "driven by the analogue half during a cycle with adc_row_sample high; sampled by the "
         "RTL at the next rising edge",
         "bit a: 1 if the row charge + noise >= the threshold of row a*rows_per_adc + sel "
-        "(the row converters' own static errors)"),
+        "(the row converters' own static errors)", training=True),
     BoundaryPort(
         "adc_row_sat", "in", ("n_row_adc",),
         "driven by the analogue half, like adc_row_cmp, during every cycle with "
         "adc_row_sample high", "bit a: the integrator of the row ADC a converts clamped since "
-        "the last int_reset"),
+        "the last int_reset", training=True),
     BoundaryPort(
         "upd_start", "out", (),
         "registered; high for one cycle before the first pulse slot of an update",
-        "starts the numbering of the update's slots (its noise events)"),
+        "starts the numbering of the update's slots (its noise events)", training=True),
     BoundaryPort(
         "upd_pulse", "out", (),
         "registered; high in each of the BL pulse slots of an update, with upd_row, "
         "upd_row_neg, upd_col, upd_col_neg valid",
         "applies the slot: every device whose row and column both fire takes one pulse of "
         "its update device (the G+ side of its pair; G- is the reference), down when the "
-        "two polarities agree, up when they differ, with its cycle-to-cycle noise"),
+        "two polarities agree, up when they differ, with its cycle-to-cycle noise", training=True),
     BoundaryPort(
         "upd_row", "out", ("rows",),
-        "registered; bit r: row line r fires in this slot", "row pulse lines"),
+        "registered; bit r: row line r fires in this slot", "row pulse lines", training=True),
     BoundaryPort(
         "upd_row_neg", "out", ("rows",),
         "registered; bit r: row r fires with negative polarity (the sign of x_r; only with "
-        "upd_row)", "row polarities"),
+        "upd_row)", "row polarities", training=True),
     BoundaryPort(
         "upd_col", "out", ("cols",),
-        "registered; bit c: column line c fires in this slot", "column pulse lines"),
+        "registered; bit c: column line c fires in this slot", "column pulse lines", training=True),
     BoundaryPort(
         "upd_col_neg", "out", ("cols",),
         "registered; bit c: column c fires with negative polarity (the sign of d_c; only "
-        "with upd_col)", "column polarities"),
+        "with upd_col)", "column polarities", training=True),
     BoundaryPort(
         "prog_pulse", "out", (),
         "high for one cycle per pulse step; the step lasts prog_width cycles, during which "
@@ -200,16 +206,22 @@ BOUNDARY = (
 )
 
 
+def ports(cfg: TileConfig) -> tuple[BoundaryPort, ...]:
+    """The boundary ports of a tile of configuration ``cfg``."""
+    return tuple(p for p in BOUNDARY if cfg.training or not p.training)
+
+
 def analogue_signature(cfg: TileConfig) -> wiring.Signature:
     """Signature of the analogue boundary as seen from the RTL."""
     return wiring.Signature({
-        p.name: (Out if p.direction == "out" else In)(p.width_for(cfg)) for p in BOUNDARY})
+        p.name: (Out if p.direction == "out" else In)(p.width_for(cfg)) for p in ports(cfg)})
 
 
 def markdown_table() -> str:
     lines = ["| port | dir | width | timing | what the model does |",
              "| --- | --- | --- | --- | --- |"]
     for p in BOUNDARY:
-        lines.append(f"| `{p.verilog_name}` | {p.direction} | {p.width_doc} | {p.timing} | "
-                     f"{p.model} |")
+        mark = " (training tiles)" if p.training else ""
+        lines.append(f"| `{p.verilog_name}`{mark} | {p.direction} | {p.width_doc} | "
+                     f"{p.timing} | {p.model} |")
     return "\n".join(lines)

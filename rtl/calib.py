@@ -41,11 +41,14 @@ class CalibrationEngine(wiring.Component):
     A run executes the selected phases in the order offset, gain, capture or drift
     (:data:`PHASE_ORDER`). Each phase requests ``2**avg_log2`` MVMs from the sequencer (zero
     input; with the reference charge in the gain phase; every row at ``DRIFT_X`` for
-    capture and drift), takes their result beats from the corrector (raw, or corrected
-    without the drift scale for capture and drift) and accumulates them per column in a
-    memory of ``lanes``-wide words, one word per result beat. Then it computes the
-    coefficients word by word, dividing with one :class:`SequentialDivider` column by
-    column for the gains.
+    capture and drift: the tile drives the rows ``DRIFT_ROWS`` selects), takes their result
+    beats from the corrector (raw, or corrected without the drift scale for capture and
+    drift) and accumulates them per column in a memory of ``lanes``-wide words, one word per
+    result beat. Then it computes the coefficients word by word, dividing with one
+    :class:`SequentialDivider` column by column for the gains. Capture and drift sum
+    ``|corrected|`` over the columns ``drift_cols`` selects and no flag excludes, and refuse
+    a sum below ``drift_min`` (or 0): the run ends with ``error`` and ``weak``, and the
+    phase writes nothing.
 
     Attributes
     ----------
@@ -57,8 +60,14 @@ class CalibrationEngine(wiring.Component):
         Selected phases.
     avg_log2, ref, drift_ref : In
         ``CAL_CTRL.avg_log2``, ``CAL_REF``, ``DRIFT_REF``.
-    done, error : Out(1)
-        ``done`` (and ``error`` with it) pulse for one cycle at the end of a run.
+    drift_cols : In(cols)
+        ``DRIFT_COLS``: bit ``c`` set counts column ``c`` in the reference signal (reset:
+        every column).
+    drift_min : In(32)
+        ``DRIFT_MIN`` (reset: :attr:`~aimc.fixedpoint.CalFormat.drift_min_default`).
+    done, error, weak : Out(1)
+        ``done`` (and ``error`` and ``weak`` with it) pulse for one cycle at the end of a
+        run; ``weak``: a capture or drift phase found the signal below ``drift_min``.
     off_*, gain_* : memory ports
         Read port (engine side) of the offset memory and write ports of both memories.
     status : Out(2 * cols)
@@ -82,8 +91,11 @@ class CalibrationEngine(wiring.Component):
             "avg_log2": In(4),
             "ref": In(fmt.ref_bits),
             "drift_ref": In(32),
+            "drift_cols": In(cfg.cols, init=(1 << cfg.cols) - 1),
+            "drift_min": In(32, init=fmt.drift_min_default),
             "done": Out(1),
             "error": Out(1),
+            "weak": Out(1),
             "off_raddr": Out(range(beats)),
             "off_rdata": In(data.ArrayLayout(signed(fmt.off_bits), lanes)),
             "off_waddr": Out(range(beats)),
@@ -123,11 +135,19 @@ class CalibrationEngine(wiring.Component):
         lane = Signal(range(max(lanes, 2)))
         total = Signal(fmt.abs_sum_bits + MAX_AVG_LOG2)
         failed = Signal()
+        weak = Signal()  # a capture or drift phase of this run measured too little
+        # DRIFT_COLS as one word of ``lanes`` bits per result beat, like the flags.
+        counted = Signal(data.ArrayLayout(lanes, max(beats, 2)))
+        m.d.comb += counted.as_value()[:cols].eq(self.drift_cols)
         d = Signal(data.ArrayLayout(signed(fmt.diff_bits + 1), lanes))
         # Column flags, one word of ``lanes`` two-bit fields per result beat: the engine
         # touches the word of the beat it works on (a small mux, not a per-column decoder).
         words = Signal(data.ArrayLayout(2 * lanes, max(beats, 2)))
         status = words.as_value()
+        # The flags as the last finished phase left them: an aborted phase (whose flags are
+        # cleared as it begins) puts them back, so that they keep agreeing with the
+        # coefficients and BAD_COLS.
+        saved = Signal(len(status))
         m.d.comb += self.status.eq(status[:2 * cols])
         word = words[beat]
 
@@ -181,7 +201,8 @@ class CalibrationEngine(wiring.Component):
                 # The lanes' magnitudes are registered here and added to the total in the
                 # next cycle (off the path from the corrector's output).
                 for j in range(lanes):
-                    good = (column(j) < cols) & ~word[2 * j:2 * j + 2].any()
+                    good = ((column(j) < cols) & ~word[2 * j:2 * j + 2].any()
+                            & counted[beat][j])
                     magnitude = Mux(outs[j] < 0, -outs[j], outs[j])
                     m.d.sync += terms[j].eq(Mux(good, magnitude, 0))
                 m.d.sync += pend.eq(1)
@@ -198,7 +219,7 @@ class CalibrationEngine(wiring.Component):
                     # A capture takes precedence over a drift measurement in the same run.
                     drop = Mux((self.phases & CalPhase.CAPTURE).any(), CalPhase.DRIFT, 0)
                     m.d.sync += [k.eq(self.avg_log2), remaining.eq(self.phases & ~drop),
-                                 failed.eq(0)]
+                                 failed.eq(0), weak.eq(0)]
                     # avg_log2 and DRIFT_X are range-checked by the register file.
                     with m.If(self.phases == 0):
                         m.next = "DONE"
@@ -206,6 +227,7 @@ class CalibrationEngine(wiring.Component):
                         m.next = "WAIT_IDLE"
             engine.wait_idle("PHASE")
             with m.State("PHASE"):
+                m.d.sync += saved.eq(status)
                 # The next phase: the first remaining one in PHASE_ORDER.
                 with m.If((remaining & PHASE_ORDER[0]).any()):
                     m.d.sync += [phase.eq(PHASE_ORDER[0]),
@@ -220,7 +242,10 @@ class CalibrationEngine(wiring.Component):
                 m.d.sync += [rep.eq(0), beat.eq(0), total.eq(0)]
                 m.next = "REQUEST"
             # Coefficients of unfinished phases stay unchanged when a request is aborted.
-            engine.request(beat, on_beat=collect, on_last=last_beat)
+            # An abort restores the flags and recounts them (COUNT), so that COL_STATUS,
+            # BAD_COLS and the coefficients of the phases that finished agree.
+            engine.request(beat, on_abort=[status.eq(saved), count.eq(0)], abort_to="COUNT",
+                           on_beat=collect, on_last=last_beat)
             with m.State("FINISH"):
                 with m.If(is_sum):
                     m.next = "DRIFT"
@@ -273,11 +298,16 @@ class CalibrationEngine(wiring.Component):
                     m.next = "NEXT_PHASE"
             with m.State("DRIFT"):
                 s_avg = total >> k
-                with m.If((phase & CalPhase.CAPTURE).any()):
+                with m.If((s_avg == 0) | (s_avg < self.drift_min)):
+                    # Too small to measure: refused, nothing written.
+                    m.d.sync += [failed.eq(1), weak.eq(1)]
+                    m.next = "NEXT_PHASE"
+                with m.Elif((phase & CalPhase.CAPTURE).any()):
                     m.d.comb += [self.drift_ref_we.eq(1), self.drift_scale_we.eq(1),
                                  self.drift_scale_out.eq(ONE)]
                     m.next = "NEXT_PHASE"
-                with m.Elif(s_avg == 0):
+                with m.Elif(self.drift_ref == 0):
+                    # No reference captured (or a refused capture): no scale to compute.
                     m.d.sync += failed.eq(1)
                     m.next = "NEXT_PHASE"
                 with m.Else():
@@ -308,6 +338,7 @@ class CalibrationEngine(wiring.Component):
                     m.next = "DONE"
             engine.finish()
         engine.drive(fsm, self.done, self.error)
+        m.d.comb += self.weak.eq(fsm.ongoing("DONE") & weak)
         return m
 
     def _gain_write(self, lane, value):

@@ -19,7 +19,13 @@ from ..fixedpoint import (
 )
 from .engine import beat_lanes, result_beat
 
-__all__ = ["Corrector", "LATENCY"]
+__all__ = ["Corrector", "LATENCY", "coef_words"]
+
+
+def coef_words(cfg: TileConfig) -> int:
+    """Words of the coefficient memories: one per beat of a forward result, then (training
+    tiles) one per beat of a backward result."""
+    return cfg.out_beats + (cfg.back_beats if cfg.training else 0)
 
 #: Pipeline stages of the corrector: cycles from a beat's acceptance to its leaving.
 LATENCY = 4
@@ -64,7 +70,7 @@ class Corrector(wiring.Component):
             "source": Out(stream.Signature(result_beat(cfg))),
             "mode": In(CorrectMode),
             "drift": In(DRIFT_BITS),
-            "coef_addr": Out(range(max(cfg.out_beats + cfg.back_beats, 2))),
+            "coef_addr": Out(range(max(coef_words(cfg), 2))),
             "coef_en": Out(1),
             "offset": In(data.ArrayLayout(signed(self.fmt.off_bits), cfg.lanes)),
             "gain": In(data.ArrayLayout(unsigned(GAIN_BITS), cfg.lanes)),
@@ -84,9 +90,9 @@ class Corrector(wiring.Component):
         last = Signal(LATENCY)
         kinds = [Signal(ResultKind, name=f"kind{i + 1}") for i in range(LATENCY)]
         advance = Signal()
-        beat = Signal(range(max(cfg.out_beats, cfg.back_beats, 2)))
+        beat = Signal(range(max(cfg.out_beats, cfg.back_beats if cfg.training else 0, 2)))
         # Backward results use the row coefficients, after the columns' words.
-        backward = sink.payload.kind == ResultKind.BACKWARD
+        backward = (sink.payload.kind == ResultKind.BACKWARD) if cfg.training else Const(0)
         m.d.comb += [
             advance.eq(~valid[-1] | source.ready),
             sink.ready.eq(advance),
@@ -150,7 +156,8 @@ class Corrector(wiring.Component):
                 sat_bits.append(ok3[j] & ~raw_mode & ((full < lo) | (full > hi)))
             m.d.sync += sat4.eq(sum(sat_bits))
         # Which lanes hold a column (or a row, backward): the last beat may be padded.
-        length = Mux(kinds[0] == ResultKind.BACKWARD, cfg.rows, cfg.cols)
+        length = (Mux(kinds[0] == ResultKind.BACKWARD, cfg.rows, cfg.cols) if cfg.training
+                  else cfg.cols)
         for j in range(lanes):
             m.d.comb += lane_ok1[j].eq(beat1 * lanes + j < length)
         m.d.comb += [

@@ -17,19 +17,26 @@ from .. import fixedpoint
 from ..config import TileConfig
 from . import boundary, regmap
 
-__all__ = ["DOC", "DOC_CONFIGS", "TABLES", "port_table", "regmap_variants", "render", "update"]
+__all__ = ["DOC", "DOC_CONFIGS", "REGMAP_CONFIG", "TABLES", "port_table", "regmap_variants",
+           "render", "update"]
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "architecture.md"
 
 #: The configurations the comparing tables show, by the name their column carries: the
-#: product's tile and two that differ in every way the map and the ports can.
+#: product's tile and two that differ in every way the map and the ports can (one of them
+#: with the training hardware, TileConfig.training).
 DOC_CONFIGS = {
     "256x256 PWM (default)": TileConfig(),
-    "16x16 bit-serial, 2 cols and 2 rows per ADC": TileConfig(
-        rows=16, cols=16, input_mode="bitserial", cols_per_adc=2, rows_per_adc=2),
+    "16x16 bit-serial, 2 cols and 2 rows per ADC, training": TileConfig(
+        rows=16, cols=16, input_mode="bitserial", cols_per_adc=2, rows_per_adc=2,
+        training=True),
     "12x10 PWM, 6-bit, 2 cols / 4 rows per ADC, 4 lanes": TileConfig(
         rows=12, cols=10, input_bits=6, adc_bits=6, cols_per_adc=2, rows_per_adc=4, lanes=4),
 }
+
+#: The configuration the register table shows: the default tile with the training hardware
+#: (an inference tile's map is the same without the rows marked "(training tiles)").
+REGMAP_CONFIG = TileConfig(training=True)
 
 #: Widths of the host ports, as TileConfig attributes (the boundary's come from its table).
 _HOST_WIDTHS = {
@@ -46,7 +53,8 @@ _PORT_ROLES = {
     "clk": "clock, rising edge (the only clock)",
     "rst": "synchronous reset, active high (see Reset and initialisation)",
     "s_axil": "AXI4-Lite subordinate: the registers and windows",
-    "s_axis": "AXI4-Stream sink: input vectors, TUSER the kind (forward, backward, update)",
+    "s_axis": "AXI4-Stream sink: input vectors, TUSER the kind (forward; backward and "
+              "update on training tiles)",
     "m_axis": "AXI4-Stream source: result vectors and status packets, TUSER the kind",
     "t_axis": "AXI4-Stream sink: program-and-verify targets, one packet per row",
     "irq": "interrupt, active high, level: CTRL.irq_en & (STATUS.done | CAL_STATUS.done | "
@@ -81,27 +89,42 @@ def port_table(configs: dict[str, TileConfig] | None = None) -> str:
 
     configs = DOC_CONFIGS if configs is None else configs
     widths = {b.verilog_name: b.width for b in boundary.BOUNDARY} | _HOST_WIDTHS
-    ports = {name: port_list(Tile(cfg)) for name, cfg in configs.items()}
-    first = next(iter(ports.values()))
+    training = {b.verilog_name for b in boundary.BOUNDARY if b.training}
+    ports = {label: {p["name"]: p for p in port_list(Tile(cfg))}
+             for label, cfg in configs.items()}
+    # Every port in the top's order: a training tile's ports are an inference tile's and
+    # the training ones (rtl.boundary.ports), so the longest list holds them all in order.
+    order = max((list(p) for p in ports.values()), key=len)
+    for label, plist in ports.items():
+        if not set(plist) <= set(order):
+            raise ValueError(f"ports of {label} not among those of the largest top: "
+                             f"{sorted(set(plist) - set(order))}")
     seen = set()
     lines = ["| port | dir | width | " + " | ".join(configs) + " | what |",
              "| --- | --- | --- | " + " | ".join("---" for _ in configs) + " | --- |"]
-    for i, p in enumerate(first):
-        factors = widths.get(p["name"], ())
+    for name in order:
+        factors = widths.get(name, ())
         expression = " * ".join(map(str, factors)) or "1"
-        cells = []
+        cells, direction = [], None
         for (label, cfg), plist in zip(configs.items(), ports.values(), strict=True):
-            got = plist[i]
-            if got["name"] != p["name"] or got["width"] != _width(cfg, factors):
-                raise ValueError(f"port {got['name']} of {label} is {got['width']} bits, "
+            got = plist.get(name)
+            if got is None:
+                if name not in training:
+                    raise ValueError(f"{label} has no port {name}")
+                cells.append("absent")
+                continue
+            if got["width"] != _width(cfg, factors):
+                raise ValueError(f"port {name} of {label} is {got['width']} bits, "
                                  f"not {expression} = {_width(cfg, factors)}")
             cells.append(str(got["width"]))
-        group = p["name"].split("__")[0]
-        role = _PORT_ROLES.get(p["name"], "")
+            direction = got["dir"]
+        group = name.split("__")[0]
+        role = _PORT_ROLES.get(name, "")
         if not role and group not in seen:  # the first port of an interface says what it is
             role = _PORT_ROLES.get(group, "")
         seen.add(group)
-        lines.append(f"| `{p['name']}` | {p['dir']} | {expression} | " + " | ".join(cells)
+        mark = " (training tiles)" if name in training else ""
+        lines.append(f"| `{name}`{mark} | {direction} | {expression} | " + " | ".join(cells)
                      + f" | {role} |")
     return "\n".join(lines)
 
@@ -123,38 +146,53 @@ def _window_text(w: regmap.Window) -> str:
     return f"{w.words} words, bits {bits}"
 
 
-def regmap_variants(configs: dict[str, TileConfig] | None = None) -> str:
-    """The register fields and windows whose bits, reset value, constant or legal range
-    differ between the configurations of ``configs`` (default :data:`DOC_CONFIGS`): the
-    parts of the map the default tile's table does not show for every tile."""
+def _entries(cfg: TileConfig) -> dict[str, str]:
+    entries = {}
+    for r in regmap.register_map(cfg):
+        for f in r.fields:
+            entries[f"{r.name}.{f.name}"] = _field_text(f)
+    for w in regmap.windows(cfg):
+        entries[f"{w.name}[]"] = _window_text(w)
+    return entries
+
+
+def regmap_variants(configs: dict[str, TileConfig] | None = None,
+                    shown: TileConfig = REGMAP_CONFIG) -> str:
+    """The register fields and windows whose bits, reset value, constant or legal range in
+    a configuration of ``configs`` (default :data:`DOC_CONFIGS`) differ from the map of
+    ``shown`` (the configuration of the register table) or between them: the parts of the
+    map that table does not show for every tile. Registers of the training hardware that
+    an inference tile lacks (marked "(training tiles)" in that table) are listed only when
+    they differ on a training tile too."""
     configs = DOC_CONFIGS if configs is None else configs
-    maps = {}
-    for label, cfg in configs.items():
-        entries = {}
-        for r in regmap.register_map(cfg):
-            for f in r.fields:
-                entries[f"{r.name}.{f.name}"] = _field_text(f)
-        for w in regmap.windows(cfg):
-            entries[f"{w.name}[]"] = _window_text(w)
-        maps[label] = entries
-    names = list(next(iter(maps.values())))
+    base = _entries(shown)
+    maps = {label: _entries(cfg) for label, cfg in configs.items()}
+    names = list(base) + [n for m in maps.values() for n in m if n not in base]
+    names = list(dict.fromkeys(names))
     lines = ["| field | " + " | ".join(configs) + " |",
              "| --- | " + " | ".join("---" for _ in configs) + " |"]
     for name in names:
+        present = {m[name] for m in maps.values() if name in m}
+        absent_only_untrained = all(name in m or not cfg.training
+                                    for m, cfg in zip(maps.values(), configs.values(),
+                                                      strict=True))
+        if present <= {base.get(name)} and absent_only_untrained:
+            continue
         cells = [m.get(name, "absent") for m in maps.values()]
-        if len(set(cells)) > 1:
-            lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def _regmap() -> str:
-    cfg = TileConfig()
+    cfg = REGMAP_CONFIG
     regs, wins = regmap.register_map(cfg), regmap.windows(cfg)
     spans = ", ".join(f"{w.name} 0x{w.base:04X}..0x{w.address(w.words - 1):04X}" for w in wins)
-    return (f"Shown for the default tile, `TileConfig()` ({_config_text(cfg)}); the next "
-            f"table lists what differs in other configurations. `aimc verilog` writes the map "
-            f"of any configuration as SystemRDL, C header, HTML and IP-XACT. Registers at "
-            f"0x00..0x{max(r.offset for r in regs):02X}; windows: {spans}.\n\n"
+    return (f"Shown for the default tile with the training hardware, "
+            f"`TileConfig(training=True)` ({_config_text(cfg)}); an inference tile "
+            f"(`TileConfig()`) has the same map without the rows marked (training tiles). "
+            f"The next table lists what differs in other configurations. `aimc verilog` "
+            f"writes the map of any configuration as SystemRDL, C header, HTML and IP-XACT. "
+            f"Registers at 0x00..0x{max(r.offset for r in regs):02X}; windows: {spans}.\n\n"
             + regmap.markdown_table(regs, wins))
 
 

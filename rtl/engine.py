@@ -145,10 +145,12 @@ class EngineFSM:
             with m.If(self.seq.idle):
                 m.next = then
 
-    def request(self, beat, *, on_accept=(), on_beat=None, on_last=None) -> None:
-        """``on_accept``: statements when the sequencer takes the request; ``on_beat()``
-        and ``on_last()`` add the statements of a beat taken and of the last beat (which
-        must set ``m.next``)."""
+    def request(self, beat, *, on_accept=(), on_abort=(), abort_to="DONE", on_beat=None,
+                on_last=None) -> None:
+        """``on_accept``: statements when the sequencer takes the request; ``on_abort``:
+        when it is abandoned (the run goes on to state ``abort_to``, with its error flag
+        set); ``on_beat()`` and ``on_last()`` add the statements of a beat taken and of the
+        last beat (which must set ``m.next``)."""
         m, seq = self.m, self.seq
         with m.State("REQUEST"):
             with m.If(seq.request.ready):
@@ -157,8 +159,8 @@ class EngineFSM:
             with m.Elif(seq.abort):
                 # No result is in flight here: each operation's results are taken before
                 # the next request.
-                m.d.sync += self.failed.eq(1)
-                m.next = "DONE"
+                m.d.sync += [self.failed.eq(1), *on_abort]
+                m.next = abort_to
         with m.State("READ"):
             m.next = "COLLECT"
         with m.State("COLLECT"):

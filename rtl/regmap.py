@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from amaranth import Shape
 
 from ..config import TileConfig
-from ..enums import BusError, CalPhase, ColFlag, ColStatus, UpdateMode, describe
+from ..enums import BusError, CalPhase, ColFlag, ColStatus, DriftRow, UpdateMode, describe
 from ..fixedpoint import DRIFT_FRAC, GAIN_BITS, GAIN_FRAC, MAX_AVG_LOG2, OFF_FRAC, ONE, CalFormat
 from ..programming import AMP_MAX, PROG_RESET_GAIN, PROG_SET_GAIN, PULSE_GAIN_FRAC, WIDTH_REF
 from ..training import BL_MAX, ETA_FRAC, PROB_BITS, SCALE_BITS, SCALE_FRAC
@@ -287,9 +287,11 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
             Field("busy", 0, 1, R, "the engine is running"),
             Field("done", 1, 1, W1C, "a run finished"),
             Field("error", 2, 1, W1C, "a run finished with an error: DRIFT_SCALE out of "
-                  "range, or a zero reference response; or a start while the "
-                  "program-and-verify engine runs"),
-            Field("bad", 3, 1, R, "at least one column is flagged bad (see COL_STATUS)"))),
+                  "range, a reference signal too small (see weak), or a drift phase with "
+                  "DRIFT_REF 0; or a start while the program-and-verify engine runs"),
+            Field("bad", 3, 1, R, "at least one column is flagged bad (see COL_STATUS)"),
+            Field("weak", 4, 1, W1C, "a capture or drift phase measured a reference signal "
+                  "below DRIFT_MIN (or none) and changed nothing; error is set with it"))),
         Register("CAL_REF", 0x48, "Expected response to the reference charge, fixed point "
                  f"with {OFF_FRAC} fractional bits.", (
             Field("value", 0, fmt.ref_bits, RW, "", reset=fmt.ref_default),)),
@@ -358,6 +360,25 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
                   legal=(1, 2 ** 16 - 1)),)),
         Register("TIMEOUT_COUNT", 0x98, "Operations abandoned for a READY_TIMEOUT since "
                  "reset.", (Field("count", 0, 32, R, ""),)),
+        Register("DRIFT_MIN", 0xE0, "Smallest drift reference signal S (sum over the "
+                 "DRIFT_COLS columns of abs(corrected result), averaged over the MVMs) a "
+                 "capture or drift phase accepts; below it the phase changes nothing and "
+                 "sets CAL_STATUS.weak and error (S = 0 always does).", (
+            Field("value", 0, 32, RW, "units of the corrected result",
+                  reset=fmt.drift_min_default),)),
+    )
+    if cfg.training:
+        regs += _training_registers()
+    offsets = [r.offset for r in regs]
+    if len(set(offsets)) != len(offsets) or any(o % 4 for o in offsets):
+        raise ValueError("register offsets must be distinct and word aligned")
+    return regs
+
+
+def _training_registers() -> tuple[Register, ...]:
+    """The registers of the training hardware (tiles generated with TileConfig.training)."""
+    R, RW, RWH, W1C, W1P = Access
+    return (
         Register("BWD_COUNT", 0x9C, "Backward MVMs completed since reset.", (
             Field("count", 0, 32, R, ""),)),
         Register("BWD_LATENCY", 0xA0, "Cycles from the start of the last backward MVM to the "
@@ -390,7 +411,8 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
             Field("done", 1, 1, W1C, "an update finished"),
             Field("error", 2, 1, W1C, "an update found no forward input in the row driver "
                   "(none since reset, or an engine's operation since): nothing was pulsed"))),
-        Register("UPD_COUNT", 0xCC, "Updates since reset.", (Field("count", 0, 32, R, ""),)),
+        Register("UPD_COUNT", 0xCC, "Updates run since reset (not those refused for want "
+                 "of a forward input).", (Field("count", 0, 32, R, ""),)),
         Register("UPD_UP", 0xD0, "Up pulses (device coincidences where x and d have opposite "
                  "signs) since reset.", (Field("count", 0, 32, R, ""),)),
         Register("UPD_DOWN", 0xD4, "Down pulses (signs agree) since reset.", (
@@ -402,10 +424,6 @@ def register_map(cfg: TileConfig) -> tuple[Register, ...]:
         Register("UPD_CYCLES", 0xDC, "Cycles of the last update, from its start to its end.", (
             Field("cycles", 0, 32, R, ""),)),
     )
-    offsets = [r.offset for r in regs]
-    if len(set(offsets)) != len(offsets) or any(o % 4 for o in offsets):
-        raise ValueError("register offsets must be distinct and word aligned")
-    return regs
 
 
 @dataclass(frozen=True)
@@ -461,18 +479,29 @@ def windows(cfg: TileConfig) -> tuple[Window, ...]:
         Window("COL_FLAGS", 0x4000, 3, False, Access.W1C,
                "host MVMs since the bits were cleared (writing 1 clears a bit)", enum=ColFlag,
                words=cols),
+    ) + ((
         Window("ROW_OFFSET", 0x5000, fmt.off_bits, True, Access.RW,
                f"row offset of backward results, {offset}", words=rows),
         Window("ROW_GAIN", 0x6000, GAIN_BITS, False, Access.RW,
                f"row gain of backward results, {gain}", words=rows),
+    ) if cfg.training else ()) + (
+        Window("DRIFT_ROWS", 0x8000, 2, False, Access.RW,
+               "how the drift reference vector drives row r (reset: drive, every row)",
+               enum=DriftRow, words=rows),
+        Window("DRIFT_COLS", 0x9000, 1, False, Access.RW,
+               "1: column c counts in the drift reference signal S (reset: 1, every column)",
+               words=cols),
     )
 
 
 def markdown_table(regs, wins=()) -> str:
-    """The register map as a Markdown table (used in docs/architecture.md)."""
+    """The register map as a Markdown table (used in docs/architecture.md). Registers and
+    windows of the training hardware are marked "(training tiles)"."""
+    training = {r.name for r in _training_registers()} | {"ROW_OFFSET", "ROW_GAIN"}
     lines = ["| offset | register | bits | field | access | description |",
              "| --- | --- | --- | --- | --- | --- |"]
     for r in regs:
+        mark = " (training tiles)" if r.name in training else ""
         for i, f in enumerate(r.fields):
             bits = f"{f.lsb}" if f.width == 1 else f"{f.lsb + f.width - 1}:{f.lsb}"
             reset = f" Reset {f.reset:#x}." if f.reset else ""
@@ -481,16 +510,18 @@ def markdown_table(regs, wins=()) -> str:
             legal = f" Legal {f.legal[0]}..{f.legal[1]}." if f.legal else ""
             doc = " ".join(filter(None, (r.doc if i == 0 else "", f.description))) + reset + legal
             lines.append(f"| {f'0x{r.offset:02X}' if i == 0 else ''} | "
-                         f"{r.name if i == 0 else ''} | {bits} | {f.name} | {f.access} | {doc} |")
+                         f"{r.name + mark if i == 0 else ''} | {bits} | {f.name} | {f.access} "
+                         f"| {doc} |")
     for w in wins:
-        index = "r" if w.name.startswith("ROW_") else "c"
+        index = "r" if w.name.startswith("ROW_") or w.name == "DRIFT_ROWS" else "c"
+        mark = " (training tiles)" if w.name in training else ""
         last = w.address(w.words - 1)
         # A signed window reads sign-extended: software sees (and must write) 32 bits.
         bits = "31:0" if w.signed else f"{w.width - 1}:0"
         signed = (f" Signed, {w.width} significant bits, sign-extended to 32 (a write "
                   f"outside -{2 ** (w.width - 1)}..{2 ** (w.width - 1) - 1} is refused)."
                   if w.signed else "")
-        lines.append(f"| 0x{w.base:04X} + 4{index} | {w.name}[{index}] | {bits} | value | "
-                     f"{w.access} | {w.description}.{signed} {index} = 0..{w.words - 1} "
+        lines.append(f"| 0x{w.base:04X} + 4{index} | {w.name}[{index}]{mark} | {bits} | value "
+                     f"| {w.access} | {w.description}.{signed} {index} = 0..{w.words - 1} "
                      f"(last word 0x{last:04X}). |")
     return "\n".join(lines)

@@ -3,7 +3,7 @@ drivers, the column integrators and the SAR controllers, and hands its results o
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -175,8 +175,9 @@ class Sequencer(wiring.Component):
                 # update starts the update engine instead).
                 kind = op.payload.kind
                 read = kind == OpKind.READ
-                backward = kind == OpKind.BACKWARD
-                update = kind == OpKind.UPDATE
+                # Backward MVMs and updates exist on training tiles only.
+                backward = (kind == OpKind.BACKWARD) if cfg.training else Const(0)
+                update = (kind == OpKind.UPDATE) if cfg.training else Const(0)
                 with m.If(op.valid & self.ready):
                     m.d.comb += [op.ready.eq(1), self.started.eq(1),
                                  self.row_load.eq(~backward & ~update),
@@ -264,17 +265,21 @@ class Sequencer(wiring.Component):
         # Signals, not expressions: each column below takes one bit, and a bit of a Cat
         # expression would repeat the whole Cat in the netlist for every column.
         rails = {}
-        for side, codes, n in (("col", self.codes, cfg.n_adc),
-                               ("row", self.row_codes, cfg.n_row_adc)):
+        sides = [("col", self.codes, cfg.n_adc)]
+        if cfg.training:
+            sides.append(("row", self.row_codes, cfg.n_row_adc))
+        for side, codes, n in sides:
             per = [codes[a * bits:(a + 1) * bits] for a in range(n)]
             low, high = Signal(n, name=f"{side}_low"), Signal(n, name=f"{side}_high")
             m.d.comb += [low.eq(Cat(*(c == 0 for c in per))),
                          high.eq(Cat(*(c == (1 << bits) - 1 for c in per)))]
             rails[side] = (low, high)
         col_low, col_high = rails["col"]
-        row_low, row_high = rails["row"]
-        rail = Mux(back, (row_low | row_high).any(), (col_low | col_high).any())
-        clamp = Mux(back, self.row_adc_sat.any(), self.adc_sat.any())
+        rail, clamp = (col_low | col_high).any(), self.adc_sat.any()
+        if cfg.training:
+            row_low, row_high = rails["row"]
+            rail = Mux(back, (row_low | row_high).any(), rail)
+            clamp = Mux(back, self.row_adc_sat.any(), clamp)
         with m.If(done & rail):
             m.d.sync += self.rail.eq(1)
         with m.If(done & clamp):
@@ -301,9 +306,10 @@ class Sequencer(wiring.Component):
             else:
                 m.d.sync += acc[line].eq(signed_code + Mux(first, 0, acc[line] << 1))
 
-        for side_back, codes, n, k in ((False, self.codes, cfg.n_adc, cfg.cols_per_adc),
-                                       (True, self.row_codes, cfg.n_row_adc,
-                                        cfg.rows_per_adc)):
+        sides = [(False, self.codes, cfg.n_adc, cfg.cols_per_adc)]
+        if cfg.training:
+            sides.append((True, self.row_codes, cfg.n_row_adc, cfg.rows_per_adc))
+        for side_back, codes, n, k in sides:
             with m.If(back if side_back else ~back):
                 with m.Switch(sel):
                     for s in range(k):

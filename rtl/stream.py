@@ -1,6 +1,6 @@
 """Stream ends of the tile: the input-vector loader and the result packer."""
 
-from amaranth import Cat, Module, Mux, Signal, Value, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -21,22 +21,22 @@ def line_vector(cfg: TileConfig, lines: int) -> data.ArrayLayout:
 
 
 def input_frame(cfg: TileConfig) -> data.StructLayout:
-    """An input vector as the sequencer takes it: its kind, ``max(rows, cols)`` elements
-    (a forward vector uses the first ``rows``, the others the first ``cols``) and the
-    largest magnitude among its elements."""
+    """An input vector as the sequencer takes it: its kind, ``in_lines`` elements (a
+    forward vector uses the first ``rows``, the others the first ``cols``) and the largest
+    magnitude among its elements (training tiles; else 0)."""
     return data.StructLayout({
         "kind": InputKind,
-        "data": line_vector(cfg, cfg.lines),
+        "data": line_vector(cfg, cfg.in_lines),
         "max": unsigned(cfg.mag_bits),
     })
 
 
 def result_vector(cfg: TileConfig) -> data.StructLayout:
     """A result vector as the sequencer hands it over: its kind and one raw result per
-    column (forward) or per row (backward), in the first elements of ``max(rows, cols)``."""
+    column (forward) or per row (backward), in the first of ``out_lines`` elements."""
     return data.StructLayout({
         "kind": ResultKind,
-        "data": data.ArrayLayout(signed(cfg.result_bits), cfg.lines),
+        "data": data.ArrayLayout(signed(cfg.result_bits), cfg.out_lines),
     })
 
 
@@ -45,10 +45,11 @@ class InputLoader(wiring.Component):
 
     TUSER (:class:`~aimc.enums.InputKind`, held through the frame) says what a vector is
     for: a forward vector has one element per row, in ``in_beats`` beats; a backward or
-    update vector one per column, in ``out_beats`` beats. Element ``beat*lanes + j`` is
-    in lane j, sign-extended to ``in_lane_width`` bits; lanes past the last element are
-    padding and ignored. A vector whose TLAST comes early or late, whose TUSER changes
-    within the frame or names no kind is dropped whole (``drop_frame``); one with an element
+    update vector (training tiles only) one per column, in ``out_beats`` beats. Element
+    ``beat*lanes + j`` is in lane j, sign-extended to ``in_lane_width`` bits; lanes past the
+    last element are padding and ignored. A vector whose TLAST comes early or late, whose
+    TUSER changes within the frame or names no kind (of this tile) is dropped whole
+    (``drop_frame``); one with an element
     outside ``+-x_max`` is dropped whole (``drop_range``). The stream stalls only while a
     complete vector waits to be taken. The loader also finds the largest magnitude of each
     vector as its beats arrive (for the update engine's update management).
@@ -76,7 +77,7 @@ class InputLoader(wiring.Component):
         m = Module()
         cfg = self.cfg
         lw, lanes = cfg.in_lane_width, cfg.lanes
-        beats = max(cfg.in_beats, cfg.out_beats)
+        beats = max(cfg.in_beats, cfg.out_beats) if cfg.training else cfg.in_beats
         buf = Signal(data.ArrayLayout(cfg.in_data_width, beats))
         beat = Signal(range(max(beats, 2)))  # no zero-width signal for one-beat vectors
         overlong = Signal()
@@ -88,7 +89,7 @@ class InputLoader(wiring.Component):
 
         m.d.comb += [
             s.tready.eq(~out.valid),
-            out.payload.data.eq(buf.as_value()[:cfg.lines * lw]),
+            out.payload.data.eq(buf.as_value()[:cfg.in_lines * lw]),
         ]
         with m.If(out.ready):
             m.d.sync += out.valid.eq(0)
@@ -97,7 +98,7 @@ class InputLoader(wiring.Component):
         first = beat == 0
         now = Signal(InputKind)
         m.d.comb += Value.cast(now).eq(Mux(first, s.tuser, Value.cast(kind)))
-        forward = now == InputKind.FORWARD
+        forward = (now == InputKind.FORWARD) if cfg.training else Const(1)
         last_beat = Mux(forward, beat == cfg.in_beats - 1, beat == cfg.out_beats - 1)
         # Elements of this beat outside +-x_max, and the largest magnitude; padding lanes of
         # the last beat do not count.
@@ -108,9 +109,14 @@ class InputLoader(wiring.Component):
             lane_bad.append(((v > cfg.x_max) | (v < -cfg.x_max)) & used)
             mags.append(Mux(used, Mux(v < 0, -v, v)[:cfg.mag_bits], 0))
         beat_bad = Cat(*lane_bad).any()
-        beat_max = _maximum(m, mags, cfg.mag_bits)
-        running = Mux(first, 0, peak)
-        beat_wrong = Mux(first, s.tuser == 3, s.tuser != Value.cast(kind))
+        # The largest magnitude serves the update engine alone.
+        vector_max = 0
+        if cfg.training:
+            beat_max, running = _maximum(m, mags, cfg.mag_bits), Mux(first, 0, peak)
+            vector_max = Mux(beat_max > running, beat_max, running)
+        # Kinds other than forward exist on training tiles only.
+        valid_kind = (s.tuser != 3) if cfg.training else (s.tuser == InputKind.FORWARD.value)
+        beat_wrong = Mux(first, ~valid_kind, s.tuser != Value.cast(kind))
 
         with m.If(s.tvalid & s.tready):
             with m.If(~overlong):
@@ -118,7 +124,7 @@ class InputLoader(wiring.Component):
                     for k in range(beats):
                         with m.Case(k):
                             m.d.sync += buf[k].eq(s.tdata)
-            m.d.sync += [kind.eq(now), peak.eq(Mux(beat_max > running, beat_max, running))]
+            m.d.sync += [kind.eq(now), peak.eq(vector_max)]
             with m.If(s.tlast):
                 m.d.sync += [beat.eq(0), overlong.eq(0), bad.eq(0), wrong.eq(0)]
                 with m.If(overlong | ~last_beat | wrong | beat_wrong):
@@ -127,8 +133,7 @@ class InputLoader(wiring.Component):
                     m.d.comb += self.drop_range.eq(1)
                 with m.Else():
                     m.d.sync += [out.valid.eq(1), out.payload.kind.eq(now),
-                                 out.payload.max.eq(Mux(beat_max > running, beat_max,
-                                                        running))]
+                                 out.payload.max.eq(vector_max)]
             with m.Else():
                 m.d.sync += [bad.eq(bad | beat_bad), wrong.eq(wrong | beat_wrong)]
                 with m.If(last_beat):
@@ -181,13 +186,13 @@ class ResultPacker(wiring.Component):
         m = Module()
         cfg = self.cfg
         lanes = cfg.lanes
-        beats = max(cfg.out_beats, cfg.back_beats)
+        beats = max(cfg.out_beats, cfg.back_beats) if cfg.training else cfg.out_beats
         buf = Signal(data.ArrayLayout(beat_lanes(cfg), beats))
         beat = Signal(range(max(beats, 2)))  # no zero-width signal for one-beat vectors
         kind = Signal(ResultKind)
         s, v = self.stream, self.vector
-        last = Mux(kind == ResultKind.BACKWARD, beat == cfg.back_beats - 1,
-                   beat == cfg.out_beats - 1)
+        last = (Mux(kind == ResultKind.BACKWARD, beat == cfg.back_beats - 1,
+                    beat == cfg.out_beats - 1) if cfg.training else beat == cfg.out_beats - 1)
         sent = s.valid & s.ready & last
 
         m.d.comb += [
@@ -208,10 +213,13 @@ class ResultPacker(wiring.Component):
             for b in range(beats):
                 for j in range(lanes):
                     c = b * lanes + j
-                    if c >= cfg.lines:
+                    if c >= cfg.out_lines:
                         m.d.sync += buf[b][j].eq(0)
                         continue
-                    length_ok = Mux(backward, c < cfg.rows, c < cfg.cols)
-                    m.d.sync += buf[b][j].eq(Mux(length_ok, v.payload.data[c], 0))
+                    if cfg.training:
+                        length_ok = Mux(backward, c < cfg.rows, c < cfg.cols)
+                        m.d.sync += buf[b][j].eq(Mux(length_ok, v.payload.data[c], 0))
+                    else:
+                        m.d.sync += buf[b][j].eq(v.payload.data[c])
             m.d.sync += [self.busy.eq(1), beat.eq(0), kind.eq(v.payload.kind)]
         return m

@@ -8,13 +8,13 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..config import TileConfig
-from ..enums import ColFlag, CorrectMode
+from ..enums import ColFlag, CorrectMode, DriftRow
 from ..fixedpoint import GAIN_BITS, ONE, CalFormat
 from .arbiter import Arbiter
 from .axi import AxiLiteSignature, AxiStreamSignature
 from .boundary import PREFIX, analogue_signature
 from .calib import CalibrationEngine
-from .correct import Corrector
+from .correct import Corrector, coef_words
 from .csr import RegisterFile
 from .engine import OpKind
 from .program import ProgramEngine
@@ -90,11 +90,8 @@ class Tile(wiring.Component):
         regs = csr.regs
         m.submodules.loader = loader = InputLoader(cfg)
         m.submodules.rowdrv = rowdrv = LineDriver(cfg, cfg.rows)
-        m.submodules.coldrv = coldrv = LineDriver(cfg, cfg.cols)
         m.submodules.sar = sar = SarController(cfg.n_adc, cfg.adc_bits)
-        m.submodules.row_sar = row_sar = SarController(cfg.n_row_adc, cfg.adc_bits)
         m.submodules.seq = seq = Sequencer(cfg)
-        m.submodules.upd = upd = UpdateEngine(cfg)
         m.submodules.packer = packer = ResultPacker(cfg)
         m.submodules.corr = corr = Corrector(cfg)
         m.submodules.cal = cal = CalibrationEngine(cfg)
@@ -135,16 +132,20 @@ class Tile(wiring.Component):
         # for the read window, the others 0). Columns: the host's backward or update vector.
         op = arb.op.payload
         drift_x = regs.drift_x.value
+        drift_rows = self._drift_reference(m, csr, cal)
         data_bits = Value.cast(frame.data)
         lw = cfg.in_lane_width
         with m.Switch(op.kind):
             with m.Case(OpKind.FORWARD):
                 m.d.comb += Value.cast(rowdrv.vector).eq(data_bits[:cfg.rows * lw])
             with m.Case(OpKind.DRIFT):
-                m.d.comb += [rowdrv.vector[i].eq(drift_x) for i in range(cfg.rows)]
+                # The rows DRIFT_ROWS drives, at DRIFT_X or -DRIFT_X; the others at 0.
+                m.d.comb += [rowdrv.vector[i].eq(Mux(drift_rows[i] & DriftRow.DRIVE,
+                                                     Mux(drift_rows[i] & DriftRow.NEGATE,
+                                                         -drift_x, drift_x), 0))
+                             for i in range(cfg.rows)]
             with m.Case(OpKind.READ):
                 m.d.comb += [rowdrv.vector[i].eq(op.row == i) for i in range(cfg.rows)]
-        m.d.comb += Value.cast(coldrv.vector).eq(data_bits[:cfg.cols * lw])
 
         # -- sequencer, line drivers, SAR controllers, boundary -----------------------------
         m.d.comb += [
@@ -157,38 +158,25 @@ class Tile(wiring.Component):
             rowdrv.drive.eq(seq.row_drive),
             rowdrv.step.eq(seq.row_step),
             rowdrv.hold.eq(seq.row_hold),
-            coldrv.load.eq(seq.col_load),
-            coldrv.drive.eq(seq.col_drive),
-            coldrv.step.eq(seq.row_step),
             sar.start.eq(seq.sar_start),
             seq.sar_done.eq(sar.done),
             seq.codes.eq(sar.result),
             seq.adc_sat.eq(ana.adc_sat),
             sar.cmp.eq(ana.adc_cmp),
-            row_sar.start.eq(seq.row_sar_start),
-            seq.row_sar_done.eq(row_sar.done),
-            seq.row_codes.eq(row_sar.result),
-            seq.row_adc_sat.eq(ana.adc_row_sat),
-            row_sar.cmp.eq(ana.adc_row_cmp),
             ana.row_en.eq(rowdrv.en),
             ana.row_neg.eq(rowdrv.neg),
-            ana.col_en.eq(coldrv.en),
-            ana.col_neg.eq(coldrv.neg),
             ana.adc_trial.eq(sar.trial),
             ana.adc_sample.eq(sar.sample),
             ana.adc_sel.eq(seq.adc_sel),
-            ana.adc_row_trial.eq(row_sar.trial),
-            ana.adc_row_sample.eq(row_sar.sample),
-            ana.adc_row_sel.eq(seq.adc_row_sel),
             ana.int_reset.eq(seq.int_reset),
-            ana.int_back.eq(seq.int_back),
             ana.ref_en.eq(seq.ref_en),
             ana.read_dev.eq(seq.read_dev),
             ana.read_neg.eq(seq.read_neg),
         ]
         busy = ~seq.idle | packer.busy | ~corr.idle
         m.d.comb += arb.idle.eq(~busy)
-        self._update(m, regs, seq, upd, rowdrv, coldrv, loader, ana)
+        if cfg.training:
+            self._training(m, regs, seq, rowdrv, loader, ana, data_bits)
 
         # -- counters and status -----------------------------------------------------------
         cycle = Signal(32)
@@ -230,7 +218,6 @@ class Tile(wiring.Component):
             regs.status.sat.set.eq(host_sat != 0),
             regs.status.timeout.set.eq(seq.timeout),
             regs.mvm_count.count.eq(mvm_count),
-            regs.bwd_count.count.eq(bwd_count),
             regs.drop_frame.count.eq(drop_frame),
             regs.drop_range.count.eq(drop_range),
             regs.rail_count.count.eq(rail_count),
@@ -239,12 +226,14 @@ class Tile(wiring.Component):
             regs.timeout_count.count.eq(timeouts),
             regs.latency.cycles.eq(timing["fwd"][0]),
             regs.period.cycles.eq(timing["fwd"][1]),
-            regs.bwd_latency.cycles.eq(timing["bwd"][0]),
-            regs.bwd_period.cycles.eq(timing["bwd"][1]),
             self.irq.eq(regs.ctrl.irq_en & (regs.status.done.value
                                             | regs.cal_status.done.value
                                             | regs.prog_status.done.value)),
         ]
+        if cfg.training:
+            m.d.comb += [regs.bwd_count.count.eq(bwd_count),
+                         regs.bwd_latency.cycles.eq(timing["bwd"][0]),
+                         regs.bwd_period.cycles.eq(timing["bwd"][1])]
         self._calibration(m, regs, cal, prog)
         self._program(m, regs, prog, cal, ana)
         self._col_flags(m, csr, seq.events)
@@ -263,16 +252,40 @@ class Tile(wiring.Component):
         ]
         return m
 
-    def _update(self, m, regs, seq, upd, rowdrv, coldrv, loader, ana):
-        """The update engine: its registers, the vectors and their largest magnitudes
-        (of the last forward vector, captured when it starts, and of the update's d), and
-        its boundary ports."""
+    def _training(self, m, regs, seq, rowdrv, loader, ana, data_bits):
+        """The training hardware: the column driver and the row converters of backward
+        MVMs, and the update engine with its registers, the vectors and their largest
+        magnitudes (of the last forward vector, captured when it starts, and of the update's
+        d), and its boundary ports."""
         cfg = self.cfg
+        m.submodules.coldrv = coldrv = LineDriver(cfg, cfg.cols)
+        m.submodules.row_sar = row_sar = SarController(cfg.n_row_adc, cfg.adc_bits)
+        m.submodules.upd = upd = UpdateEngine(cfg)
+        m.d.comb += [
+            Value.cast(coldrv.vector).eq(data_bits[:cfg.cols * cfg.in_lane_width]),
+            coldrv.load.eq(seq.col_load),
+            coldrv.drive.eq(seq.col_drive),
+            coldrv.step.eq(seq.row_step),
+            row_sar.start.eq(seq.row_sar_start),
+            seq.row_sar_done.eq(row_sar.done),
+            seq.row_codes.eq(row_sar.result),
+            seq.row_adc_sat.eq(ana.adc_row_sat),
+            row_sar.cmp.eq(ana.adc_row_cmp),
+            ana.col_en.eq(coldrv.en),
+            ana.col_neg.eq(coldrv.neg),
+            ana.adc_row_trial.eq(row_sar.trial),
+            ana.adc_row_sample.eq(row_sar.sample),
+            ana.adc_row_sel.eq(seq.adc_row_sel),
+            ana.int_back.eq(seq.int_back),
+        ]
         x_max, d_max = Signal(cfg.mag_bits), Signal(cfg.mag_bits)
         with m.If(seq.started & (seq.op.payload.kind == OpKind.FORWARD)):
             m.d.sync += x_max.eq(loader.vector.payload.max)
         with m.If(seq.started & (seq.op.payload.kind == OpKind.UPDATE)):
             m.d.sync += d_max.eq(loader.vector.payload.max)
+        last_x, last_d = Signal(cfg.mag_bits), Signal(cfg.mag_bits)  # of the last update
+        with m.If(upd.done):
+            m.d.sync += [last_x.eq(x_max), last_d.eq(d_max)]
         ctrl = regs.upd_ctrl
         m.d.comb += [
             upd.go.eq(seq.upd_go),
@@ -291,8 +304,8 @@ class Tile(wiring.Component):
             regs.upd_up.count.eq(upd.up),
             regs.upd_down.count.eq(upd.down),
             regs.upd_last.slots.eq(upd.last_bl),
-            regs.upd_last.x_max.eq(x_max),
-            regs.upd_last.d_max.eq(d_max),
+            regs.upd_last.x_max.eq(last_x),
+            regs.upd_last.d_max.eq(last_d),
             regs.upd_cycles.cycles.eq(upd.last_cycles),
             ana.upd_start.eq(upd.upd_start),
             ana.upd_pulse.eq(upd.upd_pulse),
@@ -311,6 +324,8 @@ class Tile(wiring.Component):
             cal.avg_log2.eq(regs.cal_ctrl.avg_log2),
             cal.ref.eq(regs.cal_ref.value),
             cal.drift_ref.eq(regs.drift_ref.value.value),
+            cal.drift_min.eq(regs.drift_min.value),
+            regs.cal_status.weak.set.eq(cal.weak),
             regs.cal_status.busy.eq(cal.seq.busy),
             regs.cal_status.done.set.eq(cal.done),
             regs.cal_status.error.set.eq(cal.error | (start & prog.seq.busy)),
@@ -362,7 +377,7 @@ class Tile(wiring.Component):
         the columns; ROW_OFFSET, ROW_GAIN for the rows: one bus access at a time, so they
         share the memory's host ports); and the column flags."""
         cfg, fmt = self.cfg, CalFormat(self.cfg)
-        lanes, depth = cfg.lanes, max(cfg.out_beats + cfg.back_beats, 2)
+        lanes, depth = cfg.lanes, max(coef_words(cfg), 2)
         lane_bits = lanes.bit_length() - 1
         mems = {
             "offset": Memory(shape=data.ArrayLayout(signed(fmt.off_bits), lanes), depth=depth,
@@ -370,8 +385,9 @@ class Tile(wiring.Component):
             "gain": Memory(shape=data.ArrayLayout(unsigned(GAIN_BITS), lanes), depth=depth,
                            init=[[ONE] * lanes] * depth),
         }
-        windows = {"offset": (csr.win.offset, csr.win.row_offset),
-                   "gain": (csr.win.gain, csr.win.row_gain)}
+        training = cfg.training
+        windows = {"offset": (csr.win.offset, csr.win.row_offset if training else None),
+                   "gain": (csr.win.gain, csr.win.row_gain if training else None)}
         for name, mem in mems.items():
             m.submodules[name + "_mem"] = mem
             to_corr, host, write = mem.read_port(), mem.read_port(), mem.write_port(granularity=1)
@@ -383,18 +399,23 @@ class Tile(wiring.Component):
             # Host windows: column c is lane c % lanes of word c // lanes; row r of word
             # out_beats + r // lanes.
             cols_win, rows_win = windows[name]
-            use_rows = rows_win.re | rows_win.we
-            addr = Mux(use_rows, rows_win.addr, cols_win.addr)
-            base = Mux(use_rows, cfg.out_beats, 0)
-            word = (addr >> lane_bits) + base
+            if training:
+                use_rows = rows_win.re | rows_win.we
+                addr = Mux(use_rows, rows_win.addr, cols_win.addr)
+                word = (addr >> lane_bits) + Mux(use_rows, cfg.out_beats, 0)
+                re = cols_win.re | rows_win.re
+                we = cols_win.we | rows_win.we
+                wdata = Mux(rows_win.we, rows_win.wdata, cols_win.wdata)
+            else:
+                addr, re, we, wdata = cols_win.addr, cols_win.re, cols_win.we, cols_win.wdata
+                word = addr >> lane_bits
             lane = addr[:lane_bits] if lane_bits else Const(0, 1)
             lane_q = Signal.like(lane)
-            m.d.comb += [host.addr.eq(word), host.en.eq(cols_win.re | rows_win.re)]
-            with m.If(cols_win.re | rows_win.re):
+            m.d.comb += [host.addr.eq(word), host.en.eq(re)]
+            with m.If(re):
                 m.d.sync += lane_q.eq(lane)
-            for win in (cols_win, rows_win):
+            for win in (cols_win, rows_win) if training else (cols_win,):
                 m.d.comb += [win.rdata.eq(host.data[lane_q]), win.lock.eq(cal.seq.busy)]
-            wdata = Mux(rows_win.we, rows_win.wdata, cols_win.wdata)
             value = wdata[:len(write.data[0])]
             if name == "offset":
                 engine_write = (cal.off_waddr, cal.off_wen, cal.off_wdata)
@@ -404,14 +425,34 @@ class Tile(wiring.Component):
                 m.d.comb += [write.addr.eq(engine_write[0]), write.en.eq(engine_write[1]),
                              write.data.eq(engine_write[2])]
             with m.Else():
-                m.d.comb += [write.addr.eq(word),
-                             write.en.eq(Mux(cols_win.we | rows_win.we, 1 << lane, 0))]
+                m.d.comb += [write.addr.eq(word), write.en.eq(Mux(we, 1 << lane, 0))]
                 m.d.comb += [write.data[j].eq(value) for j in range(lanes)]
         # Column flags, read through the COL_STATUS window.
         flags = Signal(2)
         with m.If(csr.win.col_status.re):
             m.d.sync += flags.eq(cal.status.word_select(csr.win.col_status.addr, 2))
         m.d.comb += [csr.win.col_status.rdata.eq(flags), csr.win.col_status.lock.eq(cal.seq.busy)]
+
+    def _drift_reference(self, m, csr, cal):
+        """The DRIFT_ROWS and DRIFT_COLS windows: flip-flops (the row driver takes every
+        row's drive at once), reset to every row driven positively and every column
+        counted, written by the host (refused while the calibration engine runs); returns
+        the rows' :class:`~aimc.enums.DriftRow` fields and drives the engine's column
+        mask."""
+        cfg = self.cfg
+        rows = Signal(data.ArrayLayout(2, cfg.rows),
+                      init=[int(DriftRow.DRIVE)] * cfg.rows)
+        cols = Signal(cfg.cols, init=(1 << cfg.cols) - 1)
+        for win, store, width in ((csr.win.drift_rows, rows.as_value(), 2),
+                                  (csr.win.drift_cols, cols, 1)):
+            with m.If(win.we):
+                m.d.sync += store.word_select(win.addr, width).eq(win.wdata[:width])
+            word = Signal(width, name=f"{win.wdata.name}_q")
+            with m.If(win.re):
+                m.d.sync += word.eq(store.word_select(win.addr, width))
+            m.d.comb += [win.rdata.eq(word), win.lock.eq(cal.seq.busy)]
+        m.d.comb += cal.drift_cols.eq(cols)
+        return rows
 
     def _col_flags(self, m, csr, events):
         """The COL_FLAGS window: per-column sticky bits, set by ``events`` (which win over

@@ -10,6 +10,8 @@ one pulse each. The length of an update is ``BL`` slots plus a constant number o
 
 from __future__ import annotations
 
+import functools
+
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -28,7 +30,7 @@ from ..training import (
 from .divider import SequentialDivider
 from .sqrt import SequentialSqrt
 
-__all__ = ["UpdateEngine"]
+__all__ = ["UpdateEngine", "update_cycles"]
 
 _ONE = 1 << PROB_BITS
 
@@ -66,7 +68,10 @@ class UpdateEngine(wiring.Component):
     upd_start, upd_pulse, upd_row, upd_row_neg, upd_col, upd_col_neg : Out
         The analogue boundary (see :mod:`aimc.rtl.boundary`).
     count, up, down : Out(32)
-        Updates, up pulses and down pulses (device coincidences) since reset.
+        Updates run (those that found a forward input), up pulses and down pulses (device
+        coincidences) since reset. Every update that runs raises ``upd_start`` once, also
+        a managed one of no slots (a zero vector), so ``count`` numbers the next update's
+        noise events.
     last_bl, last_cycles : Out
         Slots and cycles (``go`` to ``done``) of the last update.
     """
@@ -118,15 +123,11 @@ class UpdateEngine(wiring.Component):
         numbers = list(range(rows)) + [LINE_COLUMN_BASE + c for c in range(cols)]
 
         # -- update management units ------------------------------------------------------
-        m.submodules.div_r = div_r = SequentialDivider(33, 8, PROB_BITS + 1)
-        m.submodules.div_x = div_x = SequentialDivider(PROB_BITS + SCALE_FRAC + 2, mb,
-                                                       SCALE_BITS - 7)
-        m.submodules.div_d = div_d = SequentialDivider(PROB_BITS + SCALE_FRAC + 2, mb,
-                                                       SCALE_BITS - 7)
-        # The deterministic ramp's step, round(2**24 / BL), computed beside the rest (also
-        # when stochastic: the same number of cycles either way).
-        m.submodules.div_s = div_s = SequentialDivider(26, 8, 25)
-        m.submodules.root = root = SequentialSqrt(PROB_BITS + 1)
+        units = _units(cfg)
+        for name, unit in units.items():
+            m.submodules[name] = unit
+        div_r, div_x, div_d, div_s, root = (units[n] for n in ("div_r", "div_x", "div_d",
+                                                               "div_s", "root"))
 
         bl = Signal(8)
         sx, sd = Signal(SCALE_BITS), Signal(SCALE_BITS)
@@ -143,7 +144,9 @@ class UpdateEngine(wiring.Component):
         m.d.comb += mask.eq(Const(_ONE - 1, PROB_BITS) >> self.k)  # 2**(16 - k) - 1
 
         # -- per-line state -----------------------------------------------------------------
-        state = Signal(data.ArrayLayout(32, lines))
+        # Reset to UPD_SEED's reset value (0): every line at its constant.
+        state = Signal(data.ArrayLayout(32, lines),
+                       init=[line_constant(n) for n in numbers])
         q = Signal(data.ArrayLayout(PROB_BITS + SCALE_FRAC + 2, lines))  # thresholds
         mags = [self.x_mag[j] for j in range(rows)] + [self.d_mag[c] for c in range(cols)]
         signs = Cat(self.x_sign, self.d_sign)
@@ -159,16 +162,21 @@ class UpdateEngine(wiring.Component):
             s2 = s1 ^ (s1 >> 17)
             s3 = s2 ^ (s2 << 5)[:32]
             nxt.append(s3)
-        # Deterministic thresholds of this slot: the ramp (rows), bit-reversed slot (columns).
-        rev = Cat(*(slot[7 - b] for b in range(8)))
+        # Deterministic mode: the rows compare with a shared ramp, the columns spread their
+        # pulses with an accumulator each (aimc.training.spread).
         t_row = ramp >> 9
-        t_col = Cat(Const(1 << (PROB_BITS - 9), PROB_BITS - 8), rev)
+        spread_acc = Signal(data.ArrayLayout(PROB_BITS, cols))
         deterministic = self.mode == UpdateMode.DETERMINISTIC
-        fire = []
+        fire, sums = [], []
         for j in range(lines):
-            draw = Mux(deterministic, t_row if j < rows else t_col, nxt[j][32 - PROB_BITS:])
             thr = Mux(q[j] >> SCALE_FRAC >= _ONE, _ONE, q[j] >> SCALE_FRAC) & ~mask
-            fire.append(draw < thr)
+            stochastic = nxt[j][32 - PROB_BITS:] < thr
+            if j < rows:
+                fire.append(Mux(deterministic, t_row < thr, stochastic))
+            else:
+                total = spread_acc[j - rows] + thr
+                sums.append(total)
+                fire.append(Mux(deterministic, total[PROB_BITS], stochastic))
         fire = Cat(*fire)
 
         def start_step(n):
@@ -201,7 +209,9 @@ class UpdateEngine(wiring.Component):
                 bl_new = Mux(ceil > self.bl, self.bl, ceil)
                 m.d.sync += bl.eq(bl_new)
                 with m.If(mq == 0):
-                    m.d.sync += [bl.eq(0), sx.eq(0), sd.eq(0)]
+                    # Nothing to pulse: an update of no slots, started all the same, so
+                    # that every update that runs numbers its noise events alike.
+                    m.d.sync += [bl.eq(0), sx.eq(0), sd.eq(0), self.upd_start.eq(1)]
                     m.next = "DONE"
                 with m.Else():
                     m.d.comb += start_step(bl_new)
@@ -233,6 +243,7 @@ class UpdateEngine(wiring.Component):
                     m.next = "THRESHOLD_START"
             with m.State("THRESHOLD_START"):
                 m.d.sync += [bit.eq(mb - 1), q.eq(0)]
+                m.d.sync += [spread_acc[c].eq(_ONE >> 1) for c in range(cols)]
                 m.next = "THRESHOLDS"
             with m.State("THRESHOLDS"):
                 # q = |v| * S, most significant magnitude bit first, every line at once.
@@ -257,13 +268,16 @@ class UpdateEngine(wiring.Component):
                              Cat(self.upd_row_neg, self.upd_col_neg).eq(fire & signs),
                              slot.eq(slot + 1), ramp.eq(ramp + (step << 1))]
                 m.d.sync += [state[j].eq(nxt[j]) for j in range(lines)]
+                m.d.sync += [spread_acc[c].eq(sums[c][:PROB_BITS]) for c in range(cols)]
                 with m.If(slot == bl - 1):
                     m.next = "DONE"
             with m.State("DONE"):
-                m.d.sync += [self.upd_pulse.eq(0), self.upd_row.eq(0), self.upd_col.eq(0),
-                             self.upd_row_neg.eq(0), self.upd_col_neg.eq(0),
-                             self.count.eq(self.count + 1), self.last_bl.eq(bl),
+                m.d.sync += [self.upd_start.eq(0), self.upd_pulse.eq(0), self.upd_row.eq(0),
+                             self.upd_col.eq(0), self.upd_row_neg.eq(0),
+                             self.upd_col_neg.eq(0), self.last_bl.eq(bl),
                              self.last_cycles.eq(cycles)]
+                with m.If(~failed):
+                    m.d.sync += self.count.eq(self.count + 1)
                 m.next = "IDLE"
         with m.If(~fsm.ongoing("IDLE")):
             m.d.sync += cycles.eq(cycles + 1)
@@ -286,6 +300,51 @@ class UpdateEngine(wiring.Component):
         with m.If(self.upd_pulse):
             m.d.sync += [self.up.eq(self.up + r_pos * c_neg + r_neg * c_pos),
                          self.down.eq(self.down + r_pos * c_pos + r_neg * c_neg)]
+
+
+def _units(cfg: TileConfig) -> dict:
+    """The sequential units of an update engine: the division by BL of the management
+    (``div_r``), the square root, the divisions by ``x_max`` and ``d_max`` and the
+    deterministic ramp's step, ``round(2**24 / BL)``, computed beside the rest (``div_s``,
+    also when stochastic: the same number of cycles either way)."""
+    mb = cfg.mag_bits
+    return {
+        "div_r": SequentialDivider(33, 8, PROB_BITS + 1),
+        "div_x": SequentialDivider(PROB_BITS + SCALE_FRAC + 2, mb, SCALE_BITS - 7),
+        "div_d": SequentialDivider(PROB_BITS + SCALE_FRAC + 2, mb, SCALE_BITS - 7),
+        "div_s": SequentialDivider(26, 8, 25),
+        "root": SequentialSqrt(PROB_BITS + 1),
+    }
+
+
+@functools.cache
+def _latencies(cfg: TileConfig) -> dict:
+    return {name: unit.latency for name, unit in _units(cfg).items()}
+
+
+def update_cycles(cfg: TileConfig, slots: int, manage: bool, ran: bool = True) -> int:
+    """UPD_CYCLES of an update of ``slots`` pulse slots: the cycles from the one the engine
+    takes ``go`` in to its ``done`` cycle. ``slots`` plus a constant, whatever the rows and
+    columns: unmanaged, the ramp-step division; managed, the product, the division by BL,
+    the square root, the divisions by the maxima and one cycle per magnitude bit of the
+    thresholds. A managed update of no slots (``slots`` 0) ends after the product; one that
+    found no forward input (``ran`` False) at once."""
+    if not ran:
+        return 1
+    u = _latencies(cfg)
+    if not manage:
+        # div_s starts with go and outlasts THRESHOLD_START and the thresholds.
+        assert cfg.mag_bits + 2 <= u["div_s"]
+        return u["div_s"] + slots + 1
+    if slots == 0:
+        return 3
+    # M_PRODUCT, M_BL (starts div_s), M_RATIO (starts div_r), the root, M_SCALES (starts
+    # div_x and div_d): the cycle the scales are done in.
+    scales = 3 + u["div_r"] + u["root"] + 1 + u["div_x"]
+    # THRESHOLD_START, the thresholds, STEP_WAIT (the ramp step is ready long before).
+    wait = scales + 2 + cfg.mag_bits
+    assert 2 + u["div_s"] < wait
+    return wait + slots + 1
 
 
 def _popcount(m, value, name):

@@ -13,10 +13,10 @@ import pytest
 from simulation import simulate
 
 from aimc import TileConfig
-from aimc.enums import CalPhase, CorrectMode
+from aimc.enums import CalPhase, CorrectMode, ResultKind
 from aimc.fixedpoint import GAIN_BITS, ONE, CalFormat
 from aimc.rtl.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
-from aimc.rtl.correct import LATENCY, Corrector
+from aimc.rtl.correct import LATENCY, Corrector, coef_words
 from aimc.rtl.csr import RegisterFile
 from aimc.rtl.regmap import register_map, windows
 
@@ -255,6 +255,142 @@ def test_corrector_full_throughput(cfg):
     # one beat accepted every cycle from the first, each leaving exactly LATENCY cycles later
     assert accepted == list(range(n))
     assert [cycle for cycle, _, _, _ in out] == list(range(LATENCY, n + LATENCY))
+
+
+BACKWARD_CONFIGS = [  # training tiles: backward results, the rows' coefficients
+    # backward: 3 beats, 2 padding lanes; forward 1
+    TileConfig(rows=10, cols=4, lanes=4, training=True),
+    # backward: 2 beats, 1 padding lane; forward 4
+    TileConfig(rows=3, cols=8, lanes=2, input_mode="bitserial", training=True),
+]
+
+
+def run_corrector_kinds(cfg, mode, coefs, drift, vectors, *, seed):
+    """Stream ``vectors`` [(ResultKind, raw values of the vector's lines)] through a
+    Corrector whose coefficient memories hold ``coefs`` (offsets, gains: the columns'
+    ``out_beats`` words, then the rows' ``back_beats``), with random gaps and
+    back-pressure. Lanes past a vector's length carry noise. Returns the output beats as
+    (lanes, last, kind, saturated) and the word addresses read for each accepted beat."""
+    dut = Corrector(cfg)
+    fmt = CalFormat(cfg)
+    lanes, lw = cfg.lanes, cfg.out_lane_width
+    words = coef_words(cfg)
+    assert words == cfg.out_beats + cfg.back_beats
+    offsets, gains = coefs
+    mem = {"offset": [pack(offsets[w * lanes:(w + 1) * lanes], fmt.off_bits)
+                      for w in range(words)],
+           "gain": [pack(gains[w * lanes:(w + 1) * lanes], GAIN_BITS) for w in range(words)]}
+    rng = random.Random(seed)
+    rlo, rhi = signed_range(fmt.raw_bits)
+    queue = []
+    for kind, raw in vectors:
+        beats = cfg.back_beats if kind == ResultKind.BACKWARD else cfg.out_beats
+        padded = list(raw) + [rng.randint(rlo, rhi) for _ in range(beats * lanes - len(raw))]
+        queue += [(pack(padded[k * lanes:(k + 1) * lanes], lw), int(k == beats - 1), kind)
+                  for k in range(beats)]
+    out, reads = [], []
+
+    async def memory(ctx):
+        # The address follows the sink's kind and the beat count also while no beat is
+        # offered (noise on the kind here): a word past the memory is undefined in Verilog,
+        # so it reads as noise, which must not matter (the beats taken are checked below).
+        async for _, _, en, addr in ctx.tick().sample(dut.coef_en, dut.coef_addr):
+            if en and addr < words:
+                ctx.set(dut.offset.as_value(), mem["offset"][addr])
+                ctx.set(dut.gain.as_value(), mem["gain"][addr])
+            elif en:
+                ctx.set(dut.offset.as_value(), rng.getrandbits(len(dut.offset.as_value())))
+                ctx.set(dut.gain.as_value(), rng.getrandbits(len(dut.gain.as_value())))
+
+    async def bench(ctx):
+        ctx.set(dut.mode, mode)
+        ctx.set(dut.drift, drift)
+        i, offered, now = 0, False, 0
+        while len(out) < len(queue):
+            assert now < 50 * len(queue) + 20, "the Corrector stopped moving"
+            if i < len(queue) and not offered:
+                offered = rng.random() < 0.7
+            tdata, tlast, kind = queue[i] if offered else (
+                rng.getrandbits(cfg.out_data_width), rng.getrandbits(1), rng.randrange(3))
+            ctx.set(dut.sink.valid, offered)
+            ctx.set(dut.sink.payload.data.as_value(), tdata)
+            ctx.set(dut.sink.payload.last, tlast)
+            ctx.set(dut.sink.payload.kind, kind)
+            ready = rng.random() < 0.6
+            ctx.set(dut.source.ready, ready)
+            if offered and ctx.get(dut.sink.ready):
+                assert ctx.get(dut.coef_en)
+                reads.append(ctx.get(dut.coef_addr))
+                i, offered = i + 1, False
+            if ctx.get(dut.source.valid) and ready:
+                out.append((unpack(ctx.get(dut.source.payload.data.as_value()), lw, lanes),
+                            ctx.get(dut.source.payload.last),
+                            ResultKind(ctx.get(dut.source.payload.kind)),
+                            ctx.get(dut.saturated)))
+            await ctx.tick()
+            now += 1
+
+    simulate(dut, bench, memory)
+    return out, reads
+
+
+@pytest.mark.parametrize("mode", MODES, ids=["raw", "no_drift", "correct"])
+@pytest.mark.parametrize("cfg", BACKWARD_CONFIGS, ids=cfg_id)
+def test_corrector_backward_vectors_use_the_row_coefficients(cfg, mode):
+    """Backward vectors (one result per row, ``back_beats`` beats, kind BACKWARD) mixed with
+    forward ones: each beat read from word ``out_beats + beat`` (the rows' coefficients),
+    corrected with them (CalFormat on the rows), lanes valid up to ``rows`` (the padding
+    lanes 0 and not counted as saturated), ``last`` and ``kind`` passed through."""
+    rng = random.Random(40 + 3 * BACKWARD_CONFIGS.index(cfg) + mode.value)
+    fmt = CalFormat(cfg)
+    rlo, rhi = signed_range(fmt.raw_bits)
+    olo, ohi = signed_range(fmt.off_bits)
+    lanes = cfg.lanes
+    # columns' words, then rows' words, each padded to whole words; gains near 1 for some
+    # lines, anything for others, so that both clamped and unclamped results occur
+    col = [(rng.randint(olo, ohi), rng.choice([rng.randint(0, (1 << GAIN_BITS) - 1),
+                                               rng.randint(ONE - ONE // 4, ONE + ONE // 4)]))
+           for _ in range(cfg.out_beats * lanes)]
+    row = [(rng.randint(olo // 8, ohi // 8), rng.choice([rng.randint(0, (1 << GAIN_BITS) - 1),
+                                                         rng.randint(ONE // 2, ONE * 2)]))
+           for _ in range(cfg.back_beats * lanes)]
+    offsets = [o for o, _ in col + row]
+    gains = [g for _, g in col + row]
+    drift = rng.randint(ONE // 2, 2 * ONE)
+    kinds = [ResultKind.BACKWARD, ResultKind.BACKWARD, ResultKind.FORWARD, ResultKind.BACKWARD,
+             ResultKind.FORWARD, ResultKind.FORWARD] + [rng.choice(
+                 [ResultKind.FORWARD, ResultKind.BACKWARD]) for _ in range(14)]
+    vectors = []
+    for kind in kinds:
+        n = cfg.rows if kind == ResultKind.BACKWARD else cfg.cols
+        vectors.append((kind, [rng.choice([rlo, rhi]) if rng.random() < 0.1
+                               else rng.randint(rlo, rhi) for _ in range(n)]))
+    out, reads = run_corrector_kinds(cfg, mode, (offsets, gains), drift, vectors, seed=mode.value)
+
+    want, want_reads = [], []
+    for kind, raw in vectors:
+        backward = kind == ResultKind.BACKWARD
+        n, beats = (cfg.rows, cfg.back_beats) if backward else (cfg.cols, cfg.out_beats)
+        base = cfg.out_beats * lanes if backward else 0
+        if mode == CorrectMode.RAW:
+            value, sat = fmt.uncorrected(raw), np.zeros(n, dtype=bool)
+        else:
+            value, sat = fmt.correct(raw, offsets[base:base + n], gains[base:base + n],
+                                     drift if mode == CorrectMode.CORRECT else ONE)
+        value = [int(v) for v in value] + [0] * (beats * lanes - n)
+        sat = [bool(v) for v in sat] + [False] * (beats * lanes - n)
+        for k in range(beats):
+            sl = slice(k * lanes, (k + 1) * lanes)
+            want.append((value[sl], int(k == beats - 1), kind, sum(sat[sl])))
+            want_reads.append(base // lanes + k)
+    assert reads == want_reads
+    assert len(out) == len(want)
+    for n, (g, w) in enumerate(zip(out, want, strict=True)):
+        assert g == w, f"beat {n}: {g}, expected {w}"
+    if mode != CorrectMode.RAW:
+        # the stimulus clamped some backward results and left others alone
+        back_sat = [w[3] for w in want if w[2] == ResultKind.BACKWARD]
+        assert 0 < sum(back_sat) < sum(1 for w in want if w[2] == ResultKind.BACKWARD) * lanes
 
 
 # -- RegisterFile ------------------------------------------------------------------------
@@ -556,7 +692,8 @@ def test_register_file_rwh_drift_scale():
     ]
 
 
-WINDOW_CFGS = [LITE_CFG, TileConfig(rows=8, cols=12, lanes=4), TileConfig(rows=8, cols=1)]
+WINDOW_CFGS = [LITE_CFG, TileConfig(rows=8, cols=12, lanes=4, training=True),
+               TileConfig(rows=8, cols=1, training=True)]
 
 
 def extend(w, word):
@@ -569,7 +706,8 @@ def test_register_file_window_reads(cfg):
     wins = windows(cfg)
     assert [(w.name, w.signed) for w in wins] == [
         ("OFFSET", True), ("GAIN", False), ("COL_STATUS", False), ("COL_FLAGS", False),
-        ("ROW_OFFSET", True), ("ROW_GAIN", False)]
+        *((("ROW_OFFSET", True), ("ROW_GAIN", False)) if cfg.training else ()),
+        ("DRIFT_ROWS", False), ("DRIFT_COLS", False)]
     results = []
 
     async def body(ctx, dut, host):

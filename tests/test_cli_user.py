@@ -80,7 +80,8 @@ def test_model_show_save_writes_the_comments_show_prints(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["demo", "--model", "pcm.tom"], "aimc demo: error: --model must be a preset (ideal, "
-     "adc-only, pcm, rram) or a configuration file ending in .toml or .json, not 'pcm.tom'"),
+     "adc-only, pcm, rram, gokmen-vlasov, reram-sb, ecram) or a configuration file ending in "
+     ".toml or .json, not 'pcm.tom'"),
     (["demo", "--model", "missing.toml"], "aimc demo: error: --model: the configuration file "
      "'missing.toml' does not exist"),
     (["demo", "--seed", "-1"], "aimc demo: error: --seed must be an integer in 0..2**32-1, "

@@ -38,8 +38,9 @@ RANGES = {
     "adc_bits": (2, 12),
     "cols_per_adc": (1, 1024),
     "lanes": (1, 64),
+    "rows_per_adc": (1, 1024),
 }
-FIELDS = (*RANGES, "input_mode")
+FIELDS = (*RANGES, "input_mode", "training")
 
 
 def _is_int(v) -> bool:
@@ -78,6 +79,12 @@ def expected_errors(kw: dict) -> dict:
         bad["cols_per_adc"] = ValueError
     if "lanes" not in bad and not _pow2(kw["lanes"]):
         bad["lanes"] = ValueError
+    rpa, rows = kw["rows_per_adc"], kw["rows"]
+    if "rows_per_adc" not in bad and (
+            not _pow2(rpa) or ("rows" not in bad and rows % rpa)):
+        bad["rows_per_adc"] = ValueError
+    if not isinstance(kw["training"], bool):
+        bad["training"] = TypeError
     return bad
 
 
@@ -121,8 +128,12 @@ def arbitrary(name):
         good = st.sampled_from(INPUT_MODES)
         odd = st.sampled_from(["PWM", "pwm ", "bit-serial", "bitSerial", "", "pulse"])
         return st.one_of(good, good, odd, WRONG_TYPES, ANY_INTS)
+    if name == "training":
+        return st.one_of(st.booleans(), st.booleans(), WRONG_TYPES, ANY_INTS,
+                         st.sampled_from([np.bool_(True), "true", "yes"]))
     lo, hi = RANGES[name]
-    good = st.one_of(st.integers(lo, hi), POW2) if name in ("cols_per_adc", "lanes") \
+    good = st.one_of(st.integers(lo, hi), POW2) if name in ("cols_per_adc", "lanes",
+                                                            "rows_per_adc") \
         else st.integers(lo, hi)
     return st.one_of(good, good, good, ANY_INTS, WRONG_TYPES)
 
@@ -131,15 +142,17 @@ def arbitrary(name):
 def arbitrary_configs(draw):
     """A valid configuration over the whole ranges, with any subset of its parameters (none,
     some or all) replaced by arbitrary values."""
-    cols = draw(st.integers(1, 1024))
+    cols, rows = draw(st.integers(1, 1024)), draw(st.integers(1, 1024))
     kw = {
-        "rows": draw(st.integers(1, 1024)),
+        "rows": rows,
         "cols": cols,
         "input_bits": draw(st.integers(2, 12)),
         "adc_bits": draw(st.integers(2, 12)),
         "cols_per_adc": draw(st.sampled_from([2**e for e in range(11) if cols % 2**e == 0])),
         "input_mode": draw(st.sampled_from(INPUT_MODES)),
         "lanes": draw(st.sampled_from([1, 2, 4, 8, 16, 32, 64])),
+        "rows_per_adc": draw(st.sampled_from([2**e for e in range(11) if rows % 2**e == 0])),
+        "training": draw(st.booleans()),
     }
     for name in sorted(draw(st.sets(st.sampled_from(FIELDS)))):  # a set of str: hash order
         kw[name] = draw(arbitrary(name))
@@ -156,6 +169,8 @@ LINTED = set()  # keys of the configurations linted clean
 @example(kw={**TileConfig().to_dict(), "rows": 10**5000})  # repr() of it raises ValueError
 @example(kw={**TileConfig().to_dict(), "input_mode": 1})
 @example(kw={**TileConfig().to_dict(), "cols": 12, "cols_per_adc": 8})
+@example(kw={**TileConfig().to_dict(), "rows": 12, "rows_per_adc": 8})
+@example(kw={**TileConfig().to_dict(), "training": 1})
 def _construct(kw):
     bad = expected_errors(kw)
     if not bad:
@@ -165,7 +180,8 @@ def _construct(kw):
         # Every derived quantity is defined for an accepted configuration.
         for prop in ("key", "n_adc", "sel_bits", "planes", "result_bits", "out_lane_width",
                      "tgt_data_width", "row_bits", "in_beats", "out_beats",
-                     "mvm_period_cycles"):
+                     "mvm_period_cycles", "n_row_adc", "row_sel_bits", "back_beats",
+                     "bwd_period_cycles", "in_lines", "out_lines"):
             getattr(cfg, prop)
         return
     COUNTS["refused"] += 1
@@ -195,16 +211,20 @@ def test_every_configuration_is_accepted_or_refused_by_name():
 def small_valid_configs(draw):
     """Valid configurations small enough to generate and lint in a few seconds: up to
     32x32, every input and ADC width, every ADC sharing factor, both modes, 1..16 lanes
-    (generation time grows with the lanes: 64 lanes take ~20 s alone)."""
+    (generation time grows with the lanes: 64 lanes take ~20 s alone), with and without the
+    training hardware and every row-ADC sharing factor."""
     cols_per_adc = draw(st.sampled_from([1, 2, 4, 8, 16, 32]))
+    rows = draw(st.integers(1, 32))
     return TileConfig(
-        rows=draw(st.integers(1, 32)),
+        rows=rows,
         cols=cols_per_adc * draw(st.integers(1, 32 // cols_per_adc)),
         input_bits=draw(st.integers(2, 12)),
         adc_bits=draw(st.integers(2, 12)),
         cols_per_adc=cols_per_adc,
         input_mode=draw(st.sampled_from(INPUT_MODES)),
         lanes=draw(st.sampled_from([1, 2, 4, 8, 16])),
+        rows_per_adc=draw(st.sampled_from([2**e for e in range(6) if rows % 2**e == 0])),
+        training=draw(st.booleans()),
     )
 
 
@@ -222,6 +242,11 @@ def small_valid_configs(draw):
                         input_mode="bitserial", lanes=2))
 # More lanes than rows or columns, odd sizes.
 @example(cfg=TileConfig(rows=3, cols=5, input_bits=9, adc_bits=9, lanes=16))
+# Training hardware: one row, one row ADC for 32 rows, more columns than rows and back.
+@example(cfg=TileConfig(rows=1, cols=1, input_bits=2, adc_bits=2, lanes=1, training=True))
+@example(cfg=TileConfig(rows=32, cols=4, cols_per_adc=4, rows_per_adc=32,
+                        input_mode="bitserial", lanes=2, training=True))
+@example(cfg=TileConfig(rows=5, cols=24, input_bits=12, adc_bits=12, lanes=8, training=True))
 def _lint_valid(cfg):
     from aimc.cosim.lint import lint
 
@@ -270,6 +295,10 @@ BAD_OPTIONS = st.one_of(
     _bad_option("cols_per_adc", st.one_of(st.integers(1, 1024).filter(lambda v: not _pow2(v)),
                                           st.sampled_from([512, 1024])).map(str),
                 "TileConfig.cols_per_adc must be a power of two that divides cols=256"),
+    # Defaults: rows=256.
+    _bad_option("rows_per_adc", st.one_of(st.integers(1, 1024).filter(lambda v: not _pow2(v)),
+                                          st.sampled_from([512, 1024])).map(str),
+                "TileConfig.rows_per_adc must be a power of two that divides rows=256"),
     _bad_option("lanes", st.integers(1, 64).filter(lambda v: not _pow2(v)).map(str),
                 "TileConfig.lanes must be a power of two"),
     _bad_option("input_mode", st.text(max_size=12).filter(lambda s: s not in INPUT_MODES),

@@ -12,11 +12,13 @@ SMALL = {
     "8x8-pwm": TileConfig(rows=8, cols=8),
     "8x8-bitserial": TileConfig(rows=8, cols=8, input_mode="bitserial"),
     "16x16-pwm-share4": TileConfig(rows=16, cols=16, cols_per_adc=4),
+    # Training tiles (backward MVMs and updates): the core tests run on them too.
     "16x16-bitserial-share2": TileConfig(rows=16, cols=16, input_mode="bitserial",
-                                         cols_per_adc=2, rows_per_adc=2),
+                                         cols_per_adc=2, rows_per_adc=2, training=True),
     # Sizes that are not multiples of the lanes: padding on both streams.
     "12x10-pwm-share2-lanes4": TileConfig(rows=12, cols=10, lanes=4, cols_per_adc=2,
-                                          input_bits=6, adc_bits=6, rows_per_adc=4),
+                                          input_bits=6, adc_bits=6, rows_per_adc=4,
+                                          training=True),
 }
 
 
@@ -50,17 +52,30 @@ def test_small_tiles(sim, name, tmp_path):
     assert result["matched"] == result["vectors"] == 24
 
 
-@pytest.mark.parametrize("name", ["8x8-pwm", "16x16-bitserial-share2",
-                                  "12x10-pwm-share2-lanes4"])
+@pytest.mark.parametrize("name", ["16x16-bitserial-share2", "12x10-pwm-share2-lanes4"])
 def test_backward_mvm(sim, name, tmp_path):
-    """Backward MVMs interleaved with forward ones, raw and row-corrected, on a PWM tile, a
-    bit-serial tile with shared row and column ADCs and a padded one: bit for bit the batch
+    """Backward MVMs interleaved with forward ones, raw and row-corrected, on a bit-serial
+    tile with shared row and column ADCs and a padded PWM one: bit for bit the batch
     model's with the pcm preset's noise (asserted in the cocotb test), back to back at
     TileConfig.bwd_period_cycles, malformed kinds dropped."""
     result = _stats(tmp_path, SMALL[name], sim, "backward_mvm", model="pcm", vectors=16,
                     chip_seed=7)
     assert result["matched"] == result["vectors"] == 20
     assert result["backward_period_cycles"] == SMALL[name].bwd_period_cycles
+
+
+@pytest.mark.parametrize("name,model", [("16x16-bitserial-share2", "gokmen-vlasov"),
+                                        ("12x10-pwm-share2-lanes4", "reram-sb")])
+def test_pulsed_update(sim, name, model, tmp_path):
+    """20 training steps (forward, perhaps backward, pulsed update) on a bit-serial and a
+    PWM tile with two device presets: counters, slots, cycles and every device's weight
+    after each update equal the golden update engine's on a twin chip (asserted in the
+    cocotb test), and the results after the updates the batch model's."""
+    result = _stats(tmp_path, SMALL[name], sim, "pulsed_update", model=model, vectors=20,
+                    chip_seed=3)
+    assert result["updates"] == 20 and result["results_matched"] >= 20
+    assert result["pulses_up"] > 0 and result["pulses_down"] > 0
+    assert result["devices_moved"] > 0
 
 
 def test_noisy_chip_matches_batch_prediction(sim, tmp_path):

@@ -155,7 +155,7 @@ def test_write_summary(tmp_path):
     text = md.read_text()
     assert md == tmp_path / "out" / "summary.md"
     assert f"1 of {TOTAL} bins covered" in text
-    assert "## mode.mvm (1 of 2)" in text
+    assert "## mode.mvm (1 of 3)" in text
     assert "| raw | 2 | yes |" in text and "| corrected | 0 | no |" in text
     assert "| none x none | 0 | no |" in text
     assert json.loads((tmp_path / "out" / "summary.json").read_text()) == summary

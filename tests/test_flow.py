@@ -13,7 +13,8 @@ from aimc import TileConfig
 from aimc.cosim.runner import setup_verilator
 from aimc.rtl.verilog import file_stem, generate
 
-CFG = TileConfig(rows=8, cols=8, input_mode="bitserial", cols_per_adc=2)
+# A training tile: the flow sees every port and register of the training hardware too.
+CFG = TileConfig(rows=8, cols=8, input_mode="bitserial", cols_per_adc=2, training=True)
 FUSESOC = Path(sys.executable).parent / "fusesoc"
 
 

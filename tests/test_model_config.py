@@ -42,7 +42,7 @@ from aimc.model.energy import estimate
     (lambda: ModelConfig(adc={"bits": 8}), r"^unknown field adc\.bits; allowed: "),
     (lambda: PRESETS["pcm"].replace(wires={}), r"^unknown model section 'wires'; allowed: "),
     (lambda: preset("flash"), r"^model preset must be one of ideal, adc-only, pcm, rram, "
-                              r"not 'flash'$"),
+                              r"gokmen-vlasov, reram-sb, ecram, not 'flash'$"),
 ])
 def test_bad_model_parameters_are_named(make, message):
     with pytest.raises(ValueError, match=message):
@@ -50,7 +50,8 @@ def test_bad_model_parameters_are_named(make, message):
 
 
 def test_presets_are_what_they_say():
-    assert set(PRESETS) == {"ideal", "adc-only", "pcm", "rram"}
+    assert set(PRESETS) == {"ideal", "adc-only", "pcm", "rram",
+                            "gokmen-vlasov", "reram-sb", "ecram"}  # training presets
     ideal, adc_only, pcm = PRESETS["ideal"], PRESETS["adc-only"], PRESETS["pcm"]
     assert not ideal.has_mvm_noise and ideal.device == DeviceConfig() and ideal.adc == AdcConfig()
     assert adc_only.device == ideal.device and adc_only.adc.input_noise > 0
@@ -100,7 +101,8 @@ def test_model_show_prints_every_field_and_the_estimate(tmp_path, capsys):
     assert main(["model", "show", str(tmp_path / "pcm.toml"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == PRESETS["pcm"].to_dict()
     assert main(["model", "show", "nonesuch"]) == 2
-    assert ("MODEL must be a preset (ideal, adc-only, pcm, rram) or a configuration file "
+    assert ("MODEL must be a preset (ideal, adc-only, pcm, rram, gokmen-vlasov, reram-sb, "
+            "ecram) or a configuration file "
             "ending in .toml or .json, not 'nonesuch'") in capsys.readouterr().err
 
 

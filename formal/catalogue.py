@@ -1,0 +1,100 @@
+"""Every formal check of the periphery: which harness, which mode and depth, which
+mutations must break which property. ``python -m aimc.formal`` runs them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..config import TileConfig
+from .axil import AxiLiteHarness
+from .datapath import DividerHarness, SarHarness, SqrtHarness
+from .harness import Harness
+from .streams import LoaderHarness, PackerHarness
+
+__all__ = ["JOBS", "Job", "Mutation"]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """A change the job's properties must catch: ``key`` of the harness's mutations, the
+    property (short name) expected to fail with a counterexample, and the depth of the
+    bounded check that looks for it."""
+
+    key: str
+    catches: str
+    depth: int
+
+
+@dataclass(frozen=True)
+class Job:
+    """One harness at one configuration.
+
+    ``mode`` is ``prove`` (k-induction, ``k = depth``) or ``bmc`` (bounded to ``depth``
+    steps); ``cover_depth`` bounds the search for its cover traces. ``quick`` jobs run in
+    ``make test`` (tests/test_formal.py), all of them in ``make formal``.
+    """
+
+    key: str
+    group: str
+    block: str
+    make: Callable[..., Harness]
+    mode: str
+    depth: int
+    cover_depth: int
+    quick: bool = True
+    mutations: tuple[Mutation, ...] = ()
+
+    def harness(self, **kwargs) -> Harness:
+        return self.make(**kwargs)
+
+
+def _divider(widths):
+    return lambda **kw: DividerHarness(*widths, **kw)
+
+
+def _sqrt(n):
+    return lambda **kw: SqrtHarness(n, **kw)
+
+
+JOBS: tuple[Job, ...] = (
+    Job("axil", "1 AXI4-Lite", "RegisterFile (rtl/csr.py), register map of a 2x2 tile",
+        AxiLiteHarness, "prove", 3, 6, mutations=(
+            Mutation("leaky", "rw_fields_follow_the_map", 4),
+            Mutation("clear_wins", "w1c_set_wins_over_clear", 4),
+            Mutation("drop_bvalid", "one_b_per_write", 4),
+            Mutation("read_overrun", "one_r_per_read", 4))),
+    Job("loader", "2 AXI4-Stream", "InputLoader (rtl/stream.py, s_axis), 3x2 tile, 2 lanes",
+        LoaderHarness, "prove", 4, 8, mutations=(
+            Mutation("ready_on_valid", "tready_never_waits_for_tvalid", 6),
+            Mutation("overwrite", "tready_never_waits_for_tvalid", 6))),
+    Job("packer", "2 AXI4-Stream", "ResultPacker (rtl/stream.py, to m_axis), 3x3 tile, 2 lanes",
+        PackerHarness, "prove", 4, 8, mutations=(
+            Mutation("valid_on_ready", "tvalid_never_waits_for_tready", 6),
+            Mutation("early_last", "beats_are_the_vector_in_order", 6))),
+    # The same ends on inference tiles (forward vectors only).
+    Job("loader_inf", "2 AXI4-Stream", "InputLoader (rtl/stream.py, s_axis), 3x2 inference "
+        "tile, 2 lanes", lambda **kw: LoaderHarness(TileConfig(rows=3, cols=2, lanes=2), **kw),
+        "prove", 4, 8, mutations=(Mutation("ready_on_valid", "tready_never_waits_for_tvalid", 6),)),
+    Job("packer_inf", "2 AXI4-Stream", "ResultPacker (rtl/stream.py, to m_axis), 3x3 inference "
+        "tile, 2 lanes", lambda **kw: PackerHarness(TileConfig(rows=3, cols=3, lanes=2), **kw),
+        "prove", 4, 8, mutations=(Mutation("early_last", "beats_are_the_vector_in_order", 6),)),
+    Job("sar2x4", "5 datapath", "SarController (rtl/sar.py), 2 ADCs x 4 bits",
+        lambda **kw: SarHarness(2, 4, **kw), "prove", 7, 12, mutations=(
+            Mutation("skip_step", "trial_is_search_step", 12),
+            Mutation("stale_code", "trial_is_search_step", 12))),
+    Job("sar1x8", "5 datapath", "SarController (rtl/sar.py), 1 ADC x 8 bits (the tile's)",
+        lambda **kw: SarHarness(1, 8, **kw), "prove", 11, 20, quick=False),
+    Job("div8_4_4", "5 datapath", "SequentialDivider (rtl/divider.py), 8 / 4 -> 4 bits",
+        _divider((8, 4, 4)), "prove", 8, 10, mutations=(
+            Mutation("skip_overflow", "overflow_iff_too_wide", 10),
+            Mutation("no_restore", "quotient_and_remainder", 10))),
+    Job("div6_6_6", "5 datapath", "SequentialDivider, 6 / 6 -> 6 bits (dividend not wider)",
+        _divider((6, 6, 6)), "prove", 10, 12, quick=False),
+    Job("div9_3_5", "5 datapath", "SequentialDivider, 9 / 3 -> 5 bits (dividend > qw + dw)",
+        _divider((9, 3, 5)), "prove", 9, 12, quick=False),
+    Job("sqrt4", "5 datapath", "SequentialSqrt (rtl/sqrt.py), 8-bit radicand",
+        _sqrt(4), "prove", 7, 10, mutations=(Mutation("drop_bit", "root_is_floor_sqrt", 10),)),
+    Job("sqrt6", "5 datapath", "SequentialSqrt, 12-bit radicand", _sqrt(6), "prove", 9, 12,
+        quick=False),
+)

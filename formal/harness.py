@@ -1,0 +1,143 @@
+"""The base of every formal harness: named properties, free inputs, past values, mutations.
+
+A harness is an ``Elaboratable`` that instantiates one block (or the tile), drives its
+inputs with free values (``AnySeq``) under the assumptions it states, and asserts the
+block's properties. Each property has a name, ``<harness>.<property>``; a harness can be
+built with ``only`` a set of them (plus its helper invariants, which k-induction needs), so
+that each property is proved, timed and reported on its own.
+
+A mutation is a named change of the design or of an assumption that one of the harness's
+properties must catch. Design mutations are subclasses of the RTL component that add
+statements after the original ``elaborate`` (the last assignment to a signal wins in
+Amaranth), or override one of its methods; no RTL source is edited.
+"""
+
+from __future__ import annotations
+
+from amaranth import Elaboratable, Module, ResetSignal, Signal
+from amaranth.asserts import AnyConst, AnySeq
+from amaranth.hdl import Assert, Assume, Cover
+
+__all__ = ["Harness", "driven", "free", "frozen"]
+
+
+def free(m, shape, name=None):
+    """A signal that takes any value in every cycle."""
+    s = Signal(shape, name=name)
+    m.d.comb += s.eq(AnySeq(s.shape()))
+    return s
+
+
+def frozen(m, shape, name=None):
+    """A signal that takes any value, the same in every cycle."""
+    s = Signal(shape, name=name)
+    m.d.comb += s.eq(AnyConst(s.shape()))
+    return s
+
+
+class Harness(Elaboratable):
+    """Base class of the formal harnesses.
+
+    Subclasses set :attr:`name`, describe their mutations in :attr:`mutations` and write
+    :meth:`build`, which adds the block and its properties to ``m``.
+
+    Parameters
+    ----------
+    only : set of str or None
+        The properties to assert (full names); None: all of them. Helper invariants are
+        asserted in every build.
+    mutation : str or None
+        A key of :attr:`mutations`.
+
+    Raises
+    ------
+    ValueError
+        An unknown mutation.
+    """
+
+    #: Prefix of the harness's property names.
+    name = "harness"
+    #: Mutation key -> what it changes.
+    mutations: dict[str, str] = {}
+
+    def __init__(self, *, only=None, mutation=None):
+        if mutation is not None and mutation not in self.mutations:
+            raise ValueError(f"{type(self).__name__} has no mutation {mutation!r}; it has "
+                             f"{', '.join(sorted(self.mutations)) or 'none'}")
+        self.only = None if only is None else frozenset(only)
+        self.mutation = mutation
+        #: (full name, "assert" or "cover", helper) of every property, filled by elaborate.
+        self.declared: list[tuple[str, str, bool]] = []
+
+    def full(self, name: str) -> str:
+        return f"{self.name}.{name}"
+
+    def prop(self, m, name, test, *, helper=False):
+        """Assert ``test`` (in the cycles the enclosing ``If`` selects) as property ``name``.
+        A ``helper`` is an invariant the induction of the other properties needs."""
+        full = self.full(name)
+        self.declared.append((full, "assert", helper))
+        if self.only is None or helper or full in self.only:
+            m.d.comb += Assert(test, f"prop:{full}")
+
+    def cover(self, m, name, test):
+        full = self.full(name)
+        self.declared.append((full, "cover", False))
+        if self.only is None or full in self.only:
+            m.d.comb += Cover(test, f"prop:{full}")
+
+    @staticmethod
+    def assume(m, test):
+        m.d.comb += Assume(test)
+
+    @staticmethod
+    def past(m, value, name=None, init=0):
+        """``value`` one cycle ago (``init`` in the first cycle). Call it outside any
+        ``If``: the register samples only in the cycles its block is active."""
+        s = Signal.like(value, name=name, init=init) if name else Signal.like(value, init=init)
+        m.d.sync += s.eq(value)
+        return s
+
+    @staticmethod
+    def instance(m, dut, name="dut"):
+        """Add ``dut`` to ``m`` elaborated here, and return its module, so that helper
+        invariants can name its internal registers (:func:`driven`)."""
+        inner = dut.elaborate(None)
+        m.submodules[name] = inner
+        return inner
+
+    def build(self, m: Module) -> None:
+        raise NotImplementedError
+
+    def elaborate(self, platform):
+        m = Module()
+        self.declared = []
+        # The checks start from the reset state (every register at its init value) and
+        # the reset stays low: properties across a reset are not claimed here.
+        m.d.comb += Assume(~ResetSignal())
+        self.build(m)
+        return m
+
+    def properties(self) -> list[tuple[str, str, bool]]:
+        """Every property of the harness (elaborates it once, without converting)."""
+        self.elaborate(None)
+        return list(self.declared)
+
+
+def driven(m, name, shape=None):
+    """The signal called ``name`` that the elaborated module ``m`` drives (for a mutation
+    that overrides an internal register after the original ``elaborate``).
+
+    This reads ``Module._driving``, Amaranth 0.5's record of the signals a module assigns:
+    the one private name the mutations rely on, kept here.
+
+    Raises
+    ------
+    LookupError
+        No signal, or more than one, of that name is driven by ``m``.
+    """
+    found = [s for s in m._driving.keys() if s.name == name]
+    if len(found) != 1:
+        raise LookupError(f"the module drives {len(found)} signals named {name!r}, not one")
+    # A layout's signal is found as its bits; ``shape`` gives back the view of its fields.
+    return found[0] if shape is None else shape(found[0])

@@ -1,0 +1,144 @@
+"""The quick formal checks (docs/reliability.md, "Formal proofs"): every property of each
+quick job of :mod:`aimc.formal.catalogue` in one SymbiYosys run, its covers, and every
+mutation caught with a counterexample trace. ``make formal`` runs each property alone and
+the slower jobs too."""
+
+from __future__ import annotations
+
+import pytest
+
+from aimc.formal._sby import missing_tools
+
+MISSING = missing_tools()
+needs_tools = pytest.mark.skipif(
+    bool(MISSING), reason=f"the formal extra is not installed (missing {', '.join(MISSING)}): "
+                          f"pip install -e '.[formal]', or make test / make formal")
+
+from aimc.formal.catalogue import JOBS  # noqa: E402
+from aimc.formal.run import run_cover, run_job, run_mutation  # noqa: E402
+
+QUICK = [j for j in JOBS if j.quick]
+
+
+@needs_tools
+@pytest.mark.parametrize("job", QUICK, ids=[j.key for j in QUICK])
+def test_properties_hold(job, tmp_path):
+    results = run_job(job, tmp_path, per_property=False)
+    assert results and all(r.status == "PASS" for r in results), \
+        [(r.name, r.status) for r in results if r.status != "PASS"]
+
+
+@needs_tools
+@pytest.mark.parametrize("job", QUICK, ids=[j.key for j in QUICK])
+def test_covers_reached(job, tmp_path):
+    results = run_cover(job, tmp_path)
+    assert all(r.status == "PASS" and r.trace for r in results), \
+        [(r.name, r.status) for r in results]
+
+
+MUTANTS = [(j, mu) for j in QUICK for mu in j.mutations]
+
+
+@needs_tools
+@pytest.mark.parametrize("job, mutation", MUTANTS,
+                         ids=[f"{j.key}-{mu.key}" for j, mu in MUTANTS])
+def test_mutation_is_caught(job, mutation, tmp_path):
+    r = run_mutation(job, mutation, tmp_path)
+    assert r.caught, (r.expected, r.failed)
+    assert r.trace.endswith(".vcd") and open(r.trace).read().startswith("$")
+
+
+def test_every_quick_job_has_a_mutation():
+    # A property group that no mutation breaks is a defect (issue 19).
+    assert all(j.mutations for j in QUICK)
+
+
+def test_mutations_name_properties_of_their_harness():
+    for job in JOBS:
+        names = {n for n, _, _ in job.harness().properties()}
+        for mu in job.mutations:
+            assert job.harness().full(mu.catches) in names
+            assert mu.key in job.harness().mutations
+
+
+def test_unknown_mutation_is_refused():
+    with pytest.raises(ValueError, match=r"^SarHarness has no mutation 'nosuch'; it has "):
+        next(j for j in JOBS if j.key == "sar2x4").harness(mutation="nosuch")
+
+
+def test_divider_spec_matches_reference():
+    # The harness's division-free statement of the quotient is divide()'s, on every
+    # operand of the 8 / 4 -> 4 configuration.
+    from aimc.rtl.divider import divide
+    for n in range(256):
+        for d in range(16):
+            q, ovf = divide(n, d, 4)
+            fits = d != 0 and n < d << 4
+            assert ovf == (not fits)
+            if fits:
+                assert q * d <= n < (q + 1) * d
+            else:
+                assert q == 15
+
+
+def test_sqrt_spec_matches_isqrt():
+    import math
+    for x in range(1 << 8):
+        r = math.isqrt(x)
+        assert r * r <= x < (r + 1) ** 2
+
+
+def test_correct_spec_is_calformat_correct():
+    # The corrector harness's transcription of CalFormat.correct (formal/datapath.py), on
+    # random and extreme operands at the tile's widths, in Amaranth's simulator.
+    import numpy as np
+    from amaranth import Module, Signal, signed
+    from amaranth.sim import Simulator
+
+    from aimc.config import TileConfig
+    from aimc.fixedpoint import CalFormat
+    from aimc.formal.datapath import correct_spec
+
+    fmt = CalFormat(TileConfig())
+    raw, off = Signal(signed(fmt.raw_bits)), Signal(signed(fmt.off_bits))
+    gain, drift = Signal(16), Signal(16)
+    out, sat = Signal(signed(fmt.out_bits)), Signal()
+    m = Module()
+    value, clamped = correct_spec(raw, off, gain, drift, fmt.out_bits)
+    m.d.comb += [out.eq(value), sat.eq(clamped)]
+    rng = np.random.default_rng(19)
+    lo_r, hi_r = -(1 << (fmt.raw_bits - 1)), (1 << (fmt.raw_bits - 1)) - 1
+    lo_o, hi_o = -(1 << (fmt.off_bits - 1)), (1 << (fmt.off_bits - 1)) - 1
+    cases = [(lo_r, hi_o, 65535, 65535), (hi_r, lo_o, 65535, 65535), (0, 0, 0, 0)]
+    cases += [tuple(int(v) for v in (rng.integers(lo_r, hi_r + 1), rng.integers(lo_o, hi_o + 1),
+                                     rng.integers(0, 1 << 16), rng.integers(0, 1 << 16)))
+              for _ in range(300)]
+
+    async def bench(ctx):
+        for r, o, g, d in cases:
+            ctx.set(raw, r)
+            ctx.set(off, o)
+            ctx.set(gain, g)
+            ctx.set(drift, d)
+            want, want_sat = fmt.correct([r], [o], [g], d)
+            assert (ctx.get(out), ctx.get(sat)) == (int(want[0]), bool(want_sat[0]))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+@needs_tools
+def test_tile_streams_have_no_ready_valid_path(tmp_path):
+    from aimc.formal.structural import run_structural
+    results = run_structural(tmp_path)
+    assert results and all(r.status == "PASS" for r in results), \
+        [(r.name, r.detail) for r in results if r.status != "PASS"]
+
+
+@needs_tools
+def test_tile_ready_on_valid_mutation_is_caught(tmp_path):
+    from aimc.formal.structural import ReadyOnValidTile, run_structural
+    failed = {r.name for r in run_structural(tmp_path, tile_cls=ReadyOnValidTile)
+              if r.status == "FAIL"}
+    assert failed == {"tile.s_axis_tready_independent_of_tvalid"}
