@@ -5,7 +5,8 @@ update management from ``max |x|`` and ``max |d|``, one threshold per line, and 
 one draw per line from its xorshift32 generator (or the shared deterministic thresholds);
 the lines that fire go to the analogue boundary, where the devices of coincident lines take
 one pulse each. The length of an update is ``BL`` slots plus a constant number of cycles
-(:data:`SETUP_CYCLES` and the management's), independent of rows and columns.
+(the sequential divisions and square root of the management, the thresholds: see
+:func:`update_cycles`), independent of rows and columns.
 """
 
 from __future__ import annotations
