@@ -12,6 +12,8 @@ import json
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from .numeric import is_integer
 
 __all__ = ["INPUT_MODES", "TileConfig"]
@@ -121,6 +123,8 @@ class TileConfig:
             raise ValueError(
                 f"TileConfig.cols_per_adc must be a power of two that divides cols={self.cols}, "
                 f"not {self.cols_per_adc!r}")
+        if isinstance(self.training, np.bool_):  # numpy's, as aimc.numeric takes its scalars
+            object.__setattr__(self, "training", bool(self.training))
         if not isinstance(self.training, bool):
             raise TypeError(f"TileConfig.training must be True or False, not "
                             f"{_show(self.training)}")

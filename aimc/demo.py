@@ -308,7 +308,9 @@ def wilson_interval(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+    # It holds p (at 0 and 1 the bound equals p, which rounding can put a few ulps off: an
+    # error bar of negative length, which matplotlib refuses).
+    return float(min(p, max(0.0, centre - half))), float(max(p, min(1.0, centre + half)))
 
 
 #: How the networks are drawn and named in the plots.

@@ -132,12 +132,15 @@ class TrainConfig:
         def bad(option, value, allowed):
             raise ValueError(f"--{option} must be {allowed}, not {value!r}")
 
+        from .numeric import as_int, as_real, is_integer
+
+        # The API's rule for numbers (aimc.numeric): numpy scalars and whole-number floats
+        # are integers where one is asked, numpy floats real numbers; stored as int, float.
         hidden = tuple(self.hidden) if isinstance(self.hidden, (list, tuple)) else self.hidden
         if not isinstance(hidden, tuple) or not all(
-                isinstance(h, int) and not isinstance(h, bool) and 1 <= h <= 4096
-                for h in hidden):
+                is_integer(h) and 1 <= h <= 4096 for h in hidden):
             bad("hidden", self.hidden, "layer widths in 1..4096 (for example 32 or 64,32)")
-        object.__setattr__(self, "hidden", hidden)
+        object.__setattr__(self, "hidden", tuple(int(h) for h in hidden))
         if not isinstance(self.tile, TileConfig):
             raise TypeError(f"TrainConfig.tile must be a TileConfig, not {self.tile!r}")
         if not self.tile.training:
@@ -153,23 +156,19 @@ class TrainConfig:
             bad("device", self.device, f"a preset with pulsed devices: {', '.join(trainable)}")
         if self.algorithm not in ALGORITHMS:
             bad("algorithm", self.algorithm, f"one of {', '.join(ALGORITHMS)}")
-        for option, value, lo, hi in (("epochs", self.epochs, 1, 10_000),
-                                      ("bl", self.bl, 1, BL_MAX),
-                                      ("seed", self.seed, 0, 2**32 - 1),
-                                      ("transfer-every", self.transfer_every, 1, 10**6),
-                                      ("transfer-bl", self.transfer_bl, 1, BL_MAX)):
-            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-                bad(option, value, f"an integer in {lo}..{hi}")
-        for option, value, lo, hi in (("lr", self.lr, 0.0, math.inf),
-                                      ("fast-lr", self.fast_lr, 0.0, math.inf),
-                                      ("transfer-lr", self.transfer_lr, 0.0, math.inf),
-                                      ("thres-scale", self.thres_scale, 0.0, math.inf),
-                                      ("out-bound", self.out_bound, 0.0, math.inf)):
-            if not isinstance(value, (int, float)) or isinstance(value, bool) \
-                    or not math.isfinite(value) or not lo < value < hi:
-                bad(option, value, "a positive finite number")
-        if not isinstance(self.momentum, (int, float)) or not 0.0 <= self.momentum <= 1.0:
-            bad("momentum", self.momentum, "a number in 0..1")
+        for option, lo, hi in (("epochs", 1, 10_000), ("bl", 1, BL_MAX),
+                               ("seed", 0, 2**32 - 1), ("transfer-every", 1, 10**6),
+                               ("transfer-bl", 1, BL_MAX)):
+            name = option.replace("-", "_")
+            object.__setattr__(self, name, as_int(getattr(self, name), f"--{option}", lo, hi,
+                                                  allowed=f"an integer in {lo}..{hi}"))
+        for option in ("lr", "fast-lr", "transfer-lr", "thres-scale", "out-bound"):
+            name = option.replace("-", "_")
+            object.__setattr__(self, name, as_real(getattr(self, name), f"--{option}", 0.0,
+                                                   lo_open=True,
+                                                   allowed="a positive finite number"))
+        object.__setattr__(self, "momentum", as_real(self.momentum, "--momentum", 0.0, 1.0,
+                                                     allowed="a number in 0..1"))
         # A unit product (full-scale input and error) must fit the update's slots: more
         # pulses than UPD_BL can hold would be clipped by the register, not learnt.
         dw_min = self.model.update.dw_min

@@ -24,6 +24,14 @@ def test_wilson_interval():
     assert 0.96 < lo < 0.97 and 0.999 < hi <= 1.0
     assert wilson_interval(1.0, 6) == pytest.approx((0.6097, 1.0), abs=1e-4)
     assert wilson_interval(0.0, 10)[0] == 0.0
+    # Every observable accuracy lies inside its interval, 100 % exactly at the top (the
+    # formula's rounding put 1.0 about 1e-16 above the upper bound at n = 6: the demo's
+    # error bar had a negative length and matplotlib refused the plot).
+    for n in (1, 6, 7, 180, 540):
+        for k in range(n + 1):
+            lo, hi = wilson_interval(k / n, n)
+            assert 0.0 <= lo <= k / n <= hi <= 1.0, (k, n)
+    assert wilson_interval(1.0, 6)[1] == 1.0 and wilson_interval(0.0, 6)[0] == 0.0
 
 
 def test_accuracy_plot_names_conditions_and_shows_intervals(tmp_path):

@@ -90,3 +90,21 @@ def test_helpers():
                                          r"-1\.0$"):
         as_real(-1.0, "p", 0, unit="seconds")
     assert as_int_array(np.array([1.0, -2.0]), "w").dtype == np.int64
+
+
+def test_training_api_takes_numpy_scalars():
+    """The training flag and aimc train's configuration follow the rule too."""
+    from aimc.train import TrainConfig
+
+    tile = TileConfig(rows=8, cols=8, training=np.bool_(True))
+    assert tile.training is True and tile.key.endswith("t")
+    c = TrainConfig(tile=tile, hidden=(np.int64(16),), epochs=np.int64(2), bl=8.0,
+                    seed=np.uint32(3), lr=np.float32(0.25), momentum=np.float64(0.5))
+    assert (c.hidden, c.epochs, c.bl, c.seed) == ((16,), 2, 8, 3)
+    assert type(c.epochs) is int and type(c.lr) is float and c.lr == 0.25
+    with pytest.raises(ValueError, match=r"^--epochs must be an integer in 1\.\.10000, not "
+                                         r"2\.5$"):
+        TrainConfig(tile=tile, epochs=2.5)
+    with pytest.raises(ValueError, match=r"^--lr must be a positive finite number, not 0$"):
+        TrainConfig(tile=tile, lr=np.int64(0))
+
