@@ -281,7 +281,7 @@ class CosimSettings:
         ``.npy`` of read-count targets for ``program_verify`` (default: random ones).
     replay : path, optional
         ``.npz`` of one tile's recorded training operations for ``train_replay``
-        (:meth:`aimc.train.TrainTile.save`).
+        (:meth:`aimc.train_tile.TrainTile.save`).
     cal_k : int
         Each calibration measurement averages ``2**cal_k`` MVMs, 0..8 (``--avg-log2``).
     stats : path, optional

@@ -266,7 +266,7 @@ async def train_replay(dut):
     update counters and every device's weight the recorded ones, bit for bit."""
     from ..fixedpoint import ONE
     from ..model import Chip
-    from ..train import COEFFICIENTS, REG_ORDER
+    from ..train_tile import COEFFICIENTS, REG_ORDER
 
     settings = CosimSettings.from_env()
     cfg = settings.tile

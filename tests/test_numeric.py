@@ -94,7 +94,7 @@ def test_helpers():
 
 def test_training_api_takes_numpy_scalars():
     """The training flag and aimc train's configuration follow the rule too."""
-    from aimc.train import TrainConfig
+    from aimc.train_config import TrainConfig
 
     tile = TileConfig(rows=8, cols=8, training=np.bool_(True))
     assert tile.training is True and tile.key.endswith("t")
