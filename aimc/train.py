@@ -61,7 +61,7 @@ from .train_config import ALGORITHMS, TrainConfig
 from .train_tile import TrainTile
 from .training import ETA_FRAC, PROB_BITS, SCALE_FRAC
 
-__all__ = ["ALGORITHMS", "DATASETS", "TrainConfig", "load_dataset", "train"]
+__all__ = ["ALGORITHMS", "DATASETS", "TrainConfig", "energy_pj", "load_dataset", "train"]
 
 _WORD = (1 << 32) - 1
 
@@ -409,7 +409,7 @@ def train(cfg: TrainConfig, *, steps: int | None = None, progress=None,
         "float_test_accuracy": report["epochs"][-1]["float_test_accuracy"],
         "tiles": len(tiles), "counts": counts,
         "cycles_per_epoch": sum(t.cycles for t in tiles) / epochs,
-        "energy_per_epoch_uj": _energy(counts, e, cfg.tile, model) / epochs * 1e-6,
+        "energy_per_epoch_uj": energy_pj(counts, e, cfg.tile, model) / epochs * 1e-6,
         "seconds": time.perf_counter() - start, "model": model.name,
     })
     report["time_per_epoch_ms"] = report["cycles_per_epoch"] / clock * 1e-6
@@ -441,7 +441,7 @@ def inference_flow(ref: FloatMlp, x_tr, x_te, y_te, cfg: TrainConfig,
     return {"model": model, "test_accuracy": float(np.mean(np.argmax(z, axis=1) == y_te))}
 
 
-def _energy(counts, e, tile: TileConfig, model) -> float:
+def energy_pj(counts: dict, e, tile: TileConfig, model) -> float:
     """Estimated energy (pJ) of the counted operations: an MVM (forward or backward) as
     :func:`aimc.model.energy.estimate` gives it for uniform inputs and weights, an update
     as its cycles of periphery logic plus the line pulses (each charges a line of ``cells``
