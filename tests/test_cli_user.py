@@ -29,9 +29,13 @@ def test_unwritable_output_folder_is_one_line_and_status_1():
 
 
 def test_ctrl_c_is_one_line_and_status_130(tmp_path):
+    # A 256x256 training tile: its generation takes far longer than the 4 s before the
+    # signal. SIGINT back to its default in the child: a shell's background job (nohup,
+    # &) starts with it ignored, and Python then never raises KeyboardInterrupt.
     proc = subprocess.Popen([*AIMC, "verilog", "--out", str(tmp_path), "--rows", "256",
-                             "--cols", "256", "--no-regs"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                             "--cols", "256", "--training", "--no-regs"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(4)  # imports done, elaboration running
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
