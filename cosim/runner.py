@@ -157,11 +157,14 @@ def _describe(cfg: TileConfig) -> str:
 
 def estimate_build_seconds(cfg: TileConfig, sim: str) -> float:
     """A rough first-build time: Verilator compiles C++ that grows with the rows and
-    columns (about 80 s at 16x16 and 190 s at 64x64 measured on a 2-core machine);
-    Icarus compiles in seconds."""
+    columns (about 80 s at 16x16 and 190 s at 64x64 measured on a 2-core machine), and
+    more steeply with the training hardware, whose per-line update logic ends up in
+    large functions (310 s at 64x64 and 52 min at 256x256 measured on the same machine
+    with the other core busy); Icarus compiles in seconds."""
+    lines = cfg.rows + cfg.cols
     if sim == "verilator":
-        return 40 + 1.2 * (cfg.rows + cfg.cols)
-    return 2 + 0.01 * (cfg.rows + cfg.cols)
+        return 40 + 1.2 * lines + (0.007 * lines**2 if cfg.training else 0.0)
+    return 2 + 0.01 * lines
 
 
 def _about(seconds: float) -> str:
