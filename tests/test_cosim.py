@@ -250,6 +250,23 @@ def test_soak_10000_mvms_under_random_stalls(tmp_path):
 
 
 @pytest.mark.slow
+def test_soak_training_under_random_stalls(tmp_path):
+    """1,000 training steps (forward MVMs, backward MVMs, managed and unmanaged, stochastic
+    and deterministic updates) and 1,000 backward MVMs among forward ones, with random stalls
+    on both streams (30 % of cycles each), on a bit-serial training tile with shared row and
+    column ADCs: every result, every counter and every device's weight after every update
+    bit for bit (asserted in the cocotb tests)."""
+    cfg = SMALL["16x16-bitserial-share2"]
+    upd = _stats(tmp_path, cfg, "verilator", "pulsed_update", model="gokmen-vlasov",
+                 vectors=1000, stalls=(0.3, 0.3), chip_seed=13)
+    assert upd["updates"] == 1000 and upd["results_matched"] >= 1000
+    assert upd["devices_moved"] == cfg.rows * cfg.cols
+    back = _stats(tmp_path, cfg, "verilator", "backward_mvm", model="pcm", vectors=1000,
+                  stalls=(0.3, 0.3), chip_seed=13)
+    assert back["matched"] == back["vectors"] >= 1000
+
+
+@pytest.mark.slow
 def test_full_size_tile():
     """The specification's 256x256 tile, on Verilator."""
     _run(TileConfig(), "verilator", "mvm_stream,back_to_back_timing,registers", vectors=12)
