@@ -139,6 +139,17 @@ def _conditions(table) -> tuple[list[str], list[tuple]]:
     return varying, conds
 
 
+def _save_plot(plt, fig, ax, xlabel: str, ylabel: str, title: str, path: Path) -> None:
+    """Label, title and legend a summary plot, write it to ``path`` and close it."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=6)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def summarize(out, folder=None, threshold: float = 10.0) -> dict:
     """Write ``summary.md`` and the plots of the results at ``out`` into ``folder``
     (default: beside ``out``, ``<name>-summary``): per condition (the parameters that
@@ -223,13 +234,8 @@ def summarize(out, folder=None, threshold: float = 10.0) -> dict:
                 if v.size:
                     ax.plot(v, np.arange(1, v.size + 1) / v.size, style,
                             label=f"{label}: {'uncalibrated' if 'uncal' in f else 'calibrated'}")
-        ax.set_xlabel("MVM error, % of full scale RMS")
-        ax.set_ylabel("fraction of chips")
-        ax.legend(fontsize=6)
-        ax.set_title("error distribution per condition")
-        fig.tight_layout()
-        fig.savefig(folder / "errors.png", dpi=110)
-        plt.close(fig)
+        _save_plot(plt, fig, ax, "MVM error, % of full scale RMS", "fraction of chips",
+                   "error distribution per condition", folder / "errors.png")
         fig, ax = plt.subplots(figsize=(7, 4))
         for (_c, idx), label in zip(groups.items(), labels, strict=True):
             v = data["err_worst_comp"][idx]
@@ -238,13 +244,8 @@ def summarize(out, folder=None, threshold: float = 10.0) -> dict:
                 grid = np.linspace(0, max(v.max() * 1.1, threshold), 200)
                 ax.plot(grid, [np.mean(v < g) for g in grid], label=label)
         ax.axvline(threshold, color="gray", lw=0.8)
-        ax.set_xlabel("threshold on the calibrated worst-case error, % of full scale")
-        ax.set_ylabel("yield (fraction of chips under it)")
-        ax.legend(fontsize=6)
-        ax.set_title("yield curve")
-        fig.tight_layout()
-        fig.savefig(folder / "yield.png", dpi=110)
-        plt.close(fig)
+        _save_plot(plt, fig, ax, "threshold on the calibrated worst-case error, % of full scale",
+                   "yield (fraction of chips under it)", "yield curve", folder / "yield.png")
         lines += ["![errors](errors.png)", "", "![yield](yield.png)", ""]
     if has_acc:
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -255,13 +256,8 @@ def summarize(out, folder=None, threshold: float = 10.0) -> dict:
                 if v.size:
                     ax.hist(v, bins=20, histtype="step", ls=style,
                             label=f"{label}: {f[4:]}")
-        ax.set_xlabel("accuracy, %")
-        ax.set_ylabel("chips")
-        ax.legend(fontsize=6)
-        ax.set_title("accuracy distribution")
-        fig.tight_layout()
-        fig.savefig(folder / "accuracy.png", dpi=110)
-        plt.close(fig)
+        _save_plot(plt, fig, ax, "accuracy, %", "chips", "accuracy distribution",
+                   folder / "accuracy.png")
         lines += ["![accuracy](accuracy.png)", ""]
     (folder / "summary.md").write_text("\n".join(lines))
     (folder / "summary.json").write_text(json.dumps(summary, indent=2))

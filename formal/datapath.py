@@ -126,6 +126,28 @@ class SarHarness(Harness):
         self.cover(m, "full_scale", dut.done & (results[0] == (1 << bits) - 1))
 
 
+def _track_latency(harness: Harness, m, dut, start, latency: int, loads):
+    """The harness's count of a sequential unit's operation (the divider, the square root):
+    ``left``, the cycles until ``done`` from the cycle a ``start`` is accepted (``latency``;
+    0: idle), and ``valid``, the outputs hold a finished operation; ``loads`` latch the
+    operands when it is accepted. States the latency properties, which are also the
+    invariants the other properties' induction rests on."""
+    left = Signal(range(latency + 1))
+    valid = Signal()
+    with m.If(start & ~dut.busy):
+        m.d.sync += [*loads, left.eq(latency), valid.eq(0)]
+    with m.Elif(left != 0):
+        m.d.sync += left.eq(left - 1)
+        with m.If(left == 1):
+            m.d.sync += valid.eq(1)
+    harness.prop(m, "busy_until_done", dut.busy == (left > 1), helper=True)
+    harness.prop(m, "done_after_latency", dut.done == (left == 1), helper=True)
+    # The counter's width holds values no operation reaches; this keeps the induction out
+    # of them.
+    harness.prop(m, "harness_count", left <= latency, helper=True)
+    return left, valid
+
+
 class _DivSkipOverflow(SequentialDivider):
     """The check step does not record an overflow: a quotient too wide wraps."""
 
@@ -179,22 +201,8 @@ class DividerHarness(Harness):
         m.d.comb += [dut.start.eq(start), dut.dividend.eq(free(m, nw, "n_in")),
                      dut.divisor.eq(free(m, dw, "d_in"))]
         n, d = Signal(nw), Signal(dw)
-        left = Signal(range(qw + 3))   # cycles until done; 0: idle
-        valid = Signal()               # quotient and overflow hold a finished division
-        accepted = start & ~dut.busy
-        with m.If(accepted):
-            m.d.sync += [n.eq(dut.dividend), d.eq(dut.divisor), left.eq(qw + 2), valid.eq(0)]
-        with m.Elif(left != 0):
-            m.d.sync += left.eq(left - 1)
-            with m.If(left == 1):
-                m.d.sync += valid.eq(1)
-
-        # The latency properties are also the invariants the others' induction rests on.
-        self.prop(m, "busy_until_done", dut.busy == (left > 1), helper=True)
-        self.prop(m, "done_after_latency", dut.done == (left == 1), helper=True)
-        # (The counters' widths hold values no division reaches; this keeps the
-        # induction out of them.)
-        self.prop(m, "harness_count", left <= qw + 2, helper=True)
+        left, valid = _track_latency(self, m, dut, start, qw + 2,
+                                     [n.eq(dut.dividend), d.eq(dut.divisor)])
         fits = (d != 0) & (n < (d << qw))
         q = dut.quotient
         with m.If(dut.done | (valid & ~dut.busy & (left == 0))):
@@ -239,17 +247,7 @@ class SqrtHarness(Harness):
         start = free(m, 1, "start")
         m.d.comb += [dut.start.eq(start), dut.radicand.eq(free(m, 2 * n, "x_in"))]
         x = Signal(2 * n)
-        left = Signal(range(n + 2))
-        valid = Signal()
-        with m.If(start & ~dut.busy):
-            m.d.sync += [x.eq(dut.radicand), left.eq(n + 1), valid.eq(0)]
-        with m.Elif(left != 0):
-            m.d.sync += left.eq(left - 1)
-            with m.If(left == 1):
-                m.d.sync += valid.eq(1)
-        self.prop(m, "busy_until_done", dut.busy == (left > 1), helper=True)
-        self.prop(m, "done_after_latency", dut.done == (left == 1), helper=True)
-        self.prop(m, "harness_count", left <= n + 1, helper=True)
+        left, valid = _track_latency(self, m, dut, start, n + 1, [x.eq(dut.radicand)])
         r = dut.root
         with m.If(dut.done | (valid & (left == 0) & ~dut.busy)):
             self.prop(m, "root_is_floor_sqrt", (r * r <= x) & (x < (r + 1) * (r + 1)))
