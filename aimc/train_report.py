@@ -4,7 +4,6 @@ cosimulated slice, and the report (``report.json``, ``summary.md``, plots) in
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -206,12 +205,6 @@ def cosim_slice(cfg: TrainConfig, steps: int, sim: str = "verilator", out="build
     log(f"cosimulated slice: {doc['results_matched']} results and {doc['updates_matched']} "
         f"updates matched bit for bit in {doc['seconds']:.0f} s ({out / 'cosim.json'})")
     return doc
-
-
-def configs_from(base: TrainConfig, devices, algorithms) -> list[TrainConfig]:
-    """One configuration per device preset and algorithm."""
-    return [dataclasses.replace(base, device=d, algorithm=a) for d in devices
-            for a in algorithms]
 
 
 def _list(text: str, option: str) -> list[str]:
