@@ -296,13 +296,13 @@ class TileConfig:
     def bwd_period_cycles(self) -> int:
         """Cycles per backward MVM of the sequencer's schedule when nothing stalls (as
         :attr:`mvm_period_cycles`, with the row ADCs' sharing)."""
-        return self.planes * (self.drive_cycles + 1 + self.rows_per_adc * self.adc_bits) + 1
+        return self.planes * (self.drive_cycles + self.rows_per_adc * self.adc_bits) + 2
 
     @property
     def mvm_period_cycles(self) -> int:
         """Cycles per MVM of the sequencer's schedule when nothing stalls: per plane the
-        drive, one cycle to start the SAR controllers and the conversions; per MVM one cycle
-        that hands the results over and takes the next vector. The integrator reset overlaps
-        the first drive step of the sequencer."""
-        return self.planes * (self.drive_cycles + 1 + self.cols_per_adc * self.adc_bits) + 1
+        drive and the conversions; per MVM one cycle that resets the integrators before the
+        first plane's drive (a later plane's reset falls in its first drive cycle) and one
+        that hands the results over and takes the next vector."""
+        return self.planes * (self.drive_cycles + self.cols_per_adc * self.adc_bits) + 2
 

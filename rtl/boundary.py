@@ -54,8 +54,11 @@ BOUNDARY = (
         "always ready; a test can drive it low to inject a fault)"),
     BoundaryPort(
         "int_reset", "out", (),
-        "registered; high for one cycle before each integration",
-        "clears every column integrator and starts a new integration event"),
+        "registered; high for one cycle at the start of each integration: in the cycle "
+        "before an operation's first drive step, and with the first drive step of each "
+        "later bit plane",
+        "clears every column integrator and starts a new integration event, before the "
+        "cycle's drive (if any) is added"),
     BoundaryPort(
         "int_back", "out", (),
         "registered; high from the int_reset of a backward MVM through its last conversion",

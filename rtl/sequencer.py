@@ -35,7 +35,10 @@ class Sequencer(wiring.Component):
     ``drive_cycles`` cycles (``READ_CYCLES`` for a read), one cycle starts the SAR
     controllers, and each column group is converted in turn (``adc_bits`` cycles each;
     ``adc_sel`` selects the group member); a bit-serial plane's codes are added to the
-    doubled sum of the planes before it. The results then wait on ``results`` until the
+    doubled sum of the planes before it. The integrator reset of each later plane falls in
+    the first cycle of its drive (the cycle its predecessor's last conversion ends, the
+    drivers take the new plane's first step), so a plane after the first costs
+    ``drive_cycles`` plus its conversions. The results then wait on ``results`` until the
     packer takes them. With nothing stalling this is :attr:`TileConfig.mvm_period_cycles`
     per MVM. A backward MVM is the same schedule on the other side (``int_back`` with
     ``int_reset``; the column driver drives, the row ADCs convert, ``rows_per_adc`` groups):
@@ -158,10 +161,15 @@ class Sequencer(wiring.Component):
         sar_done = Mux(back, self.row_sar_done, self.sar_done)
         last_sel = Mux(back, cfg.rows_per_adc - 1, cfg.cols_per_adc - 1)
 
+        # The cycle a later plane starts: its first drive step goes to the line drivers
+        # with the integrator reset (the plane register still holds the plane before).
+        next_plane = Signal()
+        first_step = 0 if cfg.input_mode == "pwm" else plane - 1
         m.d.comb += [
             self.adc_sel.eq(sel),
             self.adc_row_sel.eq(sel),
-            self.row_step.eq(t if cfg.input_mode == "pwm" else plane),
+            self.row_step.eq(Mux(next_plane, first_step,
+                                 t if cfg.input_mode == "pwm" else plane)),
             self.row_hold.eq(reading),
             self.results.payload.kind.eq(Mux(back, ResultKind.BACKWARD, ResultKind.FORWARD)),
         ]
@@ -210,7 +218,7 @@ class Sequencer(wiring.Component):
                     m.next = "CONV_START"
             with m.State("CONV_START"):
                 start_conversions()
-                m.d.sync += sel.eq(0)
+                m.d.sync += [sel.eq(0), self.int_reset.eq(0), self.ref_en.eq(0)]
                 m.next = "CONVERT"
             with m.State("CONVERT"):
                 with m.If(sar_done):
@@ -219,9 +227,11 @@ class Sequencer(wiring.Component):
                         start_conversions()
                         m.d.sync += sel.eq(sel + 1)
                     with m.Elif(plane != 0):
-                        m.d.sync += [self.int_reset.eq(1), self.ref_en.eq(inject), t.eq(0),
+                        m.d.comb += [next_plane.eq(1), self.row_drive.eq(~back),
+                                     self.col_drive.eq(back)]
+                        m.d.sync += [self.int_reset.eq(1), self.ref_en.eq(inject), t.eq(1),
                                      plane.eq(plane - 1)]
-                        m.next = "DRIVE"
+                        m.next = "DRIVE" if cfg.drive_cycles > 1 else "CONV_START"
                     with m.Else():
                         m.next = "EMIT"
             with m.State("EMIT"):

@@ -18,7 +18,7 @@ def test_derived_widths():
     assert cfg.result_bits == 10 and cfg.out_lane_width == 16 and cfg.in_lane_width == 8
     assert cfg.in_beats == 3 and cfg.out_beats == 3 and cfg.n_adc == 5
     assert cfg.analogue_min_cycles == 5 * (1 + 2 * 5)
-    assert cfg.mvm_period_cycles == 5 * (1 + 1 + 2 * 5) + 1
+    assert cfg.mvm_period_cycles == 5 * (1 + 2 * 5) + 2  # an integrator reset, an emit
 
 
 def test_result_width_holds_the_extreme_results():

@@ -301,16 +301,21 @@ def expected(cfg, ops, starts, trace, codes, sat, updates):
             n_adc = cfg.n_row_adc if back else cfg.n_adc
             lines = cfg.rows if back else cfg.cols
             side = "row_" if back else ""
-            length = t_drive + 1 + k * bits
+            length = t_drive + k * bits  # a plane's drive and conversions
             result = [0] * lines
             rail = clip = False
             for j in range(planes):
+                # The plane's first drive step: the cycle after the start, or the last
+                # conversion cycle of the plane before. Its integrator reset is the cycle
+                # before that step reaches the lines (the drivers are registered), that is,
+                # the step's own cycle for the first plane and the next for a later one.
                 base = s + 1 + j * length
+                reset = base + (j > 0)
                 i = integration + j
-                want["int_reset"][base] = 1
-                want["ref_en"][base] = inject
-                want["read_dev"][base] = int(read)
-                want["read_neg"][base] = int(read and neg)
+                want["int_reset"][reset] = 1
+                want["ref_en"][reset] = inject
+                want["read_dev"][reset] = int(read)
+                want["read_neg"][reset] = int(read and neg)
                 for t in range(t_drive):
                     want["col_drive" if back else "row_drive"][base + t] = 1
                     if not read:  # the PWM cycle, or the bit plane (most significant first)
@@ -335,7 +340,7 @@ def expected(cfg, ops, starts, trace, codes, sat, updates):
                     rail |= codes[i][line] in (0, top)
                     clip |= sat[i][line]
             integration += planes
-            emit = s + planes * length + 1
+            emit = s + planes * length + 2
             end = next(n for n in range(emit, n_cycles) if trace.rows[n]["res_ready"])
             for n in range(emit, end + 1):
                 want["res_valid"][n] = 1
