@@ -149,11 +149,11 @@ class TileBench:
 
     async def start(self):
         # The simulator's own clock (cocotb's C++ clock driver): no Python wakes per cycle.
-        # It starts half a period in, once the bus models' first values are applied (at
-        # time zero an edge finds them undefined on Icarus).
+        # It starts half a period in, once reset and the bus models' first values are
+        # applied (an edge at time zero finds them undefined on Icarus).
+        self.dut.rst.value = 1
         await Timer(CLOCK_NS / 2, "ns")
         Clock(self.dut.clk, CLOCK_NS, unit="ns", impl="gpi").start()
-        self.dut.rst.value = 1
         self.bridge.start()
         await ClockCycles(self.dut.clk, 4)
         self.dut.rst.value = 0

@@ -161,15 +161,15 @@ class Sequencer(wiring.Component):
         sar_done = Mux(back, self.row_sar_done, self.sar_done)
         last_sel = Mux(back, cfg.rows_per_adc - 1, cfg.cols_per_adc - 1)
 
-        # The cycle a later plane starts: its first drive step goes to the line drivers
-        # with the integrator reset (the plane register still holds the plane before).
-        next_plane = Signal()
-        first_step = 0 if cfg.input_mode == "pwm" else plane - 1
+        # The bit plane the line drivers drive: the operation's first, then, from the
+        # plane's CONV_START on, the next one, which the last conversion cycle of the plane
+        # hands to the drivers with the integrator reset (a register: the step is defined
+        # from reset on, whatever the simulator's start-up order of the logic).
+        drive_plane = Signal.like(plane)
         m.d.comb += [
             self.adc_sel.eq(sel),
             self.adc_row_sel.eq(sel),
-            self.row_step.eq(Mux(next_plane, first_step,
-                                 t if cfg.input_mode == "pwm" else plane)),
+            self.row_step.eq(t if cfg.input_mode == "pwm" else drive_plane),
             self.row_hold.eq(reading),
             self.results.payload.kind.eq(Mux(back, ResultKind.BACKWARD, ResultKind.FORWARD)),
         ]
@@ -192,6 +192,7 @@ class Sequencer(wiring.Component):
                                  self.col_load.eq(backward | update)]
                     m.d.sync += [self.kind.eq(kind), t.eq(0),
                                  plane.eq(Mux(read, 0, cfg.planes - 1)),
+                                 drive_plane.eq(Mux(read, 0, cfg.planes - 1)),
                                  rail_hit.eq(0), clip_hit.eq(0),
                                  self.host.eq((kind == OpKind.FORWARD) | backward),
                                  reading.eq(read), back.eq(backward),
@@ -218,7 +219,8 @@ class Sequencer(wiring.Component):
                     m.next = "CONV_START"
             with m.State("CONV_START"):
                 start_conversions()
-                m.d.sync += [sel.eq(0), self.int_reset.eq(0), self.ref_en.eq(0)]
+                m.d.sync += [sel.eq(0), self.int_reset.eq(0), self.ref_en.eq(0),
+                             drive_plane.eq(plane - 1)]
                 m.next = "CONVERT"
             with m.State("CONVERT"):
                 with m.If(sar_done):
@@ -227,8 +229,7 @@ class Sequencer(wiring.Component):
                         start_conversions()
                         m.d.sync += sel.eq(sel + 1)
                     with m.Elif(plane != 0):
-                        m.d.comb += [next_plane.eq(1), self.row_drive.eq(~back),
-                                     self.col_drive.eq(back)]
+                        m.d.comb += [self.row_drive.eq(~back), self.col_drive.eq(back)]
                         m.d.sync += [self.int_reset.eq(1), self.ref_en.eq(inject), t.eq(1),
                                      plane.eq(plane - 1)]
                         m.next = "DRIVE" if cfg.drive_cycles > 1 else "CONV_START"
