@@ -10,6 +10,13 @@ converters and noise events). It draws the noise of
 thousands of consecutive events in one call (:mod:`.events`), the same numbers the per-cycle
 path (:mod:`.cycle`) draws one event at a time, and adds them by the same operations.
 
+Speed. The charges come from a float32 product, and compiled passes (:mod:`._batch`, numba)
+add the noise, convert, and recompute exactly (float64) the few values whose float32 charge
+lies within its proven error bound of a converter breakpoint, so the codes are those of
+the exact product. Reference injection and comparator noise take the previous numpy path
+(:meth:`ChipState._mvm_numpy`), which ``_batch(..., previous=True)`` also runs for
+comparison: both give the same results bit for bit.
+
 Column noise. Independent Gaussian errors that add up in a column are drawn as one
 column-level Gaussian of the same variance: per conversion, the input noise of the
 converter (``input_noise`` LSB) and, when ``white_noise`` is on, the per-cycle white noise
@@ -53,6 +60,8 @@ class Path:
     def __post_init__(self):
         self.w32 = self.weights.astype(np.float32)
         self.abs_w32m = np.abs(self.w32) * np.float32(1 + 2e-4)  # see ChipState._charges
+        #: The side's converter input noise (charge RMS) as the compiled pass takes it.
+        self.input_sigma = np.full((1, 1), self.side.input_sigma)
 
     @cached_property
     def weights_t(self) -> np.ndarray:
@@ -348,53 +357,50 @@ class ChipState:
 
     def _mvm_fast(self, x: np.ndarray, first_vector: int, reference: bool,
                   path: Path) -> np.ndarray:
-        """:meth:`_mvm_numpy` by a float32 product and one compiled pass per integration
-        (noise, conversion, exact recomputation near the breakpoints, code assembly); no
-        reference injection, no comparator noise."""
-        from . import _batch
-
+        """:meth:`_mvm_numpy` by a float32 product and compiled passes per integration
+        (:mod:`._batch`: noise, conversion, exact recomputation near the breakpoints, code
+        assembly); no reference injection, no comparator noise."""
+        global _batch
+        if _batch is None:
+            from . import _batch  # numba loads with the first call, not with the package
         chip, tile, side = self.chip, self.tile, path.side
         b, p, adc = x.shape[0], tile.planes, side.adc
-        x_max, inputs, limit = tile.x_max, side.inputs, side.limit
+        x_max, limit, outputs = tile.x_max, side.limit, side.outputs
         pwm = tile.input_mode == "pwm"
         noisy = self.has_column_noise
-        raw = (chip.noise.conversion_words(first_vector * p, b * p, side.context) if noisy
-               else _NO_WORDS)
-        out = np.zeros((b, side.outputs), dtype=np.int64)
-        d32 = np.empty((b, inputs), dtype=np.float32)
+        if noisy:
+            raw = chip.noise.conversion_words(first_vector * p, b * p, side.context)
+            t = np.empty((b, outputs))
+        else:
+            t = _NO_CHARGES
+        out = np.zeros((b, outputs), dtype=np.int64)
+        d32 = np.empty((b, side.inputs), dtype=np.float32)
         a32 = np.empty_like(d32)
         exact = np.full(b, -1, dtype=np.int64)
         pending = np.zeros(b, dtype=bool)
+        eps = _batch.epsilon(side.inputs)
         tables = (adc._bp, adc._codes, adc._inv_step.ravel(), adc._offset.ravel(), adc._m,
                   2 ** (tile.adc_bits - 1))
+        norm_d = norm_w = _NO_NORMS
         for plane in range(p):
+            drive = self._drive[plane]
             _batch.drive32(x, self._drive32[plane], self._drive_abs32[plane], x_max, d32, a32)
             q32 = d32 @ path.w32
-            if pwm:
-                sp32, norm_d, norm_w = a32 @ path.abs_w32m, _NO_NORMS, _NO_NORMS
-            else:
-                sp32 = _NO_SPREAD
-                norm_d = np.sqrt(np.take(self._drive[plane] ** 2, x + x_max).sum(axis=1)) \
-                    * (1 + 1e-12)
+            sp32 = a32 @ path.abs_w32m if pwm else _NO_SPREAD
+            if not pwm:
+                norm_d = np.sqrt(np.take(drive ** 2, x + x_max).sum(axis=1)) * (1 + 1e-12)
                 norm_w = path.norms
-            if path.white_var is not None:
-                sigma = self.sigma(self.driven_cycles(x, plane), path)
-            else:
-                sigma = np.full((1, 1), side.input_sigma)
-            t = _NO_CHARGES
             if noisy:
-                t = np.empty((b, side.outputs))
+                if path.white_var is not None:
+                    sigma = self.sigma(self.driven_cycles(x, plane), path)
+                else:
+                    sigma = path.input_sigma
                 _batch.noise(raw, p - 1 - plane, p, sigma, sigma.size > 1, *_table(), t)
-
-            def run(exact, qx, two_limit, t=t, q32=q32, sp32=sp32, norm_d=norm_d,
-                    norm_w=norm_w, plane=plane):
-                _batch.convert(q32, t, exact, qx, two_limit, pending, sp32, norm_d, norm_w,
-                               not pwm, _batch.epsilon(inputs), x, self._drive[plane], x_max,
-                               path.weights_t, not pwm, limit, *tables, plane, out)
-
             # PWM: the clamp screening of _charges; the vectors it leaves are integrated
             # exactly and converted in a second pass.
-            run(exact, _NO_CHARGES, 2 * limit if pwm else 0.0)
+            _batch.convert(q32, t, exact, _NO_CHARGES, 2 * limit if pwm else 0.0, pending,
+                           sp32, norm_d, norm_w, not pwm, eps, x, drive, x_max,
+                           path.weights_t, not pwm, limit, *tables, plane, out)
             if pending.any():
                 candidates = np.flatnonzero(pending)
                 exact[:] = _batch.EXACT_DONE
@@ -405,7 +411,9 @@ class ChipState:
                     qx = np.concatenate([self._saturating(x[kept[s:s + 64]], path=path)
                                          for s in range(0, kept.size, 64)])
                     exact[kept] = np.arange(kept.size)
-                run(exact, qx, 0.0)
+                _batch.convert(q32, t, exact, qx, 0.0, pending, sp32, norm_d, norm_w,
+                               not pwm, eps, x, drive, x_max, path.weights_t, not pwm, limit,
+                               *tables, plane, out)
         return out
 
     def _mvm_numpy(self, x: np.ndarray, first_vector: int, reference: bool,
@@ -481,6 +489,8 @@ class ChipState:
                 out[s:s + _CHUNK] |= hit.T
         return out
 
+
+_batch = None  # the compiled kernels (model/_batch.py), imported at the first batch
 
 # Placeholders of the compiled pass's unused arguments (fixed types: one compilation).
 _NO_WORDS = np.zeros((1, 1), dtype=np.uint32)

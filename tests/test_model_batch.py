@@ -119,3 +119,24 @@ def test_noise_deviates_equal_to_normals():
     t = np.empty(raw.shape)
     kernels.noise(raw, 0, 1, sigma, False, *_table(), t)
     np.testing.assert_array_equal(t, 1.7 * to_normals(raw))
+
+
+def test_small_draws_equal_numpy_philox():
+    """Small draws go through the compiled Philox; they are numpy's words, large seeds
+    (numpy's own reading of the key) included."""
+    from aimc.model.rng import _SMALL_BLOCKS, _raw32
+
+    rng = np.random.default_rng(3)
+    for trial in range(300):
+        seed = int(rng.integers(0, 2**64, dtype=np.uint64)) if trial % 2 else trial
+        stream, size = int(rng.integers(1, 8)), int(rng.integers(1, 300))
+        count = int(rng.integers(1, 6))
+        first = int(rng.integers(0, 2**40)) if trial % 3 else int(rng.integers(0, 100))
+        context = int(rng.integers(0, 4))
+        blocks = -(-size // 8)
+        with np.errstate(invalid="ignore"):  # numpy casts a key word >= 2**63 via float
+            bg = np.random.Philox(counter=[first * blocks, context, 0, 0], key=[seed, stream])
+        expected = bg.random_raw(count * blocks * 4).view(np.uint32).reshape(count, -1)
+        got = _raw32(seed, stream, first, count, size, context)
+        np.testing.assert_array_equal(got, expected[:, :size])
+    assert _SMALL_BLOCKS >= 32  # one vector of a 256-column tile
