@@ -149,12 +149,12 @@ def convert(q32, t, exact, qx, two_limit, pending, sp32, norm_d, norm_w, use_nor
     ``q32``: no partial sum reaches the clamp otherwise), it is left out and ``pending[i]``
     set. ``clamp``: clip the charges to ``+-limit`` (bit-serial). ``bp``, ``codes``,
     ``inv_step``, ``bp_offset`` and ``m``: the converters' tables
-    (:meth:`.adc.AdcBank._tabulate`). Returns the number of values recomputed.
+    (:meth:`.adc.AdcBank._tabulate`). Returns the number of vectors left out.
     """
     b, n = q32.shape
     noisy = t.shape[0] == b and t.shape[1] == n
     width = np.uint64(m + 2)
-    recomputed = 0
+    left = 0
     row = np.empty(x.shape[1])
     for i in range(b):
         e = exact[i]
@@ -168,6 +168,7 @@ def convert(q32, t, exact, qx, two_limit, pending, sp32, norm_d, norm_w, use_nor
                     break
             if over:
                 pending[i] = True
+                left += 1
                 continue
         have_row = False
         for c in range(n):
@@ -196,9 +197,8 @@ def convert(q32, t, exact, qx, two_limit, pending, sp32, norm_d, norm_w, use_nor
                         q = min(max(q, -limit), limit)
                     v = q + noise_ic
                     j = _count(v, bp, j)
-                    recomputed += 1
             out[i, c] += (codes[j] - half) << shift
-    return recomputed
+    return left
 
 
 # -- Philox-4x64-10 for small draws ------------------------------------------------------

@@ -398,10 +398,9 @@ class ChipState:
                 _batch.noise(raw, p - 1 - plane, p, sigma, sigma.size > 1, *_table(), t)
             # PWM: the clamp screening of _charges; the vectors it leaves are integrated
             # exactly and converted in a second pass.
-            _batch.convert(q32, t, exact, _NO_CHARGES, 2 * limit if pwm else 0.0, pending,
-                           sp32, norm_d, norm_w, not pwm, eps, x, drive, x_max,
-                           path.weights_t, not pwm, limit, *tables, plane, out)
-            if pending.any():
+            if _batch.convert(q32, t, exact, _NO_CHARGES, 2 * limit if pwm else 0.0, pending,
+                              sp32, norm_d, norm_w, not pwm, eps, x, drive, x_max,
+                              path.weights_t, not pwm, limit, *tables, plane, out):
                 candidates = np.flatnonzero(pending)
                 exact[:] = _batch.EXACT_DONE
                 exact[candidates] = -1
