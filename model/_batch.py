@@ -43,7 +43,7 @@ _LOW_BITS = 32 - _TABLE_BITS
 _LOW_MASK = (1 << _LOW_BITS) - 1
 _TOP_BIN = (1 << _TABLE_BITS) - 1
 _U32 = 2.0**-32
-#: The float64 rounding slack on top of the float32 bound, relative to the values added.
+#: The float64 rounding slack on top of the float32 bound, relative to the value and bound.
 _SLACK = 2.0**-48
 
 # scipy.special.ndtri's scalar C function, the one the ufunc calls, as a linked symbol (not

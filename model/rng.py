@@ -127,17 +127,21 @@ def _key(seed: int, stream: int) -> tuple[np.uint64, np.uint64]:
 
 def _raw32(seed: int, stream: Stream, first: int, count: int, size: int, context: int):
     """``count`` rows of ``size`` uint32 words: row ``i`` is event ``first + i``."""
-    blocks = -(-size // 8) or 1  # one Philox block is four 64-bit words: eight uint32
-    if (0 < count * blocks <= _SMALL_BLOCKS and isinstance(first, int) and 0 <= first
-            and (first + count) * blocks < 2**62 and isinstance(context, int)
-            and 0 <= context < 2**62 and size > 0):
+    # Small draws with plain arguments in range take the compiled generator; anything else
+    # (a bad argument among them) numpy's path, which checks them all.
+    small = (type(seed) is int and 0 <= seed < _SEED_LIMIT and type(first) is int
+             and type(count) is int and type(size) is int and type(context) is int
+             and 0 < size and 0 < count and 0 <= first and 0 <= context < 2**62)
+    blocks = -(-size // 8) if small else 0  # one Philox block is four 64-bit words
+    if small and count * blocks <= _SMALL_BLOCKS and (first + count) * blocks < 2**62:
         from ._batch import philox_words
 
         raw = np.empty(count * blocks * 8, dtype=np.uint32)
-        philox_words(*_key(int(seed), int(stream)), np.uint64(first * blocks),
-                     np.uint64(context), count * blocks, raw)
+        philox_words(*_key(seed, int(stream)), np.uint64(first * blocks), np.uint64(context),
+                     count * blocks, raw)
         return raw.reshape(count, blocks * 8)[:, :size]
     _check(seed, first, count, size, context)
+    blocks = -(-size // 8) or 1  # eight uint32 per block
     bg = np.random.Philox(counter=[first * blocks, context, 0, 0],
                           key=[int(seed), int(stream)])
     raw = bg.random_raw(count * blocks * 4).view(np.uint32)
