@@ -314,13 +314,20 @@ def _md_verilog(r: dict) -> list[str]:
 def _md_model(r: dict) -> list[str]:
     states = {s["model"]: s["state_seconds"] for s in r["states"]}
     rows = [[r["tile"], x["batch"], x["model"], x["model_ms"], x["matmul_f32_ms"],
-             f"{x['ratio']}x", f"{x['mvm_per_second']:,}"] for x in r["results"]]
-    return [f"`ChipState.mvm` against a numpy float32 `x @ w` of the same shape, interleaved, "
-            f"best of repeats (numpy {r['numpy']}); {r['time_since_programming_s']:g} s after "
-            f"programming; IR drop with {r['r_wire_ohm']} ohm wire segments. One-time chip "
-            "state build: " + ", ".join(f"{k} {v} s" for k, v in states.items()) + ".", ""] \
+             f"{x['ratio']}x", f"{x['ratio_median']}x", x["previous_ms"],
+             f"{x['speedup']}x", f"{x['mvm_per_second']:,}"] for x in r["results"]]
+    first = r["first_call"]
+    return [f"`ChipState.mvm` against a numpy float32 `x @ w` of the same shape and against "
+            "the previous (all-numpy) implementation, interleaved, best and median of repeats "
+            f"(numpy {r['numpy']}, numba {r['numba']}, BLAS threads {r['blas_threads']}); "
+            f"{r['time_since_programming_s']:g} s after programming; IR drop with "
+            f"{r['r_wire_ohm']} ohm wire segments. One-time chip state build: "
+            + ", ".join(f"{k} {v} s" for k, v in states.items()) + ". First call in a fresh "
+            f"process: {first['empty_cache']['first_call_s']} s with an empty numba cache "
+            f"(JIT compilation), {first['warm_cache']['first_call_s']} s with the cache "
+            "warm.", ""] \
         + _table(["tile", "batch", "model", "model (ms)", "float32 matmul (ms)", "ratio",
-                  "MVM/s"], rows)
+                  "ratio (median)", "previous (ms)", "speed-up", "MVM/s"], rows)
 
 
 def _md_cosim(r: dict) -> list[str]:

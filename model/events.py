@@ -93,6 +93,13 @@ class NoiseEvents:
         lines = self.tile.rows if context == BACKWARD_CONTEXT else self.tile.cols
         return normals(self.seed, Stream.READ, first, count, lines, context=context)
 
+    def conversion_words(self, first: int, count: int, context: int = 0) -> np.ndarray:
+        """The raw words of :meth:`conversion`, ``(count, lines)`` uint32:
+        :func:`~.rng.to_normals` of them gives its deviates (the compiled batch path
+        transforms them as it converts)."""
+        lines = self.tile.rows if context == BACKWARD_CONTEXT else self.tile.cols
+        return raw_words(self.seed, Stream.READ, first, count, lines, context=context)
+
     def comparator(self, first: int, count: int, context: int = 0) -> np.ndarray:
         """Comparator noise of the conversions of integrations ``first .. first+count-1`` of
         ``context``: ``(count, per_adc, n_adc, adc_bits)``, element ``[i, s, a, k]`` for

@@ -10,6 +10,8 @@ updates (:attr:`Stream.UPDATE`); :attr:`Stream.PROGRAM` keys each programming by
 context, :attr:`Stream.STATIC` each kind of static mismatch (:class:`Static`) likewise. So
 the per-cycle path of cosimulation, which draws one event at a time, and the batch path,
 which draws thousands of consecutive events in one call, get the same numbers.
+Draws of a few blocks use a compiled copy of the same generator (``_batch.philox_words``,
+tested word for word against numpy's), because building numpy's costs more than they do.
 
 Normal deviates are the inverse normal distribution of 32-bit uniforms ``(k + 1/2) / 2**32``.
 In the body it is interpolated linearly in a table at ``i / 2**12`` (small enough to stay in
@@ -109,10 +111,37 @@ def _check(seed, first, count, size, context):
             raise ValueError(f"{name} must be an integer in [0, 2**62), not {value!r}")
 
 
+#: Draws of at most this many Philox blocks go through the compiled generator
+#: (:func:`._batch.philox_words`): building numpy's costs more than such a draw.
+_SMALL_BLOCKS = 64
+
+
+@functools.cache
+def _key(seed: int, stream: int) -> tuple[np.uint64, np.uint64]:
+    """The key words numpy's Philox takes from ``key=[seed, stream]`` (for a seed of 2**63
+    or more numpy converts the pair through float64: its words, not the seed's, key the
+    draws)."""
+    key = np.random.Philox(counter=[0, 0, 0, 0], key=[seed, stream]).state["state"]["key"]
+    return np.uint64(key[0]), np.uint64(key[1])
+
+
 def _raw32(seed: int, stream: Stream, first: int, count: int, size: int, context: int):
     """``count`` rows of ``size`` uint32 words: row ``i`` is event ``first + i``."""
+    # Small draws with plain arguments in range take the compiled generator; anything else
+    # (a bad argument among them) numpy's path, which checks them all.
+    small = (type(seed) is int and 0 <= seed < _SEED_LIMIT and type(first) is int
+             and type(count) is int and type(size) is int and type(context) is int
+             and 0 < size and 0 < count and 0 <= first and 0 <= context < 2**62)
+    blocks = -(-size // 8) if small else 0  # one Philox block is four 64-bit words
+    if small and count * blocks <= _SMALL_BLOCKS and (first + count) * blocks < 2**62:
+        from ._batch import philox_words
+
+        raw = np.empty(count * blocks * 8, dtype=np.uint32)
+        philox_words(*_key(seed, int(stream)), np.uint64(first * blocks), np.uint64(context),
+                     count * blocks, raw)
+        return raw.reshape(count, blocks * 8)[:, :size]
     _check(seed, first, count, size, context)
-    blocks = -(-size // 8) or 1  # one Philox block is four 64-bit words: eight uint32
+    blocks = -(-size // 8) or 1  # eight uint32 per block
     bg = np.random.Philox(counter=[first * blocks, context, 0, 0],
                           key=[int(seed), int(stream)])
     raw = bg.random_raw(count * blocks * 4).view(np.uint32)

@@ -10,6 +10,13 @@ converters and noise events). It draws the noise of
 thousands of consecutive events in one call (:mod:`.events`), the same numbers the per-cycle
 path (:mod:`.cycle`) draws one event at a time, and adds them by the same operations.
 
+Speed. The charges come from a float32 product, and compiled passes (:mod:`._batch`, numba)
+add the noise, convert, and recompute exactly (float64) the few values whose float32 charge
+lies within its proven error bound of a converter breakpoint, so the codes are those of
+the exact product. Reference injection and comparator noise take the previous numpy path
+(:meth:`ChipState._mvm_numpy`), which ``_batch(..., previous=True)`` also runs for
+comparison: both give the same results bit for bit.
+
 Column noise. Independent Gaussian errors that add up in a column are drawn as one
 column-level Gaussian of the same variance: per conversion, the input noise of the
 converter (``input_noise`` LSB) and, when ``white_noise`` is on, the per-cycle white noise
@@ -22,18 +29,21 @@ sees exactly the distribution of the per-device model, at the cost of one draw p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .grid import fine_grid
+from .rng import _table
 
 if TYPE_CHECKING:
     from .chip import Chip, Side
 
 __all__ = ["ChipState", "Path"]
 
-_CHUNK = 256                  # vectors per batch-path pass
+_CHUNK = 256                  # vectors per pass of the previous (numpy) batch path
+_FAST_CHUNK = 1024            # vectors per pass of the compiled batch path
 
 
 @dataclass
@@ -50,6 +60,19 @@ class Path:
     def __post_init__(self):
         self.w32 = self.weights.astype(np.float32)
         self.abs_w32m = np.abs(self.w32) * np.float32(1 + 2e-4)  # see ChipState._charges
+        #: The side's converter input noise (charge RMS) as the compiled pass takes it.
+        self.input_sigma = np.full((1, 1), self.side.input_sigma)
+
+    @cached_property
+    def weights_t(self) -> np.ndarray:
+        """The weights outputs by inputs, C-contiguous: one output's column is one row."""
+        return np.ascontiguousarray(self.weights.T)
+
+    @cached_property
+    def norms(self) -> np.ndarray:
+        """Euclidean norm of each output's weights, enlarged by ``1e-12`` of itself (over
+        float64 rounding): with the drive's norm, a bound on ``|d| @ |w|``."""
+        return np.sqrt(np.einsum("io,io->o", self.weights, self.weights)) * (1 + 1e-12)
 
 
 class ChipState:
@@ -88,6 +111,7 @@ class ChipState:
         self._levels = chip.drive_levels
         self._drive = [self._drive_table(p) for p in range(tile.planes)]
         self._drive_abs32 = [np.abs(d).astype(np.float32) for d in self._drive]
+        self._drive32 = [d.astype(np.float32) for d in self._drive]
         w = w_us / chip.g_lsb
         # One grid for both directions: sums over the rows (forward) and over the columns
         # (backward) stay exact.
@@ -172,16 +196,9 @@ class ChipState:
         # enlarged by 2e-4 of itself (float32 errs by under 2e-5 of it). The same bounds
         # make the clip flags exact: no partial sum of a vector outside the candidates
         # passes the limit, and the candidates are integrated with the clamp.
-        aw, two_limit = path.abs_w32m.T, 2 * limit
-        spread = aw @ np.take(self._drive_abs32[plane], index).T
-        candidates = np.nonzero(_over(spread, q, two_limit).any(axis=0))[0]
-        if candidates.size:
-            first, rest = (np.take(t, index[candidates]).T for t in self._halves)
-            q1, spread1 = path.w32.T @ first, aw @ np.abs(first)
-            over = _over(spread1, q1, two_limit)
-            headroom = two_limit - 2 * np.abs(q1) - np.float32(2e-4) * spread1
-            over |= _over(aw @ np.abs(rest), path.w32.T @ rest, headroom)
-            candidates = candidates[over.any(axis=0)]
+        spread = path.abs_w32m.T @ np.take(self._drive_abs32[plane], index).T
+        candidates = np.nonzero(_over(spread, q, 2 * limit).any(axis=0))[0]
+        candidates = self._refine(index, candidates, path)
         if clipped is not None:
             clipped[:] = False
         for start in range(0, candidates.size, 64):
@@ -193,6 +210,19 @@ class ChipState:
                 q[:, chunk] = self._saturating(x[chunk], hit, path).T
                 clipped[:, chunk] = hit.T
         return q
+
+    def _refine(self, index: np.ndarray, candidates: np.ndarray, path: Path) -> np.ndarray:
+        """The PWM ``candidates`` (vector numbers) that remain after the bound over each half
+        of the window (see :meth:`_charges`); ``index`` is ``x + x_max``."""
+        if not candidates.size:
+            return candidates
+        aw, two_limit = path.abs_w32m.T, 2 * path.side.limit
+        first, rest = (np.take(t, index[candidates]).T for t in self._halves)
+        q1, spread1 = path.w32.T @ first, aw @ np.abs(first)
+        over = _over(spread1, q1, two_limit)
+        headroom = two_limit - 2 * np.abs(q1) - np.float32(2e-4) * spread1
+        over |= _over(aw @ np.abs(rest), path.w32.T @ rest, headroom)
+        return candidates[over.any(axis=0)]
 
     def _referenced(self, x: np.ndarray, plane: int,
                     clipped: np.ndarray | None = None) -> np.ndarray:
@@ -311,15 +341,85 @@ class ChipState:
         d = self.chip.check_inputs(d, self.tile.cols)
         return self._batch(d, first_vector, False, self.backward_path)
 
-    def _batch(self, x, first_vector, reference, path):
-        if x.shape[0] <= _CHUNK:
-            return self._mvm(x, first_vector, reference, path)
+    def _batch(self, x, first_vector, reference, path, previous: bool = False):
+        """The results of batch ``x`` on ``path``: by the compiled path (:mod:`._batch`), or
+        by the previous numpy path with ``previous`` and where the compiled one does not
+        apply (reference injection, comparator noise), bit for bit the same."""
+        if previous or reference or path.side.comparator_sigma:
+            mvm, chunk = self._mvm_numpy, _CHUNK
+        else:
+            mvm, chunk = self._mvm_fast, _FAST_CHUNK
+        if x.shape[0] <= chunk:
+            return mvm(x, first_vector, reference, path)
         # Chunks keep the temporaries in cache and out of the allocator's page-fault path.
-        return np.concatenate([self._mvm(x[s:s + _CHUNK], first_vector + s, reference, path)
-                               for s in range(0, x.shape[0], _CHUNK)])
+        return np.concatenate([mvm(x[s:s + chunk], first_vector + s, reference, path)
+                               for s in range(0, x.shape[0], chunk)])
 
-    def _mvm(self, x: np.ndarray, first_vector: int, reference: bool,
-             path: Path) -> np.ndarray:
+    def _mvm_fast(self, x: np.ndarray, first_vector: int, reference: bool,
+                  path: Path) -> np.ndarray:
+        """:meth:`_mvm_numpy` by a float32 product and compiled passes per integration
+        (:mod:`._batch`: noise, conversion, exact recomputation near the breakpoints, code
+        assembly); no reference injection, no comparator noise."""
+        global _batch
+        if _batch is None:
+            from . import _batch  # numba loads with the first call, not with the package
+        chip, tile, side = self.chip, self.tile, path.side
+        b, p, adc = x.shape[0], tile.planes, side.adc
+        x_max, limit, outputs = tile.x_max, side.limit, side.outputs
+        pwm = tile.input_mode == "pwm"
+        noisy = self.has_column_noise
+        if noisy:
+            raw = chip.noise.conversion_words(first_vector * p, b * p, side.context)
+            t = np.empty((b, outputs))
+        else:
+            t = _NO_CHARGES
+        out = np.zeros((b, outputs), dtype=np.int64)
+        d32 = np.empty((b, side.inputs), dtype=np.float32)
+        a32 = np.empty_like(d32)
+        exact = np.full(b, -1, dtype=np.int64)
+        pending = np.zeros(b, dtype=bool)
+        eps = _batch.epsilon(side.inputs)
+        tables = (adc._bp, adc._codes, adc._inv_step.ravel(), adc._offset.ravel(), adc._m,
+                  2 ** (tile.adc_bits - 1))
+        norm_d = norm_w = _NO_NORMS
+        for plane in range(p):
+            drive = self._drive[plane]
+            _batch.drive32(x, self._drive32[plane], self._drive_abs32[plane], x_max, d32, a32)
+            q32 = d32 @ path.w32
+            sp32 = a32 @ path.abs_w32m if pwm else _NO_SPREAD
+            if not pwm:
+                norm_d = np.sqrt(np.take(drive ** 2, x + x_max).sum(axis=1)) * (1 + 1e-12)
+                norm_w = path.norms
+            if noisy:
+                if path.white_var is not None:
+                    sigma = self.sigma(self.driven_cycles(x, plane), path)
+                else:
+                    sigma = path.input_sigma
+                _batch.noise(raw, p - 1 - plane, p, sigma, sigma.size > 1, *_table(), t)
+            # PWM: the clamp screening of _charges; the vectors it leaves are integrated
+            # exactly and converted in a second pass.
+            if _batch.convert(q32, t, exact, _NO_CHARGES, 2 * limit if pwm else 0.0, pending,
+                              sp32, norm_d, norm_w, not pwm, eps, x, drive, x_max,
+                              path.weights_t, not pwm, limit, *tables, plane, out):
+                candidates = np.flatnonzero(pending)
+                exact[:] = _batch.EXACT_DONE
+                exact[candidates] = -1
+                kept = self._refine(x + x_max, candidates, path)
+                qx = _NO_CHARGES
+                if kept.size:
+                    qx = np.concatenate([self._saturating(x[kept[s:s + 64]], path=path)
+                                         for s in range(0, kept.size, 64)])
+                    exact[kept] = np.arange(kept.size)
+                _batch.convert(q32, t, exact, qx, 0.0, pending, sp32, norm_d, norm_w,
+                               not pwm, eps, x, drive, x_max, path.weights_t, not pwm, limit,
+                               *tables, plane, out)
+        return out
+
+    def _mvm_numpy(self, x: np.ndarray, first_vector: int, reference: bool,
+                   path: Path) -> np.ndarray:
+        """The previous batch path, all numpy: float64 products, conversion by
+        :meth:`~.adc.AdcBank.convert_t` (and the comparator-level search with comparator
+        noise)."""
         chip, tile, side = self.chip, self.tile, path.side
         b, p, cpa, n_out = x.shape[0], tile.planes, side.per_adc, side.outputs
         half = 2 ** (tile.adc_bits - 1)
@@ -387,6 +487,15 @@ class ChipState:
                 self._charges(xs, plane, reference, hit)
                 out[s:s + _CHUNK] |= hit.T
         return out
+
+
+_batch = None  # the compiled kernels (model/_batch.py), imported at the first batch
+
+# Placeholders of the compiled pass's unused arguments (fixed types: one compilation).
+_NO_WORDS = np.zeros((1, 1), dtype=np.uint32)
+_NO_CHARGES = np.zeros((1, 1))
+_NO_SPREAD = np.zeros((1, 1), dtype=np.float32)
+_NO_NORMS = np.zeros(1)
 
 
 def _over(spread: np.ndarray, q: np.ndarray, two_limit) -> np.ndarray:
