@@ -134,6 +134,7 @@ class CalibrationEngine(wiring.Component):
         beat = Signal(range(max(beats, 2)))
         lane = Signal(range(max(lanes, 2)))
         total = Signal(fmt.abs_sum_bits + MAX_AVG_LOG2)
+        s_avg = Signal(len(total))  # the average of a drift or capture phase
         failed = Signal()
         weak = Signal()  # a capture or drift phase of this run measured too little
         # DRIFT_COLS as one word of ``lanes`` bits per result beat, like the flags.
@@ -248,7 +249,7 @@ class CalibrationEngine(wiring.Component):
                            on_beat=collect, on_last=last_beat)
             with m.State("FINISH"):
                 with m.If(is_sum):
-                    m.next = "DRIFT"
+                    m.next = "DRIFT_AVG"
                 with m.Else():
                     m.next = "WORD_READ"
             with m.State("WORD_READ"):
@@ -296,8 +297,12 @@ class CalibrationEngine(wiring.Component):
                 m.next = "WORD_READ"
                 with m.If(beat == beats - 1):
                     m.next = "NEXT_PHASE"
+            with m.State("DRIFT_AVG"):
+                # The average registered: its shifter is not in series with the divider's
+                # start (one cycle more per drift or capture phase).
+                m.d.sync += s_avg.eq(total >> k)
+                m.next = "DRIFT"
             with m.State("DRIFT"):
-                s_avg = total >> k
                 with m.If((s_avg == 0) | (s_avg < self.drift_min)):
                     # Too small to measure: refused, nothing written.
                     m.d.sync += [failed.eq(1), weak.eq(1)]

@@ -273,13 +273,16 @@ class ProgramEngine(wiring.Component):
         for j in range(lanes):
             v = self.seq.results.payload.data[j][:ob].as_signed()
             t = tgt_rd.data[j].as_signed()
-            t_side = Mux(side, Mux(t < 0, -t, 0), Mux(t > 0, t, 0))
-            ej = v - (t_side << frac)
+            # e = v - (max(t, 0) << frac) on the G+ side, v - (max(-t, 0) << frac) on the
+            # G- side: one adder per side and a select, no negation in series; the
+            # magnitude comparisons against +-tol side by side.
+            ts = t << frac
+            ej = Mux(side, Mux(t < 0, v + ts, v), Mux(t > 0, v - ts, v))
             moved = v - first_rd.data[j]
             with m.If(take):
                 m.d.sync += [e[j].eq(ej), mags[j].eq(Mux(ej < 0, -ej, ej)),
-                             hit[j].eq(Mux(ej < 0, -ej, ej) <= tol_q),
-                             far[j].eq(Mux(moved < 0, -moved, moved) > tol_q)]
+                             hit[j].eq((ej <= tol_q) & (ej >= -tol_q)),
+                             far[j].eq((moved > tol_q) | (moved < -tol_q))]
             m.d.comb += first_wr.data[j].eq(v)
         m.d.comb += first_wr.en.eq(take & (it == 0))
         # -- stage 2 ----------------------------------------------------------------------
