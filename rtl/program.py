@@ -286,7 +286,10 @@ class ProgramEngine(wiring.Component):
             m.d.comb += first_wr.data[j].eq(v)
         m.d.comb += first_wr.en.eq(take & (it == 0))
         # -- stage 2 ----------------------------------------------------------------------
-        last = it == self.max_iter
+        # Registered: ``it`` changes in PULSE and GROUP, at least two cycles before the
+        # first result beat that uses it.
+        last = Signal()
+        m.d.sync += last.eq(it == self.max_iter)
         new = {k: [] for k in ("todo", "set", "reset", "amp", "ok", "stk")}
         n_pass, n_fail, n_stuck, n_pulse = [], [], [], []
         prod = Signal(data.ArrayLayout(ob + 2 + 8, lanes))
