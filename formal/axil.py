@@ -52,7 +52,7 @@ class _OverrunRegisterFile(RegisterFile):
 
     def elaborate(self, platform):
         m = super().elaborate(platform)
-        m.d.comb += self.bus.arready.eq(~driven(m, "wen"))
+        m.d.comb += self.bus.arready.eq(driven(m, "rchecked") & ~driven(m, "wen"))
         return m
 
 

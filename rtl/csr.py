@@ -148,13 +148,33 @@ class RegisterFile(wiring.Component):
         bus = self.bus
 
         # -- read channel ------------------------------------------------------------------
-        rindex = bus.araddr[2:]
+        # Like a write, a read is accepted (ARREADY) the cycle after ARVALID at the earliest:
+        # that cycle registers its address decode (AXI holds ARADDR while ARVALID waits),
+        # and the handshake cycle selects the register's value with it.
         pending = Signal(len(self.windows) + 1)  # one-hot: window read waiting for data
         wen = Signal()
         win_word = [Signal(max(w.words - 1, 1).bit_length(), name=f"{w.name.lower()}_word")
                     for w in self.windows]  # the word of the write, registered
+        rchecked = Signal()  # the decode of the read on the bus is registered
+        rhit = Signal(len(self.registers))  # one-hot: the register read
+        rwin = Signal(len(self.windows))  # one-hot: the window read
+        rmapped = Signal()
+        rword = [Signal(max(w.words - 1, 1).bit_length(), name=f"{w.name.lower()}_rword")
+                 for w in self.windows]
+        ar_hs = Signal()
         # A write takes the window ports first: a read waits while one is accepted.
-        m.d.comb += bus.arready.eq(~bus.rvalid & ~pending.any() & ~wen)
+        m.d.comb += [bus.arready.eq(rchecked & ~bus.rvalid & ~pending.any() & ~wen),
+                     ar_hs.eq(bus.arvalid & bus.arready)]
+        # The decode is registered in every cycle a read waits, so it is always that of the
+        # address of the cycle before.
+        m.d.sync += rchecked.eq(bus.arvalid & ~ar_hs)
+        with m.If(bus.arvalid):
+            rindex = bus.araddr[2:]
+            hits = [rindex == r.offset >> 2 for r in self.registers]
+            decoded = [self._decode(w, bus.araddr) for w in self.windows]
+            m.d.sync += [rhit.eq(Cat(*hits)), rwin.eq(Cat(*(hit for hit, _ in decoded))),
+                         rmapped.eq(Cat(*hits, *(hit for hit, _ in decoded)).any()),
+                         *(rw.eq(word) for rw, (_, word) in zip(rword, decoded, strict=True))]
         with m.If(bus.rvalid & bus.rready):
             m.d.sync += bus.rvalid.eq(0)
         m.d.sync += pending.eq(0)
@@ -163,24 +183,20 @@ class RegisterFile(wiring.Component):
                 m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(RESP_OKAY),
                              bus.rdata.eq(self._window_value(w))]
         read_decerr = Signal()
-        with m.If(bus.arvalid & bus.arready):
-            m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(RESP_DECERR), bus.rdata.eq(0)]
-            m.d.comb += read_decerr.eq(1)
-            with m.Switch(rindex):
-                for r in self.registers:
-                    with m.Case(r.offset >> 2):
-                        m.d.comb += read_decerr.eq(0)
-                        m.d.sync += [bus.rresp.eq(RESP_OKAY), bus.rdata.eq(self._value(r))]
-            for i, w in enumerate(self.windows):
-                hit, _ = self._decode(w, bus.araddr)
-                with m.If(hit):
-                    m.d.comb += [self._win(w).re.eq(1), read_decerr.eq(0)]
-                    m.d.sync += [bus.rvalid.eq(0), pending[i].eq(1)]
+        value = Const(0, 32)
+        for i, r in enumerate(self.registers):
+            value = value | Mux(rhit[i], self._value(r), 0)  # an AND-OR, not a priority
+        m.d.comb += read_decerr.eq(ar_hs & ~rmapped)
+        with m.If(ar_hs):
+            m.d.sync += [bus.rvalid.eq(~rwin.any()), bus.rdata.eq(value),
+                         bus.rresp.eq(Mux(rmapped, RESP_OKAY, RESP_DECERR)),
+                         pending.eq(rwin)]
+        for i, w in enumerate(self.windows):
+            m.d.comb += self._win(w).re.eq(ar_hs & rwin[i])
 
         # The word of a window: the write's in its handshake cycle, else the read's.
         for i, w in enumerate(self.windows):
-            m.d.comb += self._win(w).addr.eq(Mux(wen, win_word[i],
-                                                 self._decode(w, bus.araddr)[1]))
+            m.d.comb += self._win(w).addr.eq(Mux(wen, win_word[i], rword[i]))
 
         # -- write channel -----------------------------------------------------------------
         # Two cycles: in the first the address and data wait on the bus (VALID high, READY
