@@ -154,7 +154,10 @@ class CalibrationEngine(wiring.Component):
 
         is_offset, is_gain = (phase & CalPhase.OFFSET).any(), (phase & CalPhase.GAIN).any()
         is_sum = (phase & (CalPhase.DRIFT | CalPhase.CAPTURE)).any()
-        round_k = (Const(1, MAX_AVG_LOG2 + 1) << k) >> 1
+        # Set with k at the start of a run (constants of the run, off the paths that use
+        # them): the rounding term of the average, and the last repetition's index.
+        round_k = Signal(MAX_AVG_LOG2 + 1)
+        rep_last = Signal(MAX_AVG_LOG2 + 1)
 
         def average(value):
             return ((value << OFF_FRAC) + round_k) >> k
@@ -211,7 +214,7 @@ class CalibrationEngine(wiring.Component):
         def last_beat():
             m.d.sync += rep.eq(rep + 1)
             m.next = "REQUEST"
-            with m.If(rep == (Const(1, MAX_AVG_LOG2 + 1) << k) - 1):
+            with m.If(rep == rep_last):
                 m.next = "FINISH"
 
         with m.FSM() as fsm:
@@ -219,6 +222,8 @@ class CalibrationEngine(wiring.Component):
                 with m.If(self.start):
                     # A capture takes precedence over a drift measurement in the same run.
                     drop = Mux((self.phases & CalPhase.CAPTURE).any(), CalPhase.DRIFT, 0)
+                    reps = Const(1, MAX_AVG_LOG2 + 1) << self.avg_log2
+                    m.d.sync += [round_k.eq(reps >> 1), rep_last.eq(reps - 1)]
                     m.d.sync += [k.eq(self.avg_log2), remaining.eq(self.phases & ~drop),
                                  failed.eq(0), weak.eq(0)]
                     # avg_log2 and DRIFT_X are range-checked by the register file.
