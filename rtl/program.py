@@ -116,6 +116,7 @@ class ProgramEngine(wiring.Component):
         failed = Signal()
         any_todo = Signal()
         take = Signal()  # a result beat is taken this cycle
+        read_taken = Signal()  # the sequencer took a read request last cycle
         # Per-column state, rotated by one beat of lanes as each result beat is taken, so
         # that the current beat's columns are always in the low lanes.
         todo, pset, preset, ok, stk, ok_p, stk_p = (Signal(padded, name=n) for n in (
@@ -180,8 +181,9 @@ class ProgramEngine(wiring.Component):
                 group = Mux(self.parallel, col_ones, Const(1, padded) << col)
                 m.d.sync += [todo.eq(group), it.eq(0)]
                 m.next = "REQUEST"
-            engine.request(beat, on_accept=[any_todo.eq(0),
-                                            counters["reads"].eq(counters["reads"] + 1)],
+            # The read counted the cycle after the sequencer takes it (read_taken), so that
+            # the counter's enable is a register, not the end of the arbitration path.
+            engine.request(beat, on_accept=[any_todo.eq(0), read_taken.eq(1)],
                            on_beat=take_beat, on_last=last_beat)
             with m.State("DRAIN"):
                 # The last beat's decisions (stage 2) land; DECIDE sees any_todo complete.
@@ -232,6 +234,8 @@ class ProgramEngine(wiring.Component):
             engine.finish()
         self._beat(m, take, tgt_rd, first_wr, first_rd, it, side, tol_q, todo, pset, preset,
                    ok, stk, amp, any_todo, counters, rotate)
+        with m.If(read_taken):
+            m.d.sync += [counters["reads"].eq(counters["reads"] + 1), read_taken.eq(0)]
         running = ~fsm.ongoing("IDLE") & ~fsm.ongoing("DONE")
         with m.If(running):
             m.d.sync += counters["cycles"].eq(counters["cycles"] + 1)
