@@ -141,6 +141,7 @@ class CalibrationEngine(wiring.Component):
         counted = Signal(data.ArrayLayout(lanes, max(beats, 2)))
         m.d.comb += counted.as_value()[:cols].eq(self.drift_cols)
         d = Signal(data.ArrayLayout(signed(fmt.diff_bits + 1), lanes))
+        dj = Signal(signed(fmt.diff_bits + 1))  # d of the lane being worked on
         # Column flags, one word of ``lanes`` two-bit fields per result beat: the engine
         # touches the word of the beat it works on (a small mux, not a per-column decoder).
         words = Signal(data.ArrayLayout(2 * lanes, max(beats, 2)))
@@ -270,9 +271,13 @@ class CalibrationEngine(wiring.Component):
                     for j in range(lanes):
                         m.d.sync += d[j].eq(average(acc_rd.data[j]) - self.off_rdata[j])
                     m.d.sync += lane.eq(0)
-                    m.next = "GAIN_LANE"
+                    m.next = "GAIN_PICK"
+            with m.State("GAIN_PICK"):
+                # The lane's difference registered: the lane multiplexer is not in series
+                # with the divider's start (one cycle more per column).
+                m.d.sync += dj.eq(d[lane])
+                m.next = "GAIN_LANE"
             with m.State("GAIN_LANE"):
-                dj = d[lane]
                 with m.If(column(lane) >= cols):
                     m.next = "GAIN_NEXT"
                 with m.Elif(dj <= 0):
@@ -296,7 +301,7 @@ class CalibrationEngine(wiring.Component):
                 with m.If(lane == lanes - 1):
                     m.next = "NEXT_WORD"
                 with m.Else():
-                    m.next = "GAIN_LANE"
+                    m.next = "GAIN_PICK"
             with m.State("NEXT_WORD"):
                 m.d.sync += beat.eq(beat + 1)
                 m.next = "WORD_READ"
