@@ -18,13 +18,13 @@ __all__ = ["AxiLiteHarness"]
 class _LeakyRegisterFile(RegisterFile):
     """Lets a write refused for its range through: the RW fields take the written bits."""
 
-    def _write_register(self, m, r, strobe_mask, clear):
-        legal = super()._write_register(m, r, strobe_mask, clear)
-        for f in r.fields:
-            if f.access == Access.RW:
-                bits = slice(f.lsb, f.lsb + f.width)
-                m.d.sync += Value.cast(self._port(r, f)).eq(self.bus.wdata[bits])
-        return legal
+    def _write_register(self, m, r, hit, legal, strobe_mask, clear):
+        super()._write_register(m, r, hit, legal, strobe_mask, clear)
+        with m.If(hit):
+            for f in r.fields:
+                if f.access == Access.RW:
+                    bits = slice(f.lsb, f.lsb + f.width)
+                    m.d.sync += Value.cast(self._port(r, f)).eq(self.bus.wdata[bits])
 
 
 class _ClearWinsRegisterFile(RegisterFile):
@@ -52,7 +52,7 @@ class _OverrunRegisterFile(RegisterFile):
 
     def elaborate(self, platform):
         m = super().elaborate(platform)
-        m.d.comb += self.bus.arready.eq(~driven(m, "wen"))
+        m.d.comb += self.bus.arready.eq(driven(m, "rchecked") & ~driven(m, "wen"))
         return m
 
 

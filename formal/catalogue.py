@@ -63,7 +63,7 @@ JOBS: tuple[Job, ...] = (
             Mutation("leaky", "rw_fields_follow_the_map", 4),
             Mutation("clear_wins", "w1c_set_wins_over_clear", 4),
             Mutation("drop_bvalid", "one_b_per_write", 4),
-            Mutation("read_overrun", "one_r_per_read", 4))),
+            Mutation("read_overrun", "one_r_per_read", 6))),
     Job("loader", "2 AXI4-Stream", "InputLoader (rtl/stream.py, s_axis), 3x2 tile, 2 lanes",
         LoaderHarness, "prove", 4, 8, mutations=(
             Mutation("ready_on_valid", "tready_never_waits_for_tvalid", 6),

@@ -134,12 +134,14 @@ class CalibrationEngine(wiring.Component):
         beat = Signal(range(max(beats, 2)))
         lane = Signal(range(max(lanes, 2)))
         total = Signal(fmt.abs_sum_bits + MAX_AVG_LOG2)
+        s_avg = Signal(len(total))  # the average of a drift or capture phase
         failed = Signal()
         weak = Signal()  # a capture or drift phase of this run measured too little
         # DRIFT_COLS as one word of ``lanes`` bits per result beat, like the flags.
         counted = Signal(data.ArrayLayout(lanes, max(beats, 2)))
         m.d.comb += counted.as_value()[:cols].eq(self.drift_cols)
         d = Signal(data.ArrayLayout(signed(fmt.diff_bits + 1), lanes))
+        dj = Signal(signed(fmt.diff_bits + 1))  # d of the lane being worked on
         # Column flags, one word of ``lanes`` two-bit fields per result beat: the engine
         # touches the word of the beat it works on (a small mux, not a per-column decoder).
         words = Signal(data.ArrayLayout(2 * lanes, max(beats, 2)))
@@ -153,7 +155,10 @@ class CalibrationEngine(wiring.Component):
 
         is_offset, is_gain = (phase & CalPhase.OFFSET).any(), (phase & CalPhase.GAIN).any()
         is_sum = (phase & (CalPhase.DRIFT | CalPhase.CAPTURE)).any()
-        round_k = (Const(1, MAX_AVG_LOG2 + 1) << k) >> 1
+        # Set with k at the start of a run (constants of the run, off the paths that use
+        # them): the rounding term of the average, and the last repetition's index.
+        round_k = Signal(MAX_AVG_LOG2 + 1)
+        rep_last = Signal(MAX_AVG_LOG2 + 1)
 
         def average(value):
             return ((value << OFF_FRAC) + round_k) >> k
@@ -210,7 +215,7 @@ class CalibrationEngine(wiring.Component):
         def last_beat():
             m.d.sync += rep.eq(rep + 1)
             m.next = "REQUEST"
-            with m.If(rep == (Const(1, MAX_AVG_LOG2 + 1) << k) - 1):
+            with m.If(rep == rep_last):
                 m.next = "FINISH"
 
         with m.FSM() as fsm:
@@ -218,6 +223,8 @@ class CalibrationEngine(wiring.Component):
                 with m.If(self.start):
                     # A capture takes precedence over a drift measurement in the same run.
                     drop = Mux((self.phases & CalPhase.CAPTURE).any(), CalPhase.DRIFT, 0)
+                    reps = Const(1, MAX_AVG_LOG2 + 1) << self.avg_log2
+                    m.d.sync += [round_k.eq(reps >> 1), rep_last.eq(reps - 1)]
                     m.d.sync += [k.eq(self.avg_log2), remaining.eq(self.phases & ~drop),
                                  failed.eq(0), weak.eq(0)]
                     # avg_log2 and DRIFT_X are range-checked by the register file.
@@ -248,7 +255,7 @@ class CalibrationEngine(wiring.Component):
                            on_beat=collect, on_last=last_beat)
             with m.State("FINISH"):
                 with m.If(is_sum):
-                    m.next = "DRIFT"
+                    m.next = "DRIFT_AVG"
                 with m.Else():
                     m.next = "WORD_READ"
             with m.State("WORD_READ"):
@@ -264,9 +271,13 @@ class CalibrationEngine(wiring.Component):
                     for j in range(lanes):
                         m.d.sync += d[j].eq(average(acc_rd.data[j]) - self.off_rdata[j])
                     m.d.sync += lane.eq(0)
-                    m.next = "GAIN_LANE"
+                    m.next = "GAIN_PICK"
+            with m.State("GAIN_PICK"):
+                # The lane's difference registered: the lane multiplexer is not in series
+                # with the divider's start (one cycle more per column).
+                m.d.sync += dj.eq(d[lane])
+                m.next = "GAIN_LANE"
             with m.State("GAIN_LANE"):
-                dj = d[lane]
                 with m.If(column(lane) >= cols):
                     m.next = "GAIN_NEXT"
                 with m.Elif(dj <= 0):
@@ -290,14 +301,18 @@ class CalibrationEngine(wiring.Component):
                 with m.If(lane == lanes - 1):
                     m.next = "NEXT_WORD"
                 with m.Else():
-                    m.next = "GAIN_LANE"
+                    m.next = "GAIN_PICK"
             with m.State("NEXT_WORD"):
                 m.d.sync += beat.eq(beat + 1)
                 m.next = "WORD_READ"
                 with m.If(beat == beats - 1):
                     m.next = "NEXT_PHASE"
+            with m.State("DRIFT_AVG"):
+                # The average registered: its shifter is not in series with the divider's
+                # start (one cycle more per drift or capture phase).
+                m.d.sync += s_avg.eq(total >> k)
+                m.next = "DRIFT"
             with m.State("DRIFT"):
-                s_avg = total >> k
                 with m.If((s_avg == 0) | (s_avg < self.drift_min)):
                     # Too small to measure: refused, nothing written.
                     m.d.sync += [failed.eq(1), weak.eq(1)]

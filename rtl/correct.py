@@ -148,12 +148,18 @@ class Corrector(wiring.Component):
             # clamped lanes.
             sat_bits = []
             raw_mode = mode3 == CorrectMode.RAW
+            half = 1 << (shift - 1)
             for j in range(lanes):
-                full = (prod3[j] + (1 << (shift - 1))) >> shift
-                clamped = Mux(full < lo, lo, Mux(full > hi, hi, full))
+                full = (prod3[j] + half) >> shift
+                # The clamp's comparisons on the product itself, beside the rounding adder
+                # rather than after it: (p + half) >> shift < lo exactly when
+                # p < (lo << shift) - half, and > hi when p >= ((hi + 1) << shift) - half.
+                below = prod3[j] < (lo << shift) - half
+                above = prod3[j] >= ((hi + 1) << shift) - half
+                clamped = Mux(below, lo, Mux(above, hi, full))
                 value = Mux(raw_mode, raw3[j] << RESULT_FRAC, clamped)
                 m.d.sync += out4[j].eq(Mux(ok3[j], value[:ob].as_signed(), 0))
-                sat_bits.append(ok3[j] & ~raw_mode & ((full < lo) | (full > hi)))
+                sat_bits.append(ok3[j] & ~raw_mode & (below | above))
             m.d.sync += sat4.eq(sum(sat_bits))
         # Which lanes hold a column (or a row, backward): the last beat may be padded.
         length = (Mux(kinds[0] == ResultKind.BACKWARD, cfg.rows, cfg.cols) if cfg.training

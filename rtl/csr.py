@@ -89,6 +89,9 @@ class RegisterFile(wiring.Component):
     """AXI4-Lite subordinate exposing the registers of a register map.
 
     One transaction of each direction at a time; reads and writes proceed independently.
+    A write is accepted (AWREADY and WREADY) the cycle after AWVALID and WVALID are both
+    high: that cycle registers its address decode, range checks and refusal reason, and the
+    write takes effect in the cycle of its handshake, with BVALID the cycle after.
     Writes honour WSTRB byte by byte. A write to a register with no writable field changes
     nothing and answers SLVERR; so does a write that would leave a field with a legal range
     (``Field.legal``) outside it: the whole write is refused. An access to an unmapped
@@ -145,11 +148,33 @@ class RegisterFile(wiring.Component):
         bus = self.bus
 
         # -- read channel ------------------------------------------------------------------
-        rindex = bus.araddr[2:]
+        # Like a write, a read is accepted (ARREADY) the cycle after ARVALID at the earliest:
+        # that cycle registers its address decode (AXI holds ARADDR while ARVALID waits),
+        # and the handshake cycle selects the register's value with it.
         pending = Signal(len(self.windows) + 1)  # one-hot: window read waiting for data
         wen = Signal()
+        win_word = [Signal(max(w.words - 1, 1).bit_length(), name=f"{w.name.lower()}_word")
+                    for w in self.windows]  # the word of the write, registered
+        rchecked = Signal()  # the decode of the read on the bus is registered
+        rhit = Signal(len(self.registers))  # one-hot: the register read
+        rwin = Signal(len(self.windows))  # one-hot: the window read
+        rmapped = Signal()
+        rword = [Signal(max(w.words - 1, 1).bit_length(), name=f"{w.name.lower()}_rword")
+                 for w in self.windows]
+        ar_hs = Signal()
         # A write takes the window ports first: a read waits while one is accepted.
-        m.d.comb += bus.arready.eq(~bus.rvalid & ~pending.any() & ~wen)
+        m.d.comb += [bus.arready.eq(rchecked & ~bus.rvalid & ~pending.any() & ~wen),
+                     ar_hs.eq(bus.arvalid & bus.arready)]
+        # The decode is registered in every cycle a read waits, so it is always that of the
+        # address of the cycle before.
+        m.d.sync += rchecked.eq(bus.arvalid & ~ar_hs)
+        with m.If(bus.arvalid):
+            rindex = bus.araddr[2:]
+            hits = [rindex == r.offset >> 2 for r in self.registers]
+            decoded = [self._decode(w, bus.araddr) for w in self.windows]
+            m.d.sync += [rhit.eq(Cat(*hits)), rwin.eq(Cat(*(hit for hit, _ in decoded))),
+                         rmapped.eq(Cat(*hits, *(hit for hit, _ in decoded)).any()),
+                         *(rw.eq(word) for rw, (_, word) in zip(rword, decoded, strict=True))]
         with m.If(bus.rvalid & bus.rready):
             m.d.sync += bus.rvalid.eq(0)
         m.d.sync += pending.eq(0)
@@ -158,67 +183,107 @@ class RegisterFile(wiring.Component):
                 m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(RESP_OKAY),
                              bus.rdata.eq(self._window_value(w))]
         read_decerr = Signal()
-        with m.If(bus.arvalid & bus.arready):
-            m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(RESP_DECERR), bus.rdata.eq(0)]
-            m.d.comb += read_decerr.eq(1)
-            with m.Switch(rindex):
-                for r in self.registers:
-                    with m.Case(r.offset >> 2):
-                        m.d.comb += read_decerr.eq(0)
-                        m.d.sync += [bus.rresp.eq(RESP_OKAY), bus.rdata.eq(self._value(r))]
-            for i, w in enumerate(self.windows):
-                hit, word = self._decode(w, bus.araddr)
-                m.d.comb += self._win(w).addr.eq(word)
-                with m.If(hit):
-                    m.d.comb += [self._win(w).re.eq(1), read_decerr.eq(0)]
-                    m.d.sync += [bus.rvalid.eq(0), pending[i].eq(1)]
+        value = Const(0, 32)
+        for i, r in enumerate(self.registers):
+            value = value | Mux(rhit[i], self._value(r), 0)  # an AND-OR, not a priority
+        m.d.comb += read_decerr.eq(ar_hs & ~rmapped)
+        with m.If(ar_hs):
+            m.d.sync += [bus.rvalid.eq(~rwin.any()), bus.rdata.eq(value),
+                         bus.rresp.eq(Mux(rmapped, RESP_OKAY, RESP_DECERR)),
+                         pending.eq(rwin)]
+        for i, w in enumerate(self.windows):
+            m.d.comb += self._win(w).re.eq(ar_hs & rwin[i])
+
+        # The word of a window: the write's in its handshake cycle, else the read's.
+        for i, w in enumerate(self.windows):
+            m.d.comb += self._win(w).addr.eq(Mux(wen, win_word[i], rword[i]))
 
         # -- write channel -----------------------------------------------------------------
+        # Two cycles: in the first the address and data wait on the bus (VALID high, READY
+        # low, so AXI holds them) while the decode, the legal-range checks and the refusal
+        # reason are registered; in the second (``wen``) the write is accepted and done
+        # with the registered checks. The window lock is sampled in the second cycle.
         for r in self.registers:
             for f in r.fields:
                 if f.access == Access.W1P:  # back to 0 unless a bus write below sets it
                     m.d.sync += Value.cast(self._port(r, f)).eq(0)
+        checked = Signal()  # the checks of the write on the bus were made last cycle
         m.d.comb += [
-            wen.eq(bus.awvalid & bus.wvalid & ~bus.bvalid),
+            wen.eq(checked & bus.awvalid & bus.wvalid),
             bus.awready.eq(wen),
             bus.wready.eq(wen),
         ]
+        m.d.sync += checked.eq(bus.awvalid & bus.wvalid & ~bus.bvalid & ~checked)
         with m.If(bus.bvalid & bus.bready):
             m.d.sync += bus.bvalid.eq(0)
         strobe_mask = Cat(*(bit.replicate(8) for bit in bus.wstrb))
+        index = bus.awaddr[2:]
+
+        # The checks, registered while a write is offered (so a bus that leaves its
+        # address undriven between writes leaves them alone), used in the cycle after.
+        offered = bus.awvalid & bus.wvalid & ~checked
+        writable = [r for r in self.registers if r.writable]
+        reg_hit = Signal(len(writable))  # one-hot: the register addressed
+        reg_legal = Signal(len(writable))  # and whether the write leaves it legal
+        decode_err, readonly_err, reg_range_err = Signal(), Signal(), Signal()
+        bad_strobe = Signal()
+        win_hit = Signal(len(self.windows))
+        win_unfit = Signal(len(self.windows))
+        hits, ro_hits, range_errs, checks = [], [], [], []
+        for r in self.registers:
+            hit = index == r.offset >> 2
+            hits.append(hit)
+            if not r.writable:
+                ro_hits.append(hit)
+        for i, r in enumerate(writable):
+            legal = self._legal(r, strobe_mask)
+            hit = index == r.offset >> 2
+            checks += [reg_hit[i].eq(hit), reg_legal[i].eq(legal)]
+            range_errs.append(hit & ~legal)
+        for i, w in enumerate(self.windows):
+            hit, word = self._decode(w, bus.awaddr)
+            hits.append(hit)
+            checks += [win_hit[i].eq(hit), win_word[i].eq(word),
+                       win_unfit[i].eq(~self._fits(w, bus.wdata))]
+        with m.If(offered):
+            m.d.sync += [
+                *checks,
+                decode_err.eq(~Cat(*hits).any()),
+                readonly_err.eq(Cat(*ro_hits).any()),
+                reg_range_err.eq(Cat(*range_errs).any()),
+                bad_strobe.eq(bus.wstrb != 0xF),
+            ]
+
+        # The write, with the checks of the cycle before.
         clear = {}
         err = {kind: Signal(name=f"write_err_{kind.name.lower()}") for kind in BusError}
+        win_ro, win_refused, win_range = [], [], []
+        for i, w in enumerate(self.windows):
+            port = self._win(w)
+            if w.access == Access.R:
+                win_ro.append(win_hit[i])
+                continue
+            refused = bad_strobe | port.lock
+            win_refused.append(win_hit[i] & refused)
+            win_range.append(win_hit[i] & ~refused & win_unfit[i])
+            # Plain assignments, not under an If: a combinational process whose inputs
+            # never change would never run in Icarus, leaving its outputs undefined.
+            m.d.comb += [port.we.eq(wen & win_hit[i] & ~refused & ~win_unfit[i]),
+                         port.wdata.eq(bus.wdata)]
+        m.d.comb += [
+            err[BusError.DECODE].eq(wen & decode_err),
+            err[BusError.READONLY].eq(wen & (readonly_err | Cat(*win_ro).any())),
+            err[BusError.RANGE].eq(wen & (reg_range_err | Cat(*win_range).any())),
+            err[BusError.WINDOW].eq(wen & Cat(*win_refused).any()),
+        ]
         with m.If(wen):
-            m.d.sync += [bus.bvalid.eq(1), bus.bresp.eq(RESP_DECERR)]
-            m.d.comb += err[BusError.DECODE].eq(1)
-            for w in self.windows:
-                port = self._win(w)
-                hit, word = self._decode(w, bus.awaddr)
-                with m.If(hit):
-                    m.d.comb += err[BusError.DECODE].eq(0)
-                    if w.access == Access.R:
-                        m.d.comb += err[BusError.READONLY].eq(1)
-                    else:
-                        m.d.comb += [
-                            err[BusError.WINDOW].eq((bus.wstrb != 0xF) | port.lock),
-                            err[BusError.RANGE].eq(~err[BusError.WINDOW]
-                                                   & ~self._fits(w, bus.wdata)),
-                        ]
-                    ok = ~(err[BusError.READONLY] | err[BusError.WINDOW] | err[BusError.RANGE])
-                    m.d.sync += bus.bresp.eq(Mux(ok, RESP_OKAY, RESP_SLVERR))
-                    with m.If(ok):
-                        m.d.comb += [port.we.eq(1), port.addr.eq(word), port.wdata.eq(bus.wdata)]
-            with m.Switch(bus.awaddr[2:]):
-                for r in self.registers:
-                    with m.Case(r.offset >> 2):
-                        m.d.comb += err[BusError.DECODE].eq(0)
-                        if not r.writable:
-                            m.d.comb += err[BusError.READONLY].eq(1)
-                            m.d.sync += bus.bresp.eq(RESP_SLVERR)
-                            continue
-                        legal = self._write_register(m, r, strobe_mask, clear)
-                        m.d.comb += err[BusError.RANGE].eq(~legal)
-                        m.d.sync += bus.bresp.eq(Mux(legal, RESP_OKAY, RESP_SLVERR))
+            m.d.sync += [
+                bus.bvalid.eq(1),
+                bus.bresp.eq(Mux(decode_err, RESP_DECERR,
+                                 Mux(Cat(*err.values()).any(), RESP_SLVERR, RESP_OKAY))),
+            ]
+        for i, r in enumerate(writable):
+            self._write_register(m, r, wen & reg_hit[i], reg_legal[i], strobe_mask, clear)
         refused = Cat(*err.values()).any()
         m.d.comb += [
             self.err.eq(Cat(err[BusError.DECODE] | read_decerr, *(err[k] for k in BusError
@@ -231,40 +296,48 @@ class RegisterFile(wiring.Component):
                 self._hardware_side(m, r, f, clear.get((r.name, f.name)))
         return m
 
-    def _write_register(self, m, r, strobe_mask, clear):
-        """A bus write to register ``r`` (in the write-handshake cycle): the fields merged
-        with the strobed bytes, the legal-range check, and the updates. Returns the check."""
-        merged = {}
-        for f in r.fields:
-            if f.access in (Access.RW, Access.RWH):
-                bits = slice(f.lsb, f.lsb + f.width)
-                old = Value.cast(self._value_of(r, f)).as_unsigned()
-                merged[f.name] = ((old & ~strobe_mask[bits])
-                                  | (self.bus.wdata[bits] & strobe_mask[bits]))
+    def _merged(self, r, f, strobe_mask):
+        """The value of RW or RWH field ``f`` of ``r`` after the bus write: its bits with
+        the strobed bytes of WDATA."""
+        bits = slice(f.lsb, f.lsb + f.width)
+        old = Value.cast(self._value_of(r, f)).as_unsigned()
+        return (old & ~strobe_mask[bits]) | (self.bus.wdata[bits] & strobe_mask[bits])
+
+    def _legal(self, r, strobe_mask):
+        """Whether the write on the bus would leave every field of ``r`` with a legal range
+        inside it (the fields with a range are RW: nothing else changes them meanwhile)."""
         legal = Const(1)
         for f in r.fields:
             if f.legal is None:
                 continue
-            value = merged[f.name].as_signed() if f.signed else merged[f.name]
+            merged = self._merged(r, f, strobe_mask)
+            value = merged.as_signed() if f.signed else merged
             low, high = f.representable
             # Only the bounds the width does not already impose.
             if f.legal[0] > low:
                 legal &= value >= f.legal[0]
             if f.legal[1] < high:
                 legal &= value <= f.legal[1]
+        return legal
+
+    def _write_register(self, m, r, hit, legal, strobe_mask, clear):
+        """A bus write to register ``r`` in the cycle of the write handshake (``hit``): the
+        fields take the strobed bytes if the write is ``legal`` (both registered the cycle
+        before)."""
+        ok = hit & legal
         for f in r.fields:
             bits = slice(f.lsb, f.lsb + f.width)
-            written = self.bus.wdata[bits] & strobe_mask[bits] & legal.replicate(f.width)
+            written = self.bus.wdata[bits] & strobe_mask[bits] & ok.replicate(f.width)
             if f.access in (Access.RW, Access.RWH):
-                with m.If(legal):
-                    m.d.sync += Value.cast(self._value_of(r, f)).eq(merged[f.name])
+                with m.If(ok):
+                    m.d.sync += Value.cast(self._value_of(r, f)).eq(
+                        self._merged(r, f, strobe_mask))
             elif f.access == Access.W1P:
                 m.d.sync += Value.cast(self._port(r, f)).eq(written)
             elif f.access == Access.W1C:
                 clr = Signal(f.width, name=f"{r.name.lower()}_{f.name}_clr")
                 m.d.comb += clr.eq(written)
                 clear[(r.name, f.name)] = clr
-        return legal
 
     def _value_of(self, r, f):
         """The register behind a RW or RWH field."""

@@ -116,6 +116,7 @@ class ProgramEngine(wiring.Component):
         failed = Signal()
         any_todo = Signal()
         take = Signal()  # a result beat is taken this cycle
+        read_taken = Signal()  # the sequencer took a read request last cycle
         # Per-column state, rotated by one beat of lanes as each result beat is taken, so
         # that the current beat's columns are always in the low lanes.
         todo, pset, preset, ok, stk, ok_p, stk_p = (Signal(padded, name=n) for n in (
@@ -180,8 +181,9 @@ class ProgramEngine(wiring.Component):
                 group = Mux(self.parallel, col_ones, Const(1, padded) << col)
                 m.d.sync += [todo.eq(group), it.eq(0)]
                 m.next = "REQUEST"
-            engine.request(beat, on_accept=[any_todo.eq(0),
-                                            counters["reads"].eq(counters["reads"] + 1)],
+            # The read counted the cycle after the sequencer takes it (read_taken), so that
+            # the counter's enable is a register, not the end of the arbitration path.
+            engine.request(beat, on_accept=[any_todo.eq(0), read_taken.eq(1)],
                            on_beat=take_beat, on_last=last_beat)
             with m.State("DRAIN"):
                 # The last beat's decisions (stage 2) land; DECIDE sees any_todo complete.
@@ -232,6 +234,8 @@ class ProgramEngine(wiring.Component):
             engine.finish()
         self._beat(m, take, tgt_rd, first_wr, first_rd, it, side, tol_q, todo, pset, preset,
                    ok, stk, amp, any_todo, counters, rotate)
+        with m.If(read_taken):
+            m.d.sync += [counters["reads"].eq(counters["reads"] + 1), read_taken.eq(0)]
         running = ~fsm.ongoing("IDLE") & ~fsm.ongoing("DONE")
         with m.If(running):
             m.d.sync += counters["cycles"].eq(counters["cycles"] + 1)
@@ -273,17 +277,23 @@ class ProgramEngine(wiring.Component):
         for j in range(lanes):
             v = self.seq.results.payload.data[j][:ob].as_signed()
             t = tgt_rd.data[j].as_signed()
-            t_side = Mux(side, Mux(t < 0, -t, 0), Mux(t > 0, t, 0))
-            ej = v - (t_side << frac)
+            # e = v - (max(t, 0) << frac) on the G+ side, v - (max(-t, 0) << frac) on the
+            # G- side: one adder per side and a select, no negation in series; the
+            # magnitude comparisons against +-tol side by side.
+            ts = t << frac
+            ej = Mux(side, Mux(t < 0, v + ts, v), Mux(t > 0, v - ts, v))
             moved = v - first_rd.data[j]
             with m.If(take):
                 m.d.sync += [e[j].eq(ej), mags[j].eq(Mux(ej < 0, -ej, ej)),
-                             hit[j].eq(Mux(ej < 0, -ej, ej) <= tol_q),
-                             far[j].eq(Mux(moved < 0, -moved, moved) > tol_q)]
+                             hit[j].eq((ej <= tol_q) & (ej >= -tol_q)),
+                             far[j].eq((moved > tol_q) | (moved < -tol_q))]
             m.d.comb += first_wr.data[j].eq(v)
         m.d.comb += first_wr.en.eq(take & (it == 0))
         # -- stage 2 ----------------------------------------------------------------------
-        last = it == self.max_iter
+        # Registered: ``it`` changes in PULSE and GROUP, at least two cycles before the
+        # first result beat that uses it.
+        last = Signal()
+        m.d.sync += last.eq(it == self.max_iter)
         new = {k: [] for k in ("todo", "set", "reset", "amp", "ok", "stk")}
         n_pass, n_fail, n_stuck, n_pulse = [], [], [], []
         prod = Signal(data.ArrayLayout(ob + 2 + 8, lanes))

@@ -260,11 +260,17 @@ class Sequencer(wiring.Component):
         # timeout_limit cycles of waiting it is abandoned (by whoever owns it).
         waiting = ~self.ready & ((can_start & op.valid) | self.wait_in)
         waited = Signal(16)
-        m.d.comb += self.timeout.eq(waiting & (waited == self.timeout_limit - 1))
+        # The comparison with the limit is registered (``at_limit``: ``waited`` is
+        # ``timeout_limit - 1``), so that the count's adder and comparator are not in series
+        # with what a timeout aborts. The timeout comes in the same cycle as with the
+        # comparison unregistered, but for a wait in the cycle just after a write of
+        # READY_TIMEOUT, which still sees the old limit.
+        at_limit = Signal()
+        m.d.comb += self.timeout.eq(waiting & at_limit)
         with m.If(waiting & ~self.timeout):
-            m.d.sync += waited.eq(waited + 1)
+            m.d.sync += [waited.eq(waited + 1), at_limit.eq(waited + 2 == self.timeout_limit)]
         with m.Else():
-            m.d.sync += waited.eq(0)
+            m.d.sync += [waited.eq(0), at_limit.eq(self.timeout_limit == 1)]
         return m
 
     def _flag(self, m, sel, done, back):
