@@ -32,14 +32,14 @@ class Sequencer(wiring.Component):
     operation's vector and the integrators are reset (``int_reset``, with ``ref_en`` for
     the reference charge, ``read_dev``/``read_neg`` for a device read). Per bit plane
     (most significant first; one for PWM and for device reads) the rows are driven for
-    ``drive_cycles`` cycles (``READ_CYCLES`` for a read), one cycle starts the SAR
-    controllers, and each column group is converted in turn (``adc_bits`` cycles each;
-    ``adc_sel`` selects the group member); a bit-serial plane's codes are added to the
-    doubled sum of the planes before it. The integrator reset of each later plane falls in
-    the first cycle of its drive (the cycle its predecessor's last conversion ends, the
-    drivers take the new plane's first step), so a plane after the first costs
-    ``drive_cycles`` plus its conversions. The results then wait on ``results`` until the
-    packer takes them. With nothing stalling this is :attr:`TileConfig.mvm_period_cycles`
+    ``drive_cycles`` cycles (``READ_CYCLES`` for a read; the last step is on the lines in the
+    cycle that starts the SAR controllers), and each column group is converted in turn
+    (``adc_bits`` cycles each; ``adc_sel`` selects the group member); a bit-serial plane's codes
+    are added to the doubled sum of the planes before it. The integrator reset of each later
+    plane falls in the first cycle of its drive (the cycle its predecessor's last conversion
+    ends, the drivers take the new plane's first step), so a plane after the first costs
+    ``drive_cycles`` plus its conversions. The results then wait on ``results`` until the packer
+    takes them. With nothing stalling this is :attr:`TileConfig.mvm_period_cycles`
     per MVM. A backward MVM is the same schedule on the other side (``int_back`` with
     ``int_reset``; the column driver drives, the row ADCs convert, ``rows_per_adc`` groups):
     :attr:`TileConfig.bwd_period_cycles`. An update loads its vector into the column
