@@ -260,17 +260,18 @@ class Sequencer(wiring.Component):
         # timeout_limit cycles of waiting it is abandoned (by whoever owns it).
         waiting = ~self.ready & ((can_start & op.valid) | self.wait_in)
         waited = Signal(16)
-        # The comparison with the limit is registered (``at_limit``: ``waited`` is
-        # ``timeout_limit - 1``), so that the count's adder and comparator are not in series
-        # with what a timeout aborts. The timeout comes in the same cycle as with the
-        # comparison unregistered, but for a wait in the cycle just after a write of
-        # READY_TIMEOUT, which still sees the old limit.
+        # The comparison with the limit is registered (``at_limit``: this cycle of waiting
+        # reaches ``timeout_limit``), so that the count's adder and comparator are not in
+        # series with what a timeout aborts: each cycle of waiting is held against the limit
+        # of the cycle before (a write of READY_TIMEOUT counts from the next cycle). The
+        # comparison is "at least", not "equal": a limit lowered below the cycles already
+        # waited ends the wait at once (with "equal" it waited for the count to wrap).
         at_limit = Signal()
         m.d.comb += self.timeout.eq(waiting & at_limit)
         with m.If(waiting & ~self.timeout):
-            m.d.sync += [waited.eq(waited + 1), at_limit.eq(waited + 2 == self.timeout_limit)]
+            m.d.sync += [waited.eq(waited + 1), at_limit.eq(waited + 2 >= self.timeout_limit)]
         with m.Else():
-            m.d.sync += [waited.eq(0), at_limit.eq(self.timeout_limit == 1)]
+            m.d.sync += [waited.eq(0), at_limit.eq(self.timeout_limit <= 1)]
         return m
 
     def _flag(self, m, sel, done, back):

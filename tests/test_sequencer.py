@@ -631,6 +631,36 @@ def test_sequencer_timeout_pulses_once_after_the_limit():
     assert trace.cycles("started") == [marks["late"] + limit - 1]
 
 
+def test_sequencer_timeout_a_limit_lowered_during_a_wait_ends_it():
+    # Found by the formal check timeout.no_wait_outlasts_the_limit: a limit lowered below
+    # the cycles already waited was passed by an equality comparison, and the wait went on
+    # until the 16-bit count wrapped (65,536 cycles). The limit in force is the one of the
+    # cycle before, so the wait ends in the cycle after the write.
+    cfg = SEQ_CONFIGS[0]
+    dut = Harness(cfg)
+    seq = dut.seq
+    analogue = Analogue(dut, [[1] * lines_of(cfg)], [[0] * lines_of(cfg)])
+    trace, _ = trace_of(dut)
+    marks = {}
+
+    async def main(ctx):
+        ctx.set(seq.timeout_limit, 100)
+        ctx.set(seq.op.payload.as_value(), op_word(cfg, OpKind.ZERO))
+        ctx.set(seq.op.valid, 1)
+        for _ in range(10):
+            await ctx.tick()
+        ctx.set(seq.timeout_limit, 3)
+        marks["lowered"] = 10
+        for _ in range(6):
+            await ctx.tick()
+        ctx.set(seq.op.valid, 0)
+        await ctx.tick()
+
+    run(dut, main, analogue.run, trace.run)
+    # The operation stays offered: the next wait counts from zero against the new limit.
+    assert trace.cycles("timeout") == [marks["lowered"] + 1, marks["lowered"] + 1 + 3]
+
+
 @pytest.mark.parametrize("make", [Sequencer, Harness])
 def test_sequencer_rejects_a_non_config(make):
     with pytest.raises(TypeError, match=r"^cfg must be a TileConfig, not 8$"):
