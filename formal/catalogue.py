@@ -11,6 +11,8 @@ from .axil import AxiLiteHarness
 from .datapath import DividerHarness, SarHarness, SqrtHarness
 from .harness import Harness
 from .streams import LoaderHarness, PackerHarness
+from .tile import TileHarness
+from .timeout import TimeoutHarness
 
 __all__ = ["JOBS", "Job", "Mutation"]
 
@@ -57,6 +59,11 @@ def _sqrt(n):
     return lambda **kw: SqrtHarness(n, **kw)
 
 
+#: Steps of the tile's bounded checks (2x2 tile: an MVM period is 5 cycles, a vector's
+#: port-to-port latency 11), and of its cover search.
+TILE_DEPTH = 20
+TILE_COVER_DEPTH = 20
+
 JOBS: tuple[Job, ...] = (
     Job("axil", "1 AXI4-Lite", "RegisterFile (rtl/csr.py), register map of a 2x2 tile",
         AxiLiteHarness, "prove", 3, 6, mutations=(
@@ -97,4 +104,15 @@ JOBS: tuple[Job, ...] = (
         _sqrt(4), "prove", 7, 10, mutations=(Mutation("drop_bit", "root_is_floor_sqrt", 10),)),
     Job("sqrt6", "5 datapath", "SequentialSqrt, 12-bit radicand", _sqrt(6), "prove", 9, 12,
         quick=False),
+    Job("timeout", "4 liveness", "Sequencer (rtl/sequencer.py), readiness timeout, 2x2 "
+        "tile, 2-bit inputs and ADCs", TimeoutHarness, "prove", 2, 8, mutations=(
+            Mutation("equal_limit", "no_wait_outlasts_the_limit", 10),)),
+    Job("tile", "3 conservation", "Tile (rtl/tile.py), 2x2, 2-bit inputs and ADCs, 2 lanes; "
+        "host writes CTRL and READY_TIMEOUT", TileHarness, "bmc", TILE_DEPTH, TILE_COVER_DEPTH,
+        quick=False, mutations=(
+            Mutation("no_drop_count", "results_are_frames_less_losses_and_in_flight", 12),)),
+    Job("tile_live", "4 liveness", "Tile (rtl/tile.py), 2x2, 2-bit inputs and ADCs, 2 lanes; "
+        "ready high, m_axis TREADY high, enabled", lambda **kw: TileHarness(live=True, **kw),
+        "bmc", TILE_DEPTH, TILE_COVER_DEPTH, quick=False, mutations=(
+            Mutation("ready_may_fall", "a_result_leaves_within_the_latency_bound", 20),)),
 )

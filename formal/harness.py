@@ -14,11 +14,12 @@ Amaranth), or override one of its methods; no RTL source is edited.
 
 from __future__ import annotations
 
-from amaranth import Elaboratable, Module, ResetSignal, Signal
+from amaranth import Elaboratable, Module, ResetSignal, Signal, Value
 from amaranth.asserts import AnyConst, AnySeq
 from amaranth.hdl import Assert, Assume, Cover
+from amaranth.lib import wiring
 
-__all__ = ["Harness", "driven", "free", "frozen"]
+__all__ = ["Harness", "drive_inputs", "driven", "free", "frozen", "holding"]
 
 
 def free(m, shape, name=None):
@@ -26,6 +27,15 @@ def free(m, shape, name=None):
     s = Signal(shape, name=name)
     m.d.comb += s.eq(AnySeq(s.shape()))
     return s
+
+
+def drive_inputs(m, interface, prefix=""):
+    """Drive every input of ``interface`` (a component, or one of its interfaces) with a
+    free value."""
+    for path, member, value in interface.signature.flatten(interface):
+        if member.flow == wiring.In:
+            bits = Value.cast(value)
+            m.d.comb += bits.eq(free(m, len(bits), prefix + "_".join(map(str, path))))
 
 
 def frozen(m, shape, name=None):
@@ -141,3 +151,17 @@ def driven(m, name, shape=None):
         raise LookupError(f"the module drives {len(found)} signals named {name!r}, not one")
     # A layout's signal is found as its bits; ``shape`` gives back the view of its fields.
     return found[0] if shape is None else shape(found[0])
+
+
+def holding(component, name, doc):
+    """A mutation: the subclass of the RTL class ``component`` whose register ``name``
+    (:func:`driven`) keeps its value in every cycle."""
+
+    def elaborate(self, platform):
+        m = component.elaborate(self, platform)
+        register = driven(m, name)
+        m.d.sync += register.eq(register)
+        return m
+
+    return type(f"_{component.__name__}Holding_{name}", (component,),
+                {"elaborate": elaborate, "__doc__": doc})
