@@ -11,6 +11,7 @@ from .axil import AxiLiteHarness
 from .datapath import DividerHarness, SarHarness, SqrtHarness
 from .harness import Harness
 from .streams import LoaderHarness, PackerHarness
+from .update import UpdateHarness
 
 __all__ = ["JOBS", "Job", "Mutation"]
 
@@ -97,4 +98,12 @@ JOBS: tuple[Job, ...] = (
         _sqrt(4), "prove", 7, 10, mutations=(Mutation("drop_bit", "root_is_floor_sqrt", 10),)),
     Job("sqrt6", "5 datapath", "SequentialSqrt, 12-bit radicand", _sqrt(6), "prove", 9, 12,
         quick=False),
+    # The mutations' bounded checks pass the 28 cycles before the first slot (75 to 107 s
+    # each on the 2-core machine), so the job runs in make formal only.
+    Job("upd", "6 training", "UpdateEngine (rtl/update.py), 1x1 tile, 2-bit inputs, "
+        "stochastic, unmanaged, BL 1-4, its dividers and square root as latency stand-ins",
+        UpdateHarness, "prove", 4, 34, quick=False, mutations=(
+            Mutation("stuck_generators", "generators_follow_xorshift32", 4),
+            Mutation("extra_slot", "length_is_bl_plus_constant", 31),
+            Mutation("unmasked", "line_fires_iff_draw_below_threshold", 31))),
 )
