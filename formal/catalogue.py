@@ -13,6 +13,7 @@ from .harness import Harness
 from .streams import LoaderHarness, PackerHarness
 from .tile import TileHarness
 from .timeout import TimeoutHarness
+from .update import UpdateHarness
 
 __all__ = ["JOBS", "Job", "Mutation"]
 
@@ -115,4 +116,12 @@ JOBS: tuple[Job, ...] = (
         "ready high, m_axis TREADY high, enabled", lambda **kw: TileHarness(live=True, **kw),
         "bmc", TILE_DEPTH, TILE_COVER_DEPTH, quick=False, mutations=(
             Mutation("ready_may_fall", "a_result_leaves_within_the_latency_bound", 20),)),
+    # The mutations' bounded checks pass the 28 cycles before the first slot (75 to 107 s
+    # each on the 2-core machine), so the job runs in make formal only.
+    Job("upd", "6 training", "UpdateEngine (rtl/update.py), 1x1 tile, 2-bit inputs, "
+        "stochastic, unmanaged, BL 1-4, its dividers and square root as latency stand-ins",
+        UpdateHarness, "prove", 4, 34, quick=False, mutations=(
+            Mutation("stuck_generators", "generators_follow_xorshift32", 4),
+            Mutation("extra_slot", "length_is_bl_plus_constant", 31),
+            Mutation("unmasked", "line_fires_iff_draw_below_threshold", 31))),
 )

@@ -124,7 +124,7 @@ class UpdateEngine(wiring.Component):
         numbers = list(range(rows)) + [LINE_COLUMN_BASE + c for c in range(cols)]
 
         # -- update management units ------------------------------------------------------
-        units = _units(cfg)
+        units = self._units()
         for name, unit in units.items():
             m.submodules[name] = unit
         div_r, div_x, div_d, div_s, root = (units[n] for n in ("div_r", "div_x", "div_d",
@@ -289,6 +289,11 @@ class UpdateEngine(wiring.Component):
         ]
         self._count(m)
         return m
+
+    def _units(self) -> dict:
+        """The sequential units, by name (:func:`_units`). A formal harness overrides this
+        with stand-ins of the same ports and latency."""
+        return _units(self.cfg)
 
     def _count(self, m):
         """Device pulses of the slot on the boundary: up where the polarities differ (the

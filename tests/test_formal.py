@@ -153,3 +153,43 @@ def test_every_property_and_mutation_is_documented():
     missing += [f"{job.key}.{mu.key}" for job in JOBS for mu in job.mutations
                 if f"| `{job.key}.{mu.key}` |" not in text]
     assert not missing, missing
+
+
+def test_update_stand_ins_keep_the_units_latency():
+    # The update harness's stand-ins (formal/update.py) have each unit's latency attribute,
+    # and in simulation their busy and done follow the real unit's cycle by cycle, for
+    # starts at random cycles (back to back in the done cycle and ignored while busy too).
+    import numpy as np
+    from amaranth import Module
+    from amaranth.sim import Simulator
+
+    from aimc.config import TileConfig
+    from aimc.formal.update import AbstractUnitsEngine, LatencyStandIn
+    from aimc.rtl.update import UpdateEngine
+
+    cfg = TileConfig(rows=1, cols=1, input_bits=2, lanes=1, training=True)
+    real_units = UpdateEngine(cfg)._units()
+    engine = AbstractUnitsEngine(cfg)
+    stand_ins = engine._units()
+    assert set(stand_ins) == set(real_units)
+    rng = np.random.default_rng(6)
+    for name, unit in real_units.items():
+        assert isinstance(stand_ins[name], LatencyStandIn)
+        assert stand_ins[name].latency == unit.latency
+        stand = LatencyStandIn(unit, free=False)
+        m = Module()
+        m.submodules.real, m.submodules.stand = unit, stand
+        starts = [bool(rng.random() < 0.3) for _ in range(4 * unit.latency)]
+
+        async def bench(ctx, unit=unit, stand=stand, starts=starts):
+            for s in starts:
+                ctx.set(unit.start, s)
+                ctx.set(stand.start, s)
+                assert ctx.get(unit.busy) == ctx.get(stand.busy)
+                assert ctx.get(unit.done) == ctx.get(stand.done)
+                await ctx.tick()
+
+        sim = Simulator(m)
+        sim.add_clock(1e-6)
+        sim.add_testbench(bench)
+        sim.run()
