@@ -25,7 +25,7 @@ from ..config import TileConfig
 from ..enums import ResultKind
 from ..rtl.correct import LATENCY as CORRECTOR_LATENCY
 from ..rtl.regmap import register_map
-from ..rtl.tile import Tile
+from ..rtl.tile import PORT_TO_PORT_EXTRA, Tile
 from .harness import Harness, drive_inputs, driven, free, holding
 
 __all__ = ["TileHarness", "tile_buffers"]
@@ -37,12 +37,6 @@ def tile_buffers(cfg: TileConfig) -> int:
     driver, then its results until the packer takes them), the packer's vector, and at most
     one per stage of the corrector's pipeline."""
     return 3 + CORRECTOR_LATENCY
-
-
-#: Cycles from the edge that takes a vector's last beat on s_axis to the one that takes its
-#: first result beat on m_axis, beyond ``mvm_period_cycles``, for a tile that is idle
-#: (docs/architecture.md, schedule and timing).
-PORT_TO_PORT_EXTRA = 6
 
 
 _NoDropTile = holding(Tile, "drop_range_count", "A vector with an element out of range "

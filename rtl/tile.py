@@ -25,7 +25,12 @@ from .sequencer import Sequencer
 from .stream import KIND_BITS, InputLoader, ResultPacker
 from .update import UpdateEngine
 
-__all__ = ["Tile"]
+__all__ = ["PORT_TO_PORT_EXTRA", "Tile"]
+
+#: Cycles from the rising edge that takes a vector's last beat on s_axis to the one that
+#: takes its first result beat on m_axis, beyond ``TileConfig.mvm_period_cycles``, for a
+#: vector that finds the tile idle (docs/architecture.md, schedule and timing).
+PORT_TO_PORT_EXTRA = 6
 
 
 class Tile(wiring.Component):
