@@ -20,7 +20,7 @@ from ..config import TileConfig
 from ..enums import UpdateMode
 from ..rtl.update import UpdateEngine, update_cycles
 from ..training import LINE_COLUMN_BASE, PROB_BITS, SCALE_BITS, SCALE_FRAC, line_constant
-from .harness import Harness, driven, free, fsm
+from .harness import Harness, driven, free, fsm, holding
 
 __all__ = ["LatencyStandIn", "UpdateHarness", "update_constant"]
 
@@ -77,14 +77,8 @@ class AbstractUnitsEngine(UpdateEngine):
         return self.stand_ins
 
 
-class _StuckGenerators(AbstractUnitsEngine):
-    """The line generators never step (nor reseed): every slot repeats the first draw."""
-
-    def elaborate(self, platform):
-        m = super().elaborate(platform)
-        state = driven(m, "state")
-        m.d.sync += state.eq(state)
-        return m
+_StuckGenerators = holding(AbstractUnitsEngine, "state", "The line generators never step "
+                          "(nor reseed): every slot repeats the first draw.")
 
 
 class _ExtraSlot(AbstractUnitsEngine):
