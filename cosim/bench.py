@@ -233,7 +233,8 @@ class TileBench:
         got = await self.read("BUS_ERROR_ADDR")
         assert got == address, f"BUS_ERROR_ADDR {got:#x}, expected {address:#x}"
         await self.write("BUS_ERROR", reg.pack(reason=~BusError(0)))
-        assert await self.read("BUS_ERROR") == 0
+        got = await self.read("BUS_ERROR")
+        assert got == 0, f"BUS_ERROR {got:#x} after writing 1 to clear its reason, expected 0"
 
     async def fields(self, reg: str) -> dict:
         """Every field of register ``reg``, read in one access."""

@@ -27,7 +27,7 @@ from .settings import CosimSettings
 
 __all__ = ["BUILD", "ROOT", "SIMULATORS", "VERILATOR_WAIVERS", "build", "build_root",
            "check_simulator", "estimate_build_seconds", "outcomes", "rtl_digest", "rtl_sources",
-           "run", "setup_verilator", "verilog_for"]
+           "compiler_cache", "run", "setup_verilator", "simulator_env", "verilog_for"]
 
 #: Root of the package's sources: the repository in a source checkout (an editable install,
 #: ``pip install -e``), the installed ``aimc`` package otherwise.
@@ -306,6 +306,22 @@ def outcomes(results: Path) -> dict[str, str]:
     return out
 
 
+def simulator_env(settings: CosimSettings) -> dict[str, str]:
+    """The environment a simulator run adds: the settings (:meth:`CosimSettings.to_env`),
+    this process's module path, and the files whose assertions cocotb rewrites.
+
+    cocotb rewrites the assertions (pytest's import hook) of every module whose file
+    matches ``COCOTB_REWRITE_ASSERTION_FILES``, by default ``*.py``: numpy, scipy, numba
+    and the model too, parsed again in every simulator process (about 5 s of each run's
+    start). Only the cocotb test modules of the run are rewritten here, the ones whose
+    failed assertions a user reads; a value in the environment wins."""
+    modules = settings.test_modules.split(",")
+    rewrite = os.environ.get("COCOTB_REWRITE_ASSERTION_FILES",
+                             " ".join(m.rsplit(".", 1)[-1] + ".py" for m in modules))
+    return {**settings.to_env(), "PYTHONPATH": os.pathsep.join(sys.path),
+            "COCOTB_REWRITE_ASSERTION_FILES": rewrite}
+
+
 def run(settings: CosimSettings, sim: str, *, log_file=None,
         announce: Callable[[str], None] | None = None) -> Path:
     """Run the cocotb tests ``settings`` names on ``sim``, against its tile and chip.
@@ -337,12 +353,13 @@ def run(settings: CosimSettings, sim: str, *, log_file=None,
     if settings.stats is not None:
         settings.stats.parent.mkdir(parents=True, exist_ok=True)
         settings.stats.unlink(missing_ok=True)
-    extra = {**settings.to_env(), "PYTHONPATH": os.pathsep.join(sys.path)}
+    modules = settings.test_modules.split(",")
+    extra = simulator_env(settings)
     tests = settings.tests
     test_dir = build_dir / "run" / ("+".join(tests) or "all")
     test_dir.mkdir(parents=True, exist_ok=True)
     results = runner.test(
-        test_module=settings.test_modules.split(","),
+        test_module=modules,
         hdl_toplevel=TOP_NAME,
         # Whole names only (cocotb's ``testcase`` would also match a name's suffix).
         test_filter=r"\.(" + "|".join(re.escape(t) for t in tests) + ")$" if tests else None,

@@ -56,3 +56,21 @@ def test_verilator_builds_go_through_the_compiler_cache(monkeypatch):
     assert found is not None and Path(found).name == "ccache", found
     monkeypatch.setenv("AIMC_CCACHE", "0")
     assert runner.compiler_cache() is None
+
+
+def test_cocotb_rewrites_only_the_test_modules(monkeypatch):
+    # cocotb's default ("*.py") parses numpy, scipy and numba again in every simulator
+    # process; only the run's cocotb test modules are rewritten, and a value the user
+    # set wins.
+    from aimc import TileConfig
+    from aimc.cosim.settings import CosimSettings
+
+    monkeypatch.delenv("COCOTB_REWRITE_ASSERTION_FILES", raising=False)
+    tile = TileConfig(rows=8, cols=8)
+    env = runner.simulator_env(CosimSettings(tile=tile))
+    assert env["COCOTB_REWRITE_ASSERTION_FILES"] == "test_tile.py"
+    env = runner.simulator_env(CosimSettings(tile=TileConfig(rows=8, cols=8, training=True)))
+    assert env["COCOTB_REWRITE_ASSERTION_FILES"] == "test_tile.py test_training.py"
+    monkeypatch.setenv("COCOTB_REWRITE_ASSERTION_FILES", "*.py")
+    assert runner.simulator_env(CosimSettings(tile=tile))["COCOTB_REWRITE_ASSERTION_FILES"] \
+        == "*.py"
