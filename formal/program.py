@@ -11,12 +11,14 @@ The values are free: targets, result data, ``tlast`` of the targets (a wrong len
 run with an error), ``abort``, ``inhibit``, ``tol``, the gains, ``correct``, ``start``. The
 result stream keeps the sequencer's framing: ``last`` on the ``out_beats``-th beat after the
 engine's request was taken, and only there. ``max_iter``, ``width`` and ``parallel`` are free
-(every 8-bit value, 0 included, which the register file refuses) but do not change while the
-engine is busy.
+but do not change while the engine is busy, and ``max_iter`` is at most ``iter_max``,
+``width`` from 1 to ``width_max`` (3 and 3 by default: the solver's multipliers grow with
+them, see docs/reliability.md).
 
 The bound, in cycles from the cycle of ``start`` (the run's first cycle is 1) to the cycle of
-``done``, with ``M = max_iter``, ``W = width`` (256 for 0: the pulse counter wraps),
-``G = 1`` with ``parallel`` and ``cols`` without, ``R = rows``, ``N = out_beats``::
+``done``, with ``M = max_iter``, ``W = width`` (256 for 0, the pulse counter wrapping; 0 is
+outside the proved range), ``G = 1`` with ``parallel`` and ``cols`` without, ``R = rows``,
+``N = out_beats``::
 
     READS  = N (1 + p) + 3            one read: READ and COLLECT per beat, DRAIN, DRAIN2, DECIDE
     LAST   = p + READS                the group's last read (REQUEST waits up to p)
