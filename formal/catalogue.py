@@ -10,6 +10,7 @@ from ..config import TileConfig
 from .axil import AxiLiteHarness
 from .datapath import DividerHarness, SarHarness, SqrtHarness
 from .harness import Harness
+from .program import ProgramHarness
 from .streams import LoaderHarness, PackerHarness
 from .tile import TileHarness
 from .timeout import TimeoutHarness
@@ -110,6 +111,13 @@ JOBS: tuple[Job, ...] = (
     Job("timeout", "4 liveness", "Sequencer (rtl/sequencer.py), readiness timeout, 2x2 "
         "tile, 2-bit inputs and ADCs", TimeoutHarness, "prove", 2, 8, mutations=(
             Mutation("equal_limit", "no_wait_outlasts_the_limit", 10),)),
+    # Its proofs take 21 to 27 s each, but the covers and the mutants' bounded checks must
+    # pass a whole run (28 to 37 cycles; 339 s and 106 to 173 s): make formal only.
+    Job("prog", "4 liveness", "ProgramEngine (rtl/program.py), 1x2 tile, 2-bit inputs and "
+        "ADCs, 2 lanes; every handshake within 1-3 cycles", ProgramHarness, "prove", 2, 40,
+        quick=False, mutations=(
+            Mutation("it_stuck", "ends_within_the_bound", 40),
+            Mutation("col_stuck", "ends_within_the_bound", 40))),
     Job("tile", "3 conservation", "Tile (rtl/tile.py), 2x2, 2-bit inputs and ADCs, 2 lanes; "
         "host writes CTRL and READY_TIMEOUT", TileHarness, "bmc", TILE_DEPTH, TILE_COVER_DEPTH,
         quick=False, mutations=(

@@ -193,3 +193,72 @@ def test_update_stand_ins_keep_the_units_latency():
         sim.add_clock(1e-6)
         sim.add_testbench(bench)
         sim.run()
+
+
+def _worst_case_program_run(cfg, max_iter, width, parallel, p):
+    """Cycles from PROG_CTRL.start to done of a ProgramEngine whose partners answer every
+    wait in its p-th cycle (as late as formal/program.py allows) and whose devices never
+    reach their targets (every read off by one count, tolerance 0): the worst case."""
+    from amaranth.sim import Simulator
+
+    from aimc.rtl.program import ProgramEngine
+
+    dut = ProgramEngine(cfg)
+    seq, t = dut.seq, dut.targets
+    out = {}
+
+    async def bench(ctx):
+        for port, value in ((dut.max_iter, max_iter), (dut.width, width),
+                            (dut.parallel, parallel), (dut.tol, 0), (dut.set_gain, 1),
+                            (dut.reset_gain, 1)):
+            ctx.set(port, value)
+        for j in range(cfg.lanes):
+            ctx.set(seq.results.payload.data[j], 1 << cfg.result_frac)  # targets are 0
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        elapsed, waited, loaded, taken = 1, 0, 0, 0
+        while not ctx.get(dut.done):
+            assert elapsed < 100_000
+            waits = {"idle": ctx.get(seq.busy) and not ctx.get(seq.owns),
+                     "load": ctx.get(t.tready), "request": ctx.get(seq.request.valid),
+                     "results": ctx.get(seq.results.ready), "emit": ctx.get(seq.emit.valid),
+                     "pulse": ctx.get(seq.wait)}
+            answer = any(waits.values()) and waited == p - 1
+            waited = 0 if answer or not any(waits.values()) else waited + 1
+            for name, port in (("idle", seq.idle), ("load", t.tvalid),
+                               ("request", seq.request.ready), ("results", seq.results.valid),
+                               ("emit", seq.emit.ready), ("pulse", seq.ready)):
+                ctx.set(port, int(answer and waits[name]))
+            ctx.set(t.tlast, int(loaded == cfg.out_beats - 1))
+            ctx.set(seq.results.payload.last, int(taken == cfg.out_beats - 1))
+            if answer and waits["load"]:
+                loaded = (loaded + 1) % cfg.out_beats
+            if answer and waits["results"]:
+                taken = (taken + 1) % cfg.out_beats
+            await ctx.tick()
+            elapsed += 1
+        assert not ctx.get(dut.error)
+        out["elapsed"] = elapsed
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return out["elapsed"]
+
+
+@pytest.mark.parametrize("shape, max_iter, width, parallel, p", [
+    ((1, 2, 2), 3, 3, False, 3), ((1, 2, 2), 2, 1, True, 1), ((1, 2, 2), 0, 2, False, 2),
+    ((2, 3, 2), 5, 7, False, 2), ((2, 2, 1), 4, 200, True, 3)])
+def test_program_bound_is_reached_by_the_worst_case(shape, max_iter, width, parallel, p):
+    # formal/program.py proves that a run ends within program_bound cycles at 1x2; in
+    # simulation the worst case (every answer as late as allowed, no device ever on target)
+    # ends exactly there, at that size and at others (two rows, three columns, two beats).
+    from aimc.config import TileConfig
+    from aimc.formal.program import program_bound
+
+    rows, cols, lanes = shape
+    cfg = TileConfig(rows=rows, cols=cols, input_bits=2, adc_bits=2, lanes=lanes)
+    assert _worst_case_program_run(cfg, max_iter, width, parallel, p) == \
+        program_bound(cfg, max_iter, width, parallel, p)
