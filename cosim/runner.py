@@ -353,13 +353,12 @@ def run(settings: CosimSettings, sim: str, *, log_file=None,
     if settings.stats is not None:
         settings.stats.parent.mkdir(parents=True, exist_ok=True)
         settings.stats.unlink(missing_ok=True)
-    modules = settings.test_modules.split(",")
     extra = simulator_env(settings)
     tests = settings.tests
     test_dir = build_dir / "run" / ("+".join(tests) or "all")
     test_dir.mkdir(parents=True, exist_ok=True)
     results = runner.test(
-        test_module=modules,
+        test_module=settings.test_modules.split(","),
         hdl_toplevel=TOP_NAME,
         # Whole names only (cocotb's ``testcase`` would also match a name's suffix).
         test_filter=r"\.(" + "|".join(re.escape(t) for t in tests) + ")$" if tests else None,
