@@ -37,6 +37,8 @@ least one in every cycle of a run.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth import Mux, Signal
 
 from ..config import TileConfig
@@ -45,17 +47,25 @@ from .harness import Harness, driven, free, frozen, fsm, holding
 
 __all__ = ["ProgramHarness", "program_bound"]
 
+def _bound_terms(cfg: TileConfig, max_iter, width, parallel, p, *,
+                 wrap=lambda v: v, pick=lambda c, a, b: a if c else b) -> SimpleNamespace:
+    """The terms of the module docstring's bound, one formula for Python integers
+    (:func:`program_bound`) and for the harness's signals (``wrap`` sizes each term, ``pick``
+    is ``Mux``). ``width`` is W (1 to 256)."""
+    n = cfg.out_beats
+    reads = wrap(n * (1 + p) + 3)
+    last = wrap(p + reads)
+    step = wrap(last + p + width)
+    group = wrap(1 + max_iter * step + last)
+    side = wrap(pick(parallel, group, cfg.cols * group) + 1)
+    row = wrap(2 * n * p + 2 * side)
+    return SimpleNamespace(reads=reads, last=last, step=step, group=group, side=side, row=row,
+                           bound=wrap(1 + p + cfg.rows * row))
+
+
 def program_bound(cfg: TileConfig, max_iter: int, width: int, parallel: bool, p: int) -> int:
     """The bound B of the module docstring, in Python (for the documentation and tests)."""
-    n, w = cfg.out_beats, (width - 1) % 256 + 1
-    groups = 1 if parallel else cfg.cols
-    reads = n * (1 + p) + 3
-    last = p + reads
-    step = last + p + w
-    group = 1 + max_iter * step + last
-    side = groups * group + 1
-    row = 2 * n * p + 2 * side
-    return 1 + p + cfg.rows * row
+    return _bound_terms(cfg, max_iter, (width - 1) % 256 + 1, parallel, p).bound
 
 
 _ItStuck = holding(ProgramEngine, "it", "The iteration count never advances: a group whose "
@@ -165,13 +175,9 @@ class ProgramHarness(Harness):
         # multipliers), its operands cut to the ranges assumed.
         max_iter = held["max_iter"][:max(self.iter_max.bit_length(), 1)]
         w_pulse = held["width"][:self.width_max.bit_length()]
-        reads = wide(beats * (1 + p) + 3)
-        last_read = wide(p + reads)
-        step = wide(last_read + p + w_pulse)
-        group = wide(1 + max_iter * step + last_read)
-        side_cost = wide(Mux(held["parallel"], group, cols * group) + 1)
-        row_cost = wide(2 * beats * p + 2 * side_cost)
-        bound = wide(1 + p + rows * row_cost)
+        terms = _bound_terms(cfg, max_iter, w_pulse, held["parallel"], p, wrap=wide, pick=Mux)
+        reads, last_read, step, group = terms.reads, terms.last, terms.step, terms.group
+        side_cost, row_cost, bound = terms.side, terms.row, terms.bound
         self.prop(m, "ends_within_the_bound", ~seq.busy | (elapsed <= bound))
 
         # -- covers -------------------------------------------------------------------------
