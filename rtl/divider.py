@@ -160,8 +160,10 @@ class SequentialDivider(wiring.Component):
         busy = count[1:].any()
         first = count == qw + 2
         trial = Cat(shift[-1], rem)  # 2 * rem + next dividend bit: dw + 1 bits
-        diff = Signal(dw + 2)  # trial - divisor; the top bit is the borrow
-        m.d.comb += diff.eq(trial - divisor)
+        # trial - divisor (dw + 2 bits); the top bit is the borrow. An expression, not a
+        # named signal: bit dw is never read (the new remainder is below the divisor), only
+        # its carry, and a named signal would show it as unused bits in Verilator's lint.
+        diff = trial - divisor
         fits = ~diff[-1]  # trial >= divisor
 
         m.d.comb += [

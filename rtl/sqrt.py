@@ -54,8 +54,10 @@ class SequentialSqrt(wiring.Component):
         busy = count[1:].any()
         trial_rem = Cat(bits[-2:], rem[:n])     # rem * 4 + the next two bits
         trial = Cat(Signal(1, init=1), Signal(1), root)  # root * 4 + 1
-        diff = Signal(n + 3)
-        m.d.comb += [diff.eq(trial_rem - trial), self.busy.eq(busy), self.done.eq(count == 1)]
+        # trial_rem - trial with its borrow on top, an expression (see divider.py: the bit
+        # under the borrow is never read).
+        diff = trial_rem - trial
+        m.d.comb += [self.busy.eq(busy), self.done.eq(count == 1)]
         fits = ~diff[-1]
         with m.If(self.start & ~busy):
             m.d.sync += [count.eq(n + 1), bits.eq(self.radicand), rem.eq(0), root.eq(0)]
