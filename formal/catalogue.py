@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ..config import TileConfig
 from .axil import AxiLiteHarness
+from .calib import CalibrationHarness
 from .datapath import DividerHarness, SarHarness, SqrtHarness
 from .harness import Harness
 from .program import ProgramHarness
@@ -68,6 +69,12 @@ TILE_DEPTH = 20
 TILE_LIVE_DEPTH = 30
 TILE_COVER_DEPTH = 20
 
+#: The calibration engine's cover search must pass the shortest run with the drift scale's
+#: division (28 cycles at p = 1, one MVM); its mutants' bounded checks the shortest run
+#: that outlasts its bound (two MVMs for rep_stuck: 15 cycles; one phase for phase_stuck).
+CAL_COVER_DEPTH = 30
+CAL_MUTANT_DEPTH = 20
+
 JOBS: tuple[Job, ...] = (
     Job("axil", "1 AXI4-Lite", "RegisterFile (rtl/csr.py), register map of a 2x2 tile",
         AxiLiteHarness, "prove", 3, 6, mutations=(
@@ -118,6 +125,11 @@ JOBS: tuple[Job, ...] = (
         quick=False, mutations=(
             Mutation("it_stuck", "ends_within_the_bound", 40),
             Mutation("col_stuck", "ends_within_the_bound", 40))),
+    Job("cal", "4 liveness", "CalibrationEngine (rtl/calib.py), 1x2 tile, 2-bit inputs and "
+        "ADCs, 2 lanes, avg_log2 0..2; every handshake within 1-3 cycles", CalibrationHarness,
+        "prove", 2, CAL_COVER_DEPTH, quick=False, mutations=(
+            Mutation("rep_stuck", "ends_within_the_bound", CAL_MUTANT_DEPTH),
+            Mutation("phase_stuck", "ends_within_the_bound", CAL_MUTANT_DEPTH))),
     Job("tile", "3 conservation", "Tile (rtl/tile.py), 2x2, 2-bit inputs and ADCs, 2 lanes; "
         "host writes CTRL and READY_TIMEOUT", TileHarness, "bmc", TILE_DEPTH, TILE_COVER_DEPTH,
         quick=False, mutations=(

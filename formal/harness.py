@@ -19,7 +19,8 @@ from amaranth.asserts import AnyConst, AnySeq
 from amaranth.hdl import Assert, Assume, Cover
 from amaranth.lib import wiring
 
-__all__ = ["Harness", "drive_inputs", "driven", "free", "frozen", "fsm", "holding"]
+__all__ = ["Harness", "drive_inputs", "driven", "elaborate_submodule", "free", "frozen", "fsm",
+           "holding"]
 
 
 def free(m, shape, name=None):
@@ -182,3 +183,18 @@ def fsm(m, name="fsm"):
     private name the harnesses rely on, kept here.
     """
     return m._generated[name]
+
+
+def elaborate_submodule(m, name):
+    """Replace the submodule ``name`` of the elaborated module ``m`` (a component the block
+    added with ``m.submodules.<name> = ...``) by its elaboration, and return that, so that
+    invariants can name the registers of a block inside the block (:func:`driven`). The
+    netlist is the same: the component would be elaborated from the same ports later.
+
+    This reads ``Module._named_submodules``: the third private name the harnesses rely on,
+    kept here.
+    """
+    component, src_loc = m._named_submodules[name]
+    inner = component.elaborate(None)
+    m._named_submodules[name] = (inner, src_loc)
+    return inner

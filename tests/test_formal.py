@@ -262,3 +262,74 @@ def test_program_bound_is_reached_by_the_worst_case(shape, max_iter, width, para
     cfg = TileConfig(rows=rows, cols=cols, input_bits=2, adc_bits=2, lanes=lanes)
     assert _worst_case_program_run(cfg, max_iter, width, parallel, p) == \
         program_bound(cfg, max_iter, width, parallel, p)
+
+
+def _worst_case_calibration_run(cfg, phases, avg_log2, p):
+    """Cycles from CAL_CTRL.start to done of a CalibrationEngine whose partners answer every
+    wait in its p-th cycle (as late as formal/calib.py allows), with results that make every
+    column's gain and the drift scale a division (raw results 0, offsets -1.0, a reference
+    of 1.0, corrected results of 1 LSB, a drift reference and a floor of 1): the worst case."""
+    from amaranth.sim import Simulator
+
+    from aimc.fixedpoint import OFF_FRAC
+    from aimc.rtl.calib import CalibrationEngine
+
+    dut = CalibrationEngine(cfg)
+    seq = dut.seq
+    out = {}
+
+    async def bench(ctx):
+        for port, value in ((dut.phases, phases), (dut.avg_log2, avg_log2), (dut.ref, 16),
+                            (dut.drift_ref, 1), (dut.drift_min, 1)):
+            ctx.set(port, value)
+        for j in range(cfg.lanes):
+            # Raw results 0 (no rail); an offset of -1.0: every gain is a division (ref
+            # 1.0 by 1.0); corrected results of 1 LSB: the drift sum is positive.
+            ctx.set(seq.results.payload.data[j], 1)
+            ctx.set(dut.off_rdata[j], -1 << OFF_FRAC)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        elapsed, waited, taken = 1, 0, 0
+        while not ctx.get(dut.done):
+            assert elapsed < 100_000
+            waits = {"idle": ctx.get(seq.busy) and not ctx.get(seq.owns),
+                     "request": ctx.get(seq.request.valid),
+                     "results": ctx.get(seq.results.ready)}
+            answer = any(waits.values()) and waited == p - 1
+            waited = 0 if answer or not any(waits.values()) else waited + 1
+            for name, port in (("idle", seq.idle), ("request", seq.request.ready),
+                               ("results", seq.results.valid)):
+                ctx.set(port, int(answer and waits[name]))
+            ctx.set(seq.results.payload.last, int(taken == cfg.out_beats - 1))
+            if answer and waits["results"]:
+                taken = (taken + 1) % cfg.out_beats
+            await ctx.tick()
+            elapsed += 1
+        out["elapsed"] = elapsed
+        out["error"], out["weak"] = ctx.get(dut.error), ctx.get(dut.weak)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return out
+
+
+@pytest.mark.parametrize("shape, phases, avg_log2, p", [
+    ((1, 2, 2), 0b0111, 2, 3), ((1, 2, 2), 0b1011, 1, 1), ((1, 2, 2), 0b1111, 0, 2),
+    ((1, 2, 2), 0b0100, 2, 1), ((1, 2, 2), 0, 1, 2), ((1, 2, 1), 0b0111, 1, 3),
+    ((2, 3, 2), 0b0111, 3, 2), ((2, 3, 2), 0b0010, 0, 3)])
+def test_calibration_bound_is_reached_by_the_worst_case(shape, phases, avg_log2, p):
+    # formal/calib.py proves that a run ends within calibration_bound cycles at 1x2; in
+    # simulation the worst case (every answer as late as allowed, every gain and the drift
+    # scale a division) ends exactly there, at that size and at others (two beats per
+    # result, a padding lane that skips its division, 8 MVMs per average).
+    from aimc.config import TileConfig
+    from aimc.formal.calib import calibration_bound
+
+    rows, cols, lanes = shape
+    cfg = TileConfig(rows=rows, cols=cols, input_bits=2, adc_bits=2, lanes=lanes)
+    run = _worst_case_calibration_run(cfg, phases, avg_log2, p)
+    assert not run["error"] and not run["weak"]
+    assert run["elapsed"] == calibration_bound(cfg, phases, avg_log2, p)
