@@ -38,8 +38,8 @@ class Corrector(wiring.Component):
     four cycles of latency and never slows the stream. Stage 1 holds the raw beat while
     the coefficient memories (synchronous read ports driven by ``coef_addr``/``coef_en``)
     return that beat's offsets and gains; stage 2 forms ``diff`` and ``g_eff``; stage 3
-    multiplies; stage 4 rounds, clamps and counts the clamped lanes. All stages advance
-    together when the output is free.
+    multiplies; stage 4 rounds, clamps and marks the clamped lanes (counted as the beat
+    leaves, in ``saturated``). All stages advance together when the output is free.
 
     Attributes
     ----------
@@ -118,7 +118,7 @@ class Corrector(wiring.Component):
         ok3 = Signal(lanes)
         mode3 = Signal(CorrectMode)
         out4 = Signal(beat_lanes(cfg))
-        sat4 = Signal(range(lanes + 1))
+        sat4 = Signal(lanes)  # the clamped lanes of the beat in stage 4
 
         with m.If(advance):
             m.d.sync += [valid.eq(Cat(sink.valid, valid[:-1])),
@@ -144,8 +144,8 @@ class Corrector(wiring.Component):
             for j in range(lanes):
                 m.d.sync += [prod3[j].eq(diff2[j] * geff2[j]), raw3[j].eq(raw2[j])]
             m.d.sync += [ok3.eq(ok2), mode3.eq(mode2)]
-            # Stage 4: round, clamp, sign-extend (the element assignment does); count the
-            # clamped lanes.
+            # Stage 4: round, clamp, sign-extend (the element assignment does); mark the
+            # clamped lanes (counted at the output, off the product's path).
             sat_bits = []
             raw_mode = mode3 == CorrectMode.RAW
             half = 1 << (shift - 1)
@@ -160,7 +160,7 @@ class Corrector(wiring.Component):
                 value = Mux(raw_mode, raw3[j] << RESULT_FRAC, clamped)
                 m.d.sync += out4[j].eq(Mux(ok3[j], value[:ob].as_signed(), 0))
                 sat_bits.append(ok3[j] & ~raw_mode & (below | above))
-            m.d.sync += sat4.eq(sum(sat_bits))
+            m.d.sync += sat4.eq(Cat(sat_bits))
         # Which lanes hold a column (or a row, backward): the last beat may be padded.
         length = (Mux(kinds[0] == ResultKind.BACKWARD, cfg.rows, cfg.cols) if cfg.training
                   else cfg.cols)
@@ -171,7 +171,7 @@ class Corrector(wiring.Component):
             source.payload.last.eq(last[-1]),
             source.payload.kind.eq(kinds[-1]),
             source.payload.data.eq(out4),
-            self.saturated.eq(Mux(source.valid & source.ready, sat4, 0)),
+            self.saturated.eq(Mux(source.valid & source.ready, sum(sat4), 0)),
         ]
         return m
 
