@@ -308,6 +308,12 @@ def module_ports(verilog: str, module: str) -> list[dict]:
             for m in _PORT.finditer(body)]
 
 
+def block_modules(verilog: str) -> list[str]:
+    """The modules of the tile's blocks in its generated Verilog, as written
+    (``\\aimc_tile.arb``, ``\\aimc_tile.cal.div``, ...)."""
+    return re.findall(rf"^module (\\{TOP_NAME}\.\S+) ?\(", verilog, re.M)
+
+
 def pnr_blocks(cfg: TileConfig, freq: float = 100.0, device: str = "85k",
                package: str = "CABGA381", seed: int = 1, timeout: float | None = None,
                root: Path = WORK, log=log) -> list[dict]:
@@ -318,9 +324,8 @@ def pnr_blocks(cfg: TileConfig, freq: float = 100.0, device: str = "85k",
     with _claimed(root / f"blocks-{cfg.key}") as work:
         _prepare(cfg, work)
         text = (work / f"{TOP_NAME}.v").read_text()
-        modules = re.findall(rf"^module (\\{TOP_NAME}\.\S+) ?\(", text, re.M)
         out = []
-        for module in modules:
+        for module in block_modules(text):
             block = module[len(TOP_NAME) + 2:]
             sub = work / block
             sub.mkdir()

@@ -63,7 +63,7 @@ def test_block_wrappers_read_every_port_and_elaborate(tmp_path):
         sys.path.remove(str(ROOT / "bench"))
     generate(TileConfig(rows=4, cols=4, lanes=2, training=True), tmp_path)
     text = (tmp_path / f"{TOP_NAME}.v").read_text()
-    modules = re.findall(rf"^module (\\{TOP_NAME}\.\S+) ?\(", text, re.M)
+    modules = synth.block_modules(text)
     assert {"\\aimc_tile.csr", "\\aimc_tile.upd", "\\aimc_tile.cal.div"} <= set(modules)
     setup_verilator()
     wrappers = []
