@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ..config import TileConfig
 from .axil import AxiLiteHarness
 from .calib import CalibrationHarness
-from .datapath import DividerHarness, SarHarness, SqrtHarness
+from .datapath import CorrectorHarness, DividerHarness, SarHarness, SqrtHarness
 from .harness import Harness
 from .program import ProgramHarness
 from .streams import LoaderHarness, PackerHarness
@@ -115,6 +115,20 @@ JOBS: tuple[Job, ...] = (
         _sqrt(4), "prove", 7, 10, mutations=(Mutation("drop_bit", "root_is_floor_sqrt", 10),)),
     Job("sqrt6", "5 datapath", "SequentialSqrt, 12-bit radicand", _sqrt(6), "prove", 9, 12,
         quick=False),
+    # The corrector at the tile's coefficient widths, its multiplications uninterpreted
+    # (formal/datapath.py, Products): forward and backward results, then forward only.
+    Job("corr", "5 datapath", "Corrector (rtl/correct.py), 3x3 training tile, 8-bit ADCs, 2 "
+        "lanes, Q2.14 gain and drift scale; products uninterpreted", CorrectorHarness, "prove",
+        2, 8, mutations=(
+            Mutation("no_drift", "output_equals_spec", 8),
+            Mutation("mode_skew", "output_equals_spec", 8),
+            Mutation("round_down", "output_equals_spec", 8),
+            Mutation("crossed_lanes", "output_equals_spec", 8),
+            Mutation("unlinked_products", "output_equals_spec", 8))),
+    Job("corr_inf", "5 datapath", "Corrector (rtl/correct.py), 3x5 inference tile, 8-bit ADCs, "
+        "2 lanes (a padded last beat), Q2.14 gain and drift scale; products uninterpreted",
+        lambda **kw: CorrectorHarness(TileConfig(rows=3, cols=5, lanes=2), **kw), "prove", 2, 8,
+        mutations=(Mutation("round_down", "output_equals_spec", 8),)),
     Job("timeout", "4 liveness", "Sequencer (rtl/sequencer.py), readiness timeout, 2x2 "
         "tile, 2-bit inputs and ADCs", TimeoutHarness, "prove", 2, 8, mutations=(
             Mutation("equal_limit", "no_wait_outlasts_the_limit", 10),)),

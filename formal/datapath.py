@@ -3,10 +3,13 @@ corrector's pipeline, each against its specification, for every input."""
 
 from __future__ import annotations
 
+import operator
 from contextlib import contextmanager
 from typing import NamedTuple
 
 from amaranth import Cat, Const, Mux, Signal, Value, signed
+from amaranth.asserts import AnySeq
+from amaranth.hdl import Assume
 from amaranth.lib import data
 
 from .. import fixedpoint as _fixedpoint
@@ -22,7 +25,7 @@ from ..fixedpoint import (
     CalFormat,
 )
 from ..rtl import correct as _correct
-from ..rtl.correct import LATENCY, Corrector
+from ..rtl.correct import LATENCY, Corrector, coef_words
 from ..rtl.divider import SequentialDivider
 from ..rtl.engine import beat_lanes
 from ..rtl.sar import SarController
@@ -30,8 +33,8 @@ from ..rtl.sqrt import SequentialSqrt
 from .harness import Harness, driven, free, frozen
 
 __all__ = ["NARROW_WIDTHS", "TILE_WIDTHS", "CoefWidths", "CorrectorHarness", "DividerHarness",
-           "SarHarness", "SqrtHarness", "check_widths", "coefficient_widths", "correct_spec",
-           "geff_spec"]
+           "Products", "SarHarness", "SqrtHarness", "check_widths", "coefficient_widths",
+           "correct_spec", "diff_spec", "finish_spec", "geff_spec", "uninterpreted_products"]
 
 
 # -- mutants (subclasses that change one thing after the original elaborate) ----------------
@@ -267,11 +270,9 @@ class CoefWidths(NamedTuple):
 
 
 TILE_WIDTHS = CoefWidths(GAIN_BITS, GAIN_FRAC, DRIFT_BITS, DRIFT_FRAC)
-#: The widths the corrector is proved at: unsigned Q2.4 gain and drift scale. The solver
-#: does not close the equivalence of the 16 x 16 and 14 x 18 bit multipliers of the tile's
-#: widths in useful time; the RTL is the same text at either width (see
-#: :func:`coefficient_widths`), so its structure (stages, stalls, modes, padding, rounding,
-#: clamping, saturation count) is what the proof covers, at any raw width.
+#: Narrow coefficients (unsigned Q2.4 gain and drift scale), for the check with the
+#: multipliers themselves (``exact_products``); the RTL is the same text at either width
+#: (see :func:`coefficient_widths`).
 NARROW_WIDTHS = CoefWidths(6, 4, 6, 4)
 
 
@@ -294,28 +295,92 @@ def coefficient_widths(w: CoefWidths):
                 setattr(mod, n, v)
 
 
+class Products:
+    """Multiplications as an uninterpreted function of integers.
+
+    Each product the corrector (:func:`aimc.rtl.correct.product`, while
+    :func:`uninterpreted_products` is in force) or the specification (:meth:`spec`) forms
+    becomes a signal of the product's shape that takes any value in every cycle; the only
+    fact kept of multiplication is that it is a function, and commutative: :meth:`constrain`
+    assumes, in every cycle and for every pair of a corrector product and a specification
+    product, that equal operands (in either order) give equal results (Ackermann's
+    reduction). Multiplication satisfies every such assumption, so what is proved with
+    them holds for it; the solver never meets a multiplier.
+    """
+
+    def __init__(self):
+        self.rtl: list[tuple[Value, Value, Signal]] = []
+        self.spec_uses: list[tuple[Value, Value, Signal]] = []
+
+    @staticmethod
+    def _use(into, a, b, name):
+        a, b = Value.cast(a), Value.cast(b)
+        u = Signal((a * b).shape(), name=f"{name}{len(into)}")
+        into.append((a, b, u))
+        return u
+
+    def corrector(self, a, b):
+        return self._use(self.rtl, a, b, "rtl_product")
+
+    def spec(self, a, b):
+        return self._use(self.spec_uses, a, b, "spec_product")
+
+    def constrain(self, m, linked=True):
+        """Drive every product with a free value and, if ``linked``, add the assumptions."""
+        for _, _, u in self.rtl + self.spec_uses:
+            m.d.comb += u.eq(AnySeq(u.shape()))
+        for a, b, u in self.rtl if linked else ():
+            for c, d, v in self.spec_uses:
+                same = ((a == c) & (b == d)) | ((a == d) & (b == c))
+                m.d.comb += Assume(~same | (u == v))
+
+
+@contextmanager
+def uninterpreted_products(products: Products):
+    """Build the corrector with its products taken from ``products`` (see
+    :class:`Products`)."""
+    saved = _correct.product
+    _correct.product = products.corrector
+    try:
+        yield
+    finally:
+        _correct.product = saved
+
+
 def geff_bits(w: CoefWidths) -> int:
     return w.gain_bits + w.drift_bits - w.drift_frac
 
 
-def correct_spec(raw, offset, gain, drift, out_bits, w: CoefWidths = TILE_WIDTHS):
+def correct_spec(raw, offset, gain, drift, out_bits, w: CoefWidths = TILE_WIDTHS,
+                 mul=operator.mul):
     """:meth:`aimc.fixedpoint.CalFormat.correct` for one lane as an Amaranth expression: the
     corrected value (``RESULT_FRAC`` fractional bits) and whether it was clamped.
 
     The arithmetic is exact: Amaranth widens every sum and product, and the one narrowing,
     ``g_eff`` to ``geff_bits``, drops only bits that are always zero (:func:`check_widths`).
-    ``tests/test_formal.py`` checks this transcription against ``CalFormat.correct``."""
-    diff = (raw << OFF_FRAC) - offset
-    g_eff = geff_spec(gain, drift, w)
+    ``mul`` forms the two products (:meth:`Products.spec` in the proof at the tile's
+    widths). ``tests/test_formal.py`` checks this transcription against
+    ``CalFormat.correct``."""
+    return finish_spec(mul(diff_spec(raw, offset), geff_spec(gain, drift, w, mul)), out_bits, w)
+
+
+def diff_spec(raw, offset):
+    """``diff = raw * 2**OFF_FRAC - offset``."""
+    return (raw << OFF_FRAC) - offset
+
+
+def geff_spec(gain, drift, w: CoefWidths = TILE_WIDTHS, mul=operator.mul):
+    """``g_eff = (gain * drift + 2**(drift_frac-1)) >> drift_frac`` in ``geff_bits``."""
+    return ((mul(gain, drift) + (1 << (w.drift_frac - 1))) >> w.drift_frac)[:geff_bits(w)]
+
+
+def finish_spec(prod, out_bits, w: CoefWidths = TILE_WIDTHS):
+    """The product ``diff * g_eff`` rounded half up to ``RESULT_FRAC`` fractional bits and
+    clamped to ``out_bits``: the value and whether it was clamped."""
     s = OFF_FRAC + w.gain_frac - RESULT_FRAC
-    value = (diff * g_eff + (1 << (s - 1))) >> s
+    value = (prod + (1 << (s - 1))) >> s
     lo, hi = -(1 << (out_bits - 1)), (1 << (out_bits - 1)) - 1
     return Mux(value < lo, lo, Mux(value > hi, hi, value)), (value < lo) | (value > hi)
-
-
-def geff_spec(gain, drift, w: CoefWidths = TILE_WIDTHS):
-    """``g_eff = (gain * drift + 2**(drift_frac-1)) >> drift_frac`` in ``geff_bits``."""
-    return ((gain * drift + (1 << (w.drift_frac - 1))) >> w.drift_frac)[:geff_bits(w)]
 
 
 def check_widths(w: CoefWidths = TILE_WIDTHS):
@@ -374,6 +439,22 @@ class _CorrRoundDown(Corrector):
         return m
 
 
+class _CorrCrossedLanes(Corrector):
+    """Multiplies each lane's difference by the next lane's effective gain."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        fmt, lanes = self.fmt, self.cfg.lanes
+        diff2 = driven(m, "diff2", data.ArrayLayout(signed(fmt.diff_bits), lanes))
+        geff2 = driven(m, "geff2", data.ArrayLayout(fmt.geff_bits, lanes))
+        prod3 = driven(m, "prod3", data.ArrayLayout(signed(fmt.diff_bits + fmt.geff_bits + 1),
+                                                    lanes))
+        with m.If(driven(m, "advance")):
+            m.d.sync += [prod3[j].eq(_correct.product(diff2[j], geff2[(j + 1) % lanes]))
+                         for j in range(lanes)]
+        return m
+
+
 class CorrectorHarness(Harness):
     """:class:`~aimc.rtl.correct.Corrector` against :meth:`CalFormat.correct
     <aimc.fixedpoint.CalFormat.correct>`, for every raw result, offset, gain, drift scale,
@@ -383,39 +464,64 @@ class CorrectorHarness(Harness):
     per memory, enabled by ``coef_en``), holding arbitrary contents that do not change
     during the check (host or engine writes in flight are not covered). A shadow pipeline
     in the harness carries each accepted beat's inputs (raw lanes, its coefficients, mode,
-    drift, which lanes hold a column) and advances with ``sink.ready``; the beat leaving
-    must be the specification applied to the shadow's last stage.
+    drift, which lanes hold a column) and advances with ``sink.ready``; it evaluates the
+    specification on the way, each product in the cycle the corrector forms it (``g_eff``
+    as the beat leaves stage 1, ``diff * g_eff`` as it leaves stage 2), and the beat
+    leaving must be the specification's result.
+
+    With ``exact_products`` false (the default) the multiplications are uninterpreted
+    (:class:`Products`): the proof shows that every product the corrector forms has the
+    specification's operands and that everything around the products (alignment of the
+    beats and their coefficients, stalls, modes, padding, the widths, rounding, clamping,
+    the saturation count) is exact, at the tile's coefficient widths; that the product
+    cell multiplies is the netlist's semantics (a ``$mul`` as wide as its result), not
+    checked here. With ``exact_products`` the multipliers stay (the solver only closes
+    this at narrow coefficients).
     """
 
     mutations = {
         "no_drift": "the drift scale is ignored in CORRECT mode",
         "mode_skew": "stage 2 takes the mode of the wrong beat",
         "round_down": "the product is rounded down instead of half up",
+        "crossed_lanes": "each lane's difference is multiplied by the next lane's gain",
+        "unlinked_products": "the assumption is dropped that equal operands give equal "
+                             "products (an assumption weakened, not the design)",
     }
+    helpers_in_mutants = False  # the stage invariants name the corrector's registers
 
-    def __init__(self, cfg=None, widths=NARROW_WIDTHS, **kwargs):
+    def __init__(self, cfg=None, widths=TILE_WIDTHS, exact_products=False, **kwargs):
         super().__init__(**kwargs)
-        self.cfg = cfg if cfg is not None else TileConfig(rows=3, cols=3, lanes=2)
+        self.cfg = (cfg if cfg is not None
+                    else TileConfig(rows=3, cols=3, lanes=2, training=True))
         self.widths = widths
+        self.exact_products = exact_products
         check_widths(widths)
 
     @property
-    def name(self):
-        w = self.widths
-        return (f"corr_{self.cfg.input_mode}_a{self.cfg.adc_bits}"
-                f"_g{w.gain_bits}q{w.gain_frac}_d{w.drift_bits}q{w.drift_frac}")
+    def name(self):  # the job keys: corr (training tile), corr_inf; other widths named
+        w, cfg = self.widths, self.cfg
+        name = "corr" + ("" if cfg.training else "_inf")
+        if w != TILE_WIDTHS:
+            name += f"_g{w.gain_bits}q{w.gain_frac}_d{w.drift_bits}q{w.drift_frac}"
+        return name + ("_exact" if self.exact_products else "")
 
     def build(self, m):
+        products = Products()
         with coefficient_widths(self.widths):
-            self._build(m)
+            if self.exact_products:
+                self._build(m, operator.mul)
+            else:
+                with uninterpreted_products(products):
+                    self._build(m, products.spec)
+                products.constrain(m, linked=self.mutation != "unlinked_products")
 
-    def _build(self, m):
+    def _build(self, m, mul):
         cfg, w = self.cfg, self.widths
         fmt = CalFormat(cfg)
         lanes, rb = cfg.lanes, fmt.raw_bits
-        words = max(cfg.out_beats + cfg.back_beats, 2)
-        cls = {None: Corrector, "no_drift": _CorrNoDrift, "mode_skew": _CorrModeSkew,
-               "round_down": _CorrRoundDown}[self.mutation]
+        words = max(coef_words(cfg), 2)
+        cls = {"no_drift": _CorrNoDrift, "mode_skew": _CorrModeSkew, "round_down": _CorrRoundDown,
+               "crossed_lanes": _CorrCrossedLanes}.get(self.mutation, Corrector)
         dut = cls(cfg)
         f = self.instance(m, dut)
         sink, source = dut.sink, dut.source
@@ -449,8 +555,18 @@ class CorrectorHarness(Harness):
         beat = Signal(range(max(cfg.out_beats, cfg.back_beats, 2)))
         with m.If(sink.valid & sink.ready):
             m.d.sync += beat.eq(Mux(sink.payload.last, 0, beat + 1))
-        backward = kind_in == ResultKind.BACKWARD
+        # Backward results (training tiles) take the rows' words, after the columns'.
+        backward = (kind_in == ResultKind.BACKWARD) if cfg.training else Const(0)
         word = beat + Mux(backward, cfg.out_beats, 0)
+        # Vectors framed as the packer sends them (the packer job proves it): the kind's
+        # number of beats, TLAST on the last. The corrector's coefficient addresses are
+        # defined for those only.
+        beats = Mux(backward, cfg.back_beats, cfg.out_beats) if cfg.training else cfg.out_beats
+        with m.If(sink.valid):
+            self.assume(m, sink.payload.last == (beat == beats - 1))
+
+        raw_probe, off_probe = Signal(signed(rb)), Signal(signed(fmt.off_bits))
+        prod_shape = (diff_spec(raw_probe, off_probe) * Signal(geff_bits(w))).shape()
 
         def entry(name):
             return Signal(data.StructLayout({
@@ -458,7 +574,9 @@ class CorrectorHarness(Harness):
                 "drift": w.drift_bits, "beat": len(beat), "word": range(words),
                 "raw": data.ArrayLayout(signed(rb), lanes),
                 "off": data.ArrayLayout(signed(fmt.off_bits), lanes),
-                "gain": data.ArrayLayout(w.gain_bits, lanes)}), name=name)
+                "gain": data.ArrayLayout(w.gain_bits, lanes),
+                "geff": data.ArrayLayout(geff_bits(w), lanes),
+                "prod": data.ArrayLayout(prod_shape, lanes)}), name=name)
 
         new = entry("shadow_in")
         m.d.comb += [new.valid.eq(sink.valid), new.last.eq(sink.payload.last),
@@ -469,34 +587,38 @@ class CorrectorHarness(Harness):
         m.d.comb += [new.raw[j].eq(raw_in[j]) for j in range(lanes)]
         m.d.comb += new.word.eq(word)
         stages = [entry(f"shadow{i + 1}") for i in range(LATENCY)]
+        s1, s2, s3, s4 = stages
         with m.If(sink.ready):
             m.d.sync += stages[0].eq(new)
             m.d.sync += [stages[i].eq(stages[i - 1]) for i in range(1, LATENCY)]
-            # The coefficients join the beat as the corrector takes them: the memories'
-            # read data when the beat leaves stage 1 (that this is the beat's word is
-            # the stage-1 invariant below).
-            m.d.sync += [stages[1].off[j].eq(dut.offset[j]) for j in range(lanes)]
-            m.d.sync += [stages[1].gain[j].eq(dut.gain[j]) for j in range(lanes)]
+            for j in range(lanes):
+                # The coefficients join the beat as the corrector takes them: the memories'
+                # read data when the beat leaves stage 1 (that this is the beat's word is
+                # the stage-1 invariant below). The specification's products are formed in
+                # the cycles the corrector forms its own.
+                m.d.sync += [s2.off[j].eq(dut.offset[j]), s2.gain[j].eq(dut.gain[j]),
+                             s2.geff[j].eq(geff_spec(dut.gain[j], s1.drift, w, mul)),
+                             s3.prod[j].eq(mul(diff_spec(s2.raw[j], s2.off[j]), s2.geff[j]))]
         self.off_tab, self.gain_tab = off_tab, gain_tab
 
         def expected(e):
             ok = self._lanes_ok(e)
             values, sats = [], []
             for j in range(lanes):
-                value, sat = correct_spec(e.raw[j], e.off[j], e.gain[j], e.drift, fmt.out_bits, w)
+                value, sat = finish_spec(e.prod[j], fmt.out_bits, w)
                 raw_mode = e.mode == CorrectMode.RAW
                 values.append(Mux(ok[j], Mux(raw_mode, e.raw[j] << RESULT_FRAC, value), 0))
                 sats.append(ok[j] & ~raw_mode & sat)
-            return values, sum(sats)
+            return values, Cat(*sats)
 
-        out = stages[-1]
-        values, sats = expected(out)
-        self._sats = lambda e: expected(e)[1]
-        self.prop(m, "no_beat_created_or_lost", source.valid == out.valid, helper=True)
+        values, sat_lanes = expected(s4)
+        sats = sum(sat_lanes)
+        self._sat_lanes = lambda e: expected(e)[1]
+        self.prop(m, "no_beat_created_or_lost", source.valid == s4.valid, helper=True)
         with m.If(source.valid):
             self.prop(m, "output_equals_spec",
                       Cat(*(source.payload.data[j] == values[j] for j in range(lanes))).all()
-                      & (source.payload.last == out.last) & (source.payload.kind == out.kind))
+                      & (source.payload.last == s4.last) & (source.payload.kind == s4.kind))
         self.prop(m, "saturation_count",
                   dut.saturated == Mux(source.valid & source.ready, sats, 0))
         self.prop(m, "one_beat_per_cycle", sink.ready == (~source.valid | source.ready))
@@ -514,7 +636,8 @@ class CorrectorHarness(Harness):
     def _lanes_ok(self, e):
         """Which lanes of the shadow entry ``e`` hold a column (or a row, backward)."""
         cfg = self.cfg
-        length = Mux(e.kind == ResultKind.BACKWARD, cfg.rows, cfg.cols)
+        length = (Mux(e.kind == ResultKind.BACKWARD, cfg.rows, cfg.cols) if cfg.training
+                  else cfg.cols)
         return Cat(*(e.beat * cfg.lanes + j < length for j in range(cfg.lanes)))
 
     def _stage_invariants(self, m, dut, f, stages, beat):
@@ -525,6 +648,16 @@ class CorrectorHarness(Harness):
         valid = driven(f, "valid")
         self.prop(m, "stage_valid", valid == Cat(*(s.valid for s in stages)), helper=True)
         self.prop(m, "stage_beat", driven(f, "beat") == beat, helper=True)
+        # The beat counts and words of the beats inside stay within the vectors' lengths
+        # (the framing assumption), so no state reads a word the memories do not have.
+        cfg = self.cfg
+        longest = max(cfg.out_beats, cfg.back_beats) if cfg.training else cfg.out_beats
+        def in_range(s):
+            backward = (s.kind == ResultKind.BACKWARD) if cfg.training else Const(0)
+            return ~s.valid | ((s.beat < longest)
+                               & (s.word == s.beat + Mux(backward, cfg.out_beats, 0)))
+        self.prop(m, "beats_in_range",
+                  (beat < longest) & Cat(*(in_range(s) for s in stages)).all(), helper=True)
         last = driven(f, "last")
         for i, s in enumerate(stages):
             with m.If(s.valid):
@@ -533,7 +666,7 @@ class CorrectorHarness(Harness):
                           helper=True)
         s4 = stages[3]
         with m.If(s4.valid):
-            self.prop(m, "stage4", driven(f, "sat4") == self._sats(s4), helper=True)
+            self.prop(m, "stage4", driven(f, "sat4") == self._sat_lanes(s4), helper=True)
         s1, s2, s3 = stages[:3]
         with m.If(s1.valid):
             self.prop(m, "stage1", (driven(f, "mode1") == Value.cast(s1.mode))
@@ -560,14 +693,13 @@ class CorrectorHarness(Harness):
             self.prop(m, "stage2", (driven(f, "mode2") == Value.cast(s2.mode))
                       & (driven(f, "ok2") == self._lanes_ok(s2))
                       & Cat(*((lanes_of("raw2", signed(fmt.raw_bits))[j] == s2.raw[j])
-                              & (diff2[j] == (s2.raw[j] << OFF_FRAC) - s2.off[j])
-                              & (geff2[j] == geff_spec(s2.gain[j], s2.drift, w))
+                              & (diff2[j] == diff_spec(s2.raw[j], s2.off[j]))
+                              & (geff2[j] == s2.geff[j])
                               for j in range(lanes))).all(), helper=True)
         with m.If(s3.valid):
             prod3 = lanes_of("prod3", signed(fmt.diff_bits + fmt.geff_bits + 1))
             self.prop(m, "stage3", (driven(f, "mode3") == Value.cast(s3.mode))
                       & (driven(f, "ok3") == self._lanes_ok(s3))
                       & Cat(*((lanes_of("raw3", signed(fmt.raw_bits))[j] == s3.raw[j])
-                              & (prod3[j] == ((s3.raw[j] << OFF_FRAC) - s3.off[j])
-                                 * geff_spec(s3.gain[j], s3.drift, w))
+                              & (prod3[j] == s3.prod[j])
                               for j in range(lanes))).all(), helper=True)

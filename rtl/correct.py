@@ -19,13 +19,20 @@ from ..fixedpoint import (
 )
 from .engine import beat_lanes, result_beat
 
-__all__ = ["Corrector", "LATENCY", "coef_words"]
+__all__ = ["Corrector", "LATENCY", "coef_words", "product"]
 
 
 def coef_words(cfg: TileConfig) -> int:
     """Words of the coefficient memories: one per beat of a forward result, then (training
     tiles) one per beat of a backward result."""
     return cfg.out_beats + (cfg.back_beats if cfg.training else 0)
+
+def product(a, b):
+    """Each of the corrector's products (per lane, ``gain * drift`` and ``diff * g_eff``):
+    a function of its own so that the formal proof can stand in for the multipliers
+    (``formal/datapath.py``, :func:`~aimc.formal.datapath.uninterpreted_products`)."""
+    return a * b
+
 
 #: Pipeline stages of the corrector: cycles from a beat's acceptance to its leaving.
 LATENCY = 4
@@ -136,13 +143,14 @@ class Corrector(wiring.Component):
             for j in range(lanes):
                 m.d.sync += [
                     diff2[j].eq((raw1[j] << OFF_FRAC) - self.offset[j]),
-                    geff2[j].eq((self.gain[j] * drift1 + (1 << (DRIFT_FRAC - 1))) >> DRIFT_FRAC),
+                    geff2[j].eq((product(self.gain[j], drift1) + (1 << (DRIFT_FRAC - 1)))
+                                 >> DRIFT_FRAC),
                     raw2[j].eq(raw1[j]),
                 ]
             m.d.sync += [ok2.eq(lane_ok1), mode2.eq(mode1)]
             # Stage 3: the product.
             for j in range(lanes):
-                m.d.sync += [prod3[j].eq(diff2[j] * geff2[j]), raw3[j].eq(raw2[j])]
+                m.d.sync += [prod3[j].eq(product(diff2[j], geff2[j])), raw3[j].eq(raw2[j])]
             m.d.sync += [ok3.eq(ok2), mode3.eq(mode2)]
             # Stage 4: round, clamp, sign-extend (the element assignment does); mark the
             # clamped lanes (counted at the output, off the product's path).
