@@ -11,7 +11,7 @@ from .axil import AxiLiteHarness
 from .calib import CalibrationHarness
 from .datapath import CorrectorHarness, DividerHarness, SarHarness, SqrtHarness
 from .harness import Harness
-from .program import ProgramHarness
+from .program import ProgramHarness, ProgramStreamHarness
 from .streams import LoaderHarness, PackerHarness
 from .tile import TileHarness
 from .timeout import TimeoutHarness
@@ -97,6 +97,14 @@ JOBS: tuple[Job, ...] = (
     Job("packer_inf", "2 AXI4-Stream", "ResultPacker (rtl/stream.py, to m_axis), 3x3 inference "
         "tile, 2 lanes", lambda **kw: PackerHarness(TileConfig(rows=3, cols=3, lanes=2), **kw),
         "prove", 4, 8, mutations=(Mutation("early_last", "beats_are_the_vector_in_order", 6),)),
+    # The target stream: its cover must pass a whole row (step 23, about 40 s).
+    Job("prog_tgt", "2 AXI4-Stream", "ProgramEngine (rtl/program.py, t_axis), 2x3 tile, 2-bit "
+        "inputs and ADCs, 2 lanes (two beats per target packet)", ProgramStreamHarness,
+        "prove", 2, 24, mutations=(
+            Mutation("short_packet_taken", "misframed_packet_ends_the_run_with_error", 8),
+            Mutation("ready_while_grouping", "tready_only_when_a_packet_is_due", 8),
+            Mutation("request_while_loading", "reads_and_pulses_follow_the_row_packet", 8),
+            Mutation("silent_inhibit", "clean_run_took_one_packet_per_row", 8))),
     Job("sar2x4", "5 datapath", "SarController (rtl/sar.py), 2 ADCs x 4 bits",
         lambda **kw: SarHarness(2, 4, **kw), "prove", 7, 12, mutations=(
             Mutation("skip_step", "trial_is_search_step", 12),

@@ -142,19 +142,22 @@ class Harness(Elaboratable):
         return list(self.declared)
 
 
-def driven(m, name, shape=None):
+def driven(m, name, shape=None, *, width=None):
     """The signal called ``name`` that the elaborated module ``m`` drives (for a mutation
     that overrides an internal register after the original ``elaborate``).
 
     This reads ``Module._driving``, Amaranth 0.5's record of the signals a module assigns:
     the one private name the mutations rely on, kept here.
 
+    ``width`` picks among signals of the same name by their width.
+
     Raises
     ------
     LookupError
-        No signal, or more than one, of that name is driven by ``m``.
+        No signal, or more than one, of that name (and width) is driven by ``m``.
     """
-    found = [s for s in m._driving.keys() if s.name == name]
+    found = [s for s in m._driving.keys()
+             if s.name == name and (width is None or len(s) == width)]
     if len(found) != 1:
         raise LookupError(f"the module drives {len(found)} signals named {name!r}, not one")
     # A layout's signal is found as its bits; ``shape`` gives back the view of its fields.

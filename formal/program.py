@@ -43,9 +43,9 @@ from amaranth import Mux, Signal
 
 from ..config import TileConfig
 from ..rtl.program import ProgramEngine
-from .harness import Harness, driven, free, frozen, fsm, holding
+from .harness import Harness, drive_inputs, driven, free, frozen, fsm, holding
 
-__all__ = ["ProgramHarness", "program_bound"]
+__all__ = ["ProgramHarness", "ProgramStreamHarness", "program_bound"]
 
 def _bound_terms(cfg: TileConfig, max_iter, width, parallel, p, *,
                  wrap=lambda v: v, pick=lambda c, a, b: a if c else b) -> SimpleNamespace:
@@ -246,3 +246,149 @@ def _any(terms):
     for term in terms[1:]:
         out = out | term
     return out
+
+
+# -- the target stream (t_axis) ---------------------------------------------------------------
+
+class _ShortPacketTaken(ProgramEngine):
+    """A packet's TLAST before its last beat is ignored: the row loads on from the next
+    packet's beats."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        machine, t = fsm(m), self.targets
+        beat = driven(m, "beat")
+        loading = machine.state == machine.encoding["LOAD"]
+        with m.If(loading & t.tvalid & t.tlast & (beat != self.cfg.out_beats - 1)):
+            m.d.sync += [machine.state.eq(machine.encoding["LOAD"]),
+                         driven(m, "failed", width=1).eq(0)]
+        return m
+
+
+class _ReadyWhileGrouping(ProgramEngine):
+    """TREADY is also high while a group starts (a beat taken outside a row's packet)."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        machine = fsm(m)
+        with m.If(machine.state == machine.encoding["GROUP"]):
+            m.d.comb += self.targets.tready.eq(1)
+        return m
+
+
+class _RequestWhileLoading(ProgramEngine):
+    """The engine requests a read while the row's packet is still being taken."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        machine = fsm(m)
+        with m.If(machine.state == machine.encoding["LOAD"]):
+            m.d.comb += self.seq.request.valid.eq(1)
+        return m
+
+
+class _SilentInhibit(ProgramEngine):
+    """A start refused by ``inhibit`` ends without the error flag."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        machine = fsm(m)
+        with m.If((machine.state == machine.encoding["IDLE"]) & self.start & self.inhibit):
+            m.d.sync += driven(m, "failed", width=1).eq(0)
+        return m
+
+
+class ProgramStreamHarness(Harness):
+    """The program engine's target packets on ``t_axis``: one packet per row, taken before
+    the row's reads and pulses, exactly ``out_beats`` beats with TLAST on the last, and a
+    packet framed otherwise ends the run with an error at once.
+
+    Every input is free in every cycle (the registers too: these are safety properties,
+    true whatever the host writes); the harness follows the run at the ports alone: a packet
+    is due at the start of a run and after each row's status packet (the last beat of an
+    ``emit`` packet) until ``rows`` packets have been taken.
+    """
+
+    name = "prog_tgt"
+    mutations = {
+        "short_packet_taken": "a TLAST before the packet's last beat is ignored",
+        "ready_while_grouping": "TREADY is high while a group starts",
+        "request_while_loading": "a read is requested while the row's packet is taken",
+        "silent_inhibit": "a start refused by inhibit ends without the error flag",
+    }
+    helpers_in_mutants = False  # the invariants name the engine's state
+
+    def __init__(self, cfg=None, **kwargs):
+        super().__init__(**kwargs)
+        self.cfg = cfg if cfg is not None else TileConfig(
+            rows=2, cols=3, input_bits=2, adc_bits=2, lanes=2)
+
+    def build(self, m):
+        cfg = self.cfg
+        rows, beats = cfg.rows, cfg.out_beats
+        cls = {"short_packet_taken": _ShortPacketTaken,
+               "ready_while_grouping": _ReadyWhileGrouping,
+               "request_while_loading": _RequestWhileLoading,
+               "silent_inhibit": _SilentInhibit}.get(self.mutation, ProgramEngine)
+        dut = cls(cfg)
+        inner = self.instance(m, dut)
+        drive_inputs(m, dut)
+        seq, t = dut.seq, dut.targets
+
+        # The harness's view of the run, from the ports.
+        packets = Signal(range(rows + 1))   # packets taken in this run
+        beat = Signal(range(max(beats, 2)))  # beats taken of the current packet
+        due = Signal(init=1)                 # a packet is due (nothing else may happen)
+        bad = Signal()                       # a beat with TLAST in the wrong place was taken
+        taken = t.tvalid & t.tready
+        misframed = taken & (t.tlast != (beat == beats - 1))
+        status_end = seq.emit.valid & seq.emit.ready & seq.emit.payload.last
+        with m.If(~seq.busy):
+            m.d.sync += [packets.eq(0), beat.eq(0), due.eq(1), bad.eq(0)]
+        with m.Else():
+            with m.If(taken):
+                m.d.sync += beat.eq(Mux(t.tlast, 0, beat + 1))
+                with m.If(t.tlast):
+                    m.d.sync += [packets.eq(packets + 1), due.eq(0)]
+            with m.If(misframed):
+                m.d.sync += bad.eq(1)
+            with m.If(status_end & (packets < rows)):
+                m.d.sync += due.eq(1)
+
+        self.prop(m, "tready_only_when_a_packet_is_due",
+                  ~t.tready | (seq.busy & ~dut.done & due & ~bad))
+        after_misframed = self.past(m, misframed)
+        self.prop(m, "misframed_packet_ends_the_run_with_error",
+                  ~after_misframed | (dut.done & dut.error))
+        self.prop(m, "reads_and_pulses_follow_the_row_packet",
+                  (~seq.request.valid | (~due & (seq.request.payload.row + 1 == packets)))
+                  & (~dut.pulse | (~due & (dut.pulse_row + 1 == packets))))
+        self.prop(m, "clean_run_took_one_packet_per_row",
+                  ~(dut.done & ~dut.error) | ((packets == rows) & ~due & (beat == 0) & ~bad))
+
+        # Helper invariants: the engine's state against the harness's view.
+        machine = fsm(inner)
+
+        def at(*names):
+            return _any(machine.state == machine.encoding[n] for n in names)
+
+        row, ebeat = driven(inner, "row"), driven(inner, "beat")
+        failed = driven(inner, "failed", width=1)
+        working = at(*(n for n in machine.encoding
+                       if n not in ("IDLE", "WAIT_IDLE", "LOAD", "DONE")))
+        self.prop(m, "inv_state", at(*machine.encoding), helper=True)
+        self.prop(m, "inv_wait_idle",
+                  ~at("WAIT_IDLE") | ((packets == 0) & due & (row == 0) & (beat == 0)
+                                      & (ebeat == 0)),
+                  helper=True)
+        self.prop(m, "inv_load", ~at("LOAD") | (due & (packets == row) & (beat == ebeat)
+                                                & (ebeat < beats) & (row < rows)), helper=True)
+        self.prop(m, "inv_working",
+                  ~working | (~due & (packets == row + 1) & (beat == 0) & (row < rows)),
+                  helper=True)
+        self.prop(m, "inv_flags",
+                  (~(seq.busy & ~dut.done) | (~failed & ~bad))
+                  & (~(dut.done & ~failed) | ((packets == rows) & ~due & (beat == 0) & ~bad))
+                  & (~bad | failed), helper=True)
+        self.cover(m, "second_row_packet_taken", taken & t.tlast & (packets == 1) & ~misframed)
+        self.cover(m, "misframed_packet_refused", after_misframed)
