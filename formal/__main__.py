@@ -42,7 +42,8 @@ def main(argv=None) -> int:
     checks, mutations = [], []
     start = time.monotonic()
     for job in jobs:
-        for c in run_job(job, args.out, per_property=not args.quick) + run_cover(job, args.out):
+        alone = not (args.quick or job.together)
+        for c in run_job(job, args.out, per_property=alone) + run_cover(job, args.out):
             print(f"{c.status:8} {c.seconds:7.1f}s  {c.name}  [{c.kind}]", flush=True)
             checks.append(c)
         for mu in job.mutations:

@@ -37,7 +37,9 @@ class Job:
 
     ``mode`` is ``prove`` (k-induction, ``k = depth``) or ``bmc`` (bounded to ``depth``
     steps); ``cover_depth`` bounds the search for its cover traces. ``quick`` jobs run in
-    ``make test`` (tests/test_formal.py), all of them in ``make formal``.
+    ``make test`` (tests/test_formal.py), all of them in ``make formal``, which proves each
+    property on its own unless the job is ``together`` (one run for all its properties, for
+    a job whose every run costs about the same whatever it asserts).
     """
 
     key: str
@@ -49,6 +51,7 @@ class Job:
     cover_depth: int
     quick: bool = True
     mutations: tuple[Mutation, ...] = ()
+    together: bool = False
 
     def harness(self, **kwargs) -> Harness:
         return self.make(**kwargs)
@@ -61,6 +64,9 @@ def _divider(widths):
 def _sqrt(n):
     return lambda **kw: SqrtHarness(n, **kw)
 
+
+_WIDE_CORRECTOR = TileConfig(rows=5, cols=6, input_bits=12, adc_bits=12, lanes=4,
+                             input_mode="bitserial", training=True)
 
 #: Steps of the tile's bounded checks (2x2 tile: an MVM period is 5 cycles, a vector's
 #: port-to-port latency 11), and of their cover searches. The liveness assumptions leave
@@ -97,10 +103,9 @@ JOBS: tuple[Job, ...] = (
     Job("packer_inf", "2 AXI4-Stream", "ResultPacker (rtl/stream.py, to m_axis), 3x3 inference "
         "tile, 2 lanes", lambda **kw: PackerHarness(TileConfig(rows=3, cols=3, lanes=2), **kw),
         "prove", 4, 8, mutations=(Mutation("early_last", "beats_are_the_vector_in_order", 6),)),
-    # The target stream: its cover must pass a whole row (step 23, about 40 s).
     Job("prog_tgt", "2 AXI4-Stream", "ProgramEngine (rtl/program.py, t_axis), 2x3 tile, 2-bit "
         "inputs and ADCs, 2 lanes (two beats per target packet)", ProgramStreamHarness,
-        "prove", 2, 24, mutations=(
+        "prove", 2, 8, mutations=(
             Mutation("short_packet_taken", "misframed_packet_ends_the_run_with_error", 8),
             Mutation("ready_while_grouping", "tready_only_when_a_packet_is_due", 8),
             Mutation("request_while_loading", "reads_and_pulses_follow_the_row_packet", 8),
@@ -136,6 +141,14 @@ JOBS: tuple[Job, ...] = (
     Job("corr_inf", "5 datapath", "Corrector (rtl/correct.py), 3x5 inference tile, 8-bit ADCs, "
         "2 lanes (a padded last beat), Q2.14 gain and drift scale; products uninterpreted",
         lambda **kw: CorrectorHarness(TileConfig(rows=3, cols=5, lanes=2), **kw), "prove", 2, 8,
+        mutations=(Mutation("round_down", "output_equals_spec", 8),)),
+    # The widest raw results (12-bit bit-serial inputs and 12-bit ADCs: 23 bits), 4 lanes:
+    # about 150 s a run, so its properties are proved in one run.
+    Job("corr_wide", "5 datapath", "Corrector (rtl/correct.py), 5x6 training tile, 12-bit "
+        "bit-serial inputs and 12-bit ADCs (23-bit raw results), 4 lanes, Q2.14 gain and drift "
+        "scale; products uninterpreted",
+        lambda **kw: CorrectorHarness(_WIDE_CORRECTOR, label="corr_wide", **kw), "prove", 2, 8,
+        quick=False, together=True,
         mutations=(Mutation("round_down", "output_equals_spec", 8),)),
     Job("timeout", "4 liveness", "Sequencer (rtl/sequencer.py), readiness timeout, 2x2 "
         "tile, 2-bit inputs and ADCs", TimeoutHarness, "prove", 2, 8, mutations=(

@@ -489,8 +489,10 @@ class CorrectorHarness(Harness):
     }
     helpers_in_mutants = False  # the stage invariants name the corrector's registers
 
-    def __init__(self, cfg=None, widths=TILE_WIDTHS, exact_products=False, **kwargs):
+    def __init__(self, cfg=None, widths=TILE_WIDTHS, exact_products=False, label=None,
+                 **kwargs):
         super().__init__(**kwargs)
+        self.label = label
         self.cfg = (cfg if cfg is not None
                     else TileConfig(rows=3, cols=3, lanes=2, training=True))
         self.widths = widths
@@ -499,6 +501,8 @@ class CorrectorHarness(Harness):
 
     @property
     def name(self):  # the job keys: corr (training tile), corr_inf; other widths named
+        if self.label is not None:
+            return self.label
         w, cfg = self.widths, self.cfg
         name = "corr" + ("" if cfg.training else "_inf")
         if w != TILE_WIDTHS:
@@ -513,6 +517,12 @@ class CorrectorHarness(Harness):
             else:
                 with uninterpreted_products(products):
                     self._build(m, products.spec)
+                # Two products per lane (a mutant may form more); fewer would mean a
+                # multiplication the abstraction does not see.
+                if len(products.rtl) < 2 * self.cfg.lanes:
+                    raise RuntimeError(
+                        f"the corrector formed {len(products.rtl)} products through "
+                        f"aimc.rtl.correct.product, not {2 * self.cfg.lanes} (two per lane)")
                 products.constrain(m, linked=self.mutation != "unlinked_products")
 
     def _build(self, m, mul):
