@@ -39,7 +39,9 @@ class Job:
     steps); ``cover_depth`` bounds the search for its cover traces. ``quick`` jobs run in
     ``make test`` (tests/test_formal.py), all of them in ``make formal``, which proves each
     property on its own unless the job is ``together`` (one run for all its properties, for
-    a job whose every run costs about the same whatever it asserts).
+    a job whose every run costs about the same whatever it asserts). A job without
+    ``covers`` leaves them to the job of the same harness at a narrower range (their
+    exact-bound traces grow with the range).
     """
 
     key: str
@@ -52,6 +54,7 @@ class Job:
     quick: bool = True
     mutations: tuple[Mutation, ...] = ()
     together: bool = False
+    covers: bool = True
 
     def harness(self, **kwargs) -> Harness:
         return self.make(**kwargs)
@@ -165,6 +168,16 @@ JOBS: tuple[Job, ...] = (
         "prove", 2, CAL_COVER_DEPTH, quick=False, mutations=(
             Mutation("rep_stuck", "ends_within_the_bound", CAL_MUTANT_DEPTH),
             Mutation("phase_stuck", "ends_within_the_bound", CAL_MUTANT_DEPTH))),
+    # The same bounds over wider register ranges, each job's assertions in one run; their
+    # covers and mutants are those of prog and cal.
+    Job("prog_7x7", "4 liveness", "ProgramEngine (rtl/program.py), 1x2 tile, 2-bit inputs and "
+        "ADCs, 2 lanes; max_iter 0..7, width 1..7; every handshake within 1-3 cycles",
+        lambda **kw: ProgramHarness(iter_max=7, width_max=7, label="prog_7x7", **kw), "prove",
+        2, 40, quick=False, together=True, covers=False),
+    Job("cal_avg3", "4 liveness", "CalibrationEngine (rtl/calib.py), 1x2 tile, 2-bit inputs and "
+        "ADCs, 2 lanes, avg_log2 0..3; every handshake within 1-3 cycles",
+        lambda **kw: CalibrationHarness(avg_max=3, label="cal_avg3", **kw), "prove", 2,
+        CAL_COVER_DEPTH, quick=False, together=True, covers=False),
     Job("tile", "3 conservation", "Tile (rtl/tile.py), 2x2, 2-bit inputs and ADCs, 2 lanes; "
         "host writes CTRL and READY_TIMEOUT", TileHarness, "bmc", TILE_DEPTH, TILE_COVER_DEPTH,
         quick=False, mutations=(

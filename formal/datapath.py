@@ -489,10 +489,8 @@ class CorrectorHarness(Harness):
     }
     helpers_in_mutants = False  # the stage invariants name the corrector's registers
 
-    def __init__(self, cfg=None, widths=TILE_WIDTHS, exact_products=False, label=None,
-                 **kwargs):
+    def __init__(self, cfg=None, widths=TILE_WIDTHS, exact_products=False, **kwargs):
         super().__init__(**kwargs)
-        self.label = label
         self.cfg = (cfg if cfg is not None
                     else TileConfig(rows=3, cols=3, lanes=2, training=True))
         self.widths = widths
@@ -501,8 +499,6 @@ class CorrectorHarness(Harness):
 
     @property
     def name(self):  # the job keys: corr (training tile), corr_inf; other widths named
-        if self.label is not None:
-            return self.label
         w, cfg = self.widths, self.cfg
         name = "corr" + ("" if cfg.training else "_inf")
         if w != TILE_WIDTHS:

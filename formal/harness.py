@@ -59,6 +59,9 @@ class Harness(Elaboratable):
         asserted in every build.
     mutation : str or None
         A key of :attr:`mutations`.
+    label : str or None
+        The prefix of the property names in place of :attr:`name` (a job that runs the
+        harness at another configuration).
 
     Raises
     ------
@@ -76,17 +79,18 @@ class Harness(Elaboratable):
     #: first, which says nothing of the properties.
     helpers_in_mutants = True
 
-    def __init__(self, *, only=None, mutation=None):
+    def __init__(self, *, only=None, mutation=None, label=None):
         if mutation is not None and mutation not in self.mutations:
             raise ValueError(f"{type(self).__name__} has no mutation {mutation!r}; it has "
                              f"{', '.join(sorted(self.mutations)) or 'none'}")
+        self.label = label
         self.only = None if only is None else frozenset(only)
         self.mutation = mutation
         #: (full name, "assert" or "cover", helper) of every property, filled by elaborate.
         self.declared: list[tuple[str, str, bool]] = []
 
     def full(self, name: str) -> str:
-        return f"{self.name}.{name}"
+        return f"{self.label or self.name}.{name}"
 
     def prop(self, m, name, test, *, helper=False):
         """Assert ``test`` (in the cycles the enclosing ``If`` selects) as property ``name``.

@@ -93,7 +93,7 @@ def run_cover(job: Job, out: Path) -> list[CheckResult]:
     out = Path(out)
     il, names = to_rtlil(job.harness())
     covers = [n for n, kind, _ in job.harness().properties() if kind == "cover"]
-    if not covers:
+    if not covers or not job.covers:
         return []
     o = run_sby(il, out / "work" / f"{job.key}.cover", mode="cover", depth=job.cover_depth,
                 timeout=TIMEOUT)
