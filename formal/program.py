@@ -265,26 +265,27 @@ class _ShortPacketTaken(ProgramEngine):
         return m
 
 
-class _ReadyWhileGrouping(ProgramEngine):
-    """TREADY is also high while a group starts (a beat taken outside a row's packet)."""
+def _high_in_state(state, port, doc):
+    """A mutation: the subclass of ``ProgramEngine`` that drives the 1-bit ``port`` (a
+    function of the engine) high whenever its FSM is in ``state``."""
 
     def elaborate(self, platform):
-        m = super().elaborate(platform)
+        m = ProgramEngine.elaborate(self, platform)
         machine = fsm(m)
-        with m.If(machine.state == machine.encoding["GROUP"]):
-            m.d.comb += self.targets.tready.eq(1)
+        with m.If(machine.state == machine.encoding[state]):
+            m.d.comb += port(self).eq(1)
         return m
 
+    return type(f"_ProgramEngineHigh_{state}", (ProgramEngine,),
+                {"elaborate": elaborate, "__doc__": doc})
 
-class _RequestWhileLoading(ProgramEngine):
-    """The engine requests a read while the row's packet is still being taken."""
 
-    def elaborate(self, platform):
-        m = super().elaborate(platform)
-        machine = fsm(m)
-        with m.If(machine.state == machine.encoding["LOAD"]):
-            m.d.comb += self.seq.request.valid.eq(1)
-        return m
+_ReadyWhileGrouping = _high_in_state(
+    "GROUP", lambda e: e.targets.tready,
+    "TREADY is also high while a group starts (a beat taken outside a row's packet).")
+_RequestWhileLoading = _high_in_state(
+    "LOAD", lambda e: e.seq.request.valid,
+    "The engine requests a read while the row's packet is still being taken.")
 
 
 class _SilentInhibit(ProgramEngine):

@@ -128,6 +128,17 @@ def test_correct_spec_is_calformat_correct():
     sim.run()
 
 
+def test_corrector_harness_with_exact_products_builds():
+    # The variant with the multipliers themselves (docs/reliability.md, "Not proved yet"):
+    # it converts, and only the uninterpreted variant assumes anything of the products.
+    from aimc.formal._sby import to_rtlil
+    from aimc.formal.datapath import NARROW_WIDTHS, CorrectorHarness
+    exact, _ = to_rtlil(CorrectorHarness(widths=NARROW_WIDTHS, exact_products=True))
+    free, _ = to_rtlil(CorrectorHarness(widths=NARROW_WIDTHS))
+    assert "rtl_product" not in exact and "rtl_product" in free
+    assert exact.count("$mul") > free.count("$mul")
+
+
 @needs_tools
 def test_tile_streams_have_no_ready_valid_path(tmp_path):
     from aimc.formal.structural import run_structural
