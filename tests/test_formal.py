@@ -66,6 +66,47 @@ def test_unknown_mutation_is_refused():
         next(j for j in JOBS if j.key == "sar2x4").harness(mutation="nosuch")
 
 
+def test_a_mutant_asserts_only_the_property_that_must_catch_it():
+    # So the counterexample is that property's, whichever solver finds which trace.
+    from aimc.formal._sby import to_rtlil
+    job = next(j for j in JOBS if j.key == "axil")
+    mu = job.mutations[0]
+    expected = job.harness().full(mu.catches)
+    _, names = to_rtlil(job.harness(mutation=mu.key, only={expected}))
+    assert names == [expected]
+    _, every = to_rtlil(job.harness(mutation=mu.key))
+    assert len(every) > 1 and expected in every
+
+
+def test_an_unknown_solver_is_refused(tmp_path):
+    from aimc.formal._sby import missing_tools, run_sby
+    with pytest.raises(ValueError, match=r"^solver must be one of boolector, z3, not 'cvc5'$"):
+        run_sby("", tmp_path / "job", mode="prove", depth=2, solver="cvc5")
+    with pytest.raises(ValueError, match=r"not 'yices'$"):
+        missing_tools(["yices"])
+
+
+def test_the_solver_option_is_checked_before_any_run(capsys):
+    from aimc.formal.__main__ import main
+    with pytest.raises(SystemExit) as info:
+        main(["--solver", "cvc5", "--only", "sar2x4"])
+    assert info.value.code == 2
+    assert "argument --solver: invalid choice: 'cvc5'" in capsys.readouterr().err
+
+
+@needs_tools
+@pytest.mark.parametrize("solver", ["boolector", "z3"])
+def test_each_solver_proves_and_catches(solver, tmp_path):
+    # Boolector is the default; z3 stays usable (--solver z3) and gives the same verdicts.
+    job = next(j for j in JOBS if j.key == "sar2x4")
+    results = run_job(job, tmp_path, per_property=False, solver=solver)
+    assert results and all(r.status == "PASS" for r in results)
+    log = (tmp_path / "work" / job.key / "run" / "logfile.txt").read_text()
+    assert f"engine_0: smtbmc {solver}" in log and f"Solver: {solver}" in log
+    r = run_mutation(job, job.mutations[0], tmp_path, solver=solver)
+    assert r.caught, (r.expected, r.failed)
+
+
 def test_divider_spec_matches_reference():
     # The harness's division-free statement of the quotient is divide()'s, on every
     # operand of the 8 / 4 -> 4 configuration.
