@@ -79,6 +79,10 @@ _WIDE_CORRECTOR = TileConfig(rows=5, cols=6, input_bits=12, adc_bits=12, lanes=4
 TILE_DEPTH = 20
 TILE_LIVE_DEPTH = 30
 TILE_COVER_DEPTH = 20
+#: The order check's analogue half answers from the rows driven, which leaves the solver
+#: little to search: 28 steps (four to five MVMs) take about 9 s; past 30 every two more
+#: steps take about twice as long (40 steps: 538 s).
+TILE_ORDER_DEPTH = 28
 
 #: The calibration engine's cover search must pass the shortest run with the drift scale's
 #: division (28 cycles at p = 1, one MVM); its mutants' bounded checks the shortest run
@@ -195,6 +199,15 @@ JOBS: tuple[Job, ...] = (
         "ready high, m_axis TREADY high, enabled", lambda **kw: TileHarness(live=True, **kw),
         "bmc", TILE_LIVE_DEPTH, TILE_COVER_DEPTH, quick=False, mutations=(
             Mutation("ready_may_fall", "a_result_leaves_within_the_latency_bound", 20),)),
+    Job("tile_order", "3 conservation", "Tile (rtl/tile.py), 2x2, 2-bit inputs and ADCs, 2 "
+        "lanes; the analogue half answering from the rows driven, frames well formed and in "
+        "range, ready high, host writes CTRL (raw results)",
+        lambda **kw: TileHarness(order=True, **kw), "bmc", TILE_ORDER_DEPTH, TILE_COVER_DEPTH,
+        mutations=(Mutation("late_load", "results_carry_their_vectors_in_order", 20),)),
+    # The same to 40 steps, where the tile can hold its most vectors (make formal only).
+    Job("tile_order40", "3 conservation", "Tile (rtl/tile.py), as tile_order, bounded to 40",
+        lambda **kw: TileHarness(order=True, label="tile_order40", **kw), "bmc", 40,
+        TILE_COVER_DEPTH, quick=False, together=True, covers=False),
     # The mutations' bounded checks pass the 28 cycles before the first slot: 4 to 5 s with
     # Boolector (z3: 75 to 107 s).
     Job("upd", "6 training", "UpdateEngine (rtl/update.py), 1x1 tile, 2-bit inputs, "

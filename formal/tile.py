@@ -19,10 +19,10 @@ harness's own counters).
 
 from __future__ import annotations
 
-from amaranth import Signal, signed
+from amaranth import Cat, Mux, Signal, signed
 
 from ..config import TileConfig
-from ..enums import ResultKind
+from ..enums import InputKind, ResultKind
 from ..rtl.correct import LATENCY as CORRECTOR_LATENCY
 from ..rtl.regmap import register_map
 from ..rtl.tile import PORT_TO_PORT_EXTRA, Tile
@@ -43,22 +43,48 @@ _NoDropTile = holding(Tile, "drop_range_count", "A vector with an element out of
                       "is dropped but not counted.")
 
 
+class _LateLoadTile(Tile):
+    """The line driver latches the input buffer two cycles after the sequencer has taken
+    the vector, when the loader, released in the take, may already hold the next one."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        load = m.submodules.seq.row_load
+        late = [Signal(name=f"late_load_{i}") for i in range(2)]
+        m.d.sync += [late[0].eq(load), late[1].eq(late[0])]
+        m.d.comb += m.submodules.rowdrv.load.eq(late[1])
+        return m
+
+
 class TileHarness(Harness):
     """See the module docstring. ``live``: the liveness assumptions (the analogue half
     always ready, m_axis TREADY high, the host's CTRL writes keep ``enable`` set); vectors
-    are sent only after the first CTRL write has been answered."""
+    are sent only after the first CTRL write has been answered. ``order``: the order check
+    (:meth:`_order`); a tile whose vectors and results are one beat each, PWM, one column per
+    ADC. ``live`` and ``order`` are separate checks."""
 
     name = "tile"
     mutations = {
         "no_drop_count": "a vector dropped for an element out of range is not counted",
         "ready_may_fall": "(an assumption weakened) the analogue half may drop ready",
+        "late_load": "the line driver latches the input buffer two cycles after the "
+                     "sequencer took the vector (the loader may hold the next one by then)",
     }
 
-    def __init__(self, cfg=None, *, live=False, **kwargs):
+    def __init__(self, cfg=None, *, live=False, order=False, **kwargs):
         super().__init__(**kwargs)
         self.cfg = cfg if cfg is not None else TileConfig(
             rows=2, cols=2, input_bits=2, adc_bits=2, lanes=2)
+        if live and order:
+            raise ValueError("TileHarness: live and order are separate checks; set one")
+        cfg = self.cfg
+        if order and (cfg.in_beats != 1 or cfg.out_beats != 1 or cfg.input_mode != "pwm"
+                      or cfg.cols_per_adc != 1 or cfg.training):
+            raise ValueError("TileHarness(order=True) needs an inference tile with one beat "
+                             "per vector and per result, PWM inputs and one column per ADC, "
+                             f"not {cfg}")
         self.live = live
+        self.order = order
 
     # -- the manager of the register bus ---------------------------------------------------
     def _axil(self, m, bus, addrs):
@@ -82,10 +108,12 @@ class TileHarness(Harness):
 
     def build(self, m):
         cfg = self.cfg
-        dut = (_NoDropTile if self.mutation == "no_drop_count" else Tile)(cfg)
+        dut = {"no_drop_count": _NoDropTile, "late_load": _LateLoadTile}.get(
+            self.mutation, Tile)(cfg)
         inner = self.instance(m, dut)
         regs = {r.name: r.offset for r in register_map(cfg)}
-        w = self._axil(m, dut.s_axil, (regs["CTRL"], regs["READY_TIMEOUT"]))
+        w = self._axil(m, dut.s_axil, (regs["CTRL"], regs["CTRL"] if self.order
+                                       else regs["READY_TIMEOUT"]))
         for port in ("s_axis", "t_axis", "ana"):
             drive_inputs(m, getattr(dut, port), f"{port}_")
         tready = free(m, 1, "m_axis_tready")
@@ -107,7 +135,9 @@ class TileHarness(Harness):
             "drop_frame_count", "drop_range_count", "timeout_count"))
         in_flight = Signal(signed(width + 4))
         m.d.comb += in_flight.eq(frames - results - lost)
-        if not self.live:
+        if self.order:
+            self._order(m, dut, w, frame_end, result_end)
+        elif not self.live:
             bound = tile_buffers(cfg)
             self.prop(m, "results_are_frames_less_losses_and_in_flight",
                       (in_flight >= 0) & (in_flight <= bound))
@@ -137,3 +167,76 @@ class TileHarness(Harness):
             limit = cfg.mvm_period_cycles + PORT_TO_PORT_EXTRA - 1
             self.prop(m, "a_result_leaves_within_the_latency_bound", waited <= limit)
             self.cover(m, "a_result_after_the_whole_bound", result_end & (waited == limit))
+
+    def _order(self, m, dut, w, frame_end, result_end):
+        """Results leave in the order of their vectors, each carrying its own vector.
+
+        The analogue half answers as a function of what the tile drives: column ``c``'s
+        comparator says 1 in every SAR step of an integration in which row ``c`` was driven,
+        0 otherwise, so the conversion ends at the highest code or the lowest, and the raw
+        result of column ``c`` tells whether element ``c`` of the vector was nonzero. The
+        harness queues those bits (the vector's tag) as it takes each frame, and compares
+        the head of the queue with every result vector that leaves. So that every vector
+        yields a result, the analogue half stays ready (no timeout), every frame is well
+        formed and in range (no drop), and the host writes only ``CTRL``, never setting
+        ``correct`` (raw results); it may disable and enable the tile at any time, and
+        m_axis TREADY is free."""
+        cfg = self.cfg
+        ana, s, o = dut.ana, dut.s_axis, dut.m_axis
+        tw = min(cfg.rows, cfg.cols)
+        lw, ow = cfg.in_lane_width, cfg.out_lane_width
+
+        # -- the analogue half -----------------------------------------------------------
+        self.assume(m, ana.ready & (ana.adc_sat == 0))
+        seen = Signal(tw)  # row c driven since the integration began
+        driven_now = ana.row_en[:tw]
+        with m.If(ana.int_reset):
+            m.d.sync += seen.eq(driven_now)
+        with m.Else():
+            m.d.sync += seen.eq(seen | driven_now)
+        self.assume(m, ana.adc_cmp[:tw] == seen)
+        if cfg.n_adc > tw:
+            self.assume(m, ana.adc_cmp[tw:] == 0)
+
+        # -- the vectors and the host ----------------------------------------------------
+        lanes = [s.tdata[j * lw:(j + 1) * lw].as_signed() for j in range(cfg.rows)]
+        with m.If(s.tvalid):
+            self.assume(m, s.tlast & (s.tuser == InputKind.FORWARD.value))
+            for x in lanes:
+                self.assume(m, (x <= cfg.x_max) & (x >= -cfg.x_max))
+        with m.If(dut.s_axil.wvalid & w["wstrb"][0]):
+            self.assume(m, ~w["wdata"][2])  # CTRL.correct stays 0
+
+        # -- the queue of tags -----------------------------------------------------------
+        depth = tile_buffers(cfg) + 1
+        queue = Signal(depth * tw)
+        count = Signal(range(depth + 1))
+        tag = Cat(x != 0 for x in lanes[:tw])
+        head = queue[:tw]
+        kept = Signal(depth * tw)
+        left = Signal(range(depth + 1))
+        m.d.comb += [kept.eq(Mux(result_end, queue >> tw, queue)),
+                     left.eq(count - result_end)]
+        pushed = Signal(depth * tw)
+        m.d.comb += pushed.eq(kept)
+        with m.If(frame_end):
+            with m.Switch(left):
+                for i in range(depth):
+                    with m.Case(i):
+                        m.d.comb += pushed.word_select(i, tw).eq(tag)
+        m.d.sync += [queue.eq(pushed), count.eq(left + frame_end)]
+
+        bits, frac = cfg.adc_bits, cfg.result_frac
+        high, low = (2 ** (bits - 1) - 1) << frac, -(2 ** (bits - 1)) << frac
+        results = [o.tdata[c * ow:(c + 1) * ow].as_signed() for c in range(tw)]
+        expected = Cat(r == Mux(head[c], high, low) for c, r in enumerate(results))
+        with m.If(result_end):
+            self.prop(m, "no_result_without_a_vector", count != 0)
+            self.prop(m, "results_carry_their_vectors_in_order", expected.all())
+        last = Signal(tw)
+        with m.If(result_end):
+            m.d.sync += last.eq(head)
+        taken = Signal()
+        m.d.sync += taken.eq(taken | result_end)
+        self.cover(m, "results_of_two_vectors_with_different_tags",
+                   result_end & taken & (head != last) & (count > 1))

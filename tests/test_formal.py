@@ -66,6 +66,17 @@ def test_unknown_mutation_is_refused():
         next(j for j in JOBS if j.key == "sar2x4").harness(mutation="nosuch")
 
 
+def test_tile_order_check_refuses_what_it_cannot_tag():
+    from aimc.config import TileConfig
+    from aimc.formal.tile import TileHarness
+    with pytest.raises(ValueError, match=r"^TileHarness: live and order are separate checks"):
+        TileHarness(live=True, order=True)
+    two_beats = TileConfig(rows=4, cols=2, input_bits=2, adc_bits=2, lanes=2)
+    with pytest.raises(ValueError, match=r"needs an inference tile with one beat per vector "
+                                         r"and per result.*rows=4"):
+        TileHarness(two_beats, order=True)
+
+
 def test_a_mutant_asserts_only_the_property_that_must_catch_it():
     # So the counterexample is that property's, whichever solver finds which trace.
     from aimc.formal._sby import to_rtlil
