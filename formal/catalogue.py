@@ -70,6 +70,7 @@ def _sqrt(n):
     return lambda **kw: SqrtHarness(n, **kw)
 
 
+_TRAINING_TILE = TileConfig(rows=2, cols=2, input_bits=2, adc_bits=2, lanes=2, training=True)
 _WIDE_CORRECTOR = TileConfig(rows=5, cols=6, input_bits=12, adc_bits=12, lanes=4,
                              input_mode="bitserial", training=True)
 
@@ -204,6 +205,13 @@ JOBS: tuple[Job, ...] = (
         "range, ready high, host writes CTRL (raw results)",
         lambda **kw: TileHarness(order=True, **kw), "bmc", TILE_ORDER_DEPTH, TILE_COVER_DEPTH,
         mutations=(Mutation("late_load", "results_carry_their_vectors_in_order", 20),)),
+    # The same on a training tile: forward and backward results, updates in between.
+    Job("tile_order_trn", "3 conservation", "Tile (rtl/tile.py), 2x2 training tile, 2-bit "
+        "inputs and ADCs, 2 lanes; as tile_order, the row converters answering from the "
+        "columns driven, forward, backward and update vectors",
+        lambda **kw: TileHarness(_TRAINING_TILE, order=True, label="tile_order_trn", **kw),
+        "bmc", TILE_ORDER_DEPTH, TILE_COVER_DEPTH, quick=False, mutations=(
+            Mutation("late_col_load", "results_carry_their_vectors_in_order", 20),)),
     # The same to 40 steps, where the tile can hold its most vectors (make formal only).
     Job("tile_order40", "3 conservation", "Tile (rtl/tile.py), as tile_order, bounded to 40",
         lambda **kw: TileHarness(order=True, label="tile_order40", **kw), "bmc", 40,

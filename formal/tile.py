@@ -47,20 +47,28 @@ class _LateLoadTile(Tile):
     """The line driver latches the input buffer two cycles after the sequencer has taken
     the vector, when the loader, released in the take, may already hold the next one."""
 
+    driver, load = "rowdrv", "row_load"
+
     def elaborate(self, platform):
         m = super().elaborate(platform)
-        load = m.submodules.seq.row_load
-        late = [Signal(name=f"late_load_{i}") for i in range(2)]
+        load = getattr(m.submodules.seq, self.load)
+        late = [Signal(name=f"late_{self.load}_{i}") for i in range(2)]
         m.d.sync += [late[0].eq(load), late[1].eq(late[0])]
-        m.d.comb += m.submodules.rowdrv.load.eq(late[1])
+        m.d.comb += getattr(m.submodules, self.driver).load.eq(late[1])
         return m
+
+
+class _LateColLoadTile(_LateLoadTile):
+    """As :class:`_LateLoadTile`, for the column driver (backward and update vectors)."""
+
+    driver, load = "coldrv", "col_load"
 
 
 class TileHarness(Harness):
     """See the module docstring. ``live``: the liveness assumptions (the analogue half
     always ready, m_axis TREADY high, the host's CTRL writes keep ``enable`` set); vectors
     are sent only after the first CTRL write has been answered. ``order``: the order check
-    (:meth:`_order`); a tile whose vectors and results are one beat each, PWM, one column per
+    (:meth:`_order`); a tile whose vectors and results are one beat each, PWM, one line per
     ADC. ``live`` and ``order`` are separate checks."""
 
     name = "tile"
@@ -69,6 +77,8 @@ class TileHarness(Harness):
         "ready_may_fall": "(an assumption weakened) the analogue half may drop ready",
         "late_load": "the line driver latches the input buffer two cycles after the "
                      "sequencer took the vector (the loader may hold the next one by then)",
+        "late_col_load": "(training tiles) the same in the column driver, which takes "
+                         "backward and update vectors",
     }
 
     def __init__(self, cfg=None, *, live=False, order=False, **kwargs):
@@ -79,10 +89,9 @@ class TileHarness(Harness):
             raise ValueError("TileHarness: live and order are separate checks; set one")
         cfg = self.cfg
         if order and (cfg.in_beats != 1 or cfg.out_beats != 1 or cfg.input_mode != "pwm"
-                      or cfg.cols_per_adc != 1 or cfg.training):
-            raise ValueError("TileHarness(order=True) needs an inference tile with one beat "
-                             "per vector and per result, PWM inputs and one column per ADC, "
-                             f"not {cfg}")
+                      or cfg.cols_per_adc != 1 or cfg.rows_per_adc != 1):
+            raise ValueError("TileHarness(order=True) needs a tile with one beat per vector "
+                             f"and per result, PWM inputs and one line per ADC, not {cfg}")
         self.live = live
         self.order = order
 
@@ -108,8 +117,8 @@ class TileHarness(Harness):
 
     def build(self, m):
         cfg = self.cfg
-        dut = {"no_drop_count": _NoDropTile, "late_load": _LateLoadTile}.get(
-            self.mutation, Tile)(cfg)
+        dut = {"no_drop_count": _NoDropTile, "late_load": _LateLoadTile,
+               "late_col_load": _LateColLoadTile}.get(self.mutation, Tile)(cfg)
         inner = self.instance(m, dut)
         regs = {r.name: r.offset for r in register_map(cfg)}
         w = self._axil(m, dut.s_axil, (regs["CTRL"], regs["CTRL"] if self.order
@@ -174,69 +183,87 @@ class TileHarness(Harness):
         The analogue half answers as a function of what the tile drives: column ``c``'s
         comparator says 1 in every SAR step of an integration in which row ``c`` was driven,
         0 otherwise, so the conversion ends at the highest code or the lowest, and the raw
-        result of column ``c`` tells whether element ``c`` of the vector was nonzero. The
-        harness queues those bits (the vector's tag) as it takes each frame, and compares
-        the head of the queue with every result vector that leaves. So that every vector
-        yields a result, the analogue half stays ready (no timeout), every frame is well
-        formed and in range (no drop), and the host writes only ``CTRL``, never setting
-        ``correct`` (raw results); it may disable and enable the tile at any time, and
-        m_axis TREADY is free."""
+        result of column ``c`` tells whether element ``c`` of the vector was nonzero. On a
+        training tile the row converters answer the same way from the columns driven
+        (backward MVMs). The harness queues those bits (the vector's tag, with its kind on a
+        training tile) as it takes each frame, and compares the head of the queue with
+        every result vector that leaves; an update vector yields no result and is not
+        queued. So that every vector yields a result, the analogue half stays ready (no
+        timeout), every frame is well formed and in range (no drop), and the host writes
+        only ``CTRL``, never setting ``correct`` (raw results); it may disable and enable the
+        tile at any time, and m_axis TREADY is free."""
         cfg = self.cfg
         ana, s, o = dut.ana, dut.s_axis, dut.m_axis
         tw = min(cfg.rows, cfg.cols)
         lw, ow = cfg.in_lane_width, cfg.out_lane_width
 
         # -- the analogue half -----------------------------------------------------------
-        self.assume(m, ana.ready & (ana.adc_sat == 0))
-        seen = Signal(tw)  # row c driven since the integration began
-        driven_now = ana.row_en[:tw]
-        with m.If(ana.int_reset):
-            m.d.sync += seen.eq(driven_now)
-        with m.Else():
-            m.d.sync += seen.eq(seen | driven_now)
-        self.assume(m, ana.adc_cmp[:tw] == seen)
-        if cfg.n_adc > tw:
-            self.assume(m, ana.adc_cmp[tw:] == 0)
+        sides = [(ana.row_en, ana.adc_cmp, ana.adc_sat, cfg.n_adc)]
+        if cfg.training:
+            sides.append((ana.col_en, ana.adc_row_cmp, ana.adc_row_sat, cfg.n_row_adc))
+        self.assume(m, ana.ready)
+        for lines, cmp, sat, n in sides:
+            seen = Signal(tw)  # line c driven since the integration began
+            with m.If(ana.int_reset):
+                m.d.sync += seen.eq(lines[:tw])
+            with m.Else():
+                m.d.sync += seen.eq(seen | lines[:tw])
+            self.assume(m, (cmp[:tw] == seen) & (sat == 0))
+            if n > tw:
+                self.assume(m, cmp[tw:] == 0)
 
         # -- the vectors and the host ----------------------------------------------------
-        lanes = [s.tdata[j * lw:(j + 1) * lw].as_signed() for j in range(cfg.rows)]
+        lanes = [s.tdata[j * lw:(j + 1) * lw].as_signed() for j in range(cfg.lanes)]
+        kinds = [InputKind.FORWARD] + ([InputKind.BACKWARD, InputKind.UPDATE]
+                                       if cfg.training else [])
         with m.If(s.tvalid):
-            self.assume(m, s.tlast & (s.tuser == InputKind.FORWARD.value))
-            for x in lanes:
-                self.assume(m, (x <= cfg.x_max) & (x >= -cfg.x_max))
+            self.assume(m, s.tlast)
+            self.assume(m, sum(s.tuser == k.value for k in kinds) == 1)
+            for j, x in enumerate(lanes):
+                used = Mux(s.tuser == InputKind.FORWARD.value, j < cfg.rows, j < cfg.cols)
+                with m.If(used):
+                    self.assume(m, (x <= cfg.x_max) & (x >= -cfg.x_max))
         with m.If(dut.s_axil.wvalid & w["wstrb"][0]):
             self.assume(m, ~w["wdata"][2])  # CTRL.correct stays 0
 
-        # -- the queue of tags -----------------------------------------------------------
+        # -- the queue of tags (and kinds) -----------------------------------------------
         depth = tile_buffers(cfg) + 1
-        queue = Signal(depth * tw)
+        ew = tw + 1  # an entry: the tag, then 1 for a backward vector
+        queue = Signal(depth * ew)
         count = Signal(range(depth + 1))
-        tag = Cat(x != 0 for x in lanes[:tw])
-        head = queue[:tw]
-        kept = Signal(depth * tw)
+        backward = s.tuser == InputKind.BACKWARD.value
+        entry = Cat(Cat(x != 0 for x in lanes[:tw]), backward)
+        queued = frame_end & (s.tuser != InputKind.UPDATE.value)
+        head = queue[:ew]
+        kept = Signal(depth * ew)
         left = Signal(range(depth + 1))
-        m.d.comb += [kept.eq(Mux(result_end, queue >> tw, queue)),
+        m.d.comb += [kept.eq(Mux(result_end, queue >> ew, queue)),
                      left.eq(count - result_end)]
-        pushed = Signal(depth * tw)
+        pushed = Signal(depth * ew)
         m.d.comb += pushed.eq(kept)
-        with m.If(frame_end):
+        with m.If(queued):
             with m.Switch(left):
                 for i in range(depth):
                     with m.Case(i):
-                        m.d.comb += pushed.word_select(i, tw).eq(tag)
-        m.d.sync += [queue.eq(pushed), count.eq(left + frame_end)]
+                        m.d.comb += pushed.word_select(i, ew).eq(entry)
+        m.d.sync += [queue.eq(pushed), count.eq(left + queued)]
 
         bits, frac = cfg.adc_bits, cfg.result_frac
         high, low = (2 ** (bits - 1) - 1) << frac, -(2 ** (bits - 1)) << frac
         results = [o.tdata[c * ow:(c + 1) * ow].as_signed() for c in range(tw)]
+        kind = Mux(head[tw], ResultKind.BACKWARD.value, ResultKind.FORWARD.value)
         expected = Cat(r == Mux(head[c], high, low) for c, r in enumerate(results))
         with m.If(result_end):
             self.prop(m, "no_result_without_a_vector", count != 0)
-            self.prop(m, "results_carry_their_vectors_in_order", expected.all())
-        last = Signal(tw)
+            self.prop(m, "results_carry_their_vectors_in_order",
+                      expected.all() & (o.tuser == kind))
+        last = Signal(ew)
         with m.If(result_end):
             m.d.sync += last.eq(head)
         taken = Signal()
         m.d.sync += taken.eq(taken | result_end)
         self.cover(m, "results_of_two_vectors_with_different_tags",
                    result_end & taken & (head != last) & (count > 1))
+        if cfg.training:
+            self.cover(m, "a_forward_result_then_a_backward_one",
+                       result_end & taken & ~last[tw] & head[tw])

@@ -72,7 +72,7 @@ def test_tile_order_check_refuses_what_it_cannot_tag():
     with pytest.raises(ValueError, match=r"^TileHarness: live and order are separate checks"):
         TileHarness(live=True, order=True)
     two_beats = TileConfig(rows=4, cols=2, input_bits=2, adc_bits=2, lanes=2)
-    with pytest.raises(ValueError, match=r"needs an inference tile with one beat per vector "
+    with pytest.raises(ValueError, match=r"needs a tile with one beat per vector "
                                          r"and per result.*rows=4"):
         TileHarness(two_beats, order=True)
 
