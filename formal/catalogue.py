@@ -201,10 +201,11 @@ JOBS: tuple[Job, ...] = (
         "bmc", TILE_LIVE_DEPTH, TILE_COVER_DEPTH, quick=False, mutations=(
             Mutation("ready_may_fall", "a_result_leaves_within_the_latency_bound", 20),)),
     Job("tile_order", "3 conservation", "Tile (rtl/tile.py), 2x2, 2-bit inputs and ADCs, 2 "
-        "lanes; the analogue half answering from the rows driven, frames well formed and in "
-        "range, ready high, host writes CTRL (raw results)",
+        "lanes; the analogue half answering from the rows driven, ready high, frames free, "
+        "host writes CTRL (raw results)",
         lambda **kw: TileHarness(order=True, **kw), "bmc", TILE_ORDER_DEPTH, TILE_COVER_DEPTH,
-        mutations=(Mutation("late_load", "results_carry_their_vectors_in_order", 20),)),
+        mutations=(Mutation("late_load", "results_carry_their_vectors_in_order", 20),
+                   Mutation("queue_every_frame", "results_carry_their_vectors_in_order", 20))),
     # The same on a training tile: forward and backward results, updates in between.
     Job("tile_order_trn", "3 conservation", "Tile (rtl/tile.py), 2x2 training tile, 2-bit "
         "inputs and ADCs, 2 lanes; as tile_order, the row converters answering from the "

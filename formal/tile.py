@@ -19,7 +19,7 @@ harness's own counters).
 
 from __future__ import annotations
 
-from amaranth import Cat, Mux, Signal, signed
+from amaranth import Cat, Const, Mux, Signal, signed
 
 from ..config import TileConfig
 from ..enums import InputKind, ResultKind
@@ -79,6 +79,8 @@ class TileHarness(Harness):
                      "sequencer took the vector (the loader may hold the next one by then)",
         "late_col_load": "(training tiles) the same in the column driver, which takes "
                          "backward and update vectors",
+        "queue_every_frame": "(the order check's rule weakened) every frame is queued, "
+                             "those the loader must drop too",
     }
 
     def __init__(self, cfg=None, *, live=False, order=False, **kwargs):
@@ -188,10 +190,12 @@ class TileHarness(Harness):
         (backward MVMs). The harness queues those bits (the vector's tag, with its kind on a
         training tile) as it takes each frame, and compares the head of the queue with
         every result vector that leaves; an update vector yields no result and is not
-        queued. So that every vector yields a result, the analogue half stays ready (no
-        timeout), every frame is well formed and in range (no drop), and the host writes
-        only ``CTRL``, never setting ``correct`` (raw results); it may disable and enable the
-        tile at any time, and m_axis TREADY is free."""
+        queued. So that every vector taken yields a result, the analogue half stays ready (no
+        timeout) and the host writes only ``CTRL``, never setting ``correct`` (raw results);
+        it may disable and enable the tile at any time, and m_axis TREADY is free. Frames
+        are free: the harness queues only those the loader's rules keep (one beat, a kind of
+        this tile, every element within +-x_max), so a vector dropped that should not be,
+        or not dropped that should, fails the check too."""
         cfg = self.cfg
         ana, s, o = dut.ana, dut.s_axis, dut.m_axis
         tw = min(cfg.rows, cfg.cols)
@@ -213,16 +217,22 @@ class TileHarness(Harness):
                 self.assume(m, cmp[tw:] == 0)
 
         # -- the vectors and the host ----------------------------------------------------
+        # Frames are free (any length, kind and elements): the harness judges each on its
+        # own, from the loader's documented rules (one beat per vector here), and queues
+        # only the ones the tile must take; a dropped one must yield no result.
         lanes = [s.tdata[j * lw:(j + 1) * lw].as_signed() for j in range(cfg.lanes)]
         kinds = [InputKind.FORWARD] + ([InputKind.BACKWARD, InputKind.UPDATE]
                                        if cfg.training else [])
-        with m.If(s.tvalid):
-            self.assume(m, s.tlast)
-            self.assume(m, sum(s.tuser == k.value for k in kinds) == 1)
-            for j, x in enumerate(lanes):
-                used = Mux(s.tuser == InputKind.FORWARD.value, j < cfg.rows, j < cfg.cols)
-                with m.If(used):
-                    self.assume(m, (x <= cfg.x_max) & (x >= -cfg.x_max))
+        in_range = Cat(
+            ~Mux(s.tuser == InputKind.FORWARD.value, j < cfg.rows, j < cfg.cols)
+            | ((x <= cfg.x_max) & (x >= -cfg.x_max)) for j, x in enumerate(lanes)).all()
+        known = sum(s.tuser == k.value for k in kinds) == 1
+        midframe = Signal()  # beats without TLAST taken since the last TLAST
+        with m.If(s.tvalid & s.tready):
+            m.d.sync += midframe.eq(~s.tlast)
+        good = ~midframe & known & in_range
+        if self.mutation == "queue_every_frame":
+            good = Const(1)
         with m.If(dut.s_axil.wvalid & w["wstrb"][0]):
             self.assume(m, ~w["wdata"][2])  # CTRL.correct stays 0
 
@@ -233,7 +243,7 @@ class TileHarness(Harness):
         count = Signal(range(depth + 1))
         backward = s.tuser == InputKind.BACKWARD.value
         entry = Cat(Cat(x != 0 for x in lanes[:tw]), backward)
-        queued = frame_end & (s.tuser != InputKind.UPDATE.value)
+        queued = frame_end & good & (s.tuser != InputKind.UPDATE.value)
         head = queue[:ew]
         kept = Signal(depth * ew)
         left = Signal(range(depth + 1))
@@ -264,6 +274,10 @@ class TileHarness(Harness):
         m.d.sync += taken.eq(taken | result_end)
         self.cover(m, "results_of_two_vectors_with_different_tags",
                    result_end & taken & (head != last) & (count > 1))
+        dropped = Signal()
+        with m.If(frame_end & ~good):
+            m.d.sync += dropped.eq(1)
+        self.cover(m, "a_result_after_a_dropped_vector", result_end & taken & dropped)
         if cfg.training:
             self.cover(m, "a_forward_result_then_a_backward_one",
                        result_end & taken & ~last[tw] & head[tw])
