@@ -81,8 +81,8 @@ TILE_DEPTH = 20
 TILE_LIVE_DEPTH = 30
 TILE_COVER_DEPTH = 20
 #: The order check's analogue half answers from the rows driven, which leaves the solver
-#: little to search: 28 steps (four to five MVMs) take about 9 s; past 30 every two more
-#: steps take about twice as long (40 steps: 538 s).
+#: little to search: 28 steps (four to five MVMs) take about 11 s; past 30 every two more
+#: steps take about twice as long (40 steps: 1,203 s with another proof beside it).
 TILE_ORDER_DEPTH = 28
 
 #: The calibration engine's cover search must pass the shortest run with the drift scale's
