@@ -71,6 +71,7 @@ def _sqrt(n):
 
 
 _TRAINING_TILE = TileConfig(rows=2, cols=2, input_bits=2, adc_bits=2, lanes=2, training=True)
+_TWO_BEATS = TileConfig(rows=2, cols=2, input_bits=2, adc_bits=2, lanes=1)
 _WIDE_CORRECTOR = TileConfig(rows=5, cols=6, input_bits=12, adc_bits=12, lanes=4,
                              input_mode="bitserial", training=True)
 
@@ -84,6 +85,9 @@ TILE_COVER_DEPTH = 20
 #: little to search: 28 steps (four to five MVMs) take about 11 s; past 30 every two more
 #: steps take about twice as long (40 steps: 1,203 s with another proof beside it).
 TILE_ORDER_DEPTH = 28
+#: With ready free (timeouts) the search grows faster: 24 steps (three MVMs) take about
+#: 10 s, 28 about 66 s (the training tile's, in make formal: 281 s).
+TILE_ORDER_TIMEOUT_DEPTH = 24
 
 #: The calibration engine's cover search must pass the shortest run with the drift scale's
 #: division (28 cycles at p = 1, one MVM); its mutants' bounded checks the shortest run
@@ -206,11 +210,25 @@ JOBS: tuple[Job, ...] = (
         lambda **kw: TileHarness(order=True, **kw), "bmc", TILE_ORDER_DEPTH, TILE_COVER_DEPTH,
         mutations=(Mutation("late_load", "results_carry_their_vectors_in_order", 20),
                    Mutation("queue_every_frame", "results_carry_their_vectors_in_order", 20))),
+    # The same with ready free and the host setting READY_TIMEOUT, so that vectors time out.
+    Job("tile_order_to", "3 conservation", "Tile (rtl/tile.py), as tile_order with ready "
+        "free and the host writing READY_TIMEOUT too (vectors abandoned by timeouts)",
+        lambda **kw: TileHarness(order=True, timeouts=True, label="tile_order_to", **kw),
+        "bmc", TILE_ORDER_TIMEOUT_DEPTH, TILE_COVER_DEPTH, mutations=(
+            Mutation("stale_after_timeout", "results_carry_their_vectors_in_order", 20),)),
+    # The same with two beats per vector and per result (one lane).
+    Job("tile_order_2b", "3 conservation", "Tile (rtl/tile.py), 2x2, 2-bit inputs and ADCs, "
+        "1 lane (two beats per vector and per result); as tile_order",
+        lambda **kw: TileHarness(_TWO_BEATS, order=True, label="tile_order_2b", **kw),
+        "bmc", TILE_ORDER_DEPTH, TILE_COVER_DEPTH, mutations=(
+            Mutation("late_load", "results_carry_their_vectors_in_order", 20),
+            Mutation("queue_every_frame", "results_carry_their_vectors_in_order", 20))),
     # The same on a training tile: forward and backward results, updates in between.
     Job("tile_order_trn", "3 conservation", "Tile (rtl/tile.py), 2x2 training tile, 2-bit "
-        "inputs and ADCs, 2 lanes; as tile_order, the row converters answering from the "
+        "inputs and ADCs, 2 lanes; as tile_order_to, the row converters answering from the "
         "columns driven, forward, backward and update vectors",
-        lambda **kw: TileHarness(_TRAINING_TILE, order=True, label="tile_order_trn", **kw),
+        lambda **kw: TileHarness(_TRAINING_TILE, order=True, timeouts=True,
+                                 label="tile_order_trn", **kw),
         "bmc", TILE_ORDER_DEPTH, TILE_COVER_DEPTH, quick=False, mutations=(
             Mutation("late_col_load", "results_carry_their_vectors_in_order", 20),)),
     # The same to 40 steps, where the tile can hold its most vectors (make formal only).

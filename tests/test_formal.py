@@ -71,10 +71,14 @@ def test_tile_order_check_refuses_what_it_cannot_tag():
     from aimc.formal.tile import TileHarness
     with pytest.raises(ValueError, match=r"^TileHarness: live and order are separate checks"):
         TileHarness(live=True, order=True)
-    two_beats = TileConfig(rows=4, cols=2, input_bits=2, adc_bits=2, lanes=2)
-    with pytest.raises(ValueError, match=r"needs a tile with one beat per vector "
-                                         r"and per result.*rows=4"):
-        TileHarness(two_beats, order=True)
+    for cfg in (TileConfig(rows=2, cols=2, input_bits=2, adc_bits=2, lanes=2,
+                           input_mode="bitserial"),
+                TileConfig(rows=2, cols=4, input_bits=2, adc_bits=2, lanes=2, cols_per_adc=2)):
+        with pytest.raises(ValueError, match=r"needs a tile with PWM inputs and one line per "
+                                             r"ADC, not TileConfig\(rows=2, cols="):
+            TileHarness(cfg, order=True)
+    # Several beats per vector and per result are checked (tile_order_2b).
+    TileHarness(TileConfig(rows=4, cols=2, input_bits=2, adc_bits=2, lanes=1), order=True)
 
 
 def test_a_mutant_asserts_only_the_property_that_must_catch_it():
