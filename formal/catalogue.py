@@ -82,11 +82,11 @@ TILE_DEPTH = 20
 TILE_LIVE_DEPTH = 30
 TILE_COVER_DEPTH = 20
 #: The order check's analogue half answers from the rows driven, which leaves the solver
-#: little to search: 28 steps (four to five MVMs) take about 11 s; past 30 every two more
-#: steps take about twice as long (40 steps: 1,203 s with another proof beside it).
+#: little to search: 28 steps (four to five MVMs) take about 6 s; past 30 each step takes
+#: 1.5 to 2 times the one before (40 steps: 360 s).
 TILE_ORDER_DEPTH = 28
 #: With ready free (timeouts) the search grows faster: 24 steps (three MVMs) take about
-#: 10 s, 28 about 66 s (the training tile's, in make formal: 281 s).
+#: 11 s, 28 about 66 s (the training tile's, in make formal: 148 s).
 TILE_ORDER_TIMEOUT_DEPTH = 24
 
 #: The calibration engine's cover search must pass the shortest run with the drift scale's
