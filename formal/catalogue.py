@@ -222,7 +222,8 @@ JOBS: tuple[Job, ...] = (
         lambda **kw: TileHarness(_TWO_BEATS, order=True, label="tile_order_2b", **kw),
         "bmc", TILE_ORDER_DEPTH, TILE_COVER_DEPTH, mutations=(
             Mutation("late_load", "results_carry_their_vectors_in_order", 20),
-            Mutation("queue_every_frame", "results_carry_their_vectors_in_order", 20))),
+            Mutation("queue_every_frame", "results_carry_their_vectors_in_order", 20),
+            Mutation("beats_swapped", "results_carry_their_vectors_in_order", 20))),
     # The same on a training tile: forward and backward results, updates in between.
     Job("tile_order_trn", "3 conservation", "Tile (rtl/tile.py), 2x2 training tile, 2-bit "
         "inputs and ADCs, 2 lanes; as tile_order_to, the row converters answering from the "

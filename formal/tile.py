@@ -19,7 +19,7 @@ harness's own counters).
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Mux, Signal, signed
+from amaranth import Cat, Const, Mux, Signal, Value, signed
 
 from ..config import TileConfig
 from ..enums import InputKind, ResultKind
@@ -84,6 +84,22 @@ class _StaleAfterTimeoutTile(Tile):
         return m
 
 
+class _BeatsSwappedTile(Tile):
+    """The line driver reads the input buffer's beats in reverse order (row ``r`` from the
+    beat that holds row ``rows - 1 - r``'s lanes): a wiring error between the loader and the
+    line driver that neither block's own proof sees, nor a tile with one beat per vector."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        cfg = self.cfg
+        width = cfg.lanes * cfg.in_lane_width
+        data = Value.cast(m.submodules.loader.vector.payload.data)
+        beats = [data[b * width:(b + 1) * width] for b in range(cfg.in_beats)]
+        m.d.comb += Value.cast(m.submodules.rowdrv.vector).eq(
+            Cat(*reversed(beats))[:cfg.rows * cfg.in_lane_width])
+        return m
+
+
 class TileHarness(Harness):
     """See the module docstring. ``live``: the liveness assumptions (the analogue half
     always ready, m_axis TREADY high, the host's CTRL writes keep ``enable`` set); vectors
@@ -103,6 +119,8 @@ class TileHarness(Harness):
                              "those the loader must drop too",
         "stale_after_timeout": "after a timeout the line driver keeps its last vector for "
                                "the next operation",
+        "beats_swapped": "(tiles of several beats per vector) the line driver reads the "
+                         "input buffer's beats in reverse order",
     }
 
     def __init__(self, cfg=None, *, live=False, order=False, timeouts=False, **kwargs):
@@ -144,7 +162,8 @@ class TileHarness(Harness):
         cfg = self.cfg
         dut = {"no_drop_count": _NoDropTile, "late_load": _LateLoadTile,
                "late_col_load": _LateColLoadTile,
-               "stale_after_timeout": _StaleAfterTimeoutTile}.get(self.mutation, Tile)(cfg)
+               "stale_after_timeout": _StaleAfterTimeoutTile,
+               "beats_swapped": _BeatsSwappedTile}.get(self.mutation, Tile)(cfg)
         inner = self.instance(m, dut)
         regs = {r.name: r.offset for r in register_map(cfg)}
         timeout_writes = not self.order or self.timeouts
