@@ -72,6 +72,8 @@ def _sqrt(n):
 
 _TRAINING_TILE = TileConfig(rows=2, cols=2, input_bits=2, adc_bits=2, lanes=2, training=True)
 _TWO_BEATS = TileConfig(rows=2, cols=2, input_bits=2, adc_bits=2, lanes=1)
+_TWO_BEAT_TRAINING = TileConfig(rows=2, cols=2, input_bits=2, adc_bits=2, lanes=1,
+                                training=True)
 _WIDE_CORRECTOR = TileConfig(rows=5, cols=6, input_bits=12, adc_bits=12, lanes=4,
                              input_mode="bitserial", training=True)
 
@@ -232,6 +234,15 @@ JOBS: tuple[Job, ...] = (
                                  label="tile_order_trn", **kw),
         "bmc", TILE_ORDER_DEPTH, TILE_COVER_DEPTH, quick=False, mutations=(
             Mutation("late_col_load", "results_carry_their_vectors_in_order", 20),)),
+    # The training tile with two beats per vector and per result.
+    Job("tile_order_trn2b", "3 conservation", "Tile (rtl/tile.py), 2x2 training tile, 2-bit "
+        "inputs and ADCs, 1 lane (two beats per vector and per result); as tile_order_2b, "
+        "forward, backward and update vectors",
+        lambda **kw: TileHarness(_TWO_BEAT_TRAINING, order=True, label="tile_order_trn2b",
+                                 **kw),
+        "bmc", TILE_ORDER_DEPTH, TILE_COVER_DEPTH, mutations=(
+            Mutation("beats_swapped", "results_carry_their_vectors_in_order", 20),
+            Mutation("col_beats_swapped", "results_carry_their_vectors_in_order", 20))),
     # The same to 40 steps, where the tile can hold its most vectors (make formal only).
     Job("tile_order40", "3 conservation", "Tile (rtl/tile.py), as tile_order, bounded to 40",
         lambda **kw: TileHarness(order=True, label="tile_order40", **kw), "bmc", 40,

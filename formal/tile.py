@@ -89,15 +89,23 @@ class _BeatsSwappedTile(Tile):
     beat that holds row ``rows - 1 - r``'s lanes): a wiring error between the loader and the
     line driver that neither block's own proof sees, nor a tile with one beat per vector."""
 
+    driver, lines, beats = "rowdrv", "rows", "in_beats"
+
     def elaborate(self, platform):
         m = super().elaborate(platform)
         cfg = self.cfg
         width = cfg.lanes * cfg.in_lane_width
         data = Value.cast(m.submodules.loader.vector.payload.data)
-        beats = [data[b * width:(b + 1) * width] for b in range(cfg.in_beats)]
-        m.d.comb += Value.cast(m.submodules.rowdrv.vector).eq(
-            Cat(*reversed(beats))[:cfg.rows * cfg.in_lane_width])
+        beats = [data[b * width:(b + 1) * width] for b in range(getattr(cfg, self.beats))]
+        m.d.comb += Value.cast(getattr(m.submodules, self.driver).vector).eq(
+            Cat(*reversed(beats))[:getattr(cfg, self.lines) * cfg.in_lane_width])
         return m
+
+
+class _ColBeatsSwappedTile(_BeatsSwappedTile):
+    """As :class:`_BeatsSwappedTile`, for the column driver (backward and update vectors)."""
+
+    driver, lines, beats = "coldrv", "cols", "out_beats"
 
 
 class TileHarness(Harness):
@@ -121,6 +129,8 @@ class TileHarness(Harness):
                                "the next operation",
         "beats_swapped": "(tiles of several beats per vector) the line driver reads the "
                          "input buffer's beats in reverse order",
+        "col_beats_swapped": "(training tiles of several beats per vector) the same in the "
+                             "column driver",
     }
 
     def __init__(self, cfg=None, *, live=False, order=False, timeouts=False, **kwargs):
@@ -163,7 +173,8 @@ class TileHarness(Harness):
         dut = {"no_drop_count": _NoDropTile, "late_load": _LateLoadTile,
                "late_col_load": _LateColLoadTile,
                "stale_after_timeout": _StaleAfterTimeoutTile,
-               "beats_swapped": _BeatsSwappedTile}.get(self.mutation, Tile)(cfg)
+               "beats_swapped": _BeatsSwappedTile,
+               "col_beats_swapped": _ColBeatsSwappedTile}.get(self.mutation, Tile)(cfg)
         inner = self.instance(m, dut)
         regs = {r.name: r.offset for r in register_map(cfg)}
         timeout_writes = not self.order or self.timeouts
