@@ -82,6 +82,7 @@ _WIDE_CORRECTOR = TileConfig(rows=5, cols=6, input_bits=12, adc_bits=12, lanes=4
 #: the solver far less to search, so that check goes deeper.
 TILE_DEPTH = 20
 TILE_LIVE_DEPTH = 30
+TILE_TRAINING_DEPTH = 20
 TILE_COVER_DEPTH = 20
 #: The order check's analogue half answers from the rows driven, which leaves the solver
 #: little to search: 28 steps (four to five MVMs) take about 6 s; past 30 each step takes
@@ -201,6 +202,14 @@ JOBS: tuple[Job, ...] = (
     Job("tile", "3 conservation", "Tile (rtl/tile.py), 2x2, 2-bit inputs and ADCs, 2 lanes; "
         "host writes CTRL and READY_TIMEOUT", TileHarness, "bmc", TILE_DEPTH, TILE_COVER_DEPTH,
         quick=False, mutations=(
+            Mutation("no_drop_count", "results_are_frames_less_losses_and_in_flight", 12),)),
+    # The same on a training tile: backward vectors yield one result each, updates none
+    # (make formal only).
+    Job("tile_trn", "3 conservation", "Tile (rtl/tile.py), 2x2 training tile, 2-bit inputs "
+        "and ADCs, 2 lanes; host writes CTRL and READY_TIMEOUT; forward, backward and "
+        "update vectors",
+        lambda **kw: TileHarness(_TRAINING_TILE, label="tile_trn", **kw), "bmc",
+        TILE_TRAINING_DEPTH, TILE_COVER_DEPTH, quick=False, mutations=(
             Mutation("no_drop_count", "results_are_frames_less_losses_and_in_flight", 12),)),
     Job("tile_live", "4 liveness", "Tile (rtl/tile.py), 2x2, 2-bit inputs and ADCs, 2 lanes; "
         "ready high, m_axis TREADY high, enabled", lambda **kw: TileHarness(live=True, **kw),

@@ -199,8 +199,15 @@ class TileHarness(Harness):
             m.d.sync += results.eq(results + 1)
         lost = sum(driven(inner, n)[:width] for n in (
             "drop_frame_count", "drop_range_count", "timeout_count"))
+        # On a training tile an update vector yields no result: it is done with once the
+        # sequencer takes it (the update engine's run, or its refusal, follows).
+        updates = Signal(width)
+        if cfg.training:
+            seq = inner.submodules.seq
+            with m.If(seq.started & (seq.op.payload.kind == OpKind.UPDATE)):
+                m.d.sync += updates.eq(updates + 1)
         in_flight = Signal(signed(width + 4))
-        m.d.comb += in_flight.eq(frames - results - lost)
+        m.d.comb += in_flight.eq(frames - results - lost - updates)
         if self.order:
             self._order(m, dut, inner, w, frame_end, result_end)
         elif not self.live:
