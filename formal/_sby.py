@@ -73,8 +73,8 @@ def missing_tools(solvers=(DEFAULT_SOLVER,)) -> list[str]:
 def _prepared(exe: str) -> None:
     """Run the WebAssembly solver ``exe`` once, so that its first compilation (YoWASP writes
     "Preparing to run ..." to stderr, which smtbmc reads as the solver's answer and stops
-    with an error) is over before a job starts it. On a machine with the compiled module in
-    YoWASP's cache this takes well under a second; on a fresh one, about a minute."""
+    with an error) is over before a job starts it: about a second on a fresh machine
+    (Boolector's module is small), less with the module in YoWASP's cache."""
     subprocess.run([exe, "--version"], capture_output=True, timeout=1800, check=False)
 
 

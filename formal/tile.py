@@ -201,7 +201,7 @@ class TileHarness(Harness):
             "drop_frame_count", "drop_range_count", "timeout_count"))
         # On a training tile an update vector yields no result: it is done with once the
         # sequencer takes it (the update engine's run, or its refusal, follows).
-        updates = Signal(width)
+        updates = Signal(width) if cfg.training else Const(0, width)
         if cfg.training:
             seq = inner.submodules.seq
             with m.If(seq.started & (seq.op.payload.kind == OpKind.UPDATE)):
