@@ -175,7 +175,9 @@ def run_sby(il_text: str, workdir: Path, *, mode: str, depth: int, script: tuple
     if mode not in ("prove", "bmc", "cover"):
         raise ValueError(f"mode must be prove, bmc or cover, not {mode!r}")
     _check_solver(solver)
-    workdir = Path(workdir)
+    # Absolute: the solver shim's folder goes on PATH, and SymbiYosys runs smtbmc from its own
+    # run folder (a relative --out, as `make formal` gives, found no solver).
+    workdir = Path(workdir).absolute()
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)

@@ -5,6 +5,8 @@ the slower jobs too."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from aimc.formal._sby import missing_tools
@@ -122,6 +124,18 @@ def test_the_webassembly_solver_is_compiled_before_a_job_starts_it(tmp_path, mon
         assert list(cache.rglob("*.wasm")), "the solver's module was not compiled"
     finally:
         _sby._prepared.cache_clear()
+
+
+@needs_tools
+def test_a_relative_output_folder_finds_the_solver(tmp_path, monkeypatch):
+    # `make formal` writes under build/formal, a relative path: the solver's shim folder
+    # went on PATH relative too, and smtbmc, started in SymbiYosys' run folder, found no
+    # Boolector (every job ended in ERROR).
+    monkeypatch.chdir(tmp_path)
+    job = next(j for j in JOBS if j.key == "sar2x4")
+    results = run_job(job, Path("build") / "formal", per_property=False)
+    assert results and all(r.status == "PASS" for r in results), \
+        [(r.name, r.status) for r in results]
 
 
 @needs_tools
