@@ -82,15 +82,15 @@ _WIDE_CORRECTOR = TileConfig(rows=5, cols=6, input_bits=12, adc_bits=12, lanes=4
 #: the solver far less to search, so that check goes deeper.
 TILE_DEPTH = 20
 TILE_LIVE_DEPTH = 30
-#: The training tile's conservation, to the same depth: 658 s with a CI run beside it
-#: (16 steps: 38 s).
+#: The training tile's conservation, to the same depth: 658 s (16 steps: 38 s), both with a
+#: CI run beside them.
 TILE_TRAINING_DEPTH = 20
 TILE_COVER_DEPTH = 20
 #: The order check's analogue half answers from the rows driven, which leaves the solver
 #: little to search: 28 steps (four to five MVMs) take about 6 s; past 30 each step takes
 #: 1.5 to 2 times the one before (40 steps: 360 s).
 TILE_ORDER_DEPTH = 28
-#: With ready free (timeouts) the search grows faster: 24 steps (three MVMs) take about
+#: With ready free (timeouts) the search grows faster: 24 steps take about
 #: 11 s, 28 about 66 s (the training tile's, in make formal: 148 s).
 TILE_ORDER_TIMEOUT_DEPTH = 24
 
